@@ -1,0 +1,191 @@
+// Tables in and out of DuckDB, for the engine and for kernels. Every table the pipeline writes goes
+// through `copyToFile`, so every parquet/CSV file is written the same deterministic way.
+import { DuckDBConnection, DuckDBInstance, type DuckDBValue } from '@duckdb/node-api';
+import { rename, rm } from 'node:fs/promises';
+import { dirname, basename, join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+
+export type TableFormat = 'parquet' | 'csv' | 'json';
+/** DuckDB column types by column name, in column order. */
+export type Columns = Record<string, string>;
+export type Row = Record<string, unknown>;
+
+/** Row group size fixed so the same rows always give the same bytes. */
+export const PARQUET_ROW_GROUP_SIZE = 122_880;
+
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+export function quoteLiteral(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
+/** The DuckDB table function that reads a file of this format. */
+export function readerFor(paths: readonly string[], format: TableFormat | 'geojson' = 'parquet'): string {
+  const list = `[${paths.map(quoteLiteral).join(', ')}]`;
+  switch (format) {
+    case 'parquet':
+      return `read_parquet(${list}, union_by_name = true)`;
+    case 'csv':
+      return `read_csv(${list}, header = true, union_by_name = true)`;
+    default:
+      return `read_json_auto(${list})`;
+  }
+}
+
+export class Db {
+  private constructor(
+    readonly instance: DuckDBInstance,
+    readonly connection: DuckDBConnection,
+  ) {}
+
+  static async open(options: { threads?: number } = {}): Promise<Db> {
+    const config: Record<string, string> = { preserve_insertion_order: 'true' };
+    if (options.threads) config.threads = String(options.threads);
+    const instance = await DuckDBInstance.create(':memory:', config);
+    const connection = await instance.connect();
+    return new Db(instance, connection);
+  }
+
+  /** Run one statement with bound params ($name or ?). */
+  async run(sql: string, params?: Record<string, DuckDBValue> | DuckDBValue[]): Promise<void> {
+    await this.connection.run(sql, params as never);
+  }
+
+  /** Run one query and return its rows as plain objects (BIGINT → number when safe, timestamps → ISO strings). */
+  async all(sql: string, params?: Record<string, DuckDBValue> | DuckDBValue[]): Promise<Row[]> {
+    const reader = await this.connection.runAndReadAll(sql, params as never);
+    return reader.getRowObjectsJS().map(normaliseRow);
+  }
+
+  /** Column names and DuckDB types of a query or relation. */
+  async describe(relation: string): Promise<Columns> {
+    const rows = await this.all(`DESCRIBE ${relation}`);
+    const columns: Columns = {};
+    for (const row of rows) columns[String(row.column_name)] = String(row.column_type);
+    return columns;
+  }
+
+  /** Create a table from JS rows, typed by `columns` (values are staged as text/number and cast). */
+  async createTable(name: string, columns: Columns, rows: Iterable<Row>): Promise<void> {
+    const names = Object.keys(columns);
+    const staging = `__stage_${name}`;
+    await this.run(`CREATE OR REPLACE TABLE ${quoteIdent(staging)} (${names.map((n) => `${quoteIdent(n)} ${stagingType(columns[n])}`).join(', ')})`);
+    const appender = await this.connection.createAppender(staging);
+    for (const row of rows) {
+      for (const column of names) appendStaged(appender, stagingType(columns[column]), row[column]);
+      appender.endRow();
+    }
+    appender.closeSync();
+    const casts = names.map((n) => `CAST(${quoteIdent(n)} AS ${columns[n]}) AS ${quoteIdent(n)}`).join(', ');
+    await this.run(`CREATE OR REPLACE TABLE ${quoteIdent(name)} AS SELECT ${casts} FROM ${quoteIdent(staging)}`);
+    await this.run(`DROP TABLE ${quoteIdent(staging)}`);
+  }
+
+  /**
+   * Write a relation to a file deterministically: rows in `orderBy` order (default: every column,
+   * left to right), fixed row groups, written to a temp name and renamed.
+   */
+  async copyToFile(relation: string, path: string, format: TableFormat, orderBy?: readonly string[]): Promise<void> {
+    mkdirSync(dirname(path), { recursive: true });
+    const order = orderBy && orderBy.length > 0 ? orderBy.map(quoteIdent).join(', ') : 'ALL';
+    const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+    const options =
+      format === 'parquet'
+        ? `FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${PARQUET_ROW_GROUP_SIZE}`
+        : format === 'csv'
+          ? `FORMAT csv, HEADER true`
+          : `FORMAT json, ARRAY true`;
+    try {
+      await this.run(`COPY (SELECT * FROM ${relation} ORDER BY ${order}) TO ${quoteLiteral(temp)} (${options})`);
+      await rename(temp, path);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error;
+    }
+  }
+
+  close(): void {
+    this.connection.closeSync();
+    this.instance.closeSync();
+  }
+}
+
+/** Open an in-memory DuckDB, run `fn`, and close it whatever happens. */
+export async function withDb<T>(fn: (db: Db) => Promise<T>, options?: { threads?: number }): Promise<T> {
+  const db = await Db.open(options);
+  try {
+    return await fn(db);
+  } finally {
+    db.close();
+  }
+}
+
+/** Read a whole table file (parquet, csv, json) into rows. For small and medium tables. */
+export async function readTable(path: string | readonly string[], format: TableFormat = 'parquet'): Promise<Row[]> {
+  const paths = typeof path === 'string' ? [path] : path;
+  return withDb((db) => db.all(`SELECT * FROM ${readerFor(paths, format)}`));
+}
+
+/** Write JS rows to a table file with the given column types, deterministically ordered. */
+export async function writeTable(
+  path: string,
+  columns: Columns,
+  rows: Iterable<Row>,
+  options: { format?: TableFormat; orderBy?: readonly string[] } = {},
+): Promise<void> {
+  await withDb(async (db) => {
+    await db.createTable('out', columns, rows);
+    await db.copyToFile('"out"', path, options.format ?? 'parquet', options.orderBy);
+  });
+}
+
+type StagingType = 'DOUBLE' | 'BIGINT' | 'BOOLEAN' | 'VARCHAR' | 'BLOB';
+
+function stagingType(declared: string): StagingType {
+  const t = declared.toUpperCase();
+  if (t === 'BLOB') return 'BLOB';
+  if (t === 'BOOLEAN') return 'BOOLEAN';
+  if (/^(BIGINT|HUGEINT|UBIGINT)$/.test(t)) return 'BIGINT';
+  if (/^(DOUBLE|FLOAT|REAL|INTEGER|SMALLINT|TINYINT|UINTEGER|USMALLINT|UTINYINT|DECIMAL.*)$/.test(t)) return 'DOUBLE';
+  return 'VARCHAR';
+}
+
+function appendStaged(appender: import('@duckdb/node-api').DuckDBAppender, type: StagingType, value: unknown): void {
+  if (value === null || value === undefined || (typeof value === 'number' && Number.isNaN(value))) {
+    appender.appendNull();
+    return;
+  }
+  switch (type) {
+    case 'DOUBLE':
+      appender.appendDouble(Number(value));
+      return;
+    case 'BIGINT':
+      appender.appendBigInt(BigInt(typeof value === 'number' ? Math.trunc(value) : (value as bigint | string)));
+      return;
+    case 'BOOLEAN':
+      appender.appendBoolean(Boolean(value));
+      return;
+    case 'BLOB':
+      appender.appendBlob(value as Uint8Array);
+      return;
+    default:
+      appender.appendVarchar(
+        value instanceof Date ? value.toISOString() : typeof value === 'object' ? JSON.stringify(value) : String(value),
+      );
+  }
+}
+
+function normaliseRow(row: Record<string, unknown>): Row {
+  const out: Row = {};
+  for (const [key, value] of Object.entries(row)) out[key] = normaliseValue(value);
+  return out;
+}
+
+function normaliseValue(value: unknown): unknown {
+  if (typeof value === 'bigint') return Number.isSafeInteger(Number(value)) ? Number(value) : value;
+  if (value instanceof Date) return value.toISOString();
+  if (Array.isArray(value)) return value.map(normaliseValue);
+  return value;
+}
