@@ -1,0 +1,362 @@
+// A small GeoTIFF writer for what the pipeline writes: tiled, deflate-compressed (node:zlib), uint8 /
+// uint16 / float32, pixel-interleaved bands, GeoKeys (EPSG), ModelPixelScale + ModelTiepoint and
+// GDAL_NODATA, laid out as a Cloud Optimized GeoTIFF: every IFD first (full resolution, then
+// overviews), then the tile data (smallest overview first, full resolution last), so a reader gets
+// the whole header from the first bytes. geotiff.js only writes stripped, uncompressed files.
+import { deflateSync } from 'node:zlib';
+
+export type SampleType = 'uint8' | 'uint16' | 'float32';
+
+export interface GeoTransform {
+  /** Easting/longitude of the top-left corner of the top-left pixel. */
+  originX: number;
+  /** Northing/latitude of the top-left corner of the top-left pixel. */
+  originY: number;
+  /** Pixel width in CRS units (positive). */
+  pixelWidth: number;
+  /** Pixel height in CRS units (positive; rows go south). */
+  pixelHeight: number;
+}
+
+export interface GeoTiffSpec {
+  width: number;
+  height: number;
+  /** One array per band, row-major, `width * height` values each. */
+  bands: ReadonlyArray<Uint8Array | Uint16Array | Float32Array>;
+  sampleType: SampleType;
+  /** EPSG code of the CRS: 4326 is written as geographic, anything else as projected. */
+  epsg: number;
+  transform: GeoTransform;
+  /** Written as the GDAL_NODATA tag when given. */
+  nodata?: number;
+  /** Tile edge in pixels, a multiple of 16 (TIFF rule). Default 256. */
+  tileSize?: number;
+  /** zlib level, default 6. Fixed, so the same pixels always give the same bytes. */
+  level?: number;
+  /** Number of 2× overview levels to add (mean of the valid pixels; uint types rounded). Default 0. */
+  overviews?: number;
+  /** Horizontal differencing before deflate (2 for integers, 3 floating point). Default true. */
+  predictor?: boolean;
+}
+
+const TAG = {
+  NewSubfileType: 254,
+  ImageWidth: 256,
+  ImageLength: 257,
+  BitsPerSample: 258,
+  Compression: 259,
+  Photometric: 262,
+  SamplesPerPixel: 277,
+  PlanarConfiguration: 284,
+  Predictor: 317,
+  TileWidth: 322,
+  TileLength: 323,
+  TileOffsets: 324,
+  TileByteCounts: 325,
+  ExtraSamples: 338,
+  SampleFormat: 339,
+  ModelPixelScale: 33550,
+  ModelTiepoint: 33922,
+  GeoKeyDirectory: 34735,
+  GdalNodata: 42113,
+} as const;
+
+const TYPE = { BYTE: 1, ASCII: 2, SHORT: 3, LONG: 4, DOUBLE: 12 } as const;
+const TYPE_SIZE: Record<number, number> = { 1: 1, 2: 1, 3: 2, 4: 4, 12: 8 };
+
+interface Entry {
+  tag: number;
+  type: number;
+  values: number[] | string;
+}
+
+interface Level {
+  width: number;
+  height: number;
+  bands: ReadonlyArray<Uint8Array | Uint16Array | Float32Array>;
+  pixelWidth: number;
+  pixelHeight: number;
+}
+
+const BYTES: Record<SampleType, number> = { uint8: 1, uint16: 2, float32: 4 };
+
+/** Encode a GeoTIFF (COG layout) into bytes. */
+export function writeGeoTiff(spec: GeoTiffSpec): Buffer {
+  validate(spec);
+  const tileSize = spec.tileSize ?? 256;
+  const levels: Level[] = [
+    { width: spec.width, height: spec.height, bands: spec.bands, pixelWidth: spec.transform.pixelWidth, pixelHeight: spec.transform.pixelHeight },
+  ];
+  for (let i = 0; i < (spec.overviews ?? 0); i++) {
+    const previous = levels[levels.length - 1];
+    if (previous.width <= 1 && previous.height <= 1) break;
+    levels.push(downsample(previous, spec.sampleType, spec.nodata));
+  }
+
+  const usePredictor = spec.predictor ?? true;
+  const predictor = !usePredictor ? 1 : spec.sampleType === 'float32' ? 3 : 2;
+  const tilesPerLevel = levels.map((level) => encodeTiles(level, spec.sampleType, tileSize, predictor, spec.level ?? 6));
+
+  // IFD entries per level, with tile offsets still unknown (their size is known, which is all layout needs).
+  const ifdEntries = levels.map((level, index) => entriesFor(spec, level, index, tileSize, predictor, tilesPerLevel[index].length));
+  const ifdSizes = ifdEntries.map(ifdByteSize);
+  const headerSize = 8;
+  let cursor = headerSize + ifdSizes.reduce((a, b) => a + b, 0);
+  // Tile data: smallest overview first, full resolution last (COG convention).
+  const tileOffsets: number[][] = levels.map(() => []);
+  for (let index = levels.length - 1; index >= 0; index--) {
+    for (const tile of tilesPerLevel[index]) {
+      tileOffsets[index].push(cursor);
+      cursor += tile.length;
+    }
+  }
+  if (cursor > 0xffffffff) throw new Error('GeoTIFF larger than 4 GiB: BigTIFF is not supported by this writer');
+
+  const out = Buffer.alloc(cursor);
+  out.write('II', 0, 'latin1');
+  out.writeUInt16LE(42, 2);
+  out.writeUInt32LE(headerSize, 4);
+  let ifdOffset = headerSize;
+  levels.forEach((_, index) => {
+    const entries = ifdEntries[index].map((entry) =>
+      entry.tag === TAG.TileOffsets ? { ...entry, values: tileOffsets[index] } : entry.tag === TAG.TileByteCounts ? { ...entry, values: tilesPerLevel[index].map((t) => t.length) } : entry,
+    );
+    const next = index + 1 < levels.length ? ifdOffset + ifdSizes[index] : 0;
+    writeIfd(out, ifdOffset, entries, next);
+    ifdOffset += ifdSizes[index];
+  });
+  levels.forEach((_, index) => tilesPerLevel[index].forEach((tile, t) => tile.copy(out, tileOffsets[index][t])));
+  return out;
+}
+
+function validate(spec: GeoTiffSpec): void {
+  const tileSize = spec.tileSize ?? 256;
+  if (!Number.isInteger(spec.width) || !Number.isInteger(spec.height) || spec.width < 1 || spec.height < 1) throw new Error(`bad raster size ${spec.width}×${spec.height}`);
+  if (spec.bands.length < 1) throw new Error('a GeoTIFF needs at least one band');
+  if (tileSize % 16 !== 0 || tileSize < 16) throw new Error(`tile size ${tileSize} is not a positive multiple of 16`);
+  const expected = { uint8: Uint8Array, uint16: Uint16Array, float32: Float32Array }[spec.sampleType];
+  spec.bands.forEach((band, i) => {
+    if (!(band instanceof expected)) throw new Error(`band ${i + 1} is not a ${expected.name}`);
+    if (band.length !== spec.width * spec.height) throw new Error(`band ${i + 1} has ${band.length} values, expected ${spec.width * spec.height}`);
+  });
+  if (!(spec.transform.pixelWidth > 0) || !(spec.transform.pixelHeight > 0)) throw new Error('pixel sizes must be positive');
+}
+
+function entriesFor(spec: GeoTiffSpec, level: Level, index: number, tileSize: number, predictor: number, tileCount: number): Entry[] {
+  const samples = spec.bands.length;
+  const bits = BYTES[spec.sampleType] * 8;
+  const sampleFormat = spec.sampleType === 'float32' ? 3 : 1;
+  const entries: Entry[] = [];
+  if (index > 0) entries.push({ tag: TAG.NewSubfileType, type: TYPE.LONG, values: [1] });
+  entries.push(
+    { tag: TAG.ImageWidth, type: TYPE.LONG, values: [level.width] },
+    { tag: TAG.ImageLength, type: TYPE.LONG, values: [level.height] },
+    { tag: TAG.BitsPerSample, type: TYPE.SHORT, values: Array(samples).fill(bits) },
+    { tag: TAG.Compression, type: TYPE.SHORT, values: [8] },
+    { tag: TAG.Photometric, type: TYPE.SHORT, values: [1] },
+    { tag: TAG.SamplesPerPixel, type: TYPE.SHORT, values: [samples] },
+    { tag: TAG.PlanarConfiguration, type: TYPE.SHORT, values: [1] },
+  );
+  if (predictor !== 1) entries.push({ tag: TAG.Predictor, type: TYPE.SHORT, values: [predictor] });
+  entries.push(
+    { tag: TAG.TileWidth, type: TYPE.SHORT, values: [tileSize] },
+    { tag: TAG.TileLength, type: TYPE.SHORT, values: [tileSize] },
+    { tag: TAG.TileOffsets, type: TYPE.LONG, values: Array(tileCount).fill(0) },
+    { tag: TAG.TileByteCounts, type: TYPE.LONG, values: Array(tileCount).fill(0) },
+  );
+  if (samples > 1) entries.push({ tag: TAG.ExtraSamples, type: TYPE.SHORT, values: Array(samples - 1).fill(0) });
+  entries.push({ tag: TAG.SampleFormat, type: TYPE.SHORT, values: Array(samples).fill(sampleFormat) });
+  if (index === 0) {
+    // Georeferencing lives on the full-resolution IFD only; readers derive overview transforms from it.
+    const t = spec.transform;
+    entries.push(
+      { tag: TAG.ModelPixelScale, type: TYPE.DOUBLE, values: [level.pixelWidth, level.pixelHeight, 0] },
+      { tag: TAG.ModelTiepoint, type: TYPE.DOUBLE, values: [0, 0, 0, t.originX, t.originY, 0] },
+      { tag: TAG.GeoKeyDirectory, type: TYPE.SHORT, values: geoKeys(spec.epsg) },
+    );
+  }
+  if (spec.nodata !== undefined) entries.push({ tag: TAG.GdalNodata, type: TYPE.ASCII, values: `${formatNodata(spec.nodata)}\0` });
+  return entries;
+}
+
+function formatNodata(value: number): string {
+  if (Number.isNaN(value)) return 'nan';
+  return String(value);
+}
+
+/** GeoKeyDirectory: model type, raster type PixelIsArea, and the EPSG code. */
+function geoKeys(epsg: number): number[] {
+  const geographic = epsg === 4326 || epsg === 4258 || epsg === 4269;
+  const keys: [number, number][] = [
+    [1024, geographic ? 2 : 1], // GTModelTypeGeoKey: 1 projected, 2 geographic
+    [1025, 1], // GTRasterTypeGeoKey: PixelIsArea
+    geographic ? [2048, epsg] : [3072, epsg], // GeographicTypeGeoKey / ProjectedCSTypeGeoKey
+  ];
+  return [1, 1, 0, keys.length, ...keys.flatMap(([key, value]) => [key, 0, 1, value])];
+}
+
+function valueBytes(entry: Entry): number {
+  const count = typeof entry.values === 'string' ? Buffer.byteLength(entry.values, 'latin1') : entry.values.length;
+  return count * TYPE_SIZE[entry.type];
+}
+
+/** IFD plus its out-of-line values (each word aligned). */
+function ifdByteSize(entries: Entry[]): number {
+  let size = 2 + entries.length * 12 + 4;
+  for (const entry of entries) {
+    const bytes = valueBytes(entry);
+    if (bytes > 4) size += bytes + (bytes % 2);
+  }
+  return size;
+}
+
+function writeIfd(out: Buffer, offset: number, entries: Entry[], nextIfd: number): void {
+  const sorted = [...entries].sort((a, b) => a.tag - b.tag);
+  out.writeUInt16LE(sorted.length, offset);
+  let extra = offset + 2 + sorted.length * 12 + 4;
+  sorted.forEach((entry, i) => {
+    const at = offset + 2 + i * 12;
+    const count = typeof entry.values === 'string' ? Buffer.byteLength(entry.values, 'latin1') : entry.values.length;
+    out.writeUInt16LE(entry.tag, at);
+    out.writeUInt16LE(entry.type, at + 2);
+    out.writeUInt32LE(count, at + 4);
+    const bytes = valueBytes(entry);
+    let target = at + 8;
+    if (bytes > 4) {
+      out.writeUInt32LE(extra, at + 8);
+      target = extra;
+      extra += bytes + (bytes % 2);
+    }
+    writeValues(out, target, entry);
+  });
+  out.writeUInt32LE(nextIfd, offset + 2 + sorted.length * 12);
+}
+
+function writeValues(out: Buffer, at: number, entry: Entry): void {
+  if (typeof entry.values === 'string') {
+    out.write(entry.values, at, 'latin1');
+    return;
+  }
+  entry.values.forEach((value, i) => {
+    switch (entry.type) {
+      case TYPE.BYTE:
+        out.writeUInt8(value, at + i);
+        break;
+      case TYPE.SHORT:
+        out.writeUInt16LE(value, at + i * 2);
+        break;
+      case TYPE.LONG:
+        out.writeUInt32LE(value, at + i * 4);
+        break;
+      case TYPE.DOUBLE:
+        out.writeDoubleLE(value, at + i * 8);
+        break;
+    }
+  });
+}
+
+/** Cut a level into padded tiles (pixel-interleaved), apply the predictor, deflate each tile. */
+function encodeTiles(level: Level, sampleType: SampleType, tileSize: number, predictor: number, zlibLevel: number): Buffer[] {
+  const samples = level.bands.length;
+  const bytesPerSample = BYTES[sampleType];
+  const tilesAcross = Math.ceil(level.width / tileSize);
+  const tilesDown = Math.ceil(level.height / tileSize);
+  const tiles: Buffer[] = [];
+  const rowBytes = tileSize * samples * bytesPerSample;
+  for (let ty = 0; ty < tilesDown; ty++) {
+    for (let tx = 0; tx < tilesAcross; tx++) {
+      const raw = Buffer.alloc(tileSize * rowBytes);
+      const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+      for (let row = 0; row < tileSize; row++) {
+        const y = ty * tileSize + row;
+        if (y >= level.height) break;
+        for (let col = 0; col < tileSize; col++) {
+          const x = tx * tileSize + col;
+          if (x >= level.width) break;
+          const source = y * level.width + x;
+          let at = row * rowBytes + col * samples * bytesPerSample;
+          for (let s = 0; s < samples; s++, at += bytesPerSample) {
+            const value = level.bands[s][source];
+            if (sampleType === 'uint8') view.setUint8(at, value);
+            else if (sampleType === 'uint16') view.setUint16(at, value, true);
+            else view.setFloat32(at, value, true);
+          }
+        }
+      }
+      if (predictor === 2) applyHorizontalPredictor(raw, tileSize, samples, bytesPerSample);
+      else if (predictor === 3) applyFloatingPointPredictor(raw, tileSize, samples, bytesPerSample);
+      tiles.push(deflateSync(raw, { level: zlibLevel }));
+    }
+  }
+  return tiles;
+}
+
+/** TIFF Predictor 2: each sample minus the same sample of the previous pixel in the row (mod 2^bits). */
+function applyHorizontalPredictor(raw: Buffer, tileSize: number, samples: number, bytesPerSample: number): void {
+  const rowValues = tileSize * samples;
+  if (bytesPerSample === 1) {
+    for (let row = 0; row < tileSize; row++) {
+      const base = row * rowValues;
+      for (let i = rowValues - 1; i >= samples; i--) raw[base + i] = (raw[base + i] - raw[base + i - samples]) & 0xff;
+    }
+    return;
+  }
+  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  for (let row = 0; row < tileSize; row++) {
+    const base = row * rowValues;
+    for (let i = rowValues - 1; i >= samples; i--) {
+      const at = (base + i) * 2;
+      view.setUint16(at, (view.getUint16(at, true) - view.getUint16(at - samples * 2, true)) & 0xffff, true);
+    }
+  }
+}
+
+/**
+ * TIFF Predictor 3 (Adobe floating point): per row, the bytes of each float are split into planes,
+ * most significant byte first, then byte-wise horizontal differencing over the whole row.
+ */
+function applyFloatingPointPredictor(raw: Buffer, tileSize: number, samples: number, bytesPerSample: number): void {
+  const rowValues = tileSize * samples;
+  const rowBytes = rowValues * bytesPerSample;
+  const shuffled = Buffer.alloc(rowBytes);
+  for (let row = 0; row < tileSize; row++) {
+    const base = row * rowBytes;
+    for (let i = 0; i < rowValues; i++) {
+      for (let b = 0; b < bytesPerSample; b++) {
+        // little-endian input: byte (bytesPerSample-1-b) is the b-th most significant
+        shuffled[b * rowValues + i] = raw[base + i * bytesPerSample + (bytesPerSample - 1 - b)];
+      }
+    }
+    for (let i = rowBytes - 1; i >= samples; i--) shuffled[i] = (shuffled[i] - shuffled[i - samples]) & 0xff;
+    shuffled.copy(raw, base);
+  }
+}
+
+/** Next overview level: each pixel the mean of its (up to) 2×2 valid parents. */
+function downsample(level: Level, sampleType: SampleType, nodata: number | undefined): Level {
+  const width = Math.ceil(level.width / 2);
+  const height = Math.ceil(level.height / 2);
+  const bands = level.bands.map((band) => {
+    const out = sampleType === 'uint8' ? new Uint8Array(width * height) : sampleType === 'uint16' ? new Uint16Array(width * height) : new Float32Array(width * height);
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        let sum = 0;
+        let count = 0;
+        for (let dy = 0; dy < 2; dy++) {
+          for (let dx = 0; dx < 2; dx++) {
+            const sx = 2 * x + dx;
+            const sy = 2 * y + dy;
+            if (sx >= level.width || sy >= level.height) continue;
+            const value = band[sy * level.width + sx];
+            if (nodata !== undefined && (value === nodata || (Number.isNaN(nodata) && Number.isNaN(value)))) continue;
+            sum += value;
+            count++;
+          }
+        }
+        out[y * width + x] = count === 0 ? (nodata ?? 0) : sampleType === 'float32' ? sum / count : Math.round(sum / count);
+      }
+    }
+    return out;
+  });
+  return { width, height, bands, pixelWidth: level.pixelWidth * 2, pixelHeight: level.pixelHeight * 2 };
+}
