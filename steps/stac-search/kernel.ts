@@ -1,0 +1,121 @@
+// stac-search: for each AIS point near an overpass, the closest-in-time Sentinel-2 L2A scene whose
+// footprint contains it, from a static catalog (default) or a STAC API (`api_url` set).
+import type { Kernel, KernelContext } from '../../src/kernel-api.js';
+import { StepError } from '../../src/errors.js';
+import { quoteLiteral, withDb, writeTable, type Row } from '../../src/table-io.js';
+import { loadStaticItems, normaliseItem, searchStacApi, type HttpOptions, type LocatedItem, type Scene } from '../../src/stac.js';
+import {
+  assetsJson, groupForSearch, isMatch, matchPoint, searchArea, searchInterval, selectQueryPoints,
+  type AisPoint, type Match, type NoMatch,
+} from './match.js';
+
+export const MATCH_COLUMNS = {
+  mmsi: 'BIGINT', ais_time: 'TIMESTAMP', lat: 'DOUBLE', lon: 'DOUBLE', scene_id: 'VARCHAR', scene_datetime: 'TIMESTAMP',
+  cloud_cover: 'DOUBLE', epsg: 'INTEGER', assets: 'VARCHAR',
+};
+export const NO_MATCH_COLUMNS = { mmsi: 'BIGINT', ais_time: 'TIMESTAMP', lat: 'DOUBLE', lon: 'DOUBLE', reason: 'VARCHAR' };
+
+interface Params {
+  search_window_hours: number;
+  cloud_cover_max: number;
+  overpass_window_minutes: number;
+  api_url: string;
+  collection: string;
+  timeout_s: number;
+  retries: number;
+  backoff_ms: number;
+  max_pages: number;
+}
+
+async function requireColumns(path: string, wanted: readonly string[]): Promise<void> {
+  const columns = await withDb((db) => db.describe(`read_parquet(${quoteLiteral(path)})`));
+  const missing = wanted.filter((name) => !(name in columns));
+  if (missing.length > 0) throw new StepError(`missing column(s) ${missing.join(', ')} (has ${Object.keys(columns).join(', ')})`, path);
+}
+
+/** The positions within the overpass window of any overpass centre (filtered in DuckDB: AIS tables are big). */
+async function readInputs(positionsPath: string, schedulePath: string, windowMinutes: number): Promise<{ positions: AisPoint[]; centres: string[] }> {
+  await requireColumns(schedulePath, ['center_time_utc']);
+  await requireColumns(positionsPath, ['mmsi', 'ts_utc', 'lat', 'lon']);
+  return withDb(async (db) => {
+    const centres = (await db.all(`SELECT DISTINCT center_time_utc AS t FROM read_parquet(${quoteLiteral(schedulePath)}) WHERE center_time_utc IS NOT NULL ORDER BY t`)).map((r) => String(r.t));
+    if (centres.length === 0) return { positions: [], centres };
+    const rows = await db.all(
+      `SELECT p.mmsi, p.ts_utc, p.lat, p.lon FROM read_parquet(${quoteLiteral(positionsPath)}) p
+       WHERE p.mmsi IS NOT NULL AND p.ts_utc IS NOT NULL
+         AND EXISTS (SELECT 1 FROM read_parquet(${quoteLiteral(schedulePath)}) s
+                     WHERE abs(epoch(p.ts_utc::TIMESTAMP) - epoch(s.center_time_utc::TIMESTAMP)) <= $window)
+       ORDER BY p.mmsi, p.ts_utc, p.lat, p.lon`,
+      { window: windowMinutes * 60 },
+    );
+    const positions = rows.map((r) => ({ mmsi: Number(r.mmsi), aisTime: String(r.ts_utc), lat: r.lat === null ? NaN : Number(r.lat), lon: r.lon === null ? NaN : Number(r.lon) }));
+    return { positions, centres };
+  });
+}
+
+async function catalogueScenes(ctx: KernelContext, params: Params, points: readonly AisPoint[]): Promise<Scene[]> {
+  let requests = 0;
+  const http: HttpOptions = {
+    timeoutMs: params.timeout_s * 1000, retries: params.retries, backoffMs: params.backoff_ms,
+    onRequest: () => (requests += 1),
+  };
+  let located: LocatedItem[] = [];
+  if (params.api_url !== '') {
+    let pages = 0;
+    for (const group of groupForSearch(points)) {
+      const result = await searchStacApi(
+        params.api_url,
+        {
+          collections: [params.collection],
+          intersects: searchArea(group),
+          datetime: searchInterval(group, params.search_window_hours),
+          query: { 'eo:cloud_cover': { lte: params.cloud_cover_max } },
+          limit: 100,
+        },
+        { ...http, maxPages: params.max_pages },
+      );
+      pages += result.pages;
+      located.push(...result.items);
+    }
+    ctx.metric('api_pages', pages);
+  } else {
+    located = await loadStaticItems(ctx.inputs.catalog, http);
+  }
+  ctx.metric('http_requests', requests);
+  // The same item can come back from several searches: keep one per id.
+  const byId = new Map<string, Scene>();
+  for (const entry of located) {
+    const scene = normaliseItem(entry);
+    if (!byId.has(scene.id)) byId.set(scene.id, scene);
+  }
+  return [...byId.values()];
+}
+
+const kernel: Kernel = async (ctx) => {
+  const params = ctx.params as unknown as Params;
+  const { positions, centres } = await readInputs(ctx.inputs.positions, ctx.inputs.schedule, params.overpass_window_minutes);
+  const points = selectQueryPoints(positions, centres.map((centerTime) => ({ centerTime })), params.overpass_window_minutes);
+  ctx.log(`${points.length} AIS points (one per MMSI per overpass) from ${positions.length} fixes near ${centres.length} overpasses`);
+  const scenes = points.length > 0 ? await catalogueScenes(ctx, params, points) : [];
+  const results: (Match | NoMatch)[] = points.map((point) => matchPoint(point, scenes, { searchWindowHours: params.search_window_hours, cloudCoverMax: params.cloud_cover_max }));
+  const matches: Row[] = [];
+  const noMatches: Row[] = [];
+  for (const result of results) {
+    const base = { mmsi: result.point.mmsi, ais_time: result.point.aisTime, lat: result.point.lat, lon: result.point.lon };
+    if (isMatch(result)) {
+      const scene = result.scene;
+      matches.push({ ...base, scene_id: scene.id, scene_datetime: scene.datetime, cloud_cover: scene.cloudCover, epsg: scene.epsg, assets: assetsJson(scene) });
+    } else {
+      noMatches.push({ ...base, reason: result.reason });
+    }
+  }
+  await writeTable(ctx.outputs.matches, MATCH_COLUMNS, matches, { orderBy: ['mmsi', 'ais_time', 'lat', 'lon'] });
+  await writeTable(ctx.outputs.no_match, NO_MATCH_COLUMNS, noMatches, { orderBy: ['mmsi', 'ais_time', 'lat', 'lon'] });
+  ctx.metric('scenes', scenes.length);
+  ctx.metric('points', points.length);
+  ctx.metric('matched', matches.length);
+  ctx.metric('no_match', noMatches.length);
+  if (points.length > 0 && matches.length === 0) ctx.warn(`no AIS point matched a scene (${noMatches.length} without a match)`);
+};
+
+export default kernel;

@@ -1,0 +1,149 @@
+// Which AIS points to look up, and which Sentinel-2 scene each one gets (pure functions).
+import { CHIP_BANDS, compareText, footprintContains, type Scene } from '../../src/stac.js';
+
+export interface AisPoint {
+  mmsi: number;
+  /** ISO 8601 UTC. */
+  aisTime: string;
+  lat: number;
+  lon: number;
+}
+
+export interface Overpass {
+  /** ISO 8601 UTC: the predicted time the satellite passes the tile centre. */
+  centerTime: string;
+}
+
+/** Bands without which a scene cannot be chipped (SWIR and SCL are optional). */
+export const REQUIRED_BANDS = ['B02', 'B03', 'B04', 'B08'] as const;
+
+export const NO_MATCH_REASONS = {
+  invalidPosition: 'invalid_position',
+  noFootprint: 'no_scene_footprint',
+  noTime: 'no_scene_in_time_window',
+  cloud: 'cloud_cover_above_max',
+  unusable: 'scene_missing_bands_or_crs',
+} as const;
+
+export interface Match {
+  point: AisPoint;
+  scene: Scene;
+}
+export interface NoMatch {
+  point: AisPoint;
+  reason: string;
+}
+
+const ms = (iso: string): number => Date.parse(iso);
+
+export function validPoint(point: AisPoint): boolean {
+  return (
+    Number.isFinite(point.lat) && Number.isFinite(point.lon) && Math.abs(point.lat) <= 90 && Math.abs(point.lon) <= 180 &&
+    Number.isFinite(ms(point.aisTime))
+  );
+}
+
+/**
+ * One AIS fix per MMSI per overpass: the fix closest in time to the overpass centre, if it is within
+ * `maxOffsetMinutes`. Ties go to the earlier fix. The same fix chosen for two overpasses counts once.
+ * Result ordered by mmsi, time.
+ */
+export function selectQueryPoints(positions: readonly AisPoint[], overpasses: readonly Overpass[], maxOffsetMinutes: number): AisPoint[] {
+  const maxOffsetMs = maxOffsetMinutes * 60_000;
+  const centres = [...new Set(overpasses.map((o) => ms(o.centerTime)).filter(Number.isFinite))].sort((a, b) => a - b);
+  const chosen = new Map<string, AisPoint>();
+  for (const centre of centres) {
+    const best = new Map<number, { point: AisPoint; offset: number }>();
+    for (const point of positions) {
+      const offset = Math.abs(ms(point.aisTime) - centre);
+      if (!(offset <= maxOffsetMs)) continue;
+      const current = best.get(point.mmsi);
+      if (
+        !current || offset < current.offset ||
+        (offset === current.offset && (ms(point.aisTime) < ms(current.point.aisTime) ||
+          (point.aisTime === current.point.aisTime && (point.lat < current.point.lat || (point.lat === current.point.lat && point.lon < current.point.lon)))))
+      ) {
+        best.set(point.mmsi, { point, offset });
+      }
+    }
+    for (const { point } of best.values()) chosen.set(`${point.mmsi}|${ms(point.aisTime)}|${point.lat}|${point.lon}`, point);
+  }
+  return [...chosen.values()].sort((a, b) => a.mmsi - b.mmsi || ms(a.aisTime) - ms(b.aisTime) || a.lat - b.lat || a.lon - b.lon);
+}
+
+export interface MatchOptions {
+  searchWindowHours: number;
+  cloudCoverMax: number;
+}
+
+/**
+ * The scene for one point: footprint contains it, |scene time − AIS time| ≤ window, cloud cover ≤ max
+ * (unknown cloud cover fails), core bands and CRS present; the closest in time wins, then the
+ * least cloudy, then the smallest id. Otherwise the reason from the last filter that emptied the list.
+ */
+export function matchPoint(point: AisPoint, scenes: readonly Scene[], options: MatchOptions): Match | NoMatch {
+  if (!validPoint(point)) return { point, reason: NO_MATCH_REASONS.invalidPosition };
+  const aisMs = ms(point.aisTime);
+  const windowMs = options.searchWindowHours * 3_600_000;
+  const inFootprint = scenes.filter((scene) => footprintContains(scene, point.lat, point.lon));
+  if (inFootprint.length === 0) return { point, reason: NO_MATCH_REASONS.noFootprint };
+  const inTime = inFootprint.filter((scene) => Math.abs(ms(scene.datetime) - aisMs) <= windowMs);
+  if (inTime.length === 0) return { point, reason: NO_MATCH_REASONS.noTime };
+  const clear = inTime.filter((scene) => scene.cloudCover !== null && scene.cloudCover <= options.cloudCoverMax);
+  if (clear.length === 0) return { point, reason: NO_MATCH_REASONS.cloud };
+  const usable = clear.filter((scene) => scene.epsg !== null && REQUIRED_BANDS.every((band) => scene.assets[band] !== undefined));
+  if (usable.length === 0) return { point, reason: NO_MATCH_REASONS.unusable };
+  const best = [...usable].sort(
+    (a, b) =>
+      Math.abs(ms(a.datetime) - aisMs) - Math.abs(ms(b.datetime) - aisMs) ||
+      (a.cloudCover as number) - (b.cloudCover as number) ||
+      compareText(a.id, b.id),
+  )[0];
+  return { point, scene: best };
+}
+
+export function isMatch(result: Match | NoMatch): result is Match {
+  return (result as Match).scene !== undefined;
+}
+
+/** The `assets` column: band → {href, scale, offset, nodata}, bands in a fixed order. */
+export function assetsJson(scene: Scene): string {
+  const out: Record<string, unknown> = {};
+  for (const band of CHIP_BANDS) {
+    const asset = scene.assets[band];
+    if (asset) out[band] = { href: asset.href, scale: asset.scale, offset: asset.offset, nodata: asset.nodata };
+  }
+  return JSON.stringify(out);
+}
+
+/** A small lon/lat polygon around a group of points, for one STAC API search per overpass. */
+export function searchArea(points: readonly AisPoint[], padDeg = 0.01): { type: 'Polygon'; coordinates: number[][][] } {
+  const lats = points.map((p) => p.lat);
+  const lons = points.map((p) => p.lon);
+  const [s, n] = [Math.max(-90, Math.min(...lats) - padDeg), Math.min(90, Math.max(...lats) + padDeg)];
+  const [w, e] = [Math.max(-180, Math.min(...lons) - padDeg), Math.min(180, Math.max(...lons) + padDeg)];
+  return { type: 'Polygon', coordinates: [[[w, s], [e, s], [e, n], [w, n], [w, s]]] };
+}
+
+/** RFC 3339 interval covering every point's AIS time ± the search window. */
+export function searchInterval(points: readonly AisPoint[], searchWindowHours: number): string {
+  const times = points.map((p) => ms(p.aisTime));
+  const pad = searchWindowHours * 3_600_000;
+  return `${new Date(Math.min(...times) - pad).toISOString()}/${new Date(Math.max(...times) + pad).toISOString()}`;
+}
+
+/**
+ * Groups of points searched together against an API: points whose AIS times fall in the same
+ * `groupHours` bucket and the same 1° cell, so one search covers a compact area and time.
+ */
+export function groupForSearch(points: readonly AisPoint[], groupHours = 6): AisPoint[][] {
+  const groups = new Map<string, AisPoint[]>();
+  for (const point of points) {
+    if (!validPoint(point)) continue;
+    const key = `${Math.floor(ms(point.aisTime) / (groupHours * 3_600_000))}|${Math.floor(point.lat)}|${Math.floor(point.lon)}`;
+    const list = groups.get(key) ?? [];
+    list.push(point);
+    groups.set(key, list);
+  }
+  return [...groups.entries()].sort(([a], [b]) => compareText(a, b)).map(([, list]) => list);
+}
