@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isAbsolute, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
 import { StepError, UserError } from './errors.js';
 import { pointInPolygon } from './geo.js';
 
@@ -323,9 +324,7 @@ async function readDocument(location: string, http: HttpOptions): Promise<JsonOb
   try {
     return JSON.parse(text.replace(/^\uFEFF/, '')) as JsonObject;
   } catch (error) {
-    const position = /position (\d+)/.exec((error as Error).message);
-    const line = position ? text.slice(0, Number(position[1])).split('\n').length : undefined;
-    throw new StepError(`not valid JSON: ${(error as Error).message}`, line ? `${path}:${line}` : path);
+    throw new StepError(`not valid JSON: ${(error as Error).message.split('\n')[0]}`, `${path}:${jsonErrorLine(text, error as Error)}`);
   }
 }
 
@@ -360,6 +359,13 @@ export async function loadStaticItems(location: string, http: HttpOptions = DEFA
     }
   }
   return items.sort((a, b) => compareText(String(a.item.id), String(b.item.id)) || compareText(a.location, b.location));
+}
+
+/** The line of a JSON syntax error: from V8's "at position N" when given, else from the yaml parser's error position. */
+function jsonErrorLine(text: string, error: Error): number {
+  const position = /position (\d+)/.exec(error.message);
+  if (position) return text.slice(0, Number(position[1])).split('\n').length;
+  return parseDocument(text).errors[0]?.linePos?.[0].line ?? 1;
 }
 
 function normaliseLocation(location: string): string {
