@@ -1,0 +1,211 @@
+// One chip from one match: read the bands on the chip grid, write the GeoTIFF, the SCL GeoTIFF, the
+// GeoJSON footprint, the JSON sidecar and the quicklook; return the chips-table row. A chip whose
+// asset cannot be read fails alone with its reason.
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import sharp from 'sharp';
+import { AssetReadError, type CogCache } from '../../src/cog-reader.js';
+import { writeGeoTiff } from '../../src/geotiff-writer.js';
+import { chipGrid, chipId, footprintRing, footprintWkt, geoTransform, sceneDatetimeText, splitFor, type Split } from './geometry.js';
+import { readClasses, readReflectance, stretchRgb, type Scaling } from './raster.js';
+
+export const CORE_BANDS = ['B02', 'B03', 'B04', 'B08'] as const;
+export const SWIR_BANDS = ['B11', 'B12'] as const;
+/** Reflectance written when a band has no scale in the catalogue (seed 001: DN / 10000). */
+export const DEFAULT_SCALING: Scaling = { scale: 0.0001, offset: 0, nodata: 0 };
+
+export interface Asset {
+  href: string;
+  scale?: number | null;
+  offset?: number | null;
+  nodata?: number | null;
+}
+
+/** One row of stac-search's `matches`, parsed. */
+export interface ChipTask {
+  /** Row number in the matches file (1-based), for messages. */
+  row: number;
+  mmsi: number;
+  aisTime: string;
+  lat: number;
+  lon: number;
+  sceneId: string;
+  sceneDatetime: string;
+  cloudCover: number | null;
+  epsg: number;
+  assets: Record<string, Asset>;
+}
+
+export interface ChipParams {
+  size_px: number;
+  resolution_m: number;
+  include_swir: boolean;
+  split_fractions: { train: number; val: number; test: number };
+}
+
+export interface ChipRow {
+  chip_id: string;
+  path: string | null;
+  scl_path: string | null;
+  mmsi: number;
+  lat: number;
+  lon: number;
+  overpass_time: string;
+  scene_id: string;
+  scene_datetime: string;
+  cloud_cover: number | null;
+  split: Split;
+  bands: string;
+  has_swir: boolean;
+  epsg: number;
+  transform: string;
+  footprint_wkt: string | null;
+  status: 'ok' | 'failed';
+  reason: string | null;
+}
+
+export const CHIP_COLUMNS = {
+  chip_id: 'VARCHAR',
+  path: 'VARCHAR',
+  scl_path: 'VARCHAR',
+  mmsi: 'BIGINT',
+  lat: 'DOUBLE',
+  lon: 'DOUBLE',
+  overpass_time: 'TIMESTAMP',
+  scene_id: 'VARCHAR',
+  scene_datetime: 'TIMESTAMP',
+  cloud_cover: 'DOUBLE',
+  split: 'VARCHAR',
+  bands: 'VARCHAR',
+  has_swir: 'BOOLEAN',
+  epsg: 'INTEGER',
+  transform: 'VARCHAR',
+  footprint_wkt: 'VARCHAR',
+  status: 'VARCHAR',
+  reason: 'VARCHAR',
+} as const;
+
+export function scalingOf(asset: Asset): Scaling {
+  return {
+    scale: asset.scale ?? DEFAULT_SCALING.scale,
+    offset: asset.offset ?? DEFAULT_SCALING.offset,
+    nodata: asset.nodata === undefined ? DEFAULT_SCALING.nodata : asset.nodata,
+  };
+}
+
+/** The bands a chip gets: the four core bands, then B11 B12 when asked for and the scene has both. */
+export function bandsFor(task: ChipTask, includeSwir: boolean): string[] {
+  const swir = includeSwir && SWIR_BANDS.every((band) => task.assets[band]);
+  return [...CORE_BANDS, ...(swir ? SWIR_BANDS : [])];
+}
+
+/** Where a chip's files go, relative to the chips directory: {split}/{mmsi}/{chip_id}. */
+export function chipStem(split: Split, mmsi: number, id: string): string {
+  return `${split}/${mmsi}/${id}`;
+}
+
+export interface ChipContext {
+  /** The chips directory output (absolute). */
+  outDir: string;
+  /** That directory relative to the output root, e.g. chips/2026-05-25 (paths in the table start with it). */
+  outPrefix: string;
+  cache: CogCache;
+}
+
+/** Cut, write and describe one chip. Never throws for unreadable assets: the row says `failed`. */
+export async function makeChip(task: ChipTask, params: ChipParams, context: ChipContext): Promise<ChipRow> {
+  const id = chipId(task.mmsi, task.sceneDatetime, task.lat, task.lon);
+  const split = splitFor(id, params.split_fractions);
+  const bands = bandsFor(task, params.include_swir);
+  const stem = chipStem(split, task.mmsi, id);
+  const base: Omit<ChipRow, 'path' | 'scl_path' | 'transform' | 'footprint_wkt' | 'status' | 'reason'> = {
+    chip_id: id,
+    mmsi: task.mmsi,
+    lat: task.lat,
+    lon: task.lon,
+    overpass_time: task.aisTime,
+    scene_id: task.sceneId,
+    scene_datetime: sceneDatetimeText(task.sceneDatetime),
+    cloud_cover: task.cloudCover,
+    split,
+    bands: bands.join(','),
+    has_swir: bands.includes('B11'),
+    epsg: task.epsg,
+  };
+  const failed = (reason: string, transform = ''): ChipRow => ({ ...base, path: null, scl_path: null, transform, footprint_wkt: null, status: 'failed', reason });
+
+  const missing = [...CORE_BANDS, 'SCL'].filter((band) => !task.assets[band]?.href);
+  if (missing.length > 0) return failed(`asset ${missing.join(', ')} missing from the scene`);
+
+  let grid;
+  try {
+    const reference = await context.cache.open(task.assets.B02.href);
+    grid = chipGrid(task.epsg, task.lon, task.lat, reference.geo.originX, reference.geo.originY, params.resolution_m, params.size_px);
+    if (reference.geo.epsg !== undefined && reference.geo.epsg !== task.epsg) return failed(`B02 is in EPSG:${reference.geo.epsg}, the catalogue says EPSG:${task.epsg}`);
+  } catch (error) {
+    if (error instanceof AssetReadError) return failed(`B02 ${error.href}: ${error.detail}`);
+    throw error;
+  }
+  const transform = JSON.stringify(geoTransform(grid));
+
+  const absoluteStem = join(context.outDir, stem);
+  try {
+    const reflectance: Float32Array[] = [];
+    for (const band of bands) {
+      try {
+        const reader = await context.cache.open(task.assets[band].href);
+        reflectance.push(await readReflectance(reader, grid, scalingOf(task.assets[band])));
+      } catch (error) {
+        if (error instanceof AssetReadError) throw new AssetReadError(error.href, `${band} ${error.href}: ${error.detail}`);
+        throw error;
+      }
+    }
+    let scl: Uint8Array;
+    try {
+      scl = await readClasses(await context.cache.open(task.assets.SCL.href), grid);
+    } catch (error) {
+      if (error instanceof AssetReadError) throw new AssetReadError(error.href, `SCL ${error.href}: ${error.detail}`);
+      throw error;
+    }
+
+    const ring = footprintRing(grid);
+    const row: ChipRow = {
+      ...base,
+      path: `${context.outPrefix}/${stem}.tif`,
+      scl_path: `${context.outPrefix}/${stem}_scl.tif`,
+      transform,
+      footprint_wkt: footprintWkt(ring),
+      status: 'ok',
+      reason: null,
+    };
+    const gridSpec = { epsg: grid.epsg, transform: { originX: grid.originX, originY: grid.originY, pixelWidth: grid.resolution, pixelHeight: grid.resolution } };
+    const properties = {
+      ...row,
+      transform: geoTransform(grid),
+      width: grid.size,
+      height: grid.size,
+      resolution_m: grid.resolution,
+      dtype: 'float32',
+      nodata: 0,
+      reflectance: 'DN * scale + offset per asset, clamped to [0, 1]; 0 = nodata or outside the scene',
+      quicklook_path: `${context.outPrefix}/${stem}_quicklook.jpg`,
+      scl: 'Sentinel-2 L2A scene classification, nearest-neighbour to the chip grid; 0 = no data / outside',
+      assets: Object.fromEntries(bands.concat('SCL').map((band) => [band, { href: task.assets[band].href, ...scalingOf(task.assets[band]) }])),
+    };
+    await mkdir(dirname(absoluteStem), { recursive: true });
+    await writeFile(`${absoluteStem}.tif`, writeGeoTiff({ width: grid.size, height: grid.size, bands: reflectance, sampleType: 'float32', nodata: 0, ...gridSpec }));
+    await writeFile(`${absoluteStem}_scl.tif`, writeGeoTiff({ width: grid.size, height: grid.size, bands: [scl], sampleType: 'uint8', nodata: 0, ...gridSpec }));
+    const feature = { type: 'Feature', id: id, geometry: { type: 'Polygon', coordinates: [ring] }, properties };
+    await writeFile(`${absoluteStem}.geojson`, `${JSON.stringify(feature, null, 2)}\n`);
+    await writeFile(`${absoluteStem}.json`, `${JSON.stringify(properties, null, 2)}\n`);
+    const rgb = stretchRgb(reflectance[2], reflectance[1], reflectance[0]);
+    const jpeg = await sharp(Buffer.from(rgb), { raw: { width: grid.size, height: grid.size, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
+    await writeFile(`${absoluteStem}_quicklook.jpg`, jpeg);
+    return row;
+  } catch (error) {
+    if (!(error instanceof AssetReadError)) throw error;
+    // Nothing half-written stays behind for a failed chip.
+    await Promise.all(['.tif', '_scl.tif', '.geojson', '.json', '_quicklook.jpg'].map((suffix) => rm(`${absoluteStem}${suffix}`, { force: true })));
+    return failed(error.detail, transform);
+  }
+}
