@@ -1,0 +1,33 @@
+// gate: accept or reject every chip from its centre window (seed 001 §10 "AIS+Sanity gate").
+import type { Kernel } from '../../src/kernel-api.js';
+import { StepError } from '../../src/errors.js';
+import { readTable, writeTable } from '../../src/table-io.js';
+import { GATE_COLUMNS, gateChip, type ChipRecord, type GateParams, type GateRow } from './gate.js';
+
+const kernel: Kernel = async (ctx) => {
+  const p = ctx.params;
+  const params: GateParams = {
+    centerWindowPx: Number(p.center_window_px),
+    sclCloudClasses: p.scl_cloud_classes as number[],
+    sclLandClasses: p.scl_land_classes as number[],
+    ndwiWaterThresh: Number(p.ndwi_water_thresh),
+    maxCloudCenterFrac: Number(p.max_cloud_center_frac),
+    maxLandCenterFrac: Number(p.max_land_center_frac),
+    minWaterCenterFrac: Number(p.min_water_center_frac),
+  };
+  const chips = await readTable(ctx.inputs.chips);
+  const rows: GateRow[] = [];
+  for (const [index, chip] of chips.entries()) {
+    if (typeof chip.chip_id !== 'string' || chip.chip_id === '') throw new StepError('chip_id is missing', `${ctx.inputs.chips} row ${index + 1} field chip_id`);
+    rows.push(await gateChip(chip as unknown as ChipRecord, ctx.inputs.chips_dir, params));
+    ctx.progress(index + 1, chips.length);
+  }
+  await writeTable(ctx.outputs.gate, GATE_COLUMNS, rows as never, { orderBy: ['chip_id'] });
+  const accepted = rows.filter((r) => r.decision === 'accept').length;
+  ctx.metric('chips', rows.length);
+  ctx.metric('accepted', accepted);
+  ctx.metric('rejected', rows.length - accepted);
+  ctx.metric('spectral_fallback', rows.filter((r) => r.qa_source === 'spectral').length);
+};
+
+export default kernel;
