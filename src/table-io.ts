@@ -26,9 +26,9 @@ export function readerFor(paths: readonly string[], format: TableFormat | 'geojs
   const list = `[${paths.map(quoteLiteral).join(', ')}]`;
   switch (format) {
     case 'parquet':
-      return `read_parquet(${list}, union_by_name = true)`;
+      return `read_parquet(${list}, union_by_name = true, hive_partitioning = false)`;
     case 'csv':
-      return `read_csv(${list}, header = true, union_by_name = true)`;
+      return `read_csv(${list}, header = true, union_by_name = true, hive_partitioning = false)`;
     default:
       return `read_json_auto(${list})`;
   }

@@ -1,0 +1,244 @@
+// The `dagrun` command line. Every command takes --pipeline FILE and --json; user errors print one
+// `where: sentence` line and exit 2, never a stack trace.
+import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
+import { parse as parseYamlValue } from 'yaml';
+import { describeError, isUserError, UserError } from './errors.js';
+import { loadPipeline } from './pipeline.js';
+import { build, defaultCacheDir, type BuildEvent, type BuildResult } from './runner.js';
+import { diffManifests, formatDiff, formatLineage, lineageOf, listRuns, readManifest, type Manifest, type StepRecord } from './manifest.js';
+import { Store } from './store.js';
+import { collectGarbage, verifyStore } from './maintenance.js';
+import { execStep } from './exec.js';
+
+const HELP = `dagrun — declarative, content-addressed data builds
+
+Usage: dagrun <command> [options]
+
+Commands:
+  build [STEP…]       build the pipeline (or the named steps and what they need)
+  plan [STEP…]        say what would run and why, without running
+  validate            check pipeline.yaml and exit
+  runs                list recorded runs
+  show RUN            print one run's manifest (RUN: id, id prefix, latest, previous)
+  diff RUN_A RUN_B    what changed between two runs
+  lineage PATH        the upstream tree that produced one output
+  exec STEP           run one step on given inputs, outside the cache (--input, --out)
+  verify              re-hash the cache store and report corrupt objects
+  gc                  remove cache objects no kept manifest references
+
+Options:
+  --pipeline FILE     pipeline file (default ./pipeline.yaml)
+  --cache DIR         cache folder (default: cache/ beside the pipeline file, or $DAGRUN_CACHE)
+  --partition K=V     only this partition (build, plan, exec); repeatable
+  --set STEP.P=V      override a param (V is read as YAML: 5, true, [a, b]); repeatable
+  --jobs N            steps run at once (default 2)
+  --refresh STEP      capture a live source step again; repeatable
+  --force STEP        rebuild a step even when cached; repeatable
+  --input NAME=URI    (exec) an input: file:PATH, a path, or a remote URI
+  --out DIR           (exec) where outputs go
+  --keep-runs N       (gc) keep only the newest N manifests
+  --lock-timeout S    seconds to wait for another build's lock (default 600)
+  --json              print one machine-readable JSON document
+  --verbose           show step log lines
+  -h, --help          this help
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  let json = false;
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        pipeline: { type: 'string' },
+        cache: { type: 'string' },
+        partition: { type: 'string', multiple: true },
+        set: { type: 'string', multiple: true },
+        jobs: { type: 'string' },
+        refresh: { type: 'string', multiple: true },
+        force: { type: 'string', multiple: true },
+        input: { type: 'string', multiple: true },
+        out: { type: 'string' },
+        'keep-runs': { type: 'string' },
+        'lock-timeout': { type: 'string' },
+        json: { type: 'boolean' },
+        verbose: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    json = values.json ?? false;
+    const [command, ...rest] = positionals;
+    if (values.help || !command || command === 'help') {
+      process.stdout.write(HELP);
+      return command || values.help ? 0 : 2;
+    }
+    const pipelineFile = resolve(values.pipeline ?? 'pipeline.yaml');
+    const print = (human: string, document: unknown): void => {
+      process.stdout.write(json ? `${JSON.stringify(document, null, 2)}\n` : `${human}\n`);
+    };
+    const store = (): Store => new Store(values.cache ? resolve(values.cache) : defaultCacheDir(loadPipeline(pipelineFile)));
+
+    switch (command) {
+      case 'build':
+      case 'plan': {
+        const dryRun = command === 'plan';
+        const result = await build({
+          pipelineFile,
+          cacheDir: values.cache,
+          targets: rest,
+          partitionFilter: keyValues(values.partition ?? [], '--partition'),
+          sets: parseSets(values.set ?? []),
+          jobs: values.jobs ? positiveInt(values.jobs, '--jobs') : undefined,
+          refresh: values.refresh,
+          force: values.force,
+          dryRun,
+          lockTimeoutMs: values['lock-timeout'] ? positiveInt(values['lock-timeout'], '--lock-timeout') * 1000 : undefined,
+          onEvent: json ? undefined : reporter(values.verbose ?? false),
+        });
+        print(dryRun ? formatPlan(result.manifest) : formatBuild(result), dryRun ? result.manifest.steps.map(planEntry) : { ...result.manifest, manifest_path: result.manifestPath });
+        return result.ok ? 0 : 1;
+      }
+      case 'validate': {
+        const pipeline = loadPipeline(pipelineFile);
+        print(`${pipeline.file}: ok — ${pipeline.steps.size} steps (${pipeline.order.join(', ')})`, { ok: true, steps: pipeline.order, partitions: pipeline.partitions });
+        return 0;
+      }
+      case 'runs': {
+        const s = store();
+        const runs = listRuns(s.runsDir).map((id) => summarise(readManifest(s.runsDir, id)));
+        print(runs.length === 0 ? 'no runs yet' : runs.map((r) => `${r.run_id}  ${r.status.padEnd(6)}  built ${r.built}, cached ${r.cached}, failed ${r.failed}`).join('\n'), runs);
+        return 0;
+      }
+      case 'show': {
+        const manifest = readManifest(store().runsDir, need(rest[0], 'show RUN'));
+        print(JSON.stringify(manifest, null, 2), manifest);
+        return 0;
+      }
+      case 'diff': {
+        const s = store();
+        const diff = diffManifests(readManifest(s.runsDir, need(rest[0], 'diff RUN_A RUN_B')), readManifest(s.runsDir, need(rest[1], 'diff RUN_A RUN_B')));
+        print(formatDiff(diff), diff);
+        return 0;
+      }
+      case 'lineage': {
+        const pipeline = loadPipeline(pipelineFile);
+        const s = new Store(values.cache ? resolve(values.cache) : defaultCacheDir(pipeline));
+        const tree = lineageOf(readManifest(s.runsDir, 'latest'), pipeline.outputRoot, need(rest[0], 'lineage PATH'));
+        print(formatLineage(tree), tree);
+        return 0;
+      }
+      case 'exec': {
+        const result = await execStep({
+          pipeline: pipelineFile,
+          step: need(rest[0], 'exec STEP'),
+          inputs: keyValues(values.input ?? [], '--input'),
+          params: parseSets((values.set ?? []).map((s) => (s.includes('.') && s.indexOf('.') < s.indexOf('=') ? s : `${rest[0]}.${s}`)))[rest[0]] ?? {},
+          partition: keyValues(values.partition ?? [], '--partition'),
+          outDir: values.out ?? need(undefined, 'exec STEP --out DIR'),
+          onLog: values.verbose ? (m) => process.stderr.write(`${m}\n`) : undefined,
+        });
+        print(Object.entries(result.outputs).map(([k, v]) => `${k}: ${v}${result.rows[k] !== undefined ? ` (${result.rows[k]} rows)` : ''}`).join('\n'), result);
+        return 0;
+      }
+      case 'verify': {
+        const report = await verifyStore(store());
+        print(report.corrupt.length === 0 ? `ok: ${report.objects} objects, ${report.bytes} bytes verified` : `${report.corrupt.length} corrupt object(s) set aside:\n${report.corrupt.map((c) => `  ${c.digest}  (${c.path}) hashes to ${c.actual}`).join('\n')}`, report);
+        return report.corrupt.length === 0 ? 0 : 1;
+      }
+      case 'gc': {
+        const report = await collectGarbage(store(), values['keep-runs'] ? positiveInt(values['keep-runs'], '--keep-runs') : undefined);
+        print(`removed ${report.objects_removed} objects (${report.bytes_removed} bytes) and ${report.actions_removed} action entries; kept ${report.kept_runs} runs, dropped ${report.dropped_runs}`, report);
+        return 0;
+      }
+      default:
+        throw new UserError('CLI', `unknown command "${command}" (see dagrun --help)`);
+    }
+  } catch (error) {
+    const message = isUserError(error) ? (error as UserError).format() : (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? `${(error as Error).message} (see dagrun --help)` : describeError(error);
+    if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: message }, null, 2)}\n`);
+    else process.stderr.write(`dagrun: ${message}\n`);
+    return 2;
+  }
+}
+
+function need(value: string | undefined, usage: string): string {
+  if (!value) throw new UserError('CLI', `usage: dagrun ${usage}`);
+  return value;
+}
+
+function positiveInt(text: string, flag: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new UserError('CLI', `${flag} takes a whole number ≥ 1, not "${text}"`);
+  return n;
+}
+
+function keyValues(items: readonly string[], flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of items) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new UserError('CLI', `${flag} takes NAME=VALUE, not "${item}"`);
+    out[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  return out;
+}
+
+export function parseSets(items: readonly string[]): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const item of items) {
+    const match = /^([a-z][a-z0-9_-]*)\.([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(item);
+    if (!match) throw new UserError('CLI', `--set takes STEP.PARAM=VALUE, not "${item}"`);
+    let value: unknown;
+    try {
+      value = parseYamlValue(match[3]);
+    } catch {
+      value = match[3];
+    }
+    (out[match[1]] ??= {})[match[2]] = value ?? null;
+  }
+  return out;
+}
+
+function reporter(verbose: boolean): (event: BuildEvent) => void {
+  const tty = process.stderr.isTTY;
+  return (event) => {
+    if (event.type === 'waiting-for-lock') process.stderr.write(`waiting for the cache lock held by ${event.holder}…\n`);
+    if (!tty && !verbose) return;
+    if (event.type === 'start') process.stderr.write(`${tty ? '\r\x1b[K' : ''}building ${event.instance} (${event.reason})${tty ? '' : '\n'}`);
+    if (event.type === 'progress' && tty) process.stderr.write(`\r\x1b[K${event.instance}: ${event.done}${event.total ? `/${event.total} (${Math.round((100 * event.done) / event.total)}%)` : ''}`);
+    if (event.type === 'log' && verbose) process.stderr.write(`${tty ? '\r\x1b[K' : ''}[${event.instance}] ${event.message}\n`);
+    if (event.type === 'finish' && tty) process.stderr.write(`\r\x1b[K`);
+  };
+}
+
+function summarise(manifest: Manifest): { run_id: string; status: string; built: number; cached: number; failed: number } {
+  const count = (status: string): number => manifest.steps.filter((s) => s.status === status).length;
+  return { run_id: manifest.run_id, status: manifest.status, built: count('built'), cached: count('cached'), failed: count('failed') + count('skipped') };
+}
+
+function formatBuild(result: BuildResult): string {
+  const lines = result.manifest.steps.map((s) => formatRecord(s));
+  const sum = summarise(result.manifest);
+  lines.push(`run ${result.manifest.run_id}: ${sum.built} built, ${sum.cached} cached, ${sum.failed} failed — manifest ${result.manifestPath ?? '(none)'}`);
+  return lines.join('\n');
+}
+
+function formatRecord(s: StepRecord): string {
+  const head = `${s.status.padEnd(7)} ${s.instance}`;
+  if (s.status === 'failed') return `${head}\n        ${s.error}`;
+  if (s.status === 'skipped') return `${head} (${s.reason})`;
+  const rows = s.outputs.filter((o) => o.rows !== undefined).map((o) => `${o.name} ${o.rows} rows`);
+  return `${head}${s.status === 'built' ? ` — ${s.reason}` : ''}${rows.length ? ` [${rows.join(', ')}]` : ''}${s.status === 'built' ? ` ${(s.duration_ms / 1000).toFixed(1)}s` : ''}${s.warnings.length ? ` (${s.warnings.length} warning${s.warnings.length > 1 ? 's' : ''})` : ''}`;
+}
+
+function planEntry(s: StepRecord): { instance: string; action: string; reason: string } {
+  return { instance: s.instance, action: s.status === 'cached' ? 'cached' : s.status === 'would-build' ? 'build' : s.status, reason: s.status === 'failed' ? (s.error ?? s.reason) : s.reason };
+}
+
+function formatPlan(manifest: Manifest): string {
+  return manifest.steps.map((s) => {
+    const entry = planEntry(s);
+    return `${entry.action.padEnd(7)} ${entry.instance} — ${entry.reason}`;
+  }).join('\n');
+}

@@ -1,0 +1,80 @@
+// `dagrun exec`: run one declared step on given inputs, outside the cache, writing into --out.
+// For ad-hoc runs and for checking a step on other data; it goes through the same runner code as build.
+import { existsSync, statSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UserError } from './errors.js';
+import { loadPipeline, type StepSpec } from './pipeline.js';
+import { resolveParams, formatFromExtension } from './runner.js';
+import { runStep, type ResolvedInput } from './execute.js';
+
+export interface ExecOptions {
+  /** Path to pipeline.yaml (default ./pipeline.yaml). */
+  readonly pipeline?: string;
+  readonly step: string;
+  /** NAME → URI (`file:path`, a plain path, or a remote URI for source steps). */
+  readonly inputs?: Readonly<Record<string, string>>;
+  readonly params?: Readonly<Record<string, unknown>>;
+  readonly partition?: Readonly<Record<string, string>>;
+  readonly outDir: string;
+  readonly onLog?: (message: string) => void;
+}
+
+export interface ExecResult {
+  readonly outputs: Record<string, string>;
+  readonly metrics: Record<string, number | string>;
+  readonly warnings: string[];
+  readonly rows: Record<string, number>;
+}
+
+export async function execStep(options: ExecOptions): Promise<ExecResult> {
+  const pipeline = loadPipeline(options.pipeline ?? 'pipeline.yaml');
+  const step = pipeline.steps.get(options.step);
+  if (!step) throw new UserError('CLI', `no step named "${options.step}" (steps: ${pipeline.order.join(', ')})`);
+  const params = resolveParams(pipeline, { [step.name]: options.params ?? {} })[step.name];
+  const partition = partitionFor(step, options.partition ?? {});
+  const given = options.inputs ?? {};
+  for (const name of Object.keys(given)) {
+    if (!step.inputs.some((i) => i.name === name)) throw new UserError('CLI', `step "${step.name}" has no input "${name}" (inputs: ${step.inputs.map((i) => i.name).join(', ')})`);
+  }
+  const inputs: ResolvedInput[] = step.inputs.map((input) => {
+    const uri = given[input.name];
+    const producerSpec = input.kind === 'step' ? pipeline.steps.get(input.step as string)?.outputs.find((o) => o.name === input.output) : undefined;
+    if (uri !== undefined) return inputFromUri(input.name, uri, step, producerSpec?.format, producerSpec?.columns ?? input.columns);
+    if (input.kind === 'file') return { name: input.name, files: existsSync(input.location as string) ? [input.location as string] : [], format: input.format ?? formatFromExtension(input.location as string), columns: input.columns };
+    if (input.kind === 'remote') return { name: input.name, files: [], format: input.format ?? 'text', uri: input.location };
+    if (input.previous || input.optional) return { name: input.name, files: [], format: producerSpec?.format ?? 'parquet', columns: producerSpec?.columns };
+    throw new UserError('CLI', `input "${input.name}" comes from step "${input.step}": give it with --input ${input.name}=file:PATH`);
+  });
+  const outDir = resolve(options.outDir);
+  const outputs: Record<string, string> = {};
+  for (const output of step.outputs) {
+    const relativePath = step.partition ? output.path.replaceAll(`{${step.partition}}`, partition[step.partition]) : output.path;
+    const target = resolve(outDir, relativePath);
+    if (output.format === 'directory') await rm(target, { recursive: true, force: true });
+    await mkdir(output.format === 'directory' ? target : dirname(target), { recursive: true });
+    outputs[output.name] = target;
+  }
+  const result = await runStep(step, inputs, params, partition, outputs, { log: options.onLog }, pipeline.dir);
+  return { outputs, ...result };
+}
+
+function partitionFor(step: StepSpec, given: Readonly<Record<string, string>>): Record<string, string> {
+  if (!step.partition) return {};
+  const value = given[step.partition];
+  if (!value) throw new UserError('CLI', `step "${step.name}" is partitioned by ${step.partition}: give --partition ${step.partition}=VALUE`);
+  return { [step.partition]: value };
+}
+
+function inputFromUri(name: string, uri: string, step: StepSpec, producerFormat: string | undefined, columns: Record<string, string> | undefined): ResolvedInput {
+  if (/^(https?|wss?|s3):\/\//.test(uri)) {
+    if (!step.source) throw new UserError('CLI', `--input ${name}=${uri.split('?')[0]}: only a source step reads remote URIs`);
+    return { name, files: [], format: 'text', uri };
+  }
+  const path = resolve(uri.startsWith('file://') ? fileURLToPath(uri) : uri.replace(/^file:/, ''));
+  if (!existsSync(path)) throw new UserError('CLI', `--input ${name}: ${path} does not exist`);
+  const byExtension = formatFromExtension(path);
+  const format = statSync(path).isDirectory() ? 'directory' : byExtension !== 'text' ? byExtension : ((producerFormat as ResolvedInput['format']) ?? 'text');
+  return { name, files: [path], format, columns };
+}

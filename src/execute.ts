@@ -1,0 +1,268 @@
+// Runs one step instance: a SQL script in DuckDB or a kernel in a worker thread, writing into the
+// given output locations, then checks every output against its declared schema. Used by `build`
+// (inside the cache) and `exec` (outside it).
+import { Worker } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { relative } from 'node:path';
+import { Ajv, type ValidateFunction } from 'ajv';
+import type { DuckDBPreparedStatement } from '@duckdb/node-api';
+import { Db, quoteIdent, readerFor, withDb, type Columns, type TableFormat } from './table-io.js';
+import { StepError, UserError } from './errors.js';
+import { normaliseType, type InputFormat, type OutputSpec, type StepSpec } from './pipeline.js';
+import { KERNEL_WORKER_FILE } from './paths.js';
+import type { KernelJob, WorkerEvent } from './kernel-worker.js';
+
+export interface ResolvedInput {
+  readonly name: string;
+  /** Local files behind the input (a directory input is one entry: the directory). */
+  readonly files: readonly string[];
+  readonly format: InputFormat;
+  readonly columns?: Columns;
+  /** A remote URI handed to a source step as-is. */
+  readonly uri?: string;
+}
+
+export interface StepEvents {
+  log?(message: string): void;
+  progress?(done: number, total?: number): void;
+}
+
+export interface StepRunResult {
+  readonly metrics: Record<string, number | string>;
+  readonly warnings: string[];
+  /** Row counts of table outputs. */
+  readonly rows: Record<string, number>;
+}
+
+export async function runStep(
+  step: StepSpec,
+  inputs: readonly ResolvedInput[],
+  params: Record<string, unknown>,
+  partition: Record<string, string>,
+  outputs: Record<string, string>,
+  events: StepEvents = {},
+  pipelineDir = process.cwd(),
+): Promise<StepRunResult> {
+  for (const output of step.outputs) {
+    if (output.format === 'directory') await mkdir(outputs[output.name], { recursive: true });
+  }
+  const metrics: Record<string, number | string> = {};
+  const warnings: string[] = [];
+  if (step.kind === 'sql') await runSql(step, inputs, params, partition, outputs, pipelineDir);
+  else await runKernel(step, inputs, params, partition, outputs, metrics, warnings, events);
+  const rows = await checkOutputs(step, outputs, pipelineDir);
+  return { metrics, warnings, rows };
+}
+
+// ---------- SQL ----------
+
+async function runSql(step: StepSpec, inputs: readonly ResolvedInput[], params: Record<string, unknown>, partition: Record<string, string>, outputs: Record<string, string>, pipelineDir: string): Promise<void> {
+  const sqlFile = relative(pipelineDir, step.code);
+  const text = readFileSync(step.code, 'utf8');
+  const bindings: Record<string, unknown> = { ...params };
+  for (const [key, value] of Object.entries(partition)) bindings[`partition_${key}`] = value;
+  await withDb(async (db) => {
+    for (const input of inputs) await createInputView(db, step, input);
+    const extracted = await db.connection.extractStatements(text).catch((error: Error) => {
+      throw new StepError(`SQL does not parse: ${error.message}`, sqlFile);
+    });
+    for (let index = 0; index < extracted.count; index += 1) {
+      let prepared: DuckDBPreparedStatement;
+      try {
+        prepared = await extracted.prepare(index);
+        bindParams(prepared, bindings, step.name);
+        await prepared.run();
+      } catch (error) {
+        if (error instanceof UserError) throw error;
+        throw new StepError(`SQL statement ${index + 1} failed: ${(error as Error).message}`, sqlFile);
+      }
+    }
+    for (const output of step.outputs) {
+      if (output.format === 'directory' || output.format === 'geojson') throw new StepError(`a SQL step cannot write a ${output.format} output ("${output.name}")`, sqlFile);
+      const relation = quoteIdent(output.name);
+      await db.copyToFile(relation, outputs[output.name], output.format as TableFormat, output.orderBy).catch((error: Error) => {
+        throw new StepError(`writing output "${output.name}" failed (the script must create a table or view named "${output.name}"): ${error.message}`, sqlFile);
+      });
+    }
+  });
+}
+
+async function createInputView(db: Db, step: StepSpec, input: ResolvedInput): Promise<void> {
+  const name = quoteIdent(input.name);
+  let files = [...input.files];
+  let format = input.format;
+  if (format === 'directory' && files.length === 1) {
+    const { listFiles } = await import('./store.js');
+    const dir = files[0];
+    const all = await listFiles(dir);
+    const tables = all.filter((f) => f.endsWith('.parquet'));
+    format = tables.length > 0 ? 'parquet' : 'csv';
+    files = (tables.length > 0 ? tables : all.filter((f) => f.endsWith('.csv'))).map((f) => `${dir}/${f}`);
+  }
+  if (files.length === 0) {
+    if (!input.columns) throw new StepError(`input "${input.name}" has no files and no declared columns to make an empty table from`, step.name);
+    const columns = Object.entries(input.columns).map(([c, t]) => `CAST(NULL AS ${t}) AS ${quoteIdent(c)}`).join(', ');
+    await db.run(`CREATE VIEW ${name} AS SELECT ${columns} WHERE false`);
+    return;
+  }
+  if (format === 'parquet' || format === 'csv' || format === 'json') {
+    await db.run(`CREATE VIEW ${name} AS SELECT * FROM ${readerFor(files, format)}`);
+  } else if (format === 'ndjson') {
+    await db.run(`CREATE VIEW ${name} AS SELECT * FROM read_json_auto(${`[${files.map((f) => `'${f.replaceAll("'", "''")}'`).join(', ')}]`}, format = 'newline_delimited')`);
+  }
+  // geojson/text inputs are for kernels; a SQL step that needs them reads them with DuckDB functions itself.
+}
+
+function bindParams(prepared: DuckDBPreparedStatement, bindings: Record<string, unknown>, stepName: string): void {
+  for (let index = 1; index <= prepared.parameterCount; index += 1) {
+    const name = prepared.parameterName(index);
+    if (!(name in bindings)) {
+      throw new StepError(`the SQL uses $${name}, but step "${stepName}" declares no param "${name}" (params: ${Object.keys(bindings).join(', ') || 'none'})`);
+    }
+    const value = bindings[name];
+    if (value === null || value === undefined) prepared.bindNull(index);
+    else if (typeof value === 'boolean') prepared.bindBoolean(index, value);
+    else if (typeof value === 'number') {
+      if (Number.isInteger(value)) prepared.bindBigInt(index, BigInt(value));
+      else prepared.bindDouble(index, value);
+    } else if (typeof value === 'string') prepared.bindVarchar(index, value);
+    else if (Array.isArray(value) && value.every((v) => typeof v === 'string' || typeof v === 'number')) prepared.bindList(index, value as string[]);
+    else prepared.bindVarchar(index, JSON.stringify(value));
+  }
+}
+
+// ---------- kernels ----------
+
+const requireHere = createRequire(import.meta.url);
+
+function startWorker(job: KernelJob): Worker {
+  if (KERNEL_WORKER_FILE.endsWith('.js')) return new Worker(KERNEL_WORKER_FILE, { workerData: job });
+  // Running from source (tests): load the TS worker host through tsx inside the worker.
+  const api = pathToFileURL(requireHere.resolve('tsx/esm/api')).href;
+  const host = pathToFileURL(KERNEL_WORKER_FILE).href;
+  return new Worker(`import(${JSON.stringify(api)}).then((m) => m.tsImport(${JSON.stringify(host)}, ${JSON.stringify(host)}))`, { eval: true, workerData: job });
+}
+
+async function runKernel(
+  step: StepSpec,
+  inputs: readonly ResolvedInput[],
+  params: Record<string, unknown>,
+  partition: Record<string, string>,
+  outputs: Record<string, string>,
+  metrics: Record<string, number | string>,
+  warnings: string[],
+  events: StepEvents,
+): Promise<void> {
+  const job: KernelJob = {
+    kernel: step.code,
+    step: step.name,
+    source: step.source,
+    inputs: Object.fromEntries(inputs.filter((i) => i.uri || i.files.length > 0).map((i) => [i.name, i.uri ?? i.files[0]])),
+    inputFiles: Object.fromEntries(inputs.map((i) => [i.name, i.uri ? [i.uri] : [...i.files]])),
+    outputs,
+    params,
+    partition,
+  };
+  await new Promise<void>((resolvePromise, reject) => {
+    const worker = startWorker(job);
+    let settled = false;
+    const finish = (error?: Error): void => {
+      if (settled) return;
+      settled = true;
+      void worker.terminate();
+      if (error) reject(error);
+      else resolvePromise();
+    };
+    worker.on('message', (event: WorkerEvent) => {
+      switch (event.type) {
+        case 'log':
+          events.log?.(event.message);
+          break;
+        case 'warn':
+          warnings.push(event.message);
+          events.log?.(`warning: ${event.message}`);
+          break;
+        case 'progress':
+          events.progress?.(event.done, event.total);
+          break;
+        case 'metric':
+          metrics[event.name] = event.value;
+          break;
+        case 'done':
+          finish();
+          break;
+        case 'failed': {
+          const userFacing = event.name === 'StepError' || event.name === 'UserError';
+          finish(userFacing ? new StepError(event.message, event.where) : Object.assign(new Error(event.message), { stack: event.stack }));
+          break;
+        }
+      }
+    });
+    worker.on('error', (error) => finish(error));
+    worker.on('exit', (code) => finish(code === 0 ? undefined : new Error(`kernel worker for "${step.name}" exited with code ${code}`)));
+  });
+}
+
+// ---------- output checks ----------
+
+const ajv = new Ajv({ allErrors: false, strict: false });
+const jsonValidators = new Map<string, ValidateFunction>();
+
+/** Check each output exists and matches its declared columns or JSON Schema. Returns table row counts. */
+export async function checkOutputs(step: StepSpec, outputs: Record<string, string>, pipelineDir: string): Promise<Record<string, number>> {
+  const rows: Record<string, number> = {};
+  for (const output of step.outputs) {
+    const path = outputs[output.name];
+    const shown = `${step.name}.${output.name}`;
+    if (!existsSync(path)) throw new UserError('OUTPUT_SCHEMA', `step "${step.name}" did not write its output "${output.name}" (${output.path})`, step.name);
+    const isDir = statSync(path).isDirectory();
+    if ((output.format === 'directory') !== isDir) throw new UserError('OUTPUT_SCHEMA', `output "${shown}" should be ${output.format === 'directory' ? 'a directory' : 'a file'}`, step.name);
+    if (output.format === 'parquet' || output.format === 'csv') rows[output.name] = await checkTable(output, path, shown);
+    if ((output.format === 'json' || output.format === 'geojson') && output.schemaFile) checkJson(output, path, shown, pipelineDir);
+  }
+  return rows;
+}
+
+async function checkTable(output: OutputSpec, path: string, shown: string): Promise<number> {
+  return withDb(async (db) => {
+    const relation = readerFor([path], output.format as TableFormat);
+    const actual = await db.describe(`SELECT * FROM ${relation}`);
+    const [{ n }] = await db.all(`SELECT count(*)::BIGINT AS n FROM ${relation}`);
+    const declared = output.columns ?? {};
+    if (output.format === 'parquet') {
+      const problems: string[] = [];
+      for (const [column, type] of Object.entries(declared)) {
+        if (!(column in actual)) problems.push(`column "${column}" (${type}) is missing`);
+        else if (normaliseType(actual[column]) !== normaliseType(type)) problems.push(`column "${column}" is ${actual[column]}, declared ${type}`);
+      }
+      for (const column of Object.keys(actual)) if (!(column in declared)) problems.push(`column "${column}" (${actual[column]}) is not declared`);
+      if (problems.length > 0) throw new UserError('OUTPUT_SCHEMA', `output "${shown}" does not match its declared columns: ${problems.join('; ')}`, shown);
+    } else {
+      const missing = Object.keys(declared).filter((c) => !(c in actual));
+      if (missing.length > 0) throw new UserError('OUTPUT_SCHEMA', `output "${shown}" lacks declared column(s) ${missing.join(', ')}`, shown);
+    }
+    return Number(n);
+  });
+}
+
+function checkJson(output: OutputSpec, path: string, shown: string, pipelineDir: string): void {
+  let document: unknown;
+  try {
+    document = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new UserError('OUTPUT_SCHEMA', `output "${shown}" is not valid JSON: ${(error as Error).message}`, shown);
+  }
+  const schemaFile = output.schemaFile as string;
+  let validate = jsonValidators.get(schemaFile);
+  if (!validate) {
+    validate = ajv.compile(JSON.parse(readFileSync(schemaFile, 'utf8')));
+    jsonValidators.set(schemaFile, validate);
+  }
+  if (!validate(document)) {
+    const error = validate.errors?.[0];
+    throw new UserError('OUTPUT_SCHEMA', `output "${shown}" does not match ${relative(pipelineDir, output.schemaFile as string)}: ${error?.instancePath || '/'} ${error?.message}`, shown);
+  }
+}

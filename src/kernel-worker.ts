@@ -1,0 +1,66 @@
+// Hosts one kernel run in a worker thread. The parent sends what the context needs; the worker sends
+// back log/warn/progress/metric events and finally `done` or `failed`.
+import { parentPort, workerData } from 'node:worker_threads';
+import { pathToFileURL } from 'node:url';
+import type { Kernel, KernelContext } from './kernel-api.js';
+
+export interface KernelJob {
+  readonly kernel: string;
+  readonly step: string;
+  readonly source: boolean;
+  readonly inputs: Record<string, string>;
+  readonly inputFiles: Record<string, string[]>;
+  readonly outputs: Record<string, string>;
+  readonly params: Record<string, unknown>;
+  readonly partition: Record<string, string>;
+}
+
+export type WorkerEvent =
+  | { type: 'log' | 'warn'; message: string }
+  | { type: 'progress'; done: number; total?: number }
+  | { type: 'metric'; name: string; value: number | string }
+  | { type: 'done' }
+  | { type: 'failed'; name: string; message: string; where?: string; code?: string; stack?: string };
+
+async function loadKernel(path: string): Promise<Kernel> {
+  const module: Record<string, unknown> = path.endsWith('.ts')
+    ? ((await (await import('tsx/esm/api')).tsImport(pathToFileURL(path).href, import.meta.url)) as Record<string, unknown>)
+    : ((await import(pathToFileURL(path).href)) as Record<string, unknown>);
+  const candidate = typeof module.default === 'function' ? module.default : (module.default as Record<string, unknown> | undefined)?.default;
+  if (typeof candidate !== 'function') throw new Error(`${path} has no default export function (a Kernel)`);
+  return candidate as Kernel;
+}
+
+async function run(job: KernelJob): Promise<void> {
+  const send = (event: WorkerEvent): void => parentPort?.postMessage(event);
+  const ctx: KernelContext = {
+    step: job.step,
+    inputs: job.inputs,
+    inputFiles: job.inputFiles,
+    outputs: job.outputs,
+    params: job.params,
+    partition: job.partition,
+    log: (message) => send({ type: 'log', message }),
+    warn: (message) => send({ type: 'warn', message }),
+    progress: (done, total) => send({ type: 'progress', done, total }),
+    metric: (name, value) => send({ type: 'metric', name, value }),
+    secret: (name) => {
+      if (!job.source) throw new Error(`step "${job.step}" is not a source step; only source steps may read secrets (${name})`);
+      return process.env[name];
+    },
+    now: () => {
+      if (!job.source) throw new Error(`step "${job.step}" is not a source step; only source steps may read the clock`);
+      return new Date();
+    },
+  };
+  try {
+    const kernel = await loadKernel(job.kernel);
+    await kernel(ctx);
+    send({ type: 'done' });
+  } catch (error) {
+    const e = error as Error & { where?: string; code?: string };
+    send({ type: 'failed', name: e?.name ?? 'Error', message: e?.message ?? String(error), where: e?.where, code: e?.code, stack: e?.stack });
+  }
+}
+
+if (parentPort && workerData) void run(workerData as KernelJob);

@@ -1,0 +1,237 @@
+// Lineage manifests: their shape, reading them back by name (`latest`, `previous`, a run id or its
+// prefix), diffing two runs, and tracing the upstream tree of one output.
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join, relative, resolve, sep } from 'node:path';
+import { UserError } from './errors.js';
+import type { StoredOutput } from './store.js';
+
+export interface InputRecord {
+  readonly name: string;
+  /** `step.output`, `file:path`, or a URI without its query string. */
+  readonly source: string;
+  /** Producing instances, for step inputs. */
+  readonly from?: readonly string[];
+  readonly digest: string;
+  readonly bytes: number;
+  readonly files?: number;
+}
+
+export type StepStatus = 'built' | 'cached' | 'failed' | 'skipped' | 'would-build';
+
+export interface StepRecord {
+  readonly step: string;
+  readonly instance: string;
+  readonly partition: Record<string, string>;
+  readonly kind: 'sql' | 'kernel';
+  readonly source: boolean;
+  readonly status: StepStatus;
+  readonly reason: string;
+  readonly pinned?: boolean;
+  readonly cache_key?: string;
+  readonly code_digest?: string;
+  readonly code_files?: readonly string[];
+  readonly params: Record<string, unknown>;
+  readonly inputs: readonly InputRecord[];
+  readonly outputs: readonly StoredOutput[];
+  readonly metrics: Record<string, number | string>;
+  readonly warnings: readonly string[];
+  readonly error?: string;
+  readonly duration_ms: number;
+}
+
+export interface Manifest {
+  readonly $schema: string;
+  readonly run_id: string;
+  readonly kind: 'build' | 'plan';
+  readonly status: 'ok' | 'failed';
+  readonly pipeline: { file: string; name: string; output_root: string };
+  readonly started_at: string;
+  readonly finished_at: string;
+  readonly versions: { engine: string; node: string; duckdb: string };
+  readonly options: Record<string, unknown>;
+  readonly steps: readonly StepRecord[];
+}
+
+let cachedDuckdbVersion: string | undefined;
+export async function duckdbVersion(): Promise<string> {
+  if (!cachedDuckdbVersion) {
+    const { withDb } = await import('./table-io.js');
+    cachedDuckdbVersion = await withDb(async (db) => String((await db.all('SELECT version() AS v'))[0].v));
+  }
+  return cachedDuckdbVersion;
+}
+
+/** Replace any value of a secret-looking environment variable wherever it appears. */
+export function redactSecrets<T>(value: T): T {
+  const secrets = Object.entries(process.env)
+    .filter(([name, v]) => /KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL/i.test(name) && typeof v === 'string' && v.length >= 6)
+    .map(([, v]) => v as string);
+  if (secrets.length === 0) return value;
+  let text = JSON.stringify(value);
+  for (const secret of secrets) text = text.split(JSON.stringify(secret).slice(1, -1)).join('***');
+  return JSON.parse(text) as T;
+}
+
+export function listRuns(runsDir: string): string[] {
+  if (!existsSync(runsDir)) return [];
+  return readdirSync(runsDir)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.slice(0, -'.json'.length))
+    .sort();
+}
+
+export function readManifest(runsDir: string, name: string): Manifest {
+  const runs = listRuns(runsDir);
+  let id: string | undefined;
+  if (name === 'latest') id = runs.at(-1);
+  else if (name === 'previous') id = runs.at(-2);
+  else {
+    const matches = runs.filter((r) => r === name || r.startsWith(name));
+    if (matches.length > 1) throw new UserError('CLI', `run "${name}" is ambiguous: ${matches.slice(0, 5).join(', ')}`);
+    id = matches[0];
+  }
+  if (!id) throw new UserError('CLI', runs.length === 0 ? 'no runs yet: run `dagrun build` first' : `no run "${name}" (${runs.length} runs; see \`dagrun runs\`)`);
+  return JSON.parse(readFileSync(join(runsDir, `${id}.json`), 'utf8')) as Manifest;
+}
+
+// ---------- diff ----------
+
+export interface StepDiff {
+  readonly instance: string;
+  readonly change: 'added' | 'removed' | 'changed' | 'unchanged';
+  readonly status: [string | null, string | null];
+  readonly rebuilt: boolean;
+  readonly params: { name: string; from: unknown; to: unknown }[];
+  readonly code: boolean;
+  readonly inputs: { name: string; from: string | null; to: string | null }[];
+  readonly outputs: { name: string; from: string | null; to: string | null; rows_from?: number; rows_to?: number; rows_delta?: number; bytes_delta: number }[];
+}
+
+export interface RunDiff {
+  readonly from: string;
+  readonly to: string;
+  readonly steps: StepDiff[];
+  readonly summary: { added: string[]; removed: string[]; rebuilt: string[]; changed: string[] };
+}
+
+export function diffManifests(a: Manifest, b: Manifest): RunDiff {
+  const before = new Map(a.steps.map((s) => [s.instance, s]));
+  const after = new Map(b.steps.map((s) => [s.instance, s]));
+  const ids = [...new Set([...before.keys(), ...after.keys()])];
+  const steps: StepDiff[] = ids.map((id) => {
+    const x = before.get(id);
+    const y = after.get(id);
+    const params: StepDiff['params'] = [];
+    for (const name of new Set([...Object.keys(x?.params ?? {}), ...Object.keys(y?.params ?? {})])) {
+      if (JSON.stringify(x?.params?.[name]) !== JSON.stringify(y?.params?.[name])) params.push({ name, from: x?.params?.[name] ?? null, to: y?.params?.[name] ?? null });
+    }
+    const inputs: StepDiff['inputs'] = [];
+    for (const name of new Set([...(x?.inputs ?? []).map((i) => i.name), ...(y?.inputs ?? []).map((i) => i.name)])) {
+      const from = x?.inputs.find((i) => i.name === name)?.digest ?? null;
+      const to = y?.inputs.find((i) => i.name === name)?.digest ?? null;
+      if (from !== to) inputs.push({ name, from, to });
+    }
+    const outputs: StepDiff['outputs'] = [];
+    for (const name of new Set([...(x?.outputs ?? []).map((o) => o.name), ...(y?.outputs ?? []).map((o) => o.name)])) {
+      const ox = x?.outputs.find((o) => o.name === name);
+      const oy = y?.outputs.find((o) => o.name === name);
+      if (ox?.digest === oy?.digest) continue;
+      outputs.push({
+        name,
+        from: ox?.digest ?? null,
+        to: oy?.digest ?? null,
+        rows_from: ox?.rows,
+        rows_to: oy?.rows,
+        rows_delta: ox?.rows !== undefined && oy?.rows !== undefined ? oy.rows - ox.rows : undefined,
+        bytes_delta: (oy?.bytes ?? 0) - (ox?.bytes ?? 0),
+      });
+    }
+    const code = Boolean(x?.code_digest && y?.code_digest && x.code_digest !== y.code_digest);
+    const change = !x ? 'added' : !y ? 'removed' : params.length || inputs.length || outputs.length || code || x.cache_key !== y.cache_key ? 'changed' : 'unchanged';
+    return { instance: id, change, status: [x?.status ?? null, y?.status ?? null], rebuilt: y?.status === 'built', params, code, inputs, outputs };
+  });
+  return {
+    from: a.run_id,
+    to: b.run_id,
+    steps,
+    summary: {
+      added: steps.filter((s) => s.change === 'added').map((s) => s.instance),
+      removed: steps.filter((s) => s.change === 'removed').map((s) => s.instance),
+      rebuilt: steps.filter((s) => s.rebuilt && s.change !== 'added').map((s) => s.instance),
+      changed: steps.filter((s) => s.change === 'changed').map((s) => s.instance),
+    },
+  };
+}
+
+export function formatDiff(diff: RunDiff): string {
+  const lines = [`diff ${diff.from} → ${diff.to}`];
+  const changed = diff.steps.filter((s) => s.change !== 'unchanged');
+  if (changed.length === 0) lines.push('  no differences');
+  for (const s of changed) {
+    lines.push(`  ${s.change === 'added' ? '+' : s.change === 'removed' ? '-' : '~'} ${s.instance}${s.rebuilt ? ' (rebuilt)' : ''}`);
+    if (s.code) lines.push('      code changed');
+    for (const p of s.params) lines.push(`      param ${p.name}: ${JSON.stringify(p.from)} → ${JSON.stringify(p.to)}`);
+    for (const i of s.inputs) lines.push(`      input ${i.name}: ${short(i.from)} → ${short(i.to)}`);
+    for (const o of s.outputs) lines.push(`      output ${o.name}: ${short(o.from)} → ${short(o.to)}${o.rows_delta !== undefined ? `, rows ${o.rows_from} → ${o.rows_to} (${o.rows_delta >= 0 ? '+' : ''}${o.rows_delta})` : ''}`);
+  }
+  return lines.join('\n');
+}
+
+function short(digest: string | null): string {
+  return digest ? digest.slice(3, 15) : '∅';
+}
+
+// ---------- lineage ----------
+
+export interface LineageNode {
+  readonly instance: string;
+  readonly output?: string;
+  readonly path?: string;
+  readonly digest?: string;
+  readonly status: string;
+  readonly code_digest?: string;
+  readonly params: Record<string, unknown>;
+  readonly inputs: { name: string; source: string; digest: string; producers: LineageNode[] }[];
+}
+
+/** The upstream tree that produced the output at `path` (relative to the output root or cwd). */
+export function lineageOf(manifest: Manifest, outputRoot: string, path: string): LineageNode {
+  const wanted = relative(outputRoot, resolve(path)).split(sep).join('/');
+  const candidates = [wanted, path.split(sep).join('/')];
+  for (const step of manifest.steps) {
+    for (const output of step.outputs) {
+      if (candidates.includes(output.path) || candidates.some((c) => c.startsWith(`${output.path}/`))) return trace(manifest, step.instance, output.name);
+    }
+  }
+  throw new UserError('CLI', `no step output at "${path}" in run ${manifest.run_id}`);
+}
+
+function trace(manifest: Manifest, instance: string, outputName?: string): LineageNode {
+  const record = manifest.steps.find((s) => s.instance === instance);
+  if (!record) return { instance, status: 'not in this run', params: {}, inputs: [] };
+  const output = outputName ? record.outputs.find((o) => o.name === outputName) : undefined;
+  return {
+    instance,
+    output: output?.name,
+    path: output?.path,
+    digest: output?.digest,
+    status: record.status,
+    code_digest: record.code_digest,
+    params: record.params,
+    inputs: record.inputs.map((input) => ({
+      name: input.name,
+      source: input.source,
+      digest: input.digest,
+      producers: (input.from ?? []).map((id) => trace(manifest, id, input.source.split('.')[1]?.split(' ')[0])),
+    })),
+  };
+}
+
+export function formatLineage(node: LineageNode, indent = ''): string {
+  const lines = [`${indent}${node.instance}${node.output ? `.${node.output}` : ''}  [${node.status}]${node.digest ? `  ${short(node.digest)}` : ''}${node.path ? `  ${node.path}` : ''}`];
+  for (const input of node.inputs) {
+    lines.push(`${indent}  ← ${input.name}: ${input.source}  ${short(input.digest)}`);
+    for (const producer of input.producers) lines.push(formatLineage(producer, `${indent}      `));
+  }
+  return lines.join('\n');
+}

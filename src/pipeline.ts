@@ -1,0 +1,434 @@
+// pipeline.yaml → a validated, typed Pipeline. The YAML is parsed with positions kept, checked against
+// schemas/pipeline.schema.json, then normalised once here; every error names file:line:col.
+import { readFileSync, existsSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, relative, resolve, sep, normalize } from 'node:path';
+import { LineCounter, parseDocument, isMap, isPair, isScalar, type Document, type Node } from 'yaml';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { UserError } from './errors.js';
+import type { Columns } from './table-io.js';
+import { SCHEMAS_DIR } from './paths.js';
+
+export type OutputFormat = 'parquet' | 'csv' | 'json' | 'geojson' | 'directory';
+export type InputFormat = OutputFormat | 'ndjson' | 'text';
+
+export interface OutputSpec {
+  readonly name: string;
+  /** Path template relative to the output root, e.g. `plan/{date}/schedule.parquet`. */
+  readonly path: string;
+  readonly format: OutputFormat;
+  readonly columns?: Columns;
+  readonly orderBy?: readonly string[];
+  /** Absolute path of the JSON Schema a json/geojson output must satisfy. */
+  readonly schemaFile?: string;
+}
+
+export interface StepInput {
+  readonly name: string;
+  readonly kind: 'step' | 'file' | 'remote';
+  /** For kind 'step'. */
+  readonly step?: string;
+  readonly output?: string;
+  /** The previous partition's output of this same step. */
+  readonly previous: boolean;
+  /** For 'file': absolute path. For 'remote': the URI (https:, wss:, …). */
+  readonly location?: string;
+  readonly format?: InputFormat;
+  readonly columns?: Columns;
+  readonly optional: boolean;
+}
+
+export interface ParamSpec {
+  readonly name: string;
+  readonly schema: Record<string, unknown>;
+  readonly defaultValue: unknown;
+}
+
+export interface StepSpec {
+  readonly name: string;
+  readonly kind: 'sql' | 'kernel';
+  /** Absolute path to the SQL file or kernel module. */
+  readonly code: string;
+  readonly source: boolean;
+  readonly partition?: string;
+  readonly inputs: readonly StepInput[];
+  readonly params: readonly ParamSpec[];
+  readonly outputs: readonly OutputSpec[];
+  /** The definition as it enters the cache key (paths relative to the pipeline folder). */
+  readonly definition: unknown;
+}
+
+export interface Pipeline {
+  readonly file: string;
+  readonly dir: string;
+  readonly name: string;
+  readonly outputRoot: string;
+  readonly partitions: Readonly<Record<string, readonly string[]>>;
+  readonly steps: ReadonlyMap<string, StepSpec>;
+  /** Step names in a topological order (producers first; ties by declaration order). */
+  readonly order: readonly string[];
+  /** `file:line:col` of a node in the YAML, for error messages. */
+  locate(path: readonly (string | number)[]): string;
+}
+
+let schemaValidator: ValidateFunction | undefined;
+const ajv = new Ajv({ allErrors: true, strict: false });
+
+function pipelineValidator(): ValidateFunction {
+  schemaValidator ??= ajv.compile(JSON.parse(readFileSync(resolve(SCHEMAS_DIR, 'pipeline.schema.json'), 'utf8')));
+  return schemaValidator;
+}
+
+export function loadPipeline(file: string): Pipeline {
+  const path = resolve(file);
+  if (!existsSync(path)) throw new UserError('CLI', `no pipeline file at ${relative(process.cwd(), path) || path} (use --pipeline FILE)`);
+  return parsePipeline(readFileSync(path, 'utf8'), path);
+}
+
+export function parsePipeline(text: string, file: string): Pipeline {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const shown = relative(process.cwd(), file) || file;
+  const at = (offset: number): string => {
+    const { line, col } = lineCounter.linePos(offset);
+    return `${shown}:${line}:${col}`;
+  };
+  if (doc.errors.length > 0) {
+    const error = doc.errors[0];
+    throw new UserError('YAML_SYNTAX', `YAML syntax error: ${error.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`, at(error.pos[0]));
+  }
+  const locate = (nodePath: readonly (string | number)[], key = false): string => at(offsetOf(doc, nodePath, key));
+  const raw = doc.toJS() as unknown;
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new UserError('SCHEMA', 'the pipeline file must be a YAML mapping with a `steps:` key', at(0));
+
+  const validate = pipelineValidator();
+  if (!validate(raw)) throw schemaError(validate.errors ?? [], locate);
+
+  return normalise(raw as RawPipeline, file, locate);
+}
+
+interface RawOutput { path: string; format: OutputFormat; columns?: Columns; order_by?: string[]; schema?: string }
+interface RawInputObject { from: string; format?: InputFormat; columns?: Columns; previous?: boolean; optional?: boolean }
+interface RawStep {
+  sql?: string;
+  kernel?: string;
+  source?: boolean;
+  partition?: string;
+  inputs?: Record<string, string | RawInputObject>;
+  params?: Record<string, Record<string, unknown> & { default: unknown }>;
+  outputs: Record<string, RawOutput>;
+}
+interface RawPipeline {
+  pipeline?: string;
+  output_root?: string;
+  partitions?: Record<string, { values?: string[]; from?: string; to?: string }>;
+  steps: Record<string, RawStep>;
+}
+
+function normalise(raw: RawPipeline, file: string, locate: (p: readonly (string | number)[], key?: boolean) => string): Pipeline {
+  const dir = dirname(file);
+  const outputRoot = resolve(dir, raw.output_root ?? 'out');
+  const partitions: Record<string, string[]> = {};
+  for (const [key, spec] of Object.entries(raw.partitions ?? {})) partitions[key] = partitionValues(key, spec, locate);
+
+  const steps = new Map<string, StepSpec>();
+  const outputPaths = new Map<string, string>();
+  for (const [name, step] of Object.entries(raw.steps ?? {})) {
+    const where = (...p: (string | number)[]) => locate(['steps', name, ...p]);
+    if (Boolean(step.sql) === Boolean(step.kernel)) {
+      throw new UserError('SCHEMA', `step "${name}" must have exactly one of \`sql:\` or \`kernel:\``, locate(['steps', name], true));
+    }
+    const kind = step.sql ? 'sql' : 'kernel';
+    const code = resolve(dir, (step.sql ?? step.kernel) as string);
+    if (!existsSync(code)) throw new UserError('SCHEMA', `step "${name}": ${kind} file ${step.sql ?? step.kernel} does not exist`, where(kind));
+    if (step.partition !== undefined && !partitions[step.partition]) {
+      throw new UserError('SCHEMA', `step "${name}" is partitioned by "${step.partition}", which is not declared under \`partitions:\``, where('partition'));
+    }
+
+    const outputs: OutputSpec[] = [];
+    for (const [outName, out] of Object.entries(step.outputs)) {
+      const template = out.path;
+      const normalisedPath = normalize(template);
+      if (isAbsolute(template) || normalisedPath === '..' || normalisedPath.startsWith(`..${sep}`) || template.split(/[\\/]/).includes('..')) {
+        throw new UserError('PATH_ESCAPES_ROOT', `output "${name}.${outName}" path "${template}" leaves the output root; use a relative path without ".."`, where('outputs', outName, 'path'));
+      }
+      const placeholders = [...template.matchAll(/\{([a-z_]+)\}/g)].map((m) => m[1]);
+      for (const key of placeholders) {
+        if (key !== step.partition) throw new UserError('SCHEMA', `output "${name}.${outName}" path uses {${key}}, but the step is ${step.partition ? `partitioned by "${step.partition}"` : 'not partitioned'}`, where('outputs', outName, 'path'));
+      }
+      if (step.partition && !placeholders.includes(step.partition)) {
+        throw new UserError('SCHEMA', `output "${name}.${outName}" path must contain {${step.partition}}: every partition writes its own file`, where('outputs', outName, 'path'));
+      }
+      const clash = outputPaths.get(normalisedPath);
+      if (clash) throw new UserError('DUPLICATE_OUTPUT_PATH', `output "${name}.${outName}" writes "${template}", which "${clash}" also writes`, where('outputs', outName, 'path'));
+      for (const [other, owner] of outputPaths) {
+        if (other.startsWith(normalisedPath + sep) || normalisedPath.startsWith(other + sep)) {
+          throw new UserError('DUPLICATE_OUTPUT_PATH', `output "${name}.${outName}" path "${template}" overlaps "${owner}" ("${other}")`, where('outputs', outName, 'path'));
+        }
+      }
+      outputPaths.set(normalisedPath, `${name}.${outName}`);
+      if ((out.format === 'parquet' || out.format === 'csv') && !out.columns) {
+        throw new UserError('SCHEMA', `output "${name}.${outName}" is a table: declare its \`columns:\``, where('outputs', outName));
+      }
+      const schemaFile = out.schema ? resolve(dir, out.schema) : undefined;
+      if (schemaFile && !existsSync(schemaFile)) throw new UserError('SCHEMA', `schema file ${out.schema} does not exist`, where('outputs', outName, 'schema'));
+      outputs.push({ name: outName, path: template, format: out.format, columns: out.columns, orderBy: out.order_by, schemaFile });
+    }
+
+    const inputs: StepInput[] = [];
+    for (const [inName, rawInput] of Object.entries(step.inputs ?? {})) {
+      const spec: RawInputObject = typeof rawInput === 'string' ? { from: rawInput } : rawInput;
+      const from = spec.from;
+      const base = { name: inName, format: spec.format, columns: spec.columns, optional: spec.optional ?? false, previous: spec.previous ?? false };
+      if (from.startsWith('file:')) {
+        const location = resolve(dir, from.slice('file:'.length));
+        if (!existsSync(location) && !base.optional) throw new UserError('SCHEMA', `input "${name}.${inName}": ${from} does not exist`, where('inputs', inName));
+        inputs.push({ ...base, kind: 'file', location });
+      } else if (/^(https?|wss?|s3):\/\//.test(from)) {
+        if (!step.source) throw new UserError('SCHEMA', `input "${name}.${inName}" reads ${from.split(':')[0]}: — only a step marked \`source: true\` may read a remote URI`, where('inputs', inName));
+        inputs.push({ ...base, kind: 'remote', location: from });
+      } else {
+        const match = /^([a-z][a-z0-9_-]*)\.([A-Za-z_][A-Za-z0-9_-]*)$/.exec(from);
+        if (!match) throw new UserError('SCHEMA', `input "${name}.${inName}": "${from}" is neither step.output nor file:/https:/wss:`, where('inputs', inName));
+        inputs.push({ ...base, kind: 'step', step: match[1], output: match[2] });
+      }
+    }
+
+    const params: ParamSpec[] = [];
+    for (const [paramName, schema] of Object.entries(step.params ?? {})) {
+      const { default: defaultValue, ...rest } = schema;
+      const check = compileParam(rest, locate(['steps', name, 'params', paramName]));
+      if (!check(defaultValue)) {
+        throw new UserError('PARAM_TYPE', `param "${name}.${paramName}" default ${JSON.stringify(defaultValue)} ${ajv.errorsText(check.errors, { dataVar: 'value' })}`, where('params', paramName, 'default'));
+      }
+      params.push({ name: paramName, schema: rest, defaultValue });
+    }
+
+    steps.set(name, {
+      name,
+      kind,
+      code,
+      source: step.source ?? false,
+      partition: step.partition,
+      inputs,
+      params,
+      outputs,
+      definition: {
+        kind,
+        code: relative(dir, code).split(sep).join('/'),
+        source: step.source ?? false,
+        partition: step.partition ?? null,
+        inputs: inputs.map((i) => ({ ...i, location: i.kind === 'file' ? relative(dir, i.location as string).split(sep).join('/') : i.location ?? null })),
+        params: params.map((p) => ({ name: p.name, schema: p.schema })),
+        outputs: outputs.map((o) => ({ ...o, schemaFile: o.schemaFile ? relative(dir, o.schemaFile).split(sep).join('/') : null })),
+      },
+    });
+  }
+
+  checkReferences(steps, locate);
+  const order = topologicalOrder(steps, locate);
+  return { file, dir, name: raw.pipeline ?? 'pipeline', outputRoot, partitions, steps, order, locate: (p) => locate(p) };
+}
+
+function partitionValues(key: string, spec: { values?: string[]; from?: string; to?: string }, locate: (p: readonly (string | number)[]) => string): string[] {
+  if (spec.values) return [...spec.values];
+  if (!spec.from || !spec.to) throw new UserError('SCHEMA', `partition "${key}" needs \`values:\` or both \`from:\` and \`to:\``, locate(['partitions', key]));
+  const values: string[] = [];
+  const start = Date.parse(`${spec.from}T00:00:00Z`);
+  const end = Date.parse(`${spec.to}T00:00:00Z`);
+  if (!(start <= end)) throw new UserError('SCHEMA', `partition "${key}": from ${spec.from} is after to ${spec.to}`, locate(['partitions', key, 'from']));
+  for (let t = start; t <= end; t += 86_400_000) values.push(new Date(t).toISOString().slice(0, 10));
+  return values;
+}
+
+const paramValidators = new Map<string, ValidateFunction>();
+function compileParam(schema: Record<string, unknown>, where: string): ValidateFunction {
+  const key = JSON.stringify(schema);
+  let check = paramValidators.get(key);
+  if (!check) {
+    try {
+      check = ajv.compile(schema);
+    } catch (error) {
+      throw new UserError('SCHEMA', `param schema is not a valid JSON Schema: ${(error as Error).message}`, where);
+    }
+    paramValidators.set(key, check);
+  }
+  return check;
+}
+
+/** Validate a param value (from --set or a test) against its declared schema. */
+export function checkParam(step: StepSpec, name: string, value: unknown, origin: string): void {
+  const spec = step.params.find((p) => p.name === name);
+  if (!spec) {
+    const known = step.params.map((p) => p.name).join(', ') || 'none';
+    throw new UserError('PARAM_TYPE', `step "${step.name}" has no param "${name}" (its params: ${known})`, origin);
+  }
+  const check = compileParam(spec.schema, origin);
+  if (!check(value)) throw new UserError('PARAM_TYPE', `param "${step.name}.${name}" = ${JSON.stringify(value)}: ${ajv.errorsText(check.errors, { dataVar: 'value' })}`, origin);
+}
+
+function checkReferences(steps: Map<string, StepSpec>, locate: (p: readonly (string | number)[]) => string): void {
+  for (const step of steps.values()) {
+    for (const input of step.inputs) {
+      if (input.kind !== 'step') continue;
+      const where = locate(['steps', step.name, 'inputs', input.name]);
+      const producer = steps.get(input.step as string);
+      if (!producer) throw new UserError('UNKNOWN_STEP', `input "${step.name}.${input.name}" names step "${input.step}", which does not exist (steps: ${[...steps.keys()].join(', ')})`, where);
+      const output = producer.outputs.find((o) => o.name === input.output);
+      if (!output) throw new UserError('UNKNOWN_OUTPUT', `input "${step.name}.${input.name}" names "${input.step}.${input.output}", but step "${input.step}" has no output "${input.output}" (outputs: ${producer.outputs.map((o) => o.name).join(', ')})`, where);
+      if (input.previous && (producer.name !== step.name || !step.partition)) {
+        throw new UserError('SCHEMA', `input "${step.name}.${input.name}": \`previous: true\` takes the previous partition of this same partitioned step`, where);
+      }
+      if (!input.previous && producer.name === step.name) throw new UserError('CYCLE', `step "${step.name}" reads its own output "${input.output}" (use \`previous: true\` for the previous partition)`, where);
+      if (producer.partition && step.partition && producer.partition !== step.partition) {
+        throw new UserError('SCHEMA', `input "${step.name}.${input.name}": step is partitioned by "${step.partition}" but "${producer.name}" by "${producer.partition}"`, where);
+      }
+      if (input.columns) {
+        if (!output.columns) throw new UserError('COLUMN_MISMATCH', `input "${step.name}.${input.name}" expects columns, but "${producer.name}.${output.name}" is ${output.format} with no declared columns`, where);
+        for (const [column, type] of Object.entries(input.columns)) {
+          const provided = output.columns[column];
+          if (provided === undefined) throw new UserError('COLUMN_MISMATCH', `input "${step.name}.${input.name}" expects column "${column}" ${type}, which "${producer.name}.${output.name}" does not provide (it has: ${Object.keys(output.columns).join(', ')})`, locate(['steps', step.name, 'inputs', input.name, 'columns', column]));
+          if (normaliseType(provided) !== normaliseType(type)) throw new UserError('COLUMN_MISMATCH', `input "${step.name}.${input.name}" expects column "${column}" as ${type}, but "${producer.name}.${output.name}" provides ${provided}`, locate(['steps', step.name, 'inputs', input.name, 'columns', column]));
+        }
+      }
+    }
+  }
+}
+
+/** DuckDB type aliases that name the same type. */
+export function normaliseType(type: string): string {
+  const t = type.trim().toUpperCase().replace(/\s+/g, ' ');
+  const aliases: Record<string, string> = {
+    INT: 'INTEGER', INT4: 'INTEGER', INT8: 'BIGINT', LONG: 'BIGINT', INT2: 'SMALLINT', SHORT: 'SMALLINT', INT1: 'TINYINT',
+    FLOAT8: 'DOUBLE', NUMERIC: 'DECIMAL(18,3)', FLOAT4: 'FLOAT', REAL: 'FLOAT', STRING: 'VARCHAR', TEXT: 'VARCHAR', BOOL: 'BOOLEAN',
+    'TIMESTAMP WITHOUT TIME ZONE': 'TIMESTAMP', DATETIME: 'TIMESTAMP', 'TIMESTAMP WITH TIME ZONE': 'TIMESTAMP WITH TIME ZONE', TIMESTAMPTZ: 'TIMESTAMP WITH TIME ZONE', BYTEA: 'BLOB',
+  };
+  return aliases[t] ?? t.replace(/\s*,\s*/g, ',');
+}
+
+function topologicalOrder(steps: Map<string, StepSpec>, locate: (p: readonly (string | number)[], key?: boolean) => string): string[] {
+  const order: string[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (name: string, trail: string[]): void => {
+    if (state.get(name) === 'done') return;
+    if (state.get(name) === 'visiting') {
+      const cycle = [...trail.slice(trail.indexOf(name)), name];
+      throw new UserError('CYCLE', `steps form a cycle: ${cycle.join(' → ')}`, locate(['steps', name], true));
+    }
+    state.set(name, 'visiting');
+    for (const input of (steps.get(name) as StepSpec).inputs) {
+      if (input.kind === 'step' && !input.previous) visit(input.step as string, [...trail, name]);
+    }
+    state.set(name, 'done');
+    order.push(name);
+  };
+  for (const name of steps.keys()) visit(name, []);
+  return order;
+}
+
+function schemaError(errors: ErrorObject[], locate: (p: readonly (string | number)[], key?: boolean) => string): UserError {
+  // Prefer the most specific error: deepest path, and not a combinator's summary.
+  const ranked = [...errors].sort((a, b) => score(b) - score(a));
+  const error = ranked[0];
+  const path = pointerToPath(error.instancePath);
+  const subject = describePath(path);
+  switch (error.keyword) {
+    case 'additionalProperties': {
+      const key = (error.params as { additionalProperty: string }).additionalProperty;
+      return new UserError('SCHEMA', `unknown key "${key}"${subject ? ` in ${subject}` : ' at the top level'}${suggestion(key, error)}`, locate([...path, key], true));
+    }
+    case 'required':
+      return new UserError('SCHEMA', `${subject || 'the pipeline'} is missing the required key "${(error.params as { missingProperty: string }).missingProperty}"`, locate(path, true));
+    case 'enum':
+      return new UserError('SCHEMA', `${subject} must be one of: ${((error.params as { allowedValues: unknown[] }).allowedValues).join(', ')}`, locate(path));
+    case 'type':
+      return new UserError('SCHEMA', `${subject} must be ${article((error.params as { type: string }).type)}`, locate(path));
+    case 'propertyNames':
+    case 'pattern':
+      return new UserError('SCHEMA', `${subject || 'a name'} ${error.message}`, locate(path, true));
+    default:
+      return new UserError('SCHEMA', `${subject || 'the pipeline'} ${error.message}`, locate(path));
+  }
+}
+
+function score(error: ErrorObject): number {
+  const depth = error.instancePath.split('/').length * 10;
+  const penalty = error.keyword === 'oneOf' || error.keyword === 'anyOf' || error.keyword === 'if' ? -5 : 0;
+  const bonus = error.keyword === 'additionalProperties' || error.keyword === 'required' ? 3 : 0;
+  return depth + penalty + bonus;
+}
+
+function suggestion(key: string, error: ErrorObject): string {
+  const allowed = Object.keys(((error.parentSchema as { properties?: Record<string, unknown> } | undefined)?.properties) ?? {});
+  if (allowed.length === 0) return '';
+  return ` (allowed: ${allowed.join(', ')})`;
+}
+
+function article(type: string): string {
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
+}
+
+function pointerToPath(pointer: string): (string | number)[] {
+  if (!pointer) return [];
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((part) => part.replaceAll('~1', '/').replaceAll('~0', '~'))
+    .map((part) => (/^\d+$/.test(part) ? Number(part) : part));
+}
+
+function describePath(path: readonly (string | number)[]): string {
+  if (path.length === 0) return '';
+  if (path[0] === 'steps' && path.length >= 2) {
+    const rest = path.slice(2);
+    return rest.length === 0 ? `step "${path[1]}"` : `step "${path[1]}" ${rest.join('.')}`;
+  }
+  return `"${path.join('.')}"`;
+}
+
+/** Offset of a node (or, with key=true, of its key) for a path into the document. */
+function offsetOf(doc: Document, path: readonly (string | number)[], key: boolean): number {
+  let node: unknown = doc.contents;
+  let best = (doc.contents as Node | null)?.range?.[0] ?? 0;
+  for (let i = 0; i < path.length; i += 1) {
+    if (!isMap(node) && !(node && typeof node === 'object' && 'items' in node)) break;
+    const items = (node as { items: unknown[] }).items;
+    const segment = path[i];
+    let next: unknown;
+    for (const item of items) {
+      if (isPair(item)) {
+        const k = isScalar(item.key) ? item.key.value : item.key;
+        if (String(k) === String(segment)) {
+          const keyNode = item.key as Node | null;
+          const valueNode = item.value as Node | null;
+          const last = i === path.length - 1;
+          if (last && key && keyNode?.range) return keyNode.range[0];
+          best = valueNode?.range?.[0] ?? keyNode?.range?.[0] ?? best;
+          if (last && !valueNode && keyNode?.range) best = keyNode.range[0];
+          next = valueNode;
+          break;
+        }
+      } else if (typeof segment === 'number' && items.indexOf(item) === segment) {
+        best = (item as Node).range?.[0] ?? best;
+        next = item;
+        break;
+      }
+    }
+    if (next === undefined) break;
+    node = next;
+  }
+  return best;
+}
+
+/** Resolve an output path template for a partition value. */
+export function outputPath(pipeline: Pipeline, step: StepSpec, output: OutputSpec, partitionValue: string | undefined): string {
+  const relativePath = step.partition && partitionValue !== undefined ? output.path.replaceAll(`{${step.partition}}`, partitionValue) : output.path;
+  return resolve(pipeline.outputRoot, relativePath);
+}
+
+export function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}

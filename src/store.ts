@@ -1,0 +1,394 @@
+// The cache folder: content-addressed objects, action results, a stat cache, run manifests and a lock.
+//
+//   cache/objects/ab/<hex>   file contents by BLAKE3 digest (directory outputs: a tree object listing files)
+//   cache/actions/<hex>.json action key → output digests (a source step's entry is its pinned capture)
+//   cache/runs/<run>.json    lineage manifests
+//   cache/stat.json          (path, size, mtime, inode) → digest, so a no-op build reads no content
+//   cache/lock               held by the build that writes
+//   cache/tmp/               scratch for running steps
+//
+// Every write is temp-name + rename, so a crash leaves either the old or the new file, never half of one.
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { copyFile, mkdir, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { constants as fsConstants, type BigIntStats } from 'node:fs';
+import { dirname, join, relative, sep } from 'node:path';
+import { hostname } from 'node:os';
+import { DIGEST_PREFIX, canonicalJson, digestBytes, digestFile } from './hash.js';
+import { UserError } from './errors.js';
+
+export interface TreeEntry {
+  readonly path: string;
+  readonly digest: string;
+  readonly size: number;
+}
+
+export interface StoredOutput {
+  readonly name: string;
+  /** Output root–relative path. */
+  readonly path: string;
+  readonly kind: 'file' | 'tree';
+  readonly digest: string;
+  readonly bytes: number;
+  readonly rows?: number;
+  readonly files?: number;
+}
+
+export interface ActionResult {
+  readonly key: string;
+  readonly step: string;
+  readonly partition: Record<string, string>;
+  readonly outputs: readonly StoredOutput[];
+  readonly metrics: Record<string, number | string>;
+  readonly warnings: readonly string[];
+  readonly source: boolean;
+  readonly run_id: string;
+}
+
+interface StatEntry {
+  size: number;
+  mtimeNs: string;
+  ino: string;
+  digest: string;
+}
+
+let tempCounter = 0;
+function tempName(path: string): string {
+  tempCounter += 1;
+  return join(dirname(path), `.${process.pid}.${tempCounter}.${Date.now().toString(36)}.tmp`);
+}
+
+/** Write a file atomically (temp + rename). */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temp = tempName(path);
+  await writeFile(temp, data);
+  await rename(temp, path);
+}
+
+export class Store {
+  readonly objectsDir: string;
+  readonly actionsDir: string;
+  readonly runsDir: string;
+  readonly tmpDir: string;
+  private readonly statFile: string;
+  private statCache = new Map<string, StatEntry>();
+  private statDirty = false;
+
+  constructor(readonly root: string) {
+    this.objectsDir = join(root, 'objects');
+    this.actionsDir = join(root, 'actions');
+    this.runsDir = join(root, 'runs');
+    this.tmpDir = join(root, 'tmp');
+    this.statFile = join(root, 'stat.json');
+    mkdirSync(this.objectsDir, { recursive: true });
+    mkdirSync(this.actionsDir, { recursive: true });
+    mkdirSync(this.runsDir, { recursive: true });
+    mkdirSync(this.tmpDir, { recursive: true });
+    this.loadStatCache();
+  }
+
+  objectPath(digest: string): string {
+    const hex = digest.slice(DIGEST_PREFIX.length);
+    return join(this.objectsDir, hex.slice(0, 2), hex.slice(2));
+  }
+
+  hasObject(digest: string): boolean {
+    return existsSync(this.objectPath(digest));
+  }
+
+  // ---------- stat cache ----------
+
+  private loadStatCache(): void {
+    try {
+      const entries = JSON.parse(readFileSync(this.statFile, 'utf8')) as Record<string, StatEntry>;
+      this.statCache = new Map(Object.entries(entries));
+    } catch {
+      this.statCache = new Map();
+    }
+  }
+
+  async saveStatCache(): Promise<void> {
+    if (!this.statDirty) return;
+    await writeFileAtomic(this.statFile, JSON.stringify(Object.fromEntries(this.statCache)));
+    this.statDirty = false;
+  }
+
+  private remember(path: string, info: BigIntStats, digest: string): void {
+    this.statCache.set(path, { size: Number(info.size), mtimeNs: String(info.mtimeNs), ino: String(info.ino), digest });
+    this.statDirty = true;
+  }
+
+  /** Digest of a file, from the stat cache when size, mtime and inode are unchanged (no read). */
+  async digestOf(path: string, info?: BigIntStats): Promise<{ digest: string; size: number }> {
+    const current = info ?? (await stat(path, { bigint: true }));
+    const known = this.statCache.get(path);
+    if (known && known.size === Number(current.size) && known.mtimeNs === String(current.mtimeNs) && known.ino === String(current.ino)) {
+      return { digest: known.digest, size: known.size };
+    }
+    const result = await digestFile(path);
+    this.remember(path, current, result.digest);
+    return result;
+  }
+
+  /** Digest of a directory: a tree of (relative path, digest, size), itself digested canonically. */
+  async digestTree(dir: string): Promise<{ digest: string; size: number; entries: TreeEntry[] }> {
+    const entries: TreeEntry[] = [];
+    for (const file of await listFiles(dir)) {
+      const { digest, size } = await this.digestOf(join(dir, file));
+      entries.push({ path: file, digest, size });
+    }
+    const tree = treeBytes(entries);
+    return { digest: digestBytes(tree), size: entries.reduce((sum, e) => sum + e.size, 0), entries };
+  }
+
+  // ---------- objects ----------
+
+  /** Move a freshly written file into the store (it is consumed). Returns its digest. */
+  async ingestFile(path: string): Promise<{ digest: string; size: number }> {
+    const { digest, size } = await digestFile(path);
+    const target = this.objectPath(digest);
+    if (existsSync(target)) {
+      await unlink(path);
+    } else {
+      await mkdir(dirname(target), { recursive: true });
+      await rename(path, target);
+    }
+    return { digest, size };
+  }
+
+  /** Ingest every file of a directory plus its tree object. */
+  async ingestTree(dir: string): Promise<{ digest: string; size: number; files: number }> {
+    const entries: TreeEntry[] = [];
+    for (const file of await listFiles(dir)) {
+      const { digest, size } = await this.ingestFile(join(dir, file));
+      entries.push({ path: file, digest, size });
+    }
+    const tree = treeBytes(entries);
+    const digest = digestBytes(tree);
+    const target = this.objectPath(digest);
+    if (!existsSync(target)) await writeFileAtomic(target, tree);
+    return { digest, size: entries.reduce((sum, e) => sum + e.size, 0), files: entries.length };
+  }
+
+  async readTree(digest: string): Promise<TreeEntry[]> {
+    const data = await readFile(this.objectPath(digest));
+    if (digestBytes(data) !== digest) throw new CorruptObject(digest);
+    return (JSON.parse(data.toString('utf8')) as { entries: TreeEntry[] }).entries;
+  }
+
+  /**
+   * Make `target` hold exactly the object `digest`. Reads nothing when the stat cache says it already
+   * does. A copied object is re-hashed, so a corrupt object is never served (CorruptObject is thrown).
+   */
+  async materializeFile(digest: string, target: string): Promise<'kept' | 'written'> {
+    const current = await statOrUndefined(target);
+    if (current?.isFile()) {
+      const { digest: existing } = await this.digestOf(target, current);
+      if (existing === digest) return 'kept';
+    }
+    const source = this.objectPath(digest);
+    if (!existsSync(source)) throw new CorruptObject(digest, 'missing');
+    await mkdir(dirname(target), { recursive: true });
+    if (current?.isDirectory()) await rm(target, { recursive: true, force: true });
+    const temp = tempName(target);
+    await copyFile(source, temp, fsConstants.COPYFILE_FICLONE);
+    const copied = await digestFile(temp);
+    if (copied.digest !== digest) {
+      await rm(temp, { force: true });
+      throw new CorruptObject(digest);
+    }
+    await rename(temp, target);
+    this.remember(target, await stat(target, { bigint: true }), digest);
+    return 'written';
+  }
+
+  /** Make directory `target` hold exactly the tree `digest` (files not in the tree are removed). */
+  async materializeTree(digest: string, target: string): Promise<'kept' | 'written'> {
+    const entries = await this.readTree(digest);
+    const current = await statOrUndefined(target);
+    if (current && !current.isDirectory()) await rm(target, { force: true });
+    let changed = false;
+    const wanted = new Set(entries.map((e) => e.path));
+    for (const entry of entries) {
+      if ((await this.materializeFile(entry.digest, join(target, ...entry.path.split('/')))) === 'written') changed = true;
+    }
+    if (existsSync(target)) {
+      for (const file of await listFiles(target)) {
+        if (!wanted.has(file)) {
+          await rm(join(target, file), { force: true });
+          changed = true;
+        }
+      }
+      await removeEmptyDirs(target);
+    } else {
+      await mkdir(target, { recursive: true });
+      changed = true;
+    }
+    return changed ? 'written' : 'kept';
+  }
+
+  /** Drop an object that failed its check so it can never be served again. */
+  async discard(digest: string): Promise<void> {
+    await rm(this.objectPath(digest), { force: true });
+  }
+
+  // ---------- actions ----------
+
+  actionPath(key: string): string {
+    return join(this.actionsDir, `${key.slice(DIGEST_PREFIX.length)}.json`);
+  }
+
+  readAction(key: string): ActionResult | undefined {
+    try {
+      return JSON.parse(readFileSync(this.actionPath(key), 'utf8')) as ActionResult;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async writeAction(result: ActionResult): Promise<void> {
+    await writeFileAtomic(this.actionPath(result.key), canonicalJson(result));
+  }
+
+  async dropAction(key: string): Promise<void> {
+    await rm(this.actionPath(key), { force: true });
+  }
+
+  // ---------- lock ----------
+
+  /**
+   * Take the cache lock. A lock whose holder is gone (same host, dead pid) is taken over; otherwise
+   * wait up to `timeoutMs`, then fail with a sentence naming the holder.
+   */
+  async lock(timeoutMs: number, onWait?: (holder: string) => void): Promise<() => void> {
+    const path = join(this.root, 'lock');
+    const deadline = Date.now() + timeoutMs;
+    let told = false;
+    for (;;) {
+      try {
+        const fd = openSync(path, 'wx');
+        writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() }));
+        closeSync(fd);
+        return () => rmSync(path, { force: true });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      const holder = readLockHolder(path);
+      if (holder && holder.host === hostname() && !processAlive(holder.pid)) {
+        // Stale: its build died (e.g. SIGKILL). Take it over atomically.
+        const stale = `${path}.stale.${process.pid}`;
+        try {
+          renameSync(path, stale);
+          rmSync(stale, { force: true });
+        } catch {
+          /* someone else took it over first */
+        }
+        continue;
+      }
+      const who = holder ? `pid ${holder.pid} on ${holder.host} since ${holder.since}` : 'another build';
+      if (Date.now() >= deadline) throw new UserError('LOCKED', `the cache ${this.root} is locked by ${who}; wait for it to finish, or raise --lock-timeout`);
+      if (!told) {
+        onWait?.(who);
+        told = true;
+      }
+      await new Promise((r) => setTimeout(r, 50 + Math.random() * 50));
+    }
+  }
+
+  /** Remove scratch left by crashed builds (only called while holding the lock). */
+  async clearScratch(): Promise<void> {
+    await rm(this.tmpDir, { recursive: true, force: true });
+    await mkdir(this.tmpDir, { recursive: true });
+  }
+
+  // ---------- verify / gc ----------
+
+  async *allObjects(): AsyncGenerator<{ digest: string; path: string }> {
+    for (const prefix of (await readdir(this.objectsDir)).sort()) {
+      const dir = join(this.objectsDir, prefix);
+      if (!statSync(dir).isDirectory()) continue;
+      for (const rest of (await readdir(dir)).sort()) {
+        if (rest.endsWith('.tmp') || rest.startsWith('.')) continue;
+        yield { digest: `${DIGEST_PREFIX}${prefix}${rest}`, path: join(dir, rest) };
+      }
+    }
+  }
+
+  listActions(): string[] {
+    return readdirSync(this.actionsDir)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => `${DIGEST_PREFIX}${f.slice(0, -'.json'.length)}`);
+  }
+}
+
+export class CorruptObject extends Error {
+  constructor(
+    readonly digest: string,
+    readonly problem: 'corrupt' | 'missing' = 'corrupt',
+  ) {
+    super(`cache object ${digest} is ${problem}`);
+    this.name = 'CorruptObject';
+  }
+}
+
+function treeBytes(entries: readonly TreeEntry[]): string {
+  return canonicalJson({ entries: [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)) });
+}
+
+/** Every file below `dir`, as sorted '/'-separated relative paths. Hidden temp files are skipped. */
+export async function listFiles(dir: string): Promise<string[]> {
+  const files: string[] = [];
+  const walk = async (current: string): Promise<void> => {
+    let entries;
+    try {
+      entries = await readdir(current, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const full = join(current, entry.name);
+      if (entry.isDirectory()) await walk(full);
+      else if (entry.isFile() && !entry.name.endsWith('.tmp')) files.push(relative(dir, full).split(sep).join('/'));
+    }
+  };
+  await walk(dir);
+  return files.sort();
+}
+
+async function removeEmptyDirs(dir: string): Promise<boolean> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  let empty = true;
+  for (const entry of entries) {
+    if (entry.isDirectory()) {
+      if (await removeEmptyDirs(join(dir, entry.name))) await rm(join(dir, entry.name), { recursive: true, force: true });
+      else empty = false;
+    } else empty = false;
+  }
+  return empty;
+}
+
+async function statOrUndefined(path: string): Promise<BigIntStats | undefined> {
+  try {
+    return await stat(path, { bigint: true });
+  } catch {
+    return undefined;
+  }
+}
+
+function readLockHolder(path: string): { pid: number; host: string; since: string } | undefined {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as { pid: number; host: string; since: string };
+  } catch {
+    return undefined;
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
