@@ -1,0 +1,27 @@
+// ais-import: a historical AIS file (MarineCadastre CSV, DMA aisdk CSV, or a user CSV/XLSX with
+// mmsi, lat, lon[, overpass_time]) → the normalised AIS table and its rejects.
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import type { Kernel } from '../../src/kernel-api.js';
+import { writeTable } from '../../src/table-io.js';
+import { AIS_COLUMNS, REJECT_COLUMNS, REJECT_ORDER, rejectCounts } from '../ais-capture/schema.js';
+import { readAisFile } from './read.js';
+import { importRows, type ImportFormat } from './formats.js';
+
+const kernel: Kernel = async (ctx) => {
+  const path = ctx.inputs.file;
+  const format = (ctx.params.format ?? 'auto') as ImportFormat | 'auto';
+  const table = await readAisFile(path, (p) => readFile(p));
+  const result = importRows(table, basename(path), format);
+  await writeTable(ctx.outputs.positions, AIS_COLUMNS, result.positions as never, { orderBy: ['mmsi', 'ts_utc', ...Object.keys(AIS_COLUMNS).slice(2)] });
+  await writeTable(ctx.outputs.rejects, REJECT_COLUMNS, result.rejects as never, { orderBy: [...REJECT_ORDER] });
+  ctx.metric('format', result.format);
+  ctx.metric('rows', table.rows.length);
+  ctx.metric('positions', result.positions.length);
+  ctx.metric('rejects', result.rejects.length);
+  for (const [name, count] of Object.entries(rejectCounts(result.rejects)).sort()) ctx.metric(name, count);
+  for (const [field, count] of Object.entries(result.nulled)) if (count > 0) ctx.metric(`nulled_${field}`, count);
+  if (result.rejects.length > 0) ctx.warn(`${result.rejects.length} of ${table.rows.length} rows rejected (see the rejects output)`);
+};
+
+export default kernel;

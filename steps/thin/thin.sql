@@ -1,0 +1,104 @@
+-- thin: AIS trajectory thinning (seed 002), one date partition at a time.
+--
+-- Movement state per fix: anchored (SOG < $anchor_sog_threshold_knots), slow (below
+-- $fast_sog_threshold_knots), fast (at or above it). A fix without SOG takes the speed implied by the
+-- distance and time from the vessel's previous fix (0 for a vessel's first fix).
+-- Time buckets: floor(epoch / interval) with the state's interval ($fast_interval_min,
+-- $slow_interval_min, $anchor_interval_min).
+-- Kept: the first and last fix of every (vessel, state, bucket); each vessel's first and last fix of
+-- every UTC day; the first and last fix of every voyage.
+-- Voyages (the seed expects an upstream VoyageID; we derive one): a vessel starts a new voyage when
+-- it has not reported for more than $voyage_gap_hours, or when the implied speed from its previous fix
+-- exceeds $max_plausible_kn (a position jump no ship can make: a new track, e.g. a reused MMSI or a
+-- GPS fault). voyage_id counts voyages from 1 per vessel within the partition.
+-- segment_distance_km: haversine from the previous kept fix of the same vessel (NULL for its first).
+--
+-- Determinism: fixes are ordered by time and then by every other column, so the result does not
+-- depend on input order (MarineCadastre is not time-sorted within a vessel); rows that are equal in
+-- every column are interchangeable. Rows without a time are not part of a trajectory and are skipped.
+-- Earth radius 6371.0088 km, as in src/geo.ts haversineKm.
+
+CREATE TEMP TABLE fixes AS
+SELECT
+  mmsi, ts_utc, lat, lon, sog, cog, heading, nav_status, imo, call_sign, name, vessel_type, source,
+  row_number() OVER w AS ord,
+  lag(ts_utc) OVER w AS prev_ts,
+  lag(lat) OVER w AS prev_lat,
+  lag(lon) OVER w AS prev_lon
+FROM positions
+WHERE ts_utc IS NOT NULL AND lat IS NOT NULL AND lon IS NOT NULL AND mmsi IS NOT NULL
+WINDOW w AS (
+  PARTITION BY mmsi
+  ORDER BY ts_utc, lat, lon, sog NULLS FIRST, cog NULLS FIRST, heading NULLS FIRST, nav_status NULLS FIRST,
+           imo NULLS FIRST, call_sign NULLS FIRST, name NULLS FIRST, vessel_type NULLS FIRST, source NULLS FIRST
+);
+
+CREATE TEMP TABLE classified AS
+WITH step AS (
+  SELECT *,
+    epoch(ts_utc) - epoch(prev_ts) AS gap_s,
+    CASE WHEN prev_lat IS NULL THEN 0.0 ELSE
+      2 * 6371.0088 * asin(least(1.0, sqrt(
+        pow(sin(radians(lat - prev_lat) / 2), 2) +
+        cos(radians(prev_lat)) * cos(radians(lat)) * pow(sin(radians(lon - prev_lon) / 2), 2))))
+    END AS step_km
+  FROM fixes
+), speeds AS (
+  SELECT *,
+    -- Implied speed in knots; a 1 s floor keeps same-second fixes finite.
+    CASE WHEN prev_ts IS NULL THEN 0.0 ELSE step_km / 1.852 / (greatest(gap_s, 1.0) / 3600.0) END AS implied_kn
+  FROM step
+), states AS (
+  SELECT *,
+    CASE
+      WHEN coalesce(sog, implied_kn) < $anchor_sog_threshold_knots THEN 'anchored'
+      WHEN coalesce(sog, implied_kn) < $fast_sog_threshold_knots THEN 'slow'
+      ELSE 'fast'
+    END AS movement_state,
+    prev_ts IS NULL OR gap_s > $voyage_gap_hours * 3600.0 OR implied_kn > $max_plausible_kn AS voyage_start
+  FROM speeds
+)
+SELECT *,
+  floor(epoch(ts_utc) / (60.0 * CASE movement_state
+      WHEN 'fast' THEN $fast_interval_min
+      WHEN 'slow' THEN $slow_interval_min
+      ELSE $anchor_interval_min END))::BIGINT AS bucket,
+  CAST(ts_utc AS DATE) AS day
+FROM states;
+
+-- The ordinals to keep: first/last per (vessel, state, bucket), per (vessel, day); voyage starts and
+-- the fix before each voyage start (the previous voyage's end), plus each vessel's last fix.
+CREATE TEMP TABLE kept_ord AS
+SELECT mmsi, unnest([first_ord, last_ord]) AS ord
+FROM (
+  SELECT mmsi, min(ord) AS first_ord, max(ord) AS last_ord
+  FROM classified
+  GROUP BY GROUPING SETS ((mmsi, movement_state, bucket), (mmsi, day))
+)
+UNION
+SELECT mmsi, ord FROM classified WHERE voyage_start
+UNION
+SELECT mmsi, ord - 1 FROM classified WHERE voyage_start AND ord > 1
+UNION
+SELECT mmsi, max(ord) FROM classified GROUP BY mmsi;
+
+CREATE TEMP TABLE thinned AS
+WITH kept AS (
+  SELECT c.* FROM classified c SEMI JOIN kept_ord k ON c.mmsi = k.mmsi AND c.ord = k.ord
+), linked AS (
+  SELECT *,
+    sum(CASE WHEN voyage_start THEN 1 ELSE 0 END) OVER (PARTITION BY mmsi ORDER BY ord) AS voyage_no,
+    lag(lat) OVER (PARTITION BY mmsi ORDER BY ord) AS kept_prev_lat,
+    lag(lon) OVER (PARTITION BY mmsi ORDER BY ord) AS kept_prev_lon
+  FROM kept
+)
+SELECT
+  mmsi, ts_utc, lat, lon, sog, cog, heading, nav_status, imo, call_sign, name, vessel_type, source,
+  movement_state,
+  CAST(voyage_no AS INTEGER) AS voyage_id,
+  CASE WHEN kept_prev_lat IS NULL THEN NULL ELSE
+    2 * 6371.0088 * asin(least(1.0, sqrt(
+      pow(sin(radians(lat - kept_prev_lat) / 2), 2) +
+      cos(radians(kept_prev_lat)) * cos(radians(lat)) * pow(sin(radians(lon - kept_prev_lon) / 2), 2))))
+  END AS segment_distance_km
+FROM linked;
