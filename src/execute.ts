@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { DuckDBPreparedStatement } from '@duckdb/node-api';
 import { Db, quoteIdent, readerFor, withDb, type Columns, type TableFormat } from './table-io.js';
@@ -141,7 +141,7 @@ const requireHere = createRequire(import.meta.url);
 function startWorker(job: KernelJob): Worker {
   if (KERNEL_WORKER_FILE.endsWith('.js')) return new Worker(KERNEL_WORKER_FILE, { workerData: job });
   // Running from source (tests): load the TS worker host through tsx inside the worker.
-  const api = pathToFileURL(requireHere.resolve('tsx/esm/api')).href;
+  const api = pathToFileURL(join(dirname(requireHere.resolve('tsx/package.json')), 'dist', 'esm', 'api', 'index.mjs')).href;
   const host = pathToFileURL(KERNEL_WORKER_FILE).href;
   return new Worker(`import(${JSON.stringify(api)}).then((m) => m.tsImport(${JSON.stringify(host)}, ${JSON.stringify(host)}))`, { eval: true, workerData: job });
 }
