@@ -16,7 +16,7 @@ const NAME_TO_CODE: ReadonlyMap<string, string> = new Map([
   ['SENTINEL-2C', 'S2C'],
 ]);
 
-export interface ElementSetRow {
+export type ElementSetRow = {
   /** Short code: S2A, S2B, S2C. */
   satellite: string;
   norad_id: number;
@@ -24,7 +24,7 @@ export interface ElementSetRow {
   epoch_utc: string;
   line1: string;
   line2: string;
-}
+};
 
 export interface ParsedTles {
   /** Sentinel-2 element sets, in file order. */
@@ -180,4 +180,65 @@ export function dedupeAndSort(rows: readonly ElementSetRow[]): ElementSetRow[] {
   return [...seen.values()].sort(
     (a, b) => a.satellite.localeCompare(b.satellite) || a.epoch_utc.localeCompare(b.epoch_utc) || a.line1.localeCompare(b.line1),
   );
+}
+
+/** Mean elements of one element set, in TLE units (degrees, revolutions per day). */
+export interface MeanElements {
+  noradId: number;
+  /** International designator, e.g. 15028A. */
+  designator: string;
+  epochMs: number;
+  /** First derivative of mean motion / 2 (rev/day²) and B* drag term (1/earth radii). */
+  ndotHalf: number;
+  bstar: number;
+  elementNumber: number;
+  inclinationDeg: number;
+  raanDeg: number;
+  eccentricity: number;
+  argPerigeeDeg: number;
+  meanAnomalyDeg: number;
+  meanMotionRevPerDay: number;
+  revolutionNumber: number;
+}
+
+/** TLE "assumed decimal point" exponent notation: 0.58072e-4 → " 58072-4". */
+function formatExponent(value: number): string {
+  if (value === 0) return ' 00000+0';
+  const sign = value < 0 ? '-' : ' ';
+  let exponent = Math.floor(Math.log10(Math.abs(value))) + 1;
+  let mantissa = Math.round((Math.abs(value) / 10 ** exponent) * 1e5);
+  if (mantissa >= 1e5) {
+    mantissa = Math.round(mantissa / 10);
+    exponent += 1;
+  }
+  if (exponent < -9 || exponent > 9) throw new Error(`value ${value} cannot be written in TLE exponent notation`);
+  return `${sign}${String(mantissa).padStart(5, '0')}${exponent < 0 ? '-' : '+'}${Math.abs(exponent)}`;
+}
+
+const wrap360 = (deg: number): number => ((deg % 360) + 360) % 360;
+const angle = (deg: number): string => {
+  const text = wrap360(deg).toFixed(4);
+  return (text === '360.0000' ? '0.0000' : text).padStart(8, ' ');
+};
+
+/** Write an element set as two TLE lines with correct checksums. */
+export function formatElementSet(elements: MeanElements): [string, string] {
+  const date = new Date(elements.epochMs);
+  const year = date.getUTCFullYear();
+  const dayStart = Date.UTC(year, 0, 1);
+  const dayOfYear = (elements.epochMs - dayStart) / 86_400_000 + 1;
+  let dayText = dayOfYear.toFixed(8);
+  if (dayText.length < 12) dayText = dayText.padStart(12, '0');
+  const ndot = elements.ndotHalf.toFixed(8).replace(/^(-?)0\./, '$1.');
+  const catalogue = String(elements.noradId).padStart(5, '0');
+  const line1 =
+    `1 ${catalogue}U ${elements.designator.padEnd(8, ' ')} ${String(year % 100).padStart(2, '0')}${dayText} ` +
+    `${ndot.startsWith('-') ? ndot : ` ${ndot}`} ${formatExponent(0)} ${formatExponent(elements.bstar)} 0 ${String(elements.elementNumber % 10000).padStart(4, ' ')}`;
+  const eccentricity = Math.round(elements.eccentricity * 1e7);
+  if (eccentricity < 0 || eccentricity > 9_999_999) throw new Error(`eccentricity ${elements.eccentricity} out of range`);
+  const line2 =
+    `2 ${catalogue} ${angle(elements.inclinationDeg)} ${angle(elements.raanDeg)} ${String(eccentricity).padStart(7, '0')} ` +
+    `${angle(elements.argPerigeeDeg)} ${angle(elements.meanAnomalyDeg)} ${elements.meanMotionRevPerDay.toFixed(8).padStart(11, ' ')}` +
+    `${String(elements.revolutionNumber % 100000).padStart(5, ' ')}`;
+  return [withChecksum(line1), withChecksum(line2)];
 }

@@ -1,0 +1,150 @@
+// Between the step's context and the overpass search: params → targets, the TLE table → records,
+// overpasses → schedule rows (rounded so the files are byte-stable).
+import { StepError, isUserError } from '../../src/errors.js';
+import type { Row } from '../../src/table-io.js';
+import { parseTleText } from '../tle-fetch/tle.js';
+import { normaliseTileId, tileFootprint } from './mgrs.js';
+import { resolveTarget, type Overpass, type Target, type TleRecord } from './overpass.js';
+
+export const SCHEDULE_COLUMNS = {
+  tile_id: 'VARCHAR',
+  target_kind: 'VARCHAR',
+  satellite: 'VARCHAR',
+  norad_id: 'INTEGER',
+  center_time_utc: 'TIMESTAMP',
+  start_time_utc: 'TIMESTAMP',
+  end_time_utc: 'TIMESTAMP',
+  capture_start_utc: 'TIMESTAMP',
+  capture_end_utc: 'TIMESTAMP',
+  relative_orbit: 'INTEGER',
+  cross_track_km: 'DOUBLE',
+  coverage_fraction: 'DOUBLE',
+  sun_elevation_deg: 'DOUBLE',
+  center_lat: 'DOUBLE',
+  center_lon: 'DOUBLE',
+  bbox_min_lat: 'DOUBLE',
+  bbox_min_lon: 'DOUBLE',
+  bbox_max_lat: 'DOUBLE',
+  bbox_max_lon: 'DOUBLE',
+  epsg: 'INTEGER',
+  tle_epoch_utc: 'TIMESTAMP',
+} as const;
+
+export const SCHEDULE_ORDER = ['tile_id', 'center_time_utc', 'satellite'];
+
+/** 'YYYY-MM-DD HH:MM:SS.mmm' (UTC), the text DuckDB casts to TIMESTAMP. */
+export function timestampText(ms: number): string {
+  const iso = new Date(Math.round(ms)).toISOString();
+  return `${iso.slice(0, 10)} ${iso.slice(11, 23)}`;
+}
+
+const round = (value: number, digits: number): number => {
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor + 0; // + 0 turns −0 into 0
+};
+
+export function buildScheduleRows(overpasses: readonly Overpass[], windowMinutes: number): Row[] {
+  const windowMs = windowMinutes * 60_000;
+  return overpasses.map((o) => ({
+    tile_id: o.targetId,
+    target_kind: o.targetKind,
+    satellite: o.satellite,
+    norad_id: o.noradId,
+    center_time_utc: timestampText(o.centerTimeMs),
+    start_time_utc: timestampText(o.startTimeMs),
+    end_time_utc: timestampText(o.endTimeMs),
+    capture_start_utc: timestampText(o.centerTimeMs - windowMs),
+    capture_end_utc: timestampText(o.centerTimeMs + windowMs),
+    relative_orbit: o.relativeOrbit,
+    cross_track_km: round(o.crossTrackKm, 3),
+    coverage_fraction: round(o.coverageFraction, 4),
+    sun_elevation_deg: round(o.sunElevationDeg, 3),
+    center_lat: round(o.target.center.lat, 7),
+    center_lon: round(o.target.center.lon, 7),
+    bbox_min_lat: round(o.target.bbox.minLat, 7),
+    bbox_min_lon: round(o.target.bbox.minLon, 7),
+    bbox_max_lat: round(o.target.bbox.maxLat, 7),
+    bbox_max_lon: round(o.target.bbox.maxLon, 7),
+    epsg: o.target.epsg,
+    tle_epoch_utc: timestampText(o.tleEpochMs),
+  }));
+}
+
+/** The partition date as the window start (00:00 UTC), or a StepError. */
+export function windowStart(date: string | undefined): number {
+  if (!date || !/^\d{4}-\d{2}-\d{2}$/.test(date) || Number.isNaN(Date.parse(`${date}T00:00:00Z`))) {
+    throw new StepError(`partition date "${date ?? ''}" is not YYYY-MM-DD`, 'partition date');
+  }
+  return Date.parse(`${date}T00:00:00Z`);
+}
+
+/** Targets from the `tiles` and `points` params (tiles deduplicated after normalising ids). */
+export function scheduleTargets(params: Readonly<Record<string, unknown>>): Target[] {
+  const tiles = (params.tiles ?? []) as unknown[];
+  const points = (params.points ?? []) as unknown[];
+  if (!Array.isArray(tiles) || !Array.isArray(points)) throw new StepError('params tiles and points must be lists', 'params');
+  const targets: Target[] = [];
+  const seen = new Set<string>();
+  tiles.forEach((tile, index) => {
+    const where = `param tiles[${index}]`;
+    if (typeof tile !== 'string') throw new StepError(`a tile id must be a string, got ${JSON.stringify(tile)}`, where);
+    try {
+      const id = normaliseTileId(tile);
+      if (seen.has(id)) return;
+      seen.add(id);
+      targets.push(resolveTarget({ tile: tileFootprint(id).tileId }));
+    } catch (error) {
+      if (isUserError(error)) throw new StepError(error.message, where);
+      throw error;
+    }
+  });
+  points.forEach((point, index) => {
+    const where = `param points[${index}]`;
+    const p = point as { lat?: unknown; lon?: unknown; name?: unknown; radius_km?: unknown };
+    if (typeof p !== 'object' || p === null) throw new StepError('a point must be an object {lat, lon, name}', where);
+    if (typeof p.lat !== 'number' || !(Math.abs(p.lat) <= 90)) throw new StepError(`field lat must be a number in −90…90, got ${JSON.stringify(p.lat)}`, where);
+    if (typeof p.lon !== 'number' || !(Math.abs(p.lon) <= 180)) throw new StepError(`field lon must be a number in −180…180, got ${JSON.stringify(p.lon)}`, where);
+    if (typeof p.name !== 'string' || p.name.trim() === '') throw new StepError('field name must be a non-empty string', where);
+    if (p.radius_km !== undefined && (typeof p.radius_km !== 'number' || !(p.radius_km > 0 && p.radius_km <= 50))) {
+      throw new StepError(`field radius_km must be a number in (0, 50], got ${JSON.stringify(p.radius_km)}`, where);
+    }
+    if (seen.has(p.name)) throw new StepError(`target name "${p.name}" is used twice`, where);
+    seen.add(p.name);
+    targets.push(resolveTarget({ name: p.name, lat: p.lat, lon: p.lon, radius_km: p.radius_km as number | undefined }));
+  });
+  if (targets.length === 0) throw new StepError('no targets: give at least one tile id (param tiles) or point (param points)', 'params');
+  return targets;
+}
+
+/**
+ * TLE records from tle-fetch's table. Each row's lines are re-validated (a table given to
+ * `dagrun exec` may not come from tle-fetch); errors name the file and row.
+ */
+export function tleRecordsFromTable(rows: readonly Row[], file: string): { records: TleRecord[]; otherSatellites: number[] } {
+  const records: TleRecord[] = [];
+  const otherSatellites: number[] = [];
+  rows.forEach((row, index) => {
+    const where = `${file} row ${index + 1}`;
+    for (const field of ['line1', 'line2']) {
+      if (typeof row[field] !== 'string') throw new StepError(`field ${field} is missing or not text`, `${where} field ${field}`);
+    }
+    let parsed;
+    try {
+      parsed = parseTleText(`${row.line1}\n${row.line2}\n`, where);
+    } catch (error) {
+      if (isUserError(error)) throw new StepError(`${error.message}`, `${where} field ${/:2$/.test(error.where ?? '') ? 'line2' : 'line1'}`);
+      throw error;
+    }
+    if (parsed.elementSets.length === 0) {
+      otherSatellites.push(...parsed.otherSatellites);
+      return;
+    }
+    const set = parsed.elementSets[0];
+    if (row.satellite !== undefined && row.satellite !== set.satellite) {
+      throw new StepError(`satellite "${String(row.satellite)}" does not match the element set's catalogue number ${set.norad_id} (${set.satellite})`, `${where} field satellite`);
+    }
+    records.push({ satellite: set.satellite, norad_id: set.norad_id, line1: set.line1, line2: set.line2 });
+  });
+  if (records.length === 0) throw new StepError('the TLE table holds no Sentinel-2 element sets', file);
+  return { records, otherSatellites };
+}
