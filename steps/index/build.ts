@@ -1,0 +1,83 @@
+// Reading the joined inputs and writing every index output (the index kernel's work, callable from tests).
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { StepError } from '../../src/errors.js';
+import { readerFor, withDb, writeTable } from '../../src/table-io.js';
+import { dailyCollections, PRUNED_COLUMNS, prunedRow, selectChips, stacCollection, stacItem, tilesRow, TILES_COLUMNS, type IndexInput, type PruneTolerances } from './index-build.js';
+
+const CHIP_COLUMNS = ['chip_id', 'path', 'scl_path', 'mmsi', 'lat', 'lon', 'overpass_time', 'scene_id', 'scene_datetime', 'cloud_cover', 'split', 'bands', 'has_swir', 'epsg', 'transform', 'footprint_wkt', 'status'];
+const GATE_COLUMNS = ['chip_id', 'decision', 'reason', 'qa_cloud_frac', 'qa_water_frac', 'qa_land_frac'];
+const POSITION_COLUMNS = ['mmsi', 'ts_utc', 'lat', 'lon'];
+
+const json = (value: unknown): string => `${JSON.stringify(value, null, 2)}\n`;
+
+/** Chips joined with their gate verdict and the recorded AIS fix of the same MMSI nearest the scene time. */
+export async function readJoined(chips: readonly string[], gate: readonly string[], positions: readonly string[]): Promise<IndexInput[]> {
+  return withDb(async (db) => {
+    const check = async (name: string, files: readonly string[], wanted: string[]) => {
+      if (files.length === 0) return;
+      const columns = await db.describe(`SELECT * FROM ${readerFor(files)}`);
+      const missing = wanted.filter((c) => !(c in columns));
+      if (missing.length) throw new StepError(`${name} lacks column(s) ${missing.join(', ')}`, files[0]);
+    };
+    await check('chips', chips, CHIP_COLUMNS);
+    await check('gate', gate, GATE_COLUMNS);
+    await check('positions', positions, POSITION_COLUMNS);
+    if (chips.length === 0) return [];
+    await db.run(`CREATE TABLE chips AS SELECT ${CHIP_COLUMNS.join(', ')} FROM ${readerFor(chips)}`);
+    await db.run(
+      gate.length
+        ? `CREATE TABLE gate AS SELECT ${GATE_COLUMNS.join(', ')} FROM ${readerFor(gate)}`
+        : `CREATE TABLE gate (chip_id VARCHAR, decision VARCHAR, reason VARCHAR, qa_cloud_frac DOUBLE, qa_water_frac DOUBLE, qa_land_frac DOUBLE)`,
+    );
+    await db.run(
+      positions.length
+        ? `CREATE TABLE fixes AS
+             SELECT c.chip_id, p.ts_utc::TIMESTAMP AS fix_time, p.lat AS fix_lat, p.lon AS fix_lon
+             FROM chips c JOIN ${readerFor(positions)} p ON p.mmsi = c.mmsi
+             WHERE p.ts_utc IS NOT NULL AND p.lat IS NOT NULL AND p.lon IS NOT NULL
+             QUALIFY row_number() OVER (PARTITION BY c.chip_id ORDER BY abs(epoch(p.ts_utc::TIMESTAMP) - epoch(c.scene_datetime::TIMESTAMP)), p.ts_utc, p.lat, p.lon) = 1`
+        : `CREATE TABLE fixes (chip_id VARCHAR, fix_time TIMESTAMP, fix_lat DOUBLE, fix_lon DOUBLE)`,
+    );
+    const rows = await db.all(
+      `SELECT c.*, g.decision, g.reason AS gate_reason, g.qa_cloud_frac, g.qa_water_frac, g.qa_land_frac, f.fix_time, f.fix_lat, f.fix_lon
+       FROM chips c LEFT JOIN gate g USING (chip_id) LEFT JOIN fixes f USING (chip_id) ORDER BY c.chip_id`,
+    );
+    return rows as unknown as IndexInput[];
+  });
+}
+
+export interface IndexOutputs {
+  tiles: string;
+  pruned: string;
+  /** Directory for tiles_YYYYMMDD.geojson. */
+  daily: string;
+  /** Directory for collection.json and items/. */
+  stac: string;
+}
+
+export interface IndexInputs {
+  chips: readonly string[];
+  gate: readonly string[];
+  positions: readonly string[];
+}
+
+/** Build every index output; returns counts for the manifest. */
+export async function buildIndexes(inputs: IndexInputs, outputs: IndexOutputs, tolerances: PruneTolerances): Promise<{ chipsIn: number; listed: number; pruned: number }> {
+  const joined = await readJoined(inputs.chips, inputs.gate, inputs.positions);
+  let selection;
+  try {
+    selection = selectChips(joined, tolerances);
+  } catch (error) {
+    throw new StepError((error as Error).message, inputs.chips[0]);
+  }
+  const { listed, pruned } = selection;
+  await writeTable(outputs.tiles, TILES_COLUMNS, listed.map(tilesRow), { orderBy: ['chip_id'] });
+  await writeTable(outputs.pruned, PRUNED_COLUMNS, pruned.map(prunedRow), { orderBy: ['chip_id'] });
+  await mkdir(outputs.daily, { recursive: true });
+  for (const [name, collection] of dailyCollections(listed)) await writeFile(join(outputs.daily, name), json(collection));
+  await mkdir(join(outputs.stac, 'items'), { recursive: true });
+  await writeFile(join(outputs.stac, 'collection.json'), json(stacCollection(listed)));
+  for (const entry of listed) await writeFile(join(outputs.stac, 'items', `${entry.chip.chip_id}.json`), json(stacItem(entry)));
+  return { chipsIn: joined.length, listed: listed.length, pruned: pruned.length };
+}

@@ -1,0 +1,231 @@
+// The index outputs on chips spread over two dates: GeoParquet read back by DuckDB, daily GeoJSON,
+// a STAC catalog our own client can walk, and prune-by-AIS applied the same way to every output.
+import { describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { withDb, writeTable } from '../../src/table-io.js';
+import { loadStaticItems, resolveHref } from '../../src/stac.js';
+import { destinationPoint } from '../../src/geo.js';
+import { CHIP_COLUMNS } from '../../steps/chip/chip.js';
+import { chipGrid, chipId, footprintRing, footprintWkt, geoTransform } from '../../steps/chip/geometry.js';
+import { GATE_COLUMNS } from '../../steps/gate/gate.js';
+import { buildIndexes } from '../../steps/index/build.js';
+import { chipShape, hrefFromItem, parseWktPolygon, pruneCheck, ringCentre } from '../../steps/index/index-build.js';
+
+const EPSG = 32630;
+const SCENE_1 = '2026-05-25T11:06:21.024Z';
+const SCENE_2 = '2026-05-26T10:56:19.024Z';
+
+interface Spec {
+  name: string;
+  mmsi: number;
+  lat: number;
+  lon: number;
+  scene: string;
+  status?: 'ok' | 'failed';
+  decision?: 'accept' | 'reject';
+}
+
+function chipRow(spec: Spec) {
+  const id = chipId(spec.mmsi, spec.scene, spec.lat, spec.lon);
+  const grid = chipGrid(EPSG, spec.lon, spec.lat, 600000, 5700000, 10, 256);
+  const day = spec.scene.slice(0, 10);
+  const ok = (spec.status ?? 'ok') === 'ok';
+  return {
+    chip_id: id, path: ok ? `chips/${day}/train/${spec.mmsi}/${id}.tif` : null, scl_path: ok ? `chips/${day}/train/${spec.mmsi}/${id}_scl.tif` : null,
+    mmsi: spec.mmsi, lat: spec.lat, lon: spec.lon, overpass_time: spec.scene.replace(/:\d\d\.\d+Z$/, ':00.000Z'),
+    scene_id: `S2X_30UXB_${day.replaceAll('-', '')}_0_L2A`, scene_datetime: spec.scene, cloud_cover: 3.5, split: 'train', bands: 'B02,B03,B04,B08,B11,B12',
+    has_swir: true, epsg: EPSG, transform: JSON.stringify(geoTransform(grid)), footprint_wkt: ok ? footprintWkt(footprintRing(grid)) : null,
+    status: ok ? 'ok' : 'failed', reason: ok ? null : 'B02 truncated',
+  };
+}
+
+const specs: Spec[] = [
+  { name: 'listed', mmsi: 235000001, lat: 50.78, lon: -1.1, scene: SCENE_1 },
+  { name: 'late', mmsi: 235000002, lat: 50.76, lon: -1.15, scene: SCENE_1 },
+  { name: 'moved', mmsi: 235000003, lat: 50.74, lon: -1.2, scene: SCENE_1 },
+  { name: 'gated', mmsi: 235000004, lat: 50.72, lon: -1.25, scene: SCENE_1, decision: 'reject' },
+  { name: 'failed', mmsi: 235000005, lat: 50.7, lon: -1.3, scene: SCENE_1, status: 'failed', decision: 'reject' },
+  { name: 'no-ais', mmsi: 235000006, lat: 50.77, lon: -1.05, scene: SCENE_1 },
+  { name: 'day2', mmsi: 235000001, lat: 50.79, lon: -1.12, scene: SCENE_2 },
+];
+const rows = Object.fromEntries(specs.map((s) => [s.name, chipRow(s)]));
+const id = (name: string) => rows[name].chip_id as string;
+
+async function fixture(root: string): Promise<{ chips: string[]; gate: string[]; positions: string[] }> {
+  const byDay = (day: string) => specs.filter((s) => s.scene.startsWith(day));
+  const files = { chips: [] as string[], gate: [] as string[], positions: [] as string[] };
+  for (const day of ['2026-05-25', '2026-05-26']) {
+    const chips = join(root, 'in', day, 'chips.parquet');
+    const gate = join(root, 'in', day, 'gate.parquet');
+    await writeTable(chips, CHIP_COLUMNS, byDay(day).map((s) => rows[s.name]));
+    await writeTable(gate, GATE_COLUMNS, byDay(day).map((s) => ({ chip_id: rows[s.name].chip_id, qa_cloud_frac: 0, qa_water_frac: 0.9, qa_land_frac: 0.05, qa_source: 'scl', decision: s.decision ?? 'accept', reason: s.decision === 'reject' ? 'land 0.6 > 0.5' : 'ok' })));
+    files.chips.push(chips);
+    files.gate.push(gate);
+  }
+  // Recorded AIS: exact fixes at scene time for most; "late" only 40 min off; "moved" 2 km away at scene time.
+  const at = (iso: string, minutes: number) => new Date(Date.parse(iso) + minutes * 60_000).toISOString();
+  const moved = destinationPoint(50.74, -1.2, 90, 2);
+  const fixes = [
+    { mmsi: 235000001, ts_utc: at(SCENE_1, 0.5), lat: 50.78, lon: -1.1 },
+    { mmsi: 235000001, ts_utc: at(SCENE_1, 30), lat: 50.8, lon: -1.0 },
+    { mmsi: 235000002, ts_utc: at(SCENE_1, 40), lat: 50.76, lon: -1.15 },
+    { mmsi: 235000003, ts_utc: at(SCENE_1, 0), lat: moved.lat, lon: moved.lon },
+    { mmsi: 235000003, ts_utc: at(SCENE_1, -60), lat: 50.74, lon: -1.2 },
+    { mmsi: 235000004, ts_utc: at(SCENE_1, 0), lat: 50.72, lon: -1.25 },
+  ];
+  const positions1 = join(root, 'in', '2026-05-25', 'positions.parquet');
+  const positions2 = join(root, 'in', '2026-05-26', 'positions.parquet');
+  const columns = { mmsi: 'BIGINT', ts_utc: 'TIMESTAMP', lat: 'DOUBLE', lon: 'DOUBLE' };
+  await writeTable(positions1, columns, fixes);
+  await writeTable(positions2, columns, [{ mmsi: 235000001, ts_utc: at(SCENE_2, -1), lat: 50.79, lon: -1.12 }]);
+  files.positions.push(positions1, positions2);
+  return files;
+}
+
+async function build(root: string) {
+  const inputs = await fixture(root);
+  const outputs = { tiles: join(root, 'out', 'indexes', 'tiles.parquet'), pruned: join(root, 'out', 'indexes', 'pruned.parquet'), daily: join(root, 'out', 'indexes', 'daily'), stac: join(root, 'out', 'indexes', 'stac') };
+  const counts = await buildIndexes(inputs, outputs, { timeMinutes: 15, distanceM: 300 });
+  return { outputs, counts };
+}
+
+describe('index outputs', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'index-'));
+  const { outputs, counts } = await build(root);
+
+  it('lists gate-accepted chips within AIS tolerance, prunes the rest, skips rejected and failed', () => {
+    expect(counts).toEqual({ chipsIn: 7, listed: 2, pruned: 3 });
+  });
+
+  it('writes tiles.parquet that DuckDB reads as geometry from WKB', async () => {
+    const got = await withDb((db) =>
+      db.all(`SELECT chip_id, mmsi, split, has_swir, typeof(footprint) AS t, ST_AsText(footprint) AS wkt,
+                     ST_AsText(ST_GeomFromWKB(ST_AsWKB(footprint))) AS via_wkb, overpass_time
+              FROM read_parquet('${outputs.tiles}') ORDER BY chip_id`),
+    );
+    expect(got.map((r) => r.chip_id)).toEqual([id('listed'), id('day2')].sort());
+    for (const row of got) {
+      const source = Object.values(rows).find((r) => r.chip_id === row.chip_id)!;
+      expect(row.t).toBe("GEOMETRY('OGC:CRS84')");
+      expect(row.via_wkb).toBe(row.wkt);
+      const ours = parseWktPolygon(row.wkt as string);
+      const theirs = parseWktPolygon(source.footprint_wkt as string);
+      ours.forEach((p, i) => { expect(p[0]).toBeCloseTo(theirs[i][0], 9); expect(p[1]).toBeCloseTo(theirs[i][1], 9); });
+    }
+    const schema = await withDb((db) => db.all(`SELECT name, type FROM parquet_schema('${outputs.tiles}') WHERE name = 'footprint'`));
+    expect(schema).toEqual([{ name: 'footprint', type: 'BYTE_ARRAY' }]);
+  });
+
+  it('carries GeoParquet 1.0 `geo` metadata that is valid JSON per the spec', async () => {
+    const [meta] = await withDb((db) => db.all(`SELECT decode(value) AS v FROM parquet_kv_metadata('${outputs.tiles}') WHERE decode(key) = 'geo'`));
+    const geo = JSON.parse(meta.v as string);
+    expect(geo.version).toMatch(/^1\.\d+\.\d+$/);
+    expect(geo.primary_column).toBe('footprint');
+    expect(Object.keys(geo.columns)).toEqual(['footprint']);
+    const column = geo.columns.footprint;
+    expect(column.encoding).toBe('WKB');
+    expect(column.geometry_types).toEqual(['Polygon']);
+    // no crs member means OGC:CRS84 (lon/lat), which is what the footprints are
+    expect(column.crs === undefined || column.crs === null || JSON.stringify(column.crs).includes('CRS84')).toBe(true);
+    const [w, s, e, n] = column.bbox as number[];
+    for (const name of ['listed', 'day2']) {
+      for (const [lon, lat] of parseWktPolygon(rows[name].footprint_wkt as string)) {
+        expect(lon >= w && lon <= e && lat >= s && lat <= n).toBe(true);
+      }
+    }
+  });
+
+  it('writes one daily FeatureCollection per day with the listed chips only', () => {
+    expect(readdirSync(outputs.daily).sort()).toEqual(['tiles_20260525.geojson', 'tiles_20260526.geojson']);
+    const day1 = JSON.parse(readFileSync(join(outputs.daily, 'tiles_20260525.geojson'), 'utf8'));
+    expect(day1.type).toBe('FeatureCollection');
+    expect(day1.features.map((f: { id: string }) => f.id)).toEqual([id('listed')]);
+    expect(day1.features[0].geometry.coordinates[0]).toEqual(parseWktPolygon(rows.listed.footprint_wkt as string));
+    expect(day1.features[0].properties).toMatchObject({ mmsi: 235000001, split: 'train', qa_water_frac: 0.9, scene_datetime: SCENE_1 });
+  });
+
+  it('writes a STAC collection and items with the required fields, walkable by the STAC client', async () => {
+    const collection = JSON.parse(readFileSync(join(outputs.stac, 'collection.json'), 'utf8'));
+    for (const field of ['type', 'stac_version', 'id', 'description', 'license', 'extent', 'links']) expect(collection).toHaveProperty(field);
+    expect(collection.type).toBe('Collection');
+    expect(collection.extent.spatial.bbox[0]).toHaveLength(4);
+    expect(collection.extent.temporal.interval).toEqual([[SCENE_1, SCENE_2]]);
+    const items = await loadStaticItems(join(outputs.stac, 'collection.json'));
+    expect(items.map((i) => i.item.id)).toEqual([id('listed'), id('day2')].sort());
+    for (const { item, location } of items) {
+      for (const field of ['type', 'stac_version', 'id', 'geometry', 'bbox', 'properties', 'links', 'assets']) expect(item).toHaveProperty(field);
+      const properties = item.properties as Record<string, unknown>;
+      expect(typeof properties.datetime).toBe('string');
+      expect(properties['proj:epsg']).toBe(EPSG);
+      expect(properties['proj:shape']).toEqual([256, 256]);
+      const source = Object.values(rows).find((r) => r.chip_id === item.id)!;
+      const [originX, pw, , originY, , ph] = JSON.parse(source.transform as string);
+      expect(properties['proj:transform']).toEqual([pw, 0, originX, 0, ph, originY]);
+      const assets = item.assets as Record<string, { href: string; roles: string[]; 'eo:bands'?: { name: string }[]; 'raster:bands'?: unknown[] }>;
+      for (const asset of Object.values(assets)) expect(typeof asset.href).toBe('string');
+      expect(assets.image['eo:bands']?.map((b) => b.name)).toEqual(['B02', 'B03', 'B04', 'B08', 'B11', 'B12']);
+      expect(assets.image['raster:bands']).toHaveLength(6);
+      // relative hrefs land on the chip files below the output root
+      expect(resolveHref(assets.image.href, location)).toBe(join(root, 'out', source.path as string));
+      expect(resolveHref(assets.thumbnail.href, location)).toBe(join(root, 'out', (source.path as string).replace('.tif', '_quicklook.jpg')));
+      expect(resolveHref(assets.scl.href, location)).toBe(join(root, 'out', source.scl_path as string));
+    }
+  });
+
+  it('prunes consistently: a pruned chip is in `pruned` and in no index output', async () => {
+    const pruned = await withDb((db) => db.all(`SELECT chip_id, reason FROM read_parquet('${outputs.pruned}') ORDER BY chip_id`));
+    const expected = [
+      [id('late'), /nearest AIS fix 2\d{3} s from scene time > 15 min/],
+      [id('moved'), /AIS fix 20\d\d\.\d m from chip centre > 300 m/],
+      [id('no-ais'), /no recorded AIS for this MMSI/],
+    ].sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+    expect(pruned.map((r) => r.chip_id)).toEqual(expected.map((e) => e[0]));
+    pruned.forEach((r, i) => expect(r.reason).toMatch(expected[i][1] as RegExp));
+    const tiles = (await withDb((db) => db.all(`SELECT chip_id FROM read_parquet('${outputs.tiles}')`))).map((r) => r.chip_id);
+    const daily = readdirSync(outputs.daily).flatMap((f) => JSON.parse(readFileSync(join(outputs.daily, f), 'utf8')).features.map((x: { id: string }) => x.id));
+    const stacFiles = readdirSync(join(outputs.stac, 'items')).map((f) => f.replace(/\.json$/, ''));
+    const links = JSON.parse(readFileSync(join(outputs.stac, 'collection.json'), 'utf8')).links.filter((l: { rel: string }) => l.rel === 'item').map((l: { href: string }) => l.href.replace(/^\.\/items\/|\.json$/g, ''));
+    for (const list of [tiles, daily, stacFiles, links]) {
+      expect([...list].sort()).toEqual([id('listed'), id('day2')].sort());
+      for (const name of ['late', 'moved', 'no-ais', 'gated', 'failed']) expect(list).not.toContain(id(name));
+    }
+  });
+
+  it('is byte-identical when built again from the same inputs', async () => {
+    const again = mkdtempSync(join(tmpdir(), 'index-again-'));
+    const second = await build(again);
+    const read = (dir: string, rel: string) => readFileSync(join(dir, 'out', 'indexes', rel));
+    for (const rel of ['tiles.parquet', 'pruned.parquet', 'daily/tiles_20260525.geojson', 'stac/collection.json', `stac/items/${id('listed')}.json`]) {
+      expect(read(again, rel).equals(read(root, rel))).toBe(true);
+    }
+    expect(existsSync(second.outputs.tiles)).toBe(true);
+  });
+});
+
+describe('index helpers', () => {
+  it('prune check: within tolerance keeps, beyond names both failures', () => {
+    const centre = { lon: -1.1, lat: 50.78 };
+    const near = destinationPoint(50.78, -1.1, 45, 0.2);
+    expect(pruneCheck({ scene_datetime: SCENE_1, fix_time: SCENE_1, fix_lat: near.lat, fix_lon: near.lon }, centre, { timeMinutes: 15, distanceM: 300 }).reason).toBeNull();
+    const far = destinationPoint(50.78, -1.1, 45, 0.5);
+    const late = new Date(Date.parse(SCENE_1) + 16 * 60_000).toISOString();
+    expect(pruneCheck({ scene_datetime: SCENE_1, fix_time: late, fix_lat: far.lat, fix_lon: far.lon }, centre, { timeMinutes: 15, distanceM: 300 }).reason).toBe(
+      'nearest AIS fix 960 s from scene time > 15 min; AIS fix 500.0 m from chip centre > 300 m',
+    );
+  });
+
+  it('chip centre from the footprint is within 10 m of the projected centre, and the shape is 256×256', () => {
+    const grid = chipGrid(EPSG, -1.1, 50.78, 600000, 5700000, 10, 256);
+    const ring = footprintRing(grid);
+    const centre = ringCentre(ring);
+    // the chip's centre pixel corner (128, 128) contains the point; the centre is within one pixel diagonal
+    expect(pruneCheck({ scene_datetime: SCENE_1, fix_time: SCENE_1, fix_lat: 50.78, fix_lon: -1.1 }, centre, { timeMinutes: 1, distanceM: 15 }).reason).toBeNull();
+    expect(chipShape(ring, EPSG, 10)).toEqual({ width: 256, height: 256 });
+  });
+
+  it('item hrefs are relative from indexes/stac/items', () => {
+    expect(hrefFromItem('chips/2026-05-25/train/1/a.tif')).toBe('../../../chips/2026-05-25/train/1/a.tif');
+  });
+});
