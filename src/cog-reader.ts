@@ -25,6 +25,8 @@ export interface RangeReader {
   size(): number | undefined;
   /** Bytes [offset, offset + length), fewer only when the resource ends first. */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /** Bytes received from the disk or the network so far (a server that ignores Range sends everything once). */
+  readonly wireBytes: number;
   close(): Promise<void>;
 }
 
@@ -32,9 +34,9 @@ export interface RangeReader {
 export class AssetReadError extends Error {
   constructor(
     readonly href: string,
-    message: string,
+    readonly detail: string,
   ) {
-    super(`${href}: ${message}`);
+    super(`${href}: ${detail}`);
     this.name = 'AssetReadError';
   }
 }
@@ -52,6 +54,7 @@ export function openRangeReader(href: string, options: { timeoutMs?: number } = 
 class FileRangeReader implements RangeReader {
   private handle: Promise<FileHandle> | undefined;
   private fileSize: number | undefined;
+  wireBytes = 0;
 
   constructor(readonly href: string) {}
 
@@ -81,6 +84,7 @@ class FileRangeReader implements RangeReader {
       if (bytesRead === 0) break;
       done += bytesRead;
     }
+    this.wireBytes += done;
     return done === wanted ? buffer : buffer.subarray(0, done);
   }
 
@@ -94,6 +98,9 @@ class FileRangeReader implements RangeReader {
 
 class HttpRangeReader implements RangeReader {
   private totalSize: number | undefined;
+  /** The whole resource, once a server ignored Range and sent it: later reads are served from it. */
+  private whole: Uint8Array | undefined;
+  wireBytes = 0;
 
   constructor(
     readonly href: string,
@@ -106,6 +113,7 @@ class HttpRangeReader implements RangeReader {
 
   async read(offset: number, length: number): Promise<Uint8Array> {
     if (length <= 0) return new Uint8Array(0);
+    if (this.whole) return this.whole.subarray(offset, Math.min(this.whole.length, offset + length));
     if (this.totalSize !== undefined && offset >= this.totalSize) return new Uint8Array(0);
     let response: Response;
     try {
@@ -125,19 +133,17 @@ class HttpRangeReader implements RangeReader {
       throw new AssetReadError(this.href, `HTTP ${response.status} for bytes ${offset}-${offset + length - 1}`);
     }
     const body = new Uint8Array(await response.arrayBuffer());
+    this.wireBytes += body.length;
     if (response.status === 200) {
       // The server ignored Range and sent the whole resource: take our slice (the bytes still crossed the wire).
       this.totalSize = body.length;
-      this.overfetched += body.length;
+      this.whole = body;
       return body.subarray(offset, Math.min(body.length, offset + length));
     }
     const total = /\/(\d+)\s*$/.exec(response.headers.get('content-range') ?? '');
     if (total) this.totalSize = Number(total[1]);
     return body;
   }
-
-  /** Bytes received beyond what was asked for (servers that ignore Range). */
-  overfetched = 0;
 
   async close(): Promise<void> {}
 }
@@ -225,7 +231,7 @@ class CachingSource {
 
   async readCounted(offset: number, length: number): Promise<Uint8Array> {
     const data = await this.reader.read(offset, length);
-    this.stats.bytesRead += data.length;
+    this.stats.bytesRead = this.reader.wireBytes;
     this.stats.requests += 1;
     return data;
   }
