@@ -1,0 +1,128 @@
+// The step's tabular work in DuckDB: reading positions (vessel keys, ordering), detections and the
+// previous state, and the two derived outputs — the weekly aggregate (mv_chokepoint_transits_weekly)
+// and get_chokepoint_transits(chokepoint, from, to).
+import { StepError } from '../../src/errors.js';
+import { quoteLiteral, readerFor, type Db, type Row, type TableFormat } from '../../src/table-io.js';
+import type { VesselTrack } from './lifecycle.js';
+import { TRANSIT_COLUMNS, isoTime, parseTime, toTableRow, type TransitRow } from './transits.js';
+
+export function formatOf(path: string): TableFormat {
+  return /\.csv(\.gz)?$/i.test(path) ? 'csv' : /\.json$/i.test(path) ? 'json' : 'parquet';
+}
+
+const REQUIRED_POSITION_COLUMNS = ['mmsi', 'ts_utc', 'lat', 'lon', 'sog', 'cog', 'imo'];
+
+/**
+ * Positions at or before `untilMs`, one track per MMSI sorted by time. The vessel key is the MMSI's most
+ * frequent valid IMO (7 digits, not all zeros; ties → smallest), else `MMSI:<mmsi>`.
+ */
+export async function readVesselTracks(db: Db, path: string, untilMs: number): Promise<VesselTrack[]> {
+  const source = readerFor([path], formatOf(path));
+  const columns = await db.describe(`(SELECT * FROM ${source})`);
+  const missing = REQUIRED_POSITION_COLUMNS.filter((c) => !(c in columns));
+  if (missing.length > 0) throw new StepError(`positions table lacks column(s) ${missing.join(', ')}`, path);
+  await db.run(
+    `CREATE OR REPLACE TEMP TABLE positions AS
+     SELECT CAST(mmsi AS BIGINT) AS mmsi, CAST(ts_utc AS TIMESTAMP) AS ts_utc,
+            CAST(lat AS DOUBLE) AS lat, CAST(lon AS DOUBLE) AS lon, CAST(sog AS DOUBLE) AS sog, CAST(cog AS DOUBLE) AS cog,
+            regexp_extract(upper(trim(CAST(imo AS VARCHAR))), '^(?:IMO\\s*)?([1-9][0-9]{6})$', 1) AS imo7
+     FROM ${source}
+     WHERE mmsi IS NOT NULL AND ts_utc IS NOT NULL AND CAST(ts_utc AS TIMESTAMP) <= CAST($until AS TIMESTAMP)`,
+    { until: isoTime(untilMs) },
+  );
+  const rows = await db.all(
+    `WITH imo_counts AS (
+       SELECT mmsi, imo7, count(*) AS n FROM positions WHERE imo7 <> '' GROUP BY mmsi, imo7
+     ), vessel_imo AS (
+       SELECT DISTINCT ON (mmsi) mmsi, imo7 FROM imo_counts ORDER BY mmsi, n DESC, imo7
+     )
+     SELECT p.mmsi, coalesce(v.imo7, 'MMSI:' || p.mmsi) AS vessel_key,
+            epoch_ms(p.ts_utc) AS ts_ms, p.lat, p.lon, p.sog, p.cog
+     FROM positions p LEFT JOIN vessel_imo v USING (mmsi)
+     ORDER BY p.mmsi, p.ts_utc, p.lat, p.lon, p.sog, p.cog`,
+  );
+  const tracks: VesselTrack[] = [];
+  for (const row of rows) {
+    const mmsi = Number(row.mmsi);
+    let track = tracks[tracks.length - 1];
+    if (!track || track.mmsi !== mmsi) {
+      track = { mmsi, vesselKey: String(row.vessel_key), fixes: [] };
+      tracks.push(track);
+    }
+    const finite = (v: unknown) => (v === null || v === undefined || !Number.isFinite(Number(v)) ? null : Number(v));
+    track.fixes.push({ tsMs: Number(row.ts_ms), lat: finite(row.lat), lon: finite(row.lon), sog: finite(row.sog), cog: finite(row.cog) });
+  }
+  return tracks;
+}
+
+/** Detection rows as text (the parser checks every cell and names file:line and field). */
+export async function readDetectionRows(db: Db, path: string): Promise<Row[]> {
+  if (formatOf(path) !== 'csv') return db.all(`SELECT * FROM ${readerFor([path], formatOf(path))}`);
+  return db.all(`SELECT * FROM read_csv(${quoteLiteral(path)}, header = true, all_varchar = true)`);
+}
+
+/** Load rows into a `transits` table typed like the vessel_transits output. */
+export async function loadTransits(db: Db, rows: readonly TransitRow[]): Promise<void> {
+  await db.createTable('transits', TRANSIT_COLUMNS, rows.map(toTableRow));
+}
+
+/** mv_chokepoint_transits_weekly as a table named `weekly`. */
+export async function createWeekly(db: Db, sampleIds: number): Promise<void> {
+  await db.run(
+    `CREATE OR REPLACE TABLE weekly AS
+     SELECT chokepoint_id,
+            CAST(date_trunc('week', coalesce(predicted_eta, sar_scene_acquired_at)) AS DATE) AS week_start,
+            status,
+            count(*) AS n,
+            median(epoch(confirmed_at - predicted_eta) / 3600.0) FILTER (WHERE status = 'confirmed') AS median_eta_delta_hours,
+            list(CAST(id AS VARCHAR) ORDER BY coalesce(predicted_eta, sar_scene_acquired_at) DESC, id)[1:CAST($sample_ids AS BIGINT)] AS sample_ids
+     FROM transits
+     GROUP BY ALL`,
+    { sample_ids: sampleIds },
+  );
+}
+
+export const WEEKLY_COLUMNS = {
+  chokepoint_id: 'VARCHAR',
+  week_start: 'DATE',
+  status: 'VARCHAR',
+  n: 'BIGINT',
+  median_eta_delta_hours: 'DOUBLE',
+  sample_ids: 'VARCHAR[]',
+};
+
+export interface TransitQuery {
+  chokepoint: string | null;
+  fromMs: number;
+  toMs: number;
+}
+
+/**
+ * get_chokepoint_transits(chokepoint, from, to): rows of one chokepoint (null = every chokepoint) whose
+ * transit time — predicted_eta, or the SAR acquisition for dark transits — is in [from, to), newest
+ * first. Reads the `transits` table.
+ */
+export async function queryTransits(db: Db, query: TransitQuery): Promise<Record<string, unknown>[]> {
+  const rows = await db.all(
+    `SELECT * FROM transits
+     WHERE (CAST($chokepoint AS VARCHAR) IS NULL OR chokepoint_id = CAST($chokepoint AS VARCHAR))
+       AND coalesce(predicted_eta, sar_scene_acquired_at) >= CAST($from AS TIMESTAMP)
+       AND coalesce(predicted_eta, sar_scene_acquired_at) < CAST($to AS TIMESTAMP)
+     ORDER BY coalesce(predicted_eta, sar_scene_acquired_at) DESC, id`,
+    { chokepoint: query.chokepoint, from: isoTime(query.fromMs), to: isoTime(query.toMs) },
+  );
+  // Times as ISO strings with Z, numbers as numbers: a stable JSON shape.
+  return rows.map((row) => {
+    const out: Record<string, unknown> = {};
+    for (const column of Object.keys(TRANSIT_COLUMNS)) {
+      const value = row[column];
+      out[column] = TRANSIT_COLUMNS[column] === 'TIMESTAMP' && value !== null ? isoTime(parseTime(value) as number) : value ?? null;
+    }
+    return out;
+  });
+}
+
+/** The query output document. */
+export function queryDocument(query: TransitQuery, transits: Record<string, unknown>[]): Record<string, unknown> {
+  return { chokepoint: query.chokepoint, from: isoTime(query.fromMs), to: isoTime(query.toMs), count: transits.length, transits };
+}
