@@ -6,7 +6,7 @@ import { quoteLiteral, withDb, writeTable, type Row } from '../../src/table-io.j
 import { loadStaticItems, normaliseItem, searchStacApi, type HttpOptions, type LocatedItem, type Scene } from '../../src/stac.js';
 import {
   assetsJson, groupForSearch, isMatch, matchPoint, searchArea, searchInterval, selectQueryPoints,
-  type AisPoint, type Match, type NoMatch,
+  type AisPoint, type Match, type NoMatch, type Overpass,
 } from './match.js';
 
 export const MATCH_COLUMNS = {
@@ -27,19 +27,34 @@ interface Params {
   max_pages: number;
 }
 
-async function requireColumns(path: string, wanted: readonly string[]): Promise<void> {
+async function requireColumns(path: string, wanted: readonly string[]): Promise<Record<string, string>> {
   const columns = await withDb((db) => db.describe(`read_parquet(${quoteLiteral(path)})`));
   const missing = wanted.filter((name) => !(name in columns));
   if (missing.length > 0) throw new StepError(`missing column(s) ${missing.join(', ')} (has ${Object.keys(columns).join(', ')})`, path);
+  return columns;
 }
 
 /** The positions within the overpass window of any overpass centre (filtered in DuckDB: AIS tables are big). */
-async function readInputs(positionsPath: string, schedulePath: string, windowMinutes: number): Promise<{ positions: AisPoint[]; centres: string[] }> {
-  await requireColumns(schedulePath, ['center_time_utc']);
+const BBOX_COLUMNS = ['bbox_min_lat', 'bbox_min_lon', 'bbox_max_lat', 'bbox_max_lon'];
+
+async function readInputs(positionsPath: string, schedulePath: string, windowMinutes: number): Promise<{ positions: AisPoint[]; overpasses: Overpass[] }> {
+  const scheduleColumns = await requireColumns(schedulePath, ['center_time_utc']);
   await requireColumns(positionsPath, ['mmsi', 'ts_utc', 'lat', 'lon']);
+  // predict's schedule carries each target's box; a schedule without one matches fixes anywhere.
+  const hasBox = BBOX_COLUMNS.every((c) => c in scheduleColumns);
   return withDb(async (db) => {
-    const centres = (await db.all(`SELECT DISTINCT center_time_utc AS t FROM read_parquet(${quoteLiteral(schedulePath)}) WHERE center_time_utc IS NOT NULL ORDER BY t`)).map((r) => String(r.t));
-    if (centres.length === 0) return { positions: [], centres };
+    const overpasses: Overpass[] = (
+      await db.all(
+        `SELECT DISTINCT center_time_utc AS t${hasBox ? `, ${BBOX_COLUMNS.join(', ')}` : ''} FROM read_parquet(${quoteLiteral(schedulePath)})
+         WHERE center_time_utc IS NOT NULL ORDER BY ALL`,
+      )
+    ).map((r) => ({
+      centerTime: String(r.t),
+      bbox: hasBox && BBOX_COLUMNS.every((c) => typeof r[c] === 'number')
+        ? { minLat: r.bbox_min_lat as number, minLon: r.bbox_min_lon as number, maxLat: r.bbox_max_lat as number, maxLon: r.bbox_max_lon as number }
+        : null,
+    }));
+    if (overpasses.length === 0) return { positions: [], overpasses };
     const rows = await db.all(
       `SELECT p.mmsi, p.ts_utc, p.lat, p.lon FROM read_parquet(${quoteLiteral(positionsPath)}) p
        WHERE p.mmsi IS NOT NULL AND p.ts_utc IS NOT NULL
@@ -49,7 +64,7 @@ async function readInputs(positionsPath: string, schedulePath: string, windowMin
       { window: windowMinutes * 60 },
     );
     const positions = rows.map((r) => ({ mmsi: Number(r.mmsi), aisTime: String(r.ts_utc), lat: r.lat === null ? NaN : Number(r.lat), lon: r.lon === null ? NaN : Number(r.lon) }));
-    return { positions, centres };
+    return { positions, overpasses };
   });
 }
 
@@ -93,9 +108,9 @@ async function catalogueScenes(ctx: KernelContext, params: Params, points: reado
 
 const kernel: Kernel = async (ctx) => {
   const params = ctx.params as unknown as Params;
-  const { positions, centres } = await readInputs(ctx.inputs.positions, ctx.inputs.schedule, params.overpass_window_minutes);
-  const points = selectQueryPoints(positions, centres.map((centerTime) => ({ centerTime })), params.overpass_window_minutes);
-  ctx.log(`${points.length} AIS points (one per MMSI per overpass) from ${positions.length} fixes near ${centres.length} overpasses`);
+  const { positions, overpasses } = await readInputs(ctx.inputs.positions, ctx.inputs.schedule, params.overpass_window_minutes);
+  const points = selectQueryPoints(positions, overpasses, params.overpass_window_minutes);
+  ctx.log(`${points.length} AIS points (one per MMSI per overpass) from ${positions.length} fixes near ${overpasses.length} overpasses`);
   const scenes = points.length > 0 ? await catalogueScenes(ctx, params, points) : [];
   const results: (Match | NoMatch)[] = points.map((point) => matchPoint(point, scenes, { searchWindowHours: params.search_window_hours, cloudCoverMax: params.cloud_cover_max }));
   const matches: Row[] = [];

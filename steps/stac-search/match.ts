@@ -12,6 +12,8 @@ export interface AisPoint {
 export interface Overpass {
   /** ISO 8601 UTC: the predicted time the satellite passes the tile centre. */
   centerTime: string;
+  /** The overpass target's lat/lon box, when the schedule gives one: only fixes inside it count. */
+  bbox?: { minLat: number; minLon: number; maxLat: number; maxLon: number } | null;
 }
 
 /** Bands without which a scene cannot be chipped (SWIR and SCL are optional). */
@@ -45,18 +47,21 @@ export function validPoint(point: AisPoint): boolean {
 
 /**
  * One AIS fix per MMSI per overpass: the fix closest in time to the overpass centre, if it is within
- * `maxOffsetMinutes`. Ties go to the earlier fix. The same fix chosen for two overpasses counts once.
- * Result ordered by mmsi, time.
+ * `maxOffsetMinutes` (and inside the overpass's box when it has one). Ties go to the earlier fix.
+ * The same fix chosen for two overpasses counts once. Result ordered by mmsi, time.
  */
 export function selectQueryPoints(positions: readonly AisPoint[], overpasses: readonly Overpass[], maxOffsetMinutes: number): AisPoint[] {
   const maxOffsetMs = maxOffsetMinutes * 60_000;
-  const centres = [...new Set(overpasses.map((o) => ms(o.centerTime)).filter(Number.isFinite))].sort((a, b) => a - b);
+  const ordered = overpasses.filter((o) => Number.isFinite(ms(o.centerTime))).sort((a, b) => ms(a.centerTime) - ms(b.centerTime));
   const chosen = new Map<string, AisPoint>();
-  for (const centre of centres) {
+  for (const overpass of ordered) {
+    const centre = ms(overpass.centerTime);
+    const box = overpass.bbox;
     const best = new Map<number, { point: AisPoint; offset: number }>();
     for (const point of positions) {
       const offset = Math.abs(ms(point.aisTime) - centre);
       if (!(offset <= maxOffsetMs)) continue;
+      if (box && !(point.lat >= box.minLat && point.lat <= box.maxLat && point.lon >= box.minLon && point.lon <= box.maxLon)) continue;
       const current = best.get(point.mmsi);
       if (
         !current || offset < current.offset ||

@@ -149,5 +149,8 @@ describe('matching AIS points to scenes', async () => {
     expect(chosen.map((p) => [p.mmsi, p.aisTime])).toEqual([[7, '2026-05-25T11:01:00.000Z'], [9, '2026-05-25T10:59:00.000Z']]);
     // Same fixes, two overpasses picking the same fix: counted once.
     expect(selectQueryPoints(fixes, [{ centerTime: '2026-05-25T11:00:00.000Z' }, { centerTime: '2026-05-25T10:59:50.000Z' }], 30)).toHaveLength(2);
+    // With the overpass target's box, fixes outside it do not count (mmsi 9 is south of 50.65).
+    const boxed = selectQueryPoints(fixes, [{ centerTime: '2026-05-25T11:00:00.000Z', bbox: { minLat: 50.65, minLon: -1.5, maxLat: 50.9, maxLon: -1.0 } }], 30);
+    expect(boxed.map((p) => p.mmsi)).toEqual([7]);
   });
 });
