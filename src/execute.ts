@@ -9,11 +9,11 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { DuckDBPreparedStatement } from '@duckdb/node-api';
-import { Db, quoteIdent, readerFor, withDb, type Columns, type TableFormat } from './table-io.js';
+import type { Db, Columns, TableFormat } from './table-io.js';
 import { StepError, UserError } from './errors.js';
 import { normaliseType, type InputFormat, type OutputSpec, type StepSpec } from './pipeline.js';
 import { KERNEL_WORKER_FILE } from './paths.js';
-import type { KernelJob, WorkerEvent } from './kernel-worker.js';
+import type { KernelJob, WorkerEvent, WorkerMessage } from './kernel-worker.js';
 
 export interface ResolvedInput {
   readonly name: string;
@@ -45,6 +45,7 @@ export async function runStep(
   outputs: Record<string, string>,
   events: StepEvents = {},
   pipelineDir = process.cwd(),
+  pool?: KernelPool,
 ): Promise<StepRunResult> {
   for (const output of step.outputs) {
     if (output.format === 'directory') await mkdir(outputs[output.name], { recursive: true });
@@ -52,7 +53,7 @@ export async function runStep(
   const metrics: Record<string, number | string> = {};
   const warnings: string[] = [];
   if (step.kind === 'sql') await runSql(step, inputs, params, partition, outputs, pipelineDir);
-  else await runKernel(step, inputs, params, partition, outputs, metrics, warnings, events);
+  else await runKernel(step, inputs, params, partition, outputs, metrics, warnings, events, pool);
   const rows = await checkOutputs(step, outputs, pipelineDir);
   return { metrics, warnings, rows };
 }
@@ -64,6 +65,7 @@ async function runSql(step: StepSpec, inputs: readonly ResolvedInput[], params: 
   const text = readFileSync(step.code, 'utf8');
   const bindings: Record<string, unknown> = { ...params };
   for (const [key, value] of Object.entries(partition)) bindings[`partition_${key}`] = value;
+  const { withDb, quoteIdent } = await import('./table-io.js');
   await withDb(async (db) => {
     for (const input of inputs) await createInputView(db, step, input);
     const extracted = await db.connection.extractStatements(text).catch((error: Error) => {
@@ -91,6 +93,7 @@ async function runSql(step: StepSpec, inputs: readonly ResolvedInput[], params: 
 }
 
 async function createInputView(db: Db, step: StepSpec, input: ResolvedInput): Promise<void> {
+  const { quoteIdent, readerFor } = await import('./table-io.js');
   const name = quoteIdent(input.name);
   let files = [...input.files];
   let format = input.format;
@@ -138,12 +141,96 @@ function bindParams(prepared: DuckDBPreparedStatement, bindings: Record<string, 
 
 const requireHere = createRequire(import.meta.url);
 
-function startWorker(job: KernelJob): Worker {
-  if (KERNEL_WORKER_FILE.endsWith('.js')) return new Worker(KERNEL_WORKER_FILE, { workerData: job });
+function startWorker(): Worker {
+  if (KERNEL_WORKER_FILE.endsWith('.js')) return new Worker(KERNEL_WORKER_FILE);
   // Running from source (tests): load the TS worker host through tsx inside the worker.
   const api = pathToFileURL(join(dirname(requireHere.resolve('tsx/package.json')), 'dist', 'esm', 'api', 'index.mjs')).href;
   const host = pathToFileURL(KERNEL_WORKER_FILE).href;
-  return new Worker(`import(${JSON.stringify(api)}).then((m) => m.tsImport(${JSON.stringify(host)}, ${JSON.stringify(host)}))`, { eval: true, workerData: job });
+  return new Worker(`import(${JSON.stringify(api)}).then((m) => m.tsImport(${JSON.stringify(host)}, ${JSON.stringify(host)}))`, { eval: true });
+}
+
+/**
+ * Long-lived worker threads for kernels, at most `size` at once. A worker that dies (a kernel called
+ * process.exit, or crashed the thread) fails its job and is replaced.
+ */
+export class KernelPool {
+  private readonly idle: Worker[] = [];
+  private readonly all = new Set<Worker>();
+  private readonly waiting: ((worker: Worker) => void)[] = [];
+  private nextId = 1;
+
+  constructor(private readonly size: number) {}
+
+  private async acquire(): Promise<Worker> {
+    const worker = this.idle.pop();
+    if (worker) return worker;
+    if (this.all.size < this.size) {
+      const fresh = startWorker();
+      fresh.unref();
+      this.all.add(fresh);
+      return fresh;
+    }
+    return new Promise((resolvePromise) => this.waiting.push(resolvePromise));
+  }
+
+  private release(worker: Worker, healthy: boolean): void {
+    if (!healthy) {
+      this.all.delete(worker);
+      void worker.terminate();
+      const next = this.waiting.shift();
+      if (next) void this.acquire().then(next);
+      return;
+    }
+    const next = this.waiting.shift();
+    if (next) next(worker);
+    else this.idle.push(worker);
+  }
+
+  async run(job: KernelJob, onEvent: (event: WorkerEvent) => void): Promise<void> {
+    const worker = await this.acquire();
+    const id = this.nextId++;
+    await new Promise<void>((resolvePromise, reject) => {
+      const cleanup = (): void => {
+        worker.off('message', onMessage);
+        worker.off('error', onError);
+        worker.off('exit', onExit);
+      };
+      const onMessage = (message: WorkerMessage): void => {
+        if (message.id !== id) return;
+        const { event } = message;
+        if (event.type === 'done') {
+          cleanup();
+          this.release(worker, true);
+          resolvePromise();
+        } else if (event.type === 'failed') {
+          cleanup();
+          this.release(worker, true);
+          const userFacing = event.name === 'StepError' || event.name === 'UserError';
+          reject(userFacing ? new StepError(event.message, event.where) : Object.assign(new Error(event.message), { stack: event.stack }));
+        } else onEvent(event);
+      };
+      const onError = (error: Error): void => {
+        cleanup();
+        this.release(worker, false);
+        reject(error);
+      };
+      const onExit = (code: number): void => {
+        cleanup();
+        this.release(worker, false);
+        reject(new Error(`the kernel worker for "${job.step}" exited with code ${code}`));
+      };
+      worker.on('message', onMessage);
+      worker.on('error', onError);
+      worker.on('exit', onExit);
+      worker.postMessage({ id, job });
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.all].map((w) => w.terminate()));
+    this.all.clear();
+    this.idle.length = 0;
+  }
 }
 
 async function runKernel(
@@ -155,6 +242,7 @@ async function runKernel(
   metrics: Record<string, number | string>,
   warnings: string[],
   events: StepEvents,
+  pool: KernelPool | undefined,
 ): Promise<void> {
   const job: KernelJob = {
     kernel: step.code,
@@ -166,17 +254,9 @@ async function runKernel(
     params,
     partition,
   };
-  await new Promise<void>((resolvePromise, reject) => {
-    const worker = startWorker(job);
-    let settled = false;
-    const finish = (error?: Error): void => {
-      if (settled) return;
-      settled = true;
-      void worker.terminate();
-      if (error) reject(error);
-      else resolvePromise();
-    };
-    worker.on('message', (event: WorkerEvent) => {
+  const own = pool ? undefined : new KernelPool(1);
+  try {
+    await (pool ?? (own as KernelPool)).run(job, (event) => {
       switch (event.type) {
         case 'log':
           events.log?.(event.message);
@@ -191,19 +271,11 @@ async function runKernel(
         case 'metric':
           metrics[event.name] = event.value;
           break;
-        case 'done':
-          finish();
-          break;
-        case 'failed': {
-          const userFacing = event.name === 'StepError' || event.name === 'UserError';
-          finish(userFacing ? new StepError(event.message, event.where) : Object.assign(new Error(event.message), { stack: event.stack }));
-          break;
-        }
       }
     });
-    worker.on('error', (error) => finish(error));
-    worker.on('exit', (code) => finish(code === 0 ? undefined : new Error(`kernel worker for "${step.name}" exited with code ${code}`)));
-  });
+  } finally {
+    await own?.close();
+  }
 }
 
 // ---------- output checks ----------
@@ -227,6 +299,7 @@ export async function checkOutputs(step: StepSpec, outputs: Record<string, strin
 }
 
 async function checkTable(output: OutputSpec, path: string, shown: string): Promise<number> {
+  const { withDb, readerFor } = await import('./table-io.js');
   return withDb(async (db) => {
     const relation = readerFor([path], output.format as TableFormat);
     const actual = await db.describe(`SELECT * FROM ${relation}`);

@@ -1,6 +1,7 @@
-// Hosts one kernel run in a worker thread. The parent sends what the context needs; the worker sends
-// back log/warn/progress/metric events and finally `done` or `failed`.
-import { parentPort, workerData } from 'node:worker_threads';
+// Hosts kernel runs in a worker thread. The worker stays up for the whole build so module loading
+// (tsx, DuckDB's native library) is paid once per worker, not once per step. The parent sends
+// `{ id, job }`; the worker answers with `{ id, event }` messages, ending in `done` or `failed`.
+import { parentPort } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import type { Kernel, KernelContext } from './kernel-api.js';
 
@@ -22,6 +23,11 @@ export type WorkerEvent =
   | { type: 'done' }
   | { type: 'failed'; name: string; message: string; where?: string; code?: string; stack?: string };
 
+export interface WorkerMessage {
+  readonly id: number;
+  readonly event: WorkerEvent;
+}
+
 async function loadKernel(path: string): Promise<Kernel> {
   const module: Record<string, unknown> = path.endsWith('.ts')
     ? ((await (await import('tsx/esm/api')).tsImport(pathToFileURL(path).href, import.meta.url)) as Record<string, unknown>)
@@ -31,8 +37,8 @@ async function loadKernel(path: string): Promise<Kernel> {
   return candidate as Kernel;
 }
 
-async function run(job: KernelJob): Promise<void> {
-  const send = (event: WorkerEvent): void => parentPort?.postMessage(event);
+async function run(id: number, job: KernelJob): Promise<void> {
+  const send = (event: WorkerEvent): void => parentPort?.postMessage({ id, event } satisfies WorkerMessage);
   const ctx: KernelContext = {
     step: job.step,
     inputs: job.inputs,
@@ -63,4 +69,6 @@ async function run(job: KernelJob): Promise<void> {
   }
 }
 
-if (parentPort && workerData) void run(workerData as KernelJob);
+parentPort?.on('message', (message: { id: number; job: KernelJob }) => {
+  void run(message.id, message.job);
+});

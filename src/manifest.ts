@@ -52,13 +52,12 @@ export interface Manifest {
   readonly steps: readonly StepRecord[];
 }
 
-let cachedDuckdbVersion: string | undefined;
+/** DuckDB's version from the installed binding's package (loading DuckDB itself costs ~1 s). */
 export async function duckdbVersion(): Promise<string> {
-  if (!cachedDuckdbVersion) {
-    const { withDb } = await import('./table-io.js');
-    cachedDuckdbVersion = await withDb(async (db) => String((await db.all('SELECT version() AS v'))[0].v));
-  }
-  return cachedDuckdbVersion;
+  const { createRequire } = await import('node:module');
+  const require = createRequire(import.meta.url);
+  const { version } = require('@duckdb/node-api/package.json') as { version: string };
+  return `v${version.replace(/-r\.\d+$/, '')}`;
 }
 
 /** Replace any value of a secret-looking environment variable wherever it appears. */

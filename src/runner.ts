@@ -11,7 +11,7 @@ import { digestJson, shortDigest } from './hash.js';
 import { checkParam, loadPipeline, outputPath, type InputFormat, type Pipeline, type StepInput, type StepSpec } from './pipeline.js';
 import { CorruptObject, Store, writeFileAtomic, type ActionResult, type StoredOutput } from './store.js';
 import { codeDigest } from './code-digest.js';
-import { runStep, type ResolvedInput } from './execute.js';
+import { KernelPool, runStep, type ResolvedInput } from './execute.js';
 import { ENGINE_VERSION } from './paths.js';
 import { duckdbVersion, redactSecrets, type InputRecord, type Manifest, type StepRecord } from './manifest.js';
 
@@ -87,6 +87,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const store = new Store(options.cacheDir ? resolve(options.cacheDir) : defaultCacheDir(pipeline));
   const runId = newRunId();
   const started = new Date();
+  let pool: KernelPool | undefined;
   const release = options.dryRun ? () => undefined : await store.lock(options.lockTimeoutMs ?? 10 * 60_000, (holder) => options.onEvent?.({ type: 'waiting-for-lock', holder }));
   try {
     if (!options.dryRun) await store.clearScratch();
@@ -95,6 +96,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const records = new Map<string, StepRecord>();
     const outputsOf = new Map<string, StoredOutput[]>();
     const semaphore = new Semaphore(Math.max(1, options.jobs ?? 2));
+    pool = new KernelPool(Math.max(1, options.jobs ?? 2));
     const promises = new Map<string, Promise<StepRecord>>();
 
     const process_ = (instance: Instance): Promise<StepRecord> => {
@@ -156,7 +158,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         if (options.dryRun) return { ...common, status: 'would-build', reason, outputs: [], metrics: {}, warnings: [], duration_ms: 0 };
 
         options.onEvent?.({ type: 'start', instance: instance.id, reason });
-        const result = await semaphore.run(() => execute(pipeline, store, instance, inputs, stepParams, key, runId, options));
+        const result = await semaphore.run(() => execute(pipeline, store, instance, inputs, stepParams, key, runId, options, pool as KernelPool));
         outputsOf.set(instance.id, result.outputs as StoredOutput[]);
         lastSeen[instance.id] = seen;
         return { ...common, status: 'built', reason, pinned: step.source || undefined, outputs: [...result.outputs], metrics: result.metrics, warnings: [...result.warnings], duration_ms: Math.round(performance.now() - t0) };
@@ -195,6 +197,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     await rm(join(store.tmpDir, runId), { recursive: true, force: true });
     return { manifest, manifestPath, ok };
   } finally {
+    await pool?.close();
     release();
   }
 }
@@ -346,7 +349,7 @@ function redactUri(uri: string): string {
   }
 }
 
-async function execute(pipeline: Pipeline, store: Store, instance: Instance, inputs: InputWithRecord[], params: Record<string, unknown>, key: string, runId: string, options: BuildOptions): Promise<ActionResult> {
+async function execute(pipeline: Pipeline, store: Store, instance: Instance, inputs: InputWithRecord[], params: Record<string, unknown>, key: string, runId: string, options: BuildOptions, pool: KernelPool): Promise<ActionResult> {
   const { step } = instance;
   const scratch = join(store.tmpDir, runId, instance.id.replace(/[^A-Za-z0-9_.=-]/g, '_'));
   await rm(scratch, { recursive: true, force: true });
@@ -359,7 +362,7 @@ async function execute(pipeline: Pipeline, store: Store, instance: Instance, inp
   const result = await runStep(step, inputs, params, instance.partition, targets, {
     log: (message) => options.onEvent?.({ type: 'log', instance: instance.id, message }),
     progress: (done, total) => options.onEvent?.({ type: 'progress', instance: instance.id, done, total }),
-  }, pipeline.dir);
+  }, pipeline.dir, pool);
   const outputs: StoredOutput[] = [];
   for (const output of step.outputs) {
     const finalPath = relative(pipeline.outputRoot, outputPath(pipeline, step, output, instance.partitionValue)).split(sep).join('/');
