@@ -97,7 +97,15 @@ export function parsePipeline(text: string, file: string): Pipeline {
     throw new UserError('YAML_SYNTAX', `YAML syntax error: ${error.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`, at(error.pos[0]));
   }
   const locate = (nodePath: readonly (string | number)[], key = false): string => at(offsetOf(doc, nodePath, key));
-  const raw = doc.toJS() as unknown;
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  } catch (error) {
+    // Unresolved or exploding aliases surface only when the document is converted.
+    const alias = /alias \*?(\S+)/i.exec((error as Error).message)?.[1];
+    const offset = alias ? Math.max(0, text.indexOf(`*${alias.replace(/[^\w-]/g, '')}`)) : 0;
+    throw new UserError('YAML_SYNTAX', `YAML error: ${(error as Error).message}`, at(offset));
+  }
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new UserError('SCHEMA', 'the pipeline file must be a YAML mapping with a `steps:` key', at(0));
 
   const validate = pipelineValidator();

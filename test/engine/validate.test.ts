@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { PROJECT_ROOT } from '../helpers/paths.js';
+import { runCli } from '../helpers/fixture.js';
+import { parsePipeline } from '../../src/pipeline.js';
+import { UserError } from '../../src/errors.js';
+
+const corpus = join(PROJECT_ROOT, 'test', 'fixtures', 'malformed');
+
+// One malformed pipeline per rule: where the error must point, and what it must say.
+const cases: [file: string, where: string, message: RegExp][] = [
+  ['yaml-syntax.yaml', 'yaml-syntax.yaml:5:3', /YAML syntax error/],
+  ['unknown-key.yaml', 'unknown-key.yaml:4:5', /unknown key "colour" in step "a"/],
+  ['unknown-step.yaml', 'unknown-step.yaml:5:13', /names step "nosuch", which does not exist/],
+  ['unknown-output.yaml', 'unknown-output.yaml:9:13', /step "a" has no output "missing"/],
+  ['cycle.yaml', 'cycle.yaml:2:3', /cycle: a → b → a/],
+  ['duplicate-path.yaml', 'duplicate-path.yaml:9:18', /"b.t" writes "same\/t.parquet", which "a.t" also writes/],
+  ['escape-dotdot.yaml', 'escape-dotdot.yaml:5:18', /leaves the output root/],
+  ['escape-absolute.yaml', 'escape-absolute.yaml:5:18', /leaves the output root/],
+  ['param-type.yaml', 'param-type.yaml:5:39', /param "a.days" default "seven" value must be integer/],
+  ['column-missing.yaml', 'column-missing.yaml:9:52', /expects column "y" VARCHAR, which "a.t" does not provide/],
+  ['column-type.yaml', 'column-type.yaml:9:40', /expects column "x" as VARCHAR, but "a.t" provides INTEGER/],
+  ['sql-and-kernel.yaml', 'sql-and-kernel.yaml:2:3', /exactly one of `sql:` or `kernel:`/],
+  ['bad-format.yaml', 'bad-format.yaml:5:34', /format must be one of/],
+  ['unknown-partition.yaml', 'unknown-partition.yaml:4:16', /partitioned by "day", which is not declared/],
+];
+
+describe('dagrun validate on malformed pipelines', () => {
+  it.each(cases)('%s → file:line:col and a sentence, exit 2, no stack trace', async (file, where, message) => {
+    const result = await runCli(['validate', '--pipeline', file], corpus);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    const line = result.stderr.trim();
+    expect(line.split('\n')).toHaveLength(1);
+    expect(line.startsWith(`dagrun: ${where}: `)).toBe(true);
+    expect(line).toMatch(message);
+    expect(line).not.toMatch(/\n\s+at /);
+  });
+
+  it('--json reports the error as a document', async () => {
+    const result = await runCli(['validate', '--pipeline', 'cycle.yaml', '--json'], corpus);
+    expect(result.code).toBe(2);
+    expect(JSON.parse(result.stdout)).toEqual({ ok: false, error: 'cycle.yaml:2:3: steps form a cycle: a → b → a' });
+  });
+
+  it('a --set value of the wrong type is refused before anything runs', async () => {
+    const result = await runCli(['build', '--set', 'double.factor=lots'], join(PROJECT_ROOT, 'test', 'fixtures', 'basic'));
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim()).toBe('dagrun: --set double.factor: param "double.factor" = "lots": value must be number');
+  });
+});
+
+describe('pipeline parser properties', () => {
+  it('never throws anything but a located UserError on arbitrary text', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 200 }), (text) => {
+        try {
+          parsePipeline(text, join(corpus, 'fuzz.yaml'));
+        } catch (error) {
+          expect(error).toBeInstanceOf(UserError);
+          expect((error as UserError).where).toMatch(/fuzz\.yaml:\d+:\d+$/);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('an unknown key anywhere in a step is reported at that key', () => {
+    fc.assert(
+      fc.property(fc.stringMatching(/^[a-z]{3,10}$/).filter((k) => !['sql', 'kernel', 'source', 'partition', 'inputs', 'params', 'outputs', 'description'].includes(k)), fc.integer({ min: 0, max: 3 }), (key, blankLines) => {
+        const text = `${'\n'.repeat(blankLines)}steps:\n  a:\n    sql: steps/t.sql\n    ${key}: 1\n    outputs:\n      t: { path: t.parquet, format: parquet, columns: { x: INTEGER } }\n`;
+        expect(() => parsePipeline(text, join(corpus, 'p.yaml'))).toThrow(`unknown key "${key}"`);
+        try {
+          parsePipeline(text, join(corpus, 'p.yaml'));
+        } catch (error) {
+          expect((error as UserError).where).toMatch(new RegExp(`p\\.yaml:${4 + blankLines}:5$`));
+        }
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
