@@ -140,3 +140,19 @@ export function tileFootprint(input: string): TileFootprint {
     boundary,
   };
 }
+
+/**
+ * The Sentinel-2 tile id whose 100 km MGRS square contains a point (standard UTM zones; the
+ * Norway/Svalbard zone exceptions are not applied). Inverse of the lettering in `tileFootprint`.
+ */
+export function tileIdAt(lat: number, lon: number): string {
+  if (!(lat >= -80 && lat < 84) || !(lon >= -180 && lon <= 180)) throw new StepError(`(${lat}, ${lon}) is outside the UTM/MGRS latitude range 80°S–84°N`);
+  const zone = Math.min(60, Math.floor((lon + 180) / 6) + 1);
+  const band = BANDS[Math.min(BANDS.length - 1, Math.floor((lat + 80) / 8))];
+  const south = lat < 0;
+  const [easting, northing] = utmProjection(zone, south).forward([lon, lat]) as [number, number];
+  const column = COLUMN_SETS[(zone - 1) % 3][Math.floor(easting / SQUARE_M) - 1];
+  const row = ROWS[(Math.floor(northing / SQUARE_M) + (zone % 2 === 0 ? 5 : 0)) % 20];
+  if (!column) throw new StepError(`(${lat}, ${lon}) falls outside the MGRS columns of zone ${zone}`);
+  return `${String(zone).padStart(2, '0')}${band}${column}${row}`;
+}

@@ -211,7 +211,13 @@ function formatExponent(value: number): string {
     mantissa = Math.round(mantissa / 10);
     exponent += 1;
   }
-  if (exponent < -9 || exponent > 9) throw new Error(`value ${value} cannot be written in TLE exponent notation`);
+  if (exponent < -9) {
+    // Below 0.1e-9 the mantissa loses digits; below 0.5e-14 the value is written as zero.
+    exponent = -9;
+    mantissa = Math.round((Math.abs(value) / 1e-9) * 1e5);
+    if (mantissa === 0) return ' 00000+0';
+  }
+  if (exponent > 9) throw new Error(`value ${value} cannot be written in TLE exponent notation`);
   return `${sign}${String(mantissa).padStart(5, '0')}${exponent < 0 ? '-' : '+'}${Math.abs(exponent)}`;
 }
 
