@@ -1,8 +1,8 @@
 // The predictor (seed 004, predict_chokepoint_eta): straight-line great-circle dead reckoning from a
 // vessel's latest AIS fix toward every corridor, one prediction per corridor the track enters.
-import { haversineKm } from '../../src/geo.js';
+import { bearingDeg, haversineKm } from '../../src/geo.js';
 import type { Corridor, Direction } from './chokepoints.js';
-import { KM_PER_NM, firstEntryFraction, greatCircleTrack, type LatLon } from './geometry.js';
+import { KM_PER_NM, firstEntryFraction, greatCircleTrack, inPolygon, type LatLon } from './geometry.js';
 
 export interface PredictParams {
   lookbackHours: number;
@@ -65,13 +65,22 @@ export function etaUncertaintyHours(leadHours: number, params: PredictParams): n
 }
 
 /**
- * Which way a vessel at `position` would travel through `corridor`: from the zone nearer to it. A
- * one-way corridor approached from its exit side gives null (not a valid transit).
+ * Which way a vessel at `position` would travel through `corridor`: from the zone nearer to it (inside
+ * the corridor: towards the zone its course points at). A one-way corridor approached from its exit
+ * side gives null (not a valid transit).
  */
-export function approachDirection(corridor: Corridor, position: LatLon): Direction | null {
-  const toEntry = haversineKm(position.lat, position.lon, corridor.entryZone.centre.lat, corridor.entryZone.centre.lon);
-  const toExit = haversineKm(position.lat, position.lon, corridor.exitZone.centre.lat, corridor.exitZone.centre.lon);
-  if (toEntry <= toExit) return 'entry_to_exit';
+export function approachDirection(corridor: Corridor, position: LatLon, course: number): Direction | null {
+  let forward: boolean;
+  if (inPolygon(position, corridor.polygon)) {
+    // Already inside: it is heading for the zone whose bearing is closer to its course.
+    const off = (zone: Corridor['exitZone']) => Math.abs(((bearingDeg(position.lat, position.lon, zone.centre.lat, zone.centre.lon) - course + 540) % 360) - 180);
+    forward = off(corridor.exitZone) <= off(corridor.entryZone);
+  } else {
+    const toEntry = haversineKm(position.lat, position.lon, corridor.entryZone.centre.lat, corridor.entryZone.centre.lon);
+    const toExit = haversineKm(position.lat, position.lon, corridor.exitZone.centre.lat, corridor.exitZone.centre.lon);
+    forward = toEntry <= toExit;
+  }
+  if (forward) return 'entry_to_exit';
   return corridor.bidirectional ? 'exit_to_entry' : null;
 }
 
@@ -91,7 +100,7 @@ export function predictVessel(fix: LatestFix, corridors: readonly Corridor[], ru
     track ??= greatCircleTrack(start, fix.cog as number, trackKm, params.trackSegmentKm);
     const fraction = firstEntryFraction(track, corridor.polygon, corridor.bbox);
     if (fraction === null) continue;
-    const direction = approachDirection(corridor, start);
+    const direction = approachDirection(corridor, start, fix.cog as number);
     if (direction === null) continue;
     const leadHours = fraction * params.horizonHours;
     const etaMs = Math.round((fix.tsMs + leadHours * 3_600_000) / 1000) * 1000;

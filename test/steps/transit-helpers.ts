@@ -1,0 +1,104 @@
+// Shared by the transit tests and bench/transit.bench.ts: constructed voyages, the project's corridors,
+// and the Ever Given AIS file (../shared/data) turned into vessel tracks.
+import { readFileSync } from 'node:fs';
+import { bearingDeg, destinationPoint, haversineKm } from '../../src/geo.js';
+import { parseChokepoints, type Corridor } from '../../steps/transit-reconcile/chokepoints.js';
+import type { PositionFix, VesselTrack } from '../../steps/transit-reconcile/lifecycle.js';
+import { PROJECT_ROOT } from '../helpers/paths.js';
+
+export const HOUR = 3_600_000;
+export const CHOKEPOINTS_FILE = `${PROJECT_ROOT}/datasets/chokepoints/chokepoints.geojson`;
+
+export function loadCorridors(): Corridor[] {
+  return parseChokepoints(readFileSync(CHOKEPOINTS_FILE, 'utf8'), CHOKEPOINTS_FILE);
+}
+
+export const t = (iso: string): number => Date.parse(iso);
+
+export interface VoyageSpec {
+  mmsi: number;
+  key?: string;
+  start: string;
+  speedKn: number;
+  /** [lat, lon] waypoints at constant speed. */
+  waypoints: [number, number][];
+  everyMin?: number;
+  /** No fixes after this time (the vessel goes dark). */
+  darkAfter?: string;
+  cog?: number | null;
+  sog?: number | null;
+}
+
+/** Fixes every `everyMin` minutes along the waypoints, with true course and speed. */
+export function voyage(spec: VoyageSpec): VesselTrack {
+  const fixes: PositionFix[] = [];
+  const kmh = spec.speedKn * 1.852;
+  const every = (spec.everyMin ?? 10) * 60_000;
+  const stop = spec.darkAfter ? t(spec.darkAfter) : Infinity;
+  let ts = t(spec.start);
+  for (let leg = 0; leg + 1 < spec.waypoints.length; leg++) {
+    const [lat1, lon1] = spec.waypoints[leg];
+    const [lat2, lon2] = spec.waypoints[leg + 1];
+    const course = bearingDeg(lat1, lon1, lat2, lon2);
+    const legStart = ts;
+    const legEnd = legStart + (haversineKm(lat1, lon1, lat2, lon2) / kmh) * HOUR;
+    for (; ts < legEnd && ts <= stop; ts += every) {
+      const at = destinationPoint(lat1, lon1, course, ((ts - legStart) / HOUR) * kmh);
+      fixes.push({ tsMs: ts, lat: at.lat, lon: at.lon, sog: spec.sog === undefined ? spec.speedKn : spec.sog, cog: spec.cog === undefined ? course : spec.cog });
+    }
+  }
+  return { mmsi: spec.mmsi, vesselKey: spec.key ?? `MMSI:${spec.mmsi}`, fixes };
+}
+
+/** Where a constant-speed voyage is at `iso`. */
+export function positionAt(spec: VoyageSpec, iso: string): { lat: number; lon: number } {
+  let km = ((t(iso) - t(spec.start)) / HOUR) * spec.speedKn * 1.852;
+  for (let leg = 0; leg + 1 < spec.waypoints.length; leg++) {
+    const [lat1, lon1] = spec.waypoints[leg];
+    const [lat2, lon2] = spec.waypoints[leg + 1];
+    const legKm = haversineKm(lat1, lon1, lat2, lon2);
+    if (km <= legKm) return destinationPoint(lat1, lon1, bearingDeg(lat1, lon1, lat2, lon2), km);
+    km -= legKm;
+  }
+  const [lat, lon] = spec.waypoints[spec.waypoints.length - 1];
+  return { lat, lon };
+}
+
+/**
+ * The Ever Given file (ID, DD/MM/YYYY HH:MM, lon, lat; anonymised ids, no IMO, no speed or course):
+ * one track per ID, the ID as vessel key, SOG/COG derived from the previous fix (only when the two
+ * fixes are 2 min…3 h apart; otherwise unknown, so the vessel is ineligible at that fix).
+ */
+export function everGivenTracks(path: string): VesselTrack[] {
+  const lines = readFileSync(path, 'utf8').replace(/^\uFEFF/, '').split(/\r?\n/).filter((l) => l.trim() !== '');
+  const header = lines[0].split(',');
+  if (header.join(',') !== 'ID,ais_pos_timestamp,longitude,latitude') throw new Error(`unexpected header ${lines[0]}`);
+  const byId = new Map<number, { tsMs: number; lat: number; lon: number }[]>();
+  for (const line of lines.slice(1)) {
+    const [id, stamp, lon, lat] = line.split(',');
+    const m = /^(\d\d)\/(\d\d)\/(\d{4}) (\d\d):(\d\d)$/.exec(stamp);
+    if (!m) throw new Error(`bad timestamp ${stamp}`);
+    const tsMs = Date.UTC(Number(m[3]), Number(m[2]) - 1, Number(m[1]), Number(m[4]), Number(m[5]));
+    const list = byId.get(Number(id)) ?? [];
+    list.push({ tsMs, lat: Number(lat), lon: Number(lon) });
+    byId.set(Number(id), list);
+  }
+  return [...byId.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([id, raw]) => {
+      raw.sort((a, b) => a.tsMs - b.tsMs || a.lat - b.lat || a.lon - b.lon);
+      const fixes: PositionFix[] = raw.map((f, i) => {
+        const prev = raw[i - 1];
+        const dtH = prev ? (f.tsMs - prev.tsMs) / HOUR : 0;
+        const usable = prev !== undefined && dtH >= 2 / 60 && dtH <= 3;
+        return {
+          tsMs: f.tsMs,
+          lat: f.lat,
+          lon: f.lon,
+          sog: usable ? haversineKm(prev.lat, prev.lon, f.lat, f.lon) / 1.852 / dtH : null,
+          cog: usable ? bearingDeg(prev.lat, prev.lon, f.lat, f.lon) : null,
+        };
+      });
+      return { mmsi: id, vesselKey: `VV:${id}`, fixes };
+    });
+}
