@@ -1,0 +1,287 @@
+// The fusion of one day: spoof check of every AIS fix against its vessel's RF (Algorithm B), minor-gap
+// interpolation, RF gap fill (Algorithm A), merged into N6 rows with counters for the KPI report.
+import { cellToParent, gridDisk, latLngToCell } from 'h3-js';
+import { haversineKm } from '../../src/geo.js';
+import { compareText, feasible, fillGap, gapSpeeds, type GapCandidate, type GapEnd } from './gapfill.js';
+import { assessFix } from './spoof.js';
+import { KNOT_KM_PER_H, MINUTE_MS, type AisFix, type FuseParams, type N6Row, type RfDetection } from './types.js';
+
+export interface AuditRow {
+  mmsi: string;
+  ts_utc: number;
+  orig_lat: number;
+  orig_lon: number;
+  lat: number;
+  lon: number;
+  residual_km: number;
+  spoof_score: number;
+  corrected: boolean;
+  correction_distance_km: number | null;
+  rf_ids_used: string[];
+}
+
+export interface FuseStats {
+  gaps: number;
+  gap_slots: number;
+  gap_slots_filled: number;
+  fill_points_rejected: number;
+  gap_candidates_own: number;
+  gap_candidates_anonymous: number;
+  minor_gaps_interpolated: number;
+  interpolated_points: number;
+  spoof_assessed: number;
+  spoof_flagged: number;
+  spoof_corrected: number;
+}
+
+export interface FuseResult {
+  rows: N6Row[];
+  audit: AuditRow[];
+  stats: FuseStats;
+}
+
+/**
+ * Anonymous detections indexed by H3: each detection's res-`h3_res` cell (res 8 by default) is
+ * bucketed under its parent three levels up (res 5, ~8.5 km edges), so the cells within one ring of
+ * a gap's corridor points cover every detection the corridor can reach.
+ */
+export class AnonymousIndex {
+  private readonly byCell = new Map<string, RfDetection[]>();
+  readonly joinRes: number;
+
+  constructor(detections: readonly RfDetection[], h3Res: number) {
+    this.joinRes = Math.max(0, h3Res - 3);
+    for (const det of detections) {
+      const cell = cellToParent(latLngToCell(det.lat, det.lon, h3Res), this.joinRes);
+      const list = this.byCell.get(cell);
+      if (list) list.push(det);
+      else this.byCell.set(cell, [det]);
+    }
+    for (const list of this.byCell.values()) list.sort(byTimeThenId);
+  }
+
+  /** Detections in (fromTs, toTs) near the straight line a → b, sampled every few km. */
+  near(a: GapEnd, b: GapEnd, fromTs: number, toTs: number): RfDetection[] {
+    if (this.byCell.size === 0) return [];
+    const cells = new Set<string>();
+    const steps = Math.max(1, Math.ceil(haversineKm(a.lat, a.lon, b.lat, b.lon) / 4));
+    for (let i = 0; i <= steps; i++) {
+      const f = i / steps;
+      const center = latLngToCell(a.lat + f * (b.lat - a.lat), a.lon + f * (b.lon - a.lon), this.joinRes);
+      for (const cell of gridDisk(center, 1)) cells.add(cell);
+    }
+    const found: RfDetection[] = [];
+    for (const cell of [...cells].sort()) {
+      const list = this.byCell.get(cell);
+      if (!list) continue;
+      for (let i = lowerBound(list, fromTs); i < list.length && list[i].ts < toTs; i++) if (list[i].ts > fromTs) found.push(list[i]);
+    }
+    return found.sort(byTimeThenId);
+  }
+}
+
+export function emptyStats(): FuseStats {
+  return {
+    gaps: 0,
+    gap_slots: 0,
+    gap_slots_filled: 0,
+    fill_points_rejected: 0,
+    gap_candidates_own: 0,
+    gap_candidates_anonymous: 0,
+    minor_gaps_interpolated: 0,
+    interpolated_points: 0,
+    spoof_assessed: 0,
+    spoof_flagged: 0,
+    spoof_corrected: 0,
+  };
+}
+
+/** Fuse one day. `ais` must be ordered by mmsi then ts (the cleaning SQL guarantees it). */
+export function fuse(ais: readonly AisFix[], rf: readonly RfDetection[], params: FuseParams): FuseResult {
+  const stats = emptyStats();
+  const rows: N6Row[] = [];
+  const audit: AuditRow[] = [];
+  const ownByMmsi = new Map<number, RfDetection[]>();
+  const anonymous: RfDetection[] = [];
+  for (const det of rf) {
+    if (det.mmsi === null) anonymous.push(det);
+    else {
+      const list = ownByMmsi.get(det.mmsi);
+      if (list) list.push(det);
+      else ownByMmsi.set(det.mmsi, [det]);
+    }
+  }
+  for (const list of ownByMmsi.values()) list.sort(byTimeThenId);
+  const anonymousIndex = new AnonymousIndex(anonymous, params.h3_res);
+  const matchMs = params.rf_match_min * MINUTE_MS;
+  const gapMs = params.gap_thr_min * MINUTE_MS;
+  const bucketMs = params.bucket_min * MINUTE_MS;
+  const minorMs = params.minor_gap_max_min * MINUTE_MS;
+  const windowMs = params.rf_window_min * MINUTE_MS;
+
+  for (let start = 0; start < ais.length; ) {
+    let end = start;
+    while (end < ais.length && ais[end].mmsi === ais[start].mmsi) end++;
+    const mmsi = ais[start].mmsi;
+    const mmsiText = String(mmsi);
+    const own = ownByMmsi.get(mmsi) ?? [];
+
+    // Algorithm B on every fix; the corrected positions anchor the gap fill below.
+    const finalPos: { lat: number; lon: number }[] = [];
+    for (let i = start; i < end; i++) {
+      const fix = ais[i];
+      const prev = i > start && ais[i - 1].trackId === fix.trackId ? ais[i - 1] : null;
+      const next = i + 1 < end && ais[i + 1].trackId === fix.trackId ? ais[i + 1] : null;
+      const matched: RfDetection[] = [];
+      for (let j = lowerBound(own, fix.ts - matchMs); j < own.length && own[j].ts <= fix.ts + matchMs; j++) matched.push(own[j]);
+      const context: RfDetection[] = [];
+      if (matched.length > 0) {
+        for (let j = lowerBound(own, fix.ts - windowMs); j < own.length && own[j].ts <= fix.ts + windowMs; j++) context.push(own[j]);
+      }
+      const verdict = assessFix(fix, prev, next, matched, context, params);
+      if (verdict.score !== null) stats.spoof_assessed++;
+      if (verdict.flagged) stats.spoof_flagged++;
+      const corrected = verdict.corrected;
+      if (corrected) stats.spoof_corrected++;
+      if (verdict.flagged && verdict.score !== null && verdict.residualKm !== null) {
+        audit.push({
+          mmsi: mmsiText,
+          ts_utc: fix.ts,
+          orig_lat: fix.lat,
+          orig_lon: fix.lon,
+          lat: corrected ? corrected.lat : fix.lat,
+          lon: corrected ? corrected.lon : fix.lon,
+          residual_km: verdict.residualKm,
+          spoof_score: verdict.score,
+          corrected: corrected !== null,
+          correction_distance_km: corrected ? corrected.distanceKm : null,
+          rf_ids_used: verdict.rfIds,
+        });
+      }
+      finalPos.push(corrected ? { lat: corrected.lat, lon: corrected.lon } : { lat: fix.lat, lon: fix.lon });
+      rows.push({
+        mmsi: mmsiText,
+        ts_utc: fix.ts,
+        lat: corrected ? corrected.lat : fix.lat,
+        lon: corrected ? corrected.lon : fix.lon,
+        source_tag: corrected ? 'AIS_CORRECTED' : 'AIS',
+        fill_confidence: null,
+        spoof_score: verdict.score,
+        rf_ids_used: verdict.rfIds,
+        geo_uncertainty_m: corrected ? corrected.uncertaintyM : null,
+        sog: fix.sog,
+        cog: fix.cog,
+        correction_distance_km: corrected ? corrected.distanceKm : null,
+        position_label: corrected ? 'RF_CORRECTED' : 'AIS_REPORTED',
+      });
+    }
+
+    for (let i = start + 1; i < end; i++) {
+      const prevFix = ais[i - 1];
+      const fix = ais[i];
+      if (prevFix.trackId !== fix.trackId) continue;
+      const dt = fix.ts - prevFix.ts;
+      const a: GapEnd = { ts: prevFix.ts, ...finalPos[i - 1 - start], sog: prevFix.sog };
+      const b: GapEnd = { ts: fix.ts, ...finalPos[i - start], sog: fix.sog };
+      if (dt > gapMs) {
+        stats.gaps++;
+        // RF within ±rf_window_min of the gap is fetched; only detections inside it can become fill states.
+        const candidates: GapCandidate[] = [];
+        for (let j = lowerBound(own, a.ts - windowMs); j < own.length && own[j].ts <= b.ts + windowMs; j++) {
+          if (own[j].ts > a.ts && own[j].ts < b.ts) candidates.push({ det: own[j], own: true });
+        }
+        const { maxKn } = gapSpeeds(a, b, params);
+        let anonymousCount = 0;
+        for (const det of anonymousIndex.near(a, b, a.ts, b.ts)) {
+          if (!feasible(a, b, det, maxKn)) continue;
+          candidates.push({ det, own: false });
+          anonymousCount++;
+        }
+        stats.gap_candidates_own += candidates.length - anonymousCount;
+        stats.gap_candidates_anonymous += anonymousCount;
+        const filled = fillGap(a, b, candidates, params);
+        stats.gap_slots += filled.slots;
+        stats.gap_slots_filled += filled.points.length;
+        stats.fill_points_rejected += filled.rejected;
+        for (const point of filled.points) {
+          rows.push({
+            mmsi: mmsiText,
+            ts_utc: point.ts,
+            lat: point.lat,
+            lon: point.lon,
+            source_tag: 'RF_FILL',
+            fill_confidence: point.confidence,
+            spoof_score: null,
+            rf_ids_used: point.rfIds,
+            geo_uncertainty_m: point.uncertaintyM,
+            sog: point.sogKn,
+            cog: point.cogDeg,
+            correction_distance_km: null,
+            position_label: 'RF_FILL_VITERBI',
+          });
+        }
+      } else if (dt >= 2 * bucketMs && dt <= minorMs) {
+        const points = interpolateMinorGap(a, b, prevFix.cog, bucketMs, params);
+        if (points.length === 0) continue;
+        stats.minor_gaps_interpolated++;
+        stats.interpolated_points += points.length;
+        for (const p of points) rows.push({ ...p, mmsi: mmsiText });
+      }
+    }
+    start = end;
+  }
+  rows.sort(compareN6);
+  return { rows, audit, stats };
+}
+
+/**
+ * Seed 003 §3.2: fill a gap of at most minor_gap_max_min by linear interpolation, one point per bucket,
+ * but only when the two fixes are spatially consistent (the implied speed is one the reported SOG allows).
+ */
+export function interpolateMinorGap(a: GapEnd, b: GapEnd, cog: number | null, bucketMs: number, params: FuseParams): Omit<N6Row, 'mmsi'>[] {
+  const hours = (b.ts - a.ts) / 3_600_000;
+  const impliedKn = haversineKm(a.lat, a.lon, b.lat, b.lon) / hours / KNOT_KM_PER_H;
+  const reported = [a.sog, b.sog].filter((v): v is number => v !== null);
+  const allowedKn = Math.min(params.max_speed_kn, (reported.length ? Math.max(...reported) : impliedKn) * 1.5 + 2);
+  if (impliedKn > allowedKn) return [];
+  const out: Omit<N6Row, 'mmsi'>[] = [];
+  for (let ts = a.ts + bucketMs; ts < b.ts; ts += bucketMs) {
+    const f = (ts - a.ts) / (b.ts - a.ts);
+    out.push({
+      ts_utc: ts,
+      lat: a.lat + f * (b.lat - a.lat),
+      lon: a.lon + f * (b.lon - a.lon),
+      source_tag: 'AIS',
+      fill_confidence: null,
+      spoof_score: null,
+      rf_ids_used: [],
+      geo_uncertainty_m: null,
+      sog: a.sog !== null && b.sog !== null ? a.sog + f * (b.sog - a.sog) : impliedKn,
+      cog,
+      correction_distance_km: null,
+      position_label: 'AIS_INTERPOLATED',
+    });
+  }
+  return out;
+}
+
+/** The N6 output order: mmsi (as text), time, then tag and label for a total order. */
+export function compareN6(p: N6Row, q: N6Row): number {
+  return compareText(p.mmsi, q.mmsi) || p.ts_utc - q.ts_utc || compareText(p.source_tag, q.source_tag) || compareText(p.position_label, q.position_label);
+}
+
+function byTimeThenId(p: RfDetection, q: RfDetection): number {
+  return p.ts - q.ts || compareText(p.rfId, q.rfId);
+}
+
+/** First index whose ts is ≥ `ts` in a list sorted by ts. */
+function lowerBound(list: readonly { ts: number }[], ts: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (list[mid].ts < ts) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
