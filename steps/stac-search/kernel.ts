@@ -28,7 +28,7 @@ interface Params {
 }
 
 async function requireColumns(path: string, wanted: readonly string[]): Promise<Record<string, string>> {
-  const columns = await withDb((db) => db.describe(`read_parquet(${quoteLiteral(path)})`));
+  const columns = await withDb((db) => db.describe(`SELECT * FROM read_parquet(${quoteLiteral(path)})`));
   const missing = wanted.filter((name) => !(name in columns));
   if (missing.length > 0) throw new StepError(`missing column(s) ${missing.join(', ')} (has ${Object.keys(columns).join(', ')})`, path);
   return columns;
