@@ -1,5 +1,7 @@
 // stac-search: for each AIS point near an overpass, the closest-in-time Sentinel-2 L2A scene whose
 // footprint contains it, from a static catalog (default) or a STAC API (`api_url` set).
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Kernel, KernelContext } from '../../src/kernel-api.js';
 import { StepError } from '../../src/errors.js';
 import { quoteLiteral, withDb, writeTable, type Row } from '../../src/table-io.js';
@@ -68,6 +70,16 @@ async function readInputs(positionsPath: string, schedulePath: string, windowMin
   });
 }
 
+/**
+ * The catalog input is a STAC document (file or URL) or a directory holding `catalog.json` — declaring
+ * the directory makes the engine digest every item and COG, so editing an item rebuilds this step.
+ */
+export function catalogDocument(location: string): string {
+  if (/^https?:/i.test(location) || !existsSync(location) || !statSync(location).isDirectory()) return location;
+  for (const name of ['catalog.json', 'collection.json']) if (existsSync(join(location, name))) return join(location, name);
+  throw new StepError('directory has no catalog.json or collection.json', location);
+}
+
 async function catalogueScenes(ctx: KernelContext, params: Params, points: readonly AisPoint[]): Promise<Scene[]> {
   let requests = 0;
   const http: HttpOptions = {
@@ -94,7 +106,7 @@ async function catalogueScenes(ctx: KernelContext, params: Params, points: reado
     }
     ctx.metric('api_pages', pages);
   } else {
-    located = await loadStaticItems(ctx.inputs.catalog, http);
+    located = await loadStaticItems(catalogDocument(ctx.inputs.catalog), http);
   }
   ctx.metric('http_requests', requests);
   // The same item can come back from several searches: keep one per id.
