@@ -29,8 +29,10 @@ export interface CaptureResult {
   /** Connections that ended before the capture was done. */
   drops: number;
   reconnects: number;
-  /** Messages received again after a reconnect and dropped as already received. */
+  /** Messages this session received again (a feed re-sending after a reconnect), kept once. */
   redelivered: number;
+  /** Messages an earlier session (same `seen` set) already captured, e.g. overlapping windows. */
+  seenInEarlierSession: number;
   endedBy: 'window' | 'end-of-recording' | 'stop';
 }
 
@@ -40,11 +42,12 @@ type ConnectionOutcome =
 
 /** Run one capture session until its window is over, the recording ends, or `shouldStop` says so. */
 export async function captureStream(options: CaptureOptions, seen: Set<string> = new Set()): Promise<CaptureResult> {
-  const result: CaptureResult = { lines: [], drops: 0, reconnects: 0, redelivered: 0, endedBy: 'window' };
+  const result: CaptureResult = { lines: [], drops: 0, reconnects: 0, redelivered: 0, seenInEarlierSession: 0, endedBy: 'window' };
+  const sessionSeen = new Set<string>();
   let consecutiveFailures = 0;
   let everReceived = false;
   for (;;) {
-    const outcome = await connectOnce(options, seen, result);
+    const outcome = await connectOnce(options, seen, sessionSeen, result);
     if (outcome.kind === 'done') {
       result.endedBy = outcome.endedBy;
       return result;
@@ -70,7 +73,7 @@ export async function captureStream(options: CaptureOptions, seen: Set<string> =
   }
 }
 
-function connectOnce(options: CaptureOptions, seen: Set<string>, result: CaptureResult): Promise<ConnectionOutcome> {
+function connectOnce(options: CaptureOptions, seen: Set<string>, sessionSeen: Set<string>, result: CaptureResult): Promise<ConnectionOutcome> {
   return new Promise<ConnectionOutcome>((resolve, reject) => {
     const socket = new WebSocket(options.url, { handshakeTimeout: 10_000 });
     let received = 0;
@@ -102,8 +105,12 @@ function connectOnce(options: CaptureOptions, seen: Set<string>, result: Capture
         return;
       }
       received++;
-      if (seen.has(line)) result.redelivered++;
-      else {
+      if (sessionSeen.has(line)) result.redelivered++;
+      else if (seen.has(line)) {
+        sessionSeen.add(line);
+        result.seenInEarlierSession++;
+      } else {
+        sessionSeen.add(line);
         seen.add(line);
         result.lines.push(line);
         options.onLine?.(line);

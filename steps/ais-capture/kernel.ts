@@ -8,7 +8,7 @@ import { StepError, UserError } from '../../src/errors.js';
 import { AIS_COLUMNS, REJECT_COLUMNS, REJECT_ORDER, rejectCounts } from './schema.js';
 import { CAPTURE_MESSAGE_TYPES } from './messages.js';
 import { captureStream, type CaptureResult } from './client.js';
-import { indexRecording, startReplayServer, type RecordedMessage } from './replay-server.js';
+import { indexRecording, startReplayServer } from './replay-server.js';
 import { daySeed, digestMessages, latestStatics, OVERPASS_COLUMNS, overpassesOn, overpassSnapshot, pickSample, tileFileStem, windowOf, withStatics } from './capture.js';
 import { epochMs, canonicalFromMs } from './time.js';
 import type { BoundingBox, Subscription } from './protocol.js';
@@ -50,7 +50,7 @@ const kernel: Kernel = async (ctx) => {
   // received by two sessions counts once.
   const seen = new Set<string>();
   const lines: string[] = [];
-  const totals = { drops: 0, reconnects: 0, redelivered: 0 };
+  const totals = { drops: 0, reconnects: 0, redelivered: 0, overlap: 0 };
   const types = [...CAPTURE_MESSAGE_TYPES];
 
   let session: (sub: Omit<Subscription, 'APIKey'>, startMs: number, endMs: number, liveDurationMs?: number) => Promise<void>;
@@ -61,7 +61,7 @@ const kernel: Kernel = async (ctx) => {
     let drops = [...p.replay_drop_after];
     session = async (sub, startMs, endMs) => {
       const server = await startReplayServer({
-        recording: inTimeOrder(recording),
+        recording,
         apiKey: REPLAY_KEY,
         startAtMs: startMs,
         speed: p.replay_speed,
@@ -109,6 +109,7 @@ const kernel: Kernel = async (ctx) => {
     totals.drops += result.drops;
     totals.reconnects += result.reconnects;
     totals.redelivered += result.redelivered;
+    totals.overlap += result.seenInEarlierSession;
   }
 
   for (const [index, overpass] of overpasses.entries()) {
@@ -125,7 +126,10 @@ const kernel: Kernel = async (ctx) => {
 
   const digest = digestMessages(lines);
   const statics = latestStatics(digest.statics);
-  const positions = digest.positions.map((r) => withStatics(r.position, statics));
+  // The day's fixes (a session ends on the first message past its window, which may be the next day's).
+  const positions = digest.positions
+    .filter((r) => r.position.ts_utc !== null && r.position.ts_utc.startsWith(date))
+    .map((r) => withStatics(r.position, statics));
 
   await writeTable(ctx.outputs.positions, AIS_COLUMNS, positions as never, { orderBy: ['mmsi', 'ts_utc', ...Object.keys(AIS_COLUMNS).slice(2)] });
   await writeTable(ctx.outputs.rejects, REJECT_COLUMNS, digest.rejects as never, { orderBy: [...REJECT_ORDER] });
@@ -147,7 +151,7 @@ const kernel: Kernel = async (ctx) => {
   }
 
   // Random sample: N distinct MMSIs of the day by seeded rank; each with its first fix of the day.
-  const dayPositions = positions.filter((q) => q.ts_utc !== null && epochMs(q.ts_utc) >= dayStartMs && epochMs(q.ts_utc) <= dayEndMs);
+  const dayPositions = positions;
   const picked = pickSample(dayPositions.map((q) => q.mmsi), p.sample_size, daySeed(p.seed, date));
   const rank = new Map(picked.map((mmsi, i) => [mmsi, i + 1]));
   const firstFix = new Map<number, (typeof positions)[number]>();
@@ -169,22 +173,12 @@ const kernel: Kernel = async (ctx) => {
   ctx.metric('drops', totals.drops);
   ctx.metric('reconnects', totals.reconnects);
   ctx.metric('redelivered', totals.redelivered);
+  ctx.metric('seen_in_earlier_session', totals.overlap);
   ctx.metric('random_sample', sampleRows.length);
 };
 
 function retry(p: Params): { maxReconnects: number; backoffMs: number; backoffMaxMs: number } {
   return { maxReconnects: p.max_reconnects, backoffMs: p.backoff_ms, backoffMaxMs: p.backoff_max_ms };
-}
-
-/** A recording replays in time order (stable for equal times), whatever order it was written in. */
-const ordered = new WeakMap<readonly RecordedMessage[], RecordedMessage[]>();
-function inTimeOrder(recording: readonly RecordedMessage[]): RecordedMessage[] {
-  let sorted = ordered.get(recording);
-  if (!sorted) {
-    sorted = recording.map((m, i) => ({ m, i })).sort((a, b) => (a.m.timeMs ?? -Infinity) - (b.m.timeMs ?? -Infinity) || a.i - b.i).map((x) => x.m);
-    ordered.set(recording, sorted);
-  }
-  return sorted;
 }
 
 export default kernel;

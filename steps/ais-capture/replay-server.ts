@@ -49,7 +49,11 @@ export function indexRecording(lines: readonly string[]): RecordedMessage[] {
 export interface ReplayOptions {
   recording: readonly RecordedMessage[];
   apiKey: string;
-  /** Emulate connecting at this moment (epoch ms): messages recorded earlier are not sent. */
+  /**
+   * Emulate connecting at this moment (epoch ms): the stream starts at the first recorded line with a
+   * time at or after it. The recording is in arrival order, so later lines are sent as recorded (a
+   * slightly earlier time, or an unreadable line, included).
+   */
   startAtMs?: number;
   /** 0 = as fast as possible; otherwise recorded time divided by this factor. */
   speed?: number;
@@ -92,6 +96,11 @@ export async function startReplayServer(options: ReplayOptions): Promise<ReplayS
   const drops = new Set(options.dropAfter ?? []);
   const stats: ReplayStats = { connections: 0, subscriptions: 0, refused: 0, sent: 0, drops: 0 };
   let cursor = 0;
+  if (options.startAtMs !== undefined) {
+    const start = options.startAtMs;
+    const first = recording.findIndex((m) => m.timeMs !== null && m.timeMs >= start);
+    cursor = first < 0 ? recording.length : first;
+  }
   const sentIndexes: number[] = [];
   let droppedSinceLastSubscription = false;
 
@@ -143,7 +152,6 @@ export async function startReplayServer(options: ReplayOptions): Promise<ReplayS
       const index = cursor;
       const message = recording[index];
       cursor++;
-      if (options.startAtMs !== undefined && message.timeMs !== null && message.timeMs < options.startAtMs) continue;
       if (!passes(message, subscription)) continue;
       if (options.speed && message.timeMs !== null) {
         if (previousTimeMs !== null && message.timeMs > previousTimeMs) await sleep((message.timeMs - previousTimeMs) / options.speed);

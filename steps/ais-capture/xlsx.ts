@@ -1,7 +1,5 @@
 // Excel snapshots (seed 001 layout: ais_overpass_{tile}.xlsx beside the parquet), written so the same
 // rows give the same bytes: fixed document dates and fixed zip entry dates.
-import ExcelJS from 'exceljs';
-import JSZip from 'jszip';
 import { writeFile, rename, rm } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 
@@ -9,6 +7,8 @@ import { dirname, basename, join } from 'node:path';
 const FIXED_DATE = new Date(Date.UTC(2000, 0, 1));
 
 export async function writeXlsx(path: string, sheetName: string, columns: readonly string[], rows: readonly Record<string, unknown>[]): Promise<void> {
+  // exceljs takes seconds to load: only when a workbook is written or read.
+  const { default: ExcelJS } = await import('exceljs');
   const workbook = new ExcelJS.Workbook();
   workbook.creator = 'dagrun';
   workbook.lastModifiedBy = 'dagrun';
@@ -31,6 +31,7 @@ export async function writeXlsx(path: string, sheetName: string, columns: readon
 
 /** Re-pack a zip with every entry dated FIXED_DATE, in name order. */
 async function normaliseZip(bytes: Buffer): Promise<Buffer> {
+  const { default: JSZip } = await import('jszip');
   const source = await JSZip.loadAsync(bytes);
   const out = new JSZip();
   const names = Object.keys(source.files).filter((n) => !source.files[n].dir).sort();
@@ -47,6 +48,7 @@ function cellValue(value: unknown): string | number | null {
 
 /** The first sheet of a workbook as header-keyed rows, with each row's sheet row number. */
 export async function readXlsx(path: string): Promise<{ header: string[]; rows: { line: number; values: unknown[] }[] }> {
+  const { default: ExcelJS } = await import('exceljs');
   const workbook = new ExcelJS.Workbook();
   await workbook.xlsx.readFile(path);
   const sheet = workbook.worksheets[0];

@@ -1,0 +1,120 @@
+// ais-capture through the real engine (execStep): the kernel starts its replay server on 127.0.0.1,
+// the real client captures the overpass window and the day's sample, and the outputs are checked.
+import { describe, expect, it, beforeAll } from 'vitest';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execStep } from '../../src/exec.js';
+import { readTable, writeTable } from '../../src/table-io.js';
+import { PROJECT_ROOT } from '../helpers/paths.js';
+import { readXlsx } from '../../steps/ais-capture/xlsx.js';
+
+const PIPELINE = join(PROJECT_ROOT, 'pipeline.yaml');
+const DATE = '2026-05-25';
+const PASS = '2026-05-25 11:15:45.184';
+
+async function scheduleFile(): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'ais-schedule-'));
+  const file = join(dir, 'overpass_schedule.parquet');
+  // The columns ais-capture reads from predict.schedule (tile 30UXB's footprint, S2B's pass that day).
+  await writeTable(
+    file,
+    { tile_id: 'VARCHAR', satellite: 'VARCHAR', center_time_utc: 'TIMESTAMP', bbox_min_lat: 'DOUBLE', bbox_min_lon: 'DOUBLE', bbox_max_lat: 'DOUBLE', bbox_max_lon: 'DOUBLE' },
+    [
+      { tile_id: '30UXB', satellite: 'S2B', center_time_utc: PASS, bbox_min_lat: 50.4262937, bbox_min_lon: -1.5912849, bbox_max_lat: 51.4423523, bbox_max_lon: 0.017025 },
+      { tile_id: '30UXB', satellite: 'S2A', center_time_utc: '2026-05-26 11:15:45.205', bbox_min_lat: 50.4262937, bbox_min_lon: -1.5912849, bbox_max_lat: 51.4423523, bbox_max_lon: 0.017025 },
+    ],
+  );
+  return file;
+}
+
+const digestDir = (dir: string): Record<string, string> =>
+  Object.fromEntries(
+    readdirSync(dir, { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => join(e.parentPath, e.name))
+      .sort()
+      .map((f) => [f.slice(dir.length), createHash('sha256').update(readFileSync(f)).digest('hex')]),
+  );
+
+describe('ais-capture step (replay through the engine)', () => {
+  let schedule: string;
+  let out: string;
+  let result: Awaited<ReturnType<typeof execStep>>;
+  beforeAll(async () => {
+    schedule = await scheduleFile();
+    out = mkdtempSync(join(tmpdir(), 'ais-capture-'));
+    result = await execStep({ pipeline: PIPELINE, step: 'ais-capture', inputs: { schedule: `file:${schedule}` }, partition: { date: DATE }, outDir: out });
+  });
+
+  it('writes the overpass snapshot (parquet + xlsx) with only ships inside ±window_min of the pass', async () => {
+    const dir = join(out, 'ais', DATE, 'overpass');
+    expect(readdirSync(dir).sort()).toEqual(['ais_overpass_30UXB.parquet', 'ais_overpass_30UXB.xlsx']);
+    const rows = await readTable(join(dir, 'ais_overpass_30UXB.parquet'));
+    expect(rows.length).toBeGreaterThan(10);
+    expect(new Set(rows.map((r) => r.mmsi)).size).toBe(rows.length);
+    const pass = Date.parse(`${PASS.replace(' ', 'T')}Z`);
+    for (const r of rows) {
+      expect(Math.abs(Date.parse(String(r.ts_utc)) - pass)).toBeLessThanOrEqual(5 * 60_000);
+      expect(r.satellite).toBe('S2B');
+      expect(r.lat as number).toBeGreaterThanOrEqual(50.4262937);
+      expect(r.lon as number).toBeGreaterThanOrEqual(-1.5912849);
+    }
+    // The workbook holds the same ships.
+    const sheet = await readXlsx(join(dir, 'ais_overpass_30UXB.xlsx'));
+    expect(sheet.header).toContain('overpass_time');
+    const mmsiColumn = sheet.header.indexOf('mmsi');
+    expect(sheet.rows.map((r) => Number(r.values[mmsiColumn])).sort()).toEqual(rows.map((r) => Number(r.mmsi)).sort());
+    expect(result.metrics.overpass_vessels_30UXB_S2B).toBe(rows.length);
+  });
+
+  it('writes the day’s normalised positions and every invalid message to rejects with its reason', async () => {
+    const positions = await readTable(join(out, 'ais', DATE, 'positions.parquet'));
+    expect(positions.length).toBe(result.metrics.positions);
+    expect(positions.every((p) => String(p.ts_utc).startsWith(DATE))).toBe(true);
+    const rejects = await readTable(join(out, 'ais', DATE, 'rejects.parquet'));
+    expect(rejects.map((r) => r.reason).sort()).toEqual(['duplicate', 'malformed_message', 'unparseable_time']);
+    expect(rejects.every((r) => /^stream message \d+$/.test(String(r.location)))).toBe(true);
+    expect(result.metrics.rejects_duplicate).toBe(1);
+    // SOG 102.3 / heading 511 / COG 360 are "not available": the row is kept with those fields null.
+    expect(result.metrics.nulled_sog).toBe(1);
+    expect(positions.some((p) => p.sog === null && p.heading === null && p.cog === null)).toBe(true);
+    // Static data filled in: IMO and call sign on Class A ships.
+    expect(positions.filter((p) => p.imo !== null).length).toBeGreaterThan(positions.length / 2);
+  });
+
+  it('samples sample_size distinct ships for the day', async () => {
+    const sample = await readTable(join(out, 'ais', DATE, 'ais_random_sample.parquet'));
+    expect(sample.map((r) => r.sample_rank)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(new Set(sample.map((r) => r.mmsi)).size).toBe(20);
+  });
+
+  it('gives byte-identical outputs on a rerun, and the same positions when the socket drops mid-stream', async () => {
+    const again = mkdtempSync(join(tmpdir(), 'ais-capture-again-'));
+    await execStep({ pipeline: PIPELINE, step: 'ais-capture', inputs: { schedule: `file:${schedule}` }, partition: { date: DATE }, outDir: again });
+    expect(digestDir(again)).toEqual(digestDir(out));
+
+    const dropped = mkdtempSync(join(tmpdir(), 'ais-capture-drops-'));
+    const withDrops = await execStep({
+      pipeline: PIPELINE, step: 'ais-capture', inputs: { schedule: `file:${schedule}` }, partition: { date: DATE }, outDir: dropped,
+      params: { replay_drop_after: [20, 21, 60], replay_resume_overlap: 4, backoff_ms: 5 },
+    });
+    expect(withDrops.metrics.drops).toBe(3);
+    expect(withDrops.metrics.reconnects).toBe(3);
+    expect(withDrops.metrics.redelivered).toBeGreaterThan(0);
+    expect(digestDir(dropped)).toEqual(digestDir(out));
+  });
+
+  it('refuses live mode without AISSTREAM_API_KEY, with a clear error', async () => {
+    const saved = process.env.AISSTREAM_API_KEY;
+    delete process.env.AISSTREAM_API_KEY;
+    try {
+      await expect(
+        execStep({ pipeline: PIPELINE, step: 'ais-capture', inputs: { schedule: `file:${schedule}` }, partition: { date: DATE }, outDir: mkdtempSync(join(tmpdir(), 'ais-live-')), params: { mode: 'live' } }),
+      ).rejects.toThrow(/AISSTREAM_API_KEY is not set/);
+    } finally {
+      if (saved !== undefined) process.env.AISSTREAM_API_KEY = saved;
+    }
+  });
+});
