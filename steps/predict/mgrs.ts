@@ -26,7 +26,8 @@ export interface TileFootprint {
   utm: { minX: number; minY: number; maxX: number; maxY: number };
   /** Closed ring of [lon, lat]: the four UTM corners (SW, SE, NE, NW, SW). */
   polygon: [number, number][];
-  /** Bounding box of the footprint (edges densified, so it contains the curved lat/lon edges). */
+  /** Bounding box of the footprint (edges densified, so it contains the curved lat/lon edges);
+   * minLon > maxLon when the tile crosses the antimeridian. */
   bbox: { minLat: number; minLon: number; maxLat: number; maxLon: number };
   /** The UTM centre of the square, in WGS84. */
   center: { lat: number; lon: number };
@@ -124,8 +125,12 @@ export function tileFootprint(input: string): TileFootprint {
     const [x1, y1] = corners[(edge + 1) % 4];
     for (let k = 0; k < perEdge; k++) boundary.push(toLonLat(x0 + ((x1 - x0) * k) / perEdge, y0 + ((y1 - y0) * k) / perEdge));
   }
-  const lons = boundary.map((p) => p[0]);
   const lats = boundary.map((p) => p[1]);
+  // A tile crossing the antimeridian gets a bbox with minLon > maxLon (RFC 7946 §5.2 convention).
+  const rawLons = boundary.map((p) => p[0]);
+  const crosses = Math.max(...rawLons) - Math.min(...rawLons) > 180;
+  const lons = crosses ? rawLons.map((lon) => (lon < 0 ? lon + 360 : lon)) : rawLons;
+  const wrap = (lon: number): number => (lon > 180 ? lon - 360 : lon);
   const [centerLon, centerLat] = toLonLat((utm.minX + utm.maxX) / 2, (utm.minY + utm.maxY) / 2);
   return {
     tileId,
@@ -135,7 +140,7 @@ export function tileFootprint(input: string): TileFootprint {
     epsg: (south ? 32700 : 32600) + zone,
     utm,
     polygon,
-    bbox: { minLat: Math.min(...lats), minLon: Math.min(...lons), maxLat: Math.max(...lats), maxLon: Math.max(...lons) },
+    bbox: { minLat: Math.min(...lats), minLon: wrap(Math.min(...lons)), maxLat: Math.max(...lats), maxLon: wrap(Math.max(...lons)) },
     center: { lat: centerLat, lon: centerLon },
     boundary,
   };

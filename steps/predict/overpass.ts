@@ -99,12 +99,16 @@ export function resolveTarget(spec: TargetSpec): Target {
   const radiusKm = spec.radius_km ?? 5;
   const dLat = radiusKm / 111.2;
   const dLon = radiusKm / (111.2 * Math.max(Math.cos(spec.lat * RAD), 1e-6));
-  const bbox = { minLat: spec.lat - dLat, minLon: spec.lon - dLon, maxLat: spec.lat + dLat, maxLon: spec.lon + dLon };
+  const west = spec.lon - dLon;
+  const east = spec.lon + dLon;
+  // Across the antimeridian the bbox has minLon > maxLon (RFC 7946 §5.2), as for tiles.
+  const wrap = (lon: number): number => (lon < -180 ? lon + 360 : lon > 180 ? lon - 360 : lon);
+  const bbox = { minLat: Math.max(-90, spec.lat - dLat), minLon: wrap(west), maxLat: Math.min(90, spec.lat + dLat), maxLon: wrap(east) };
   const ring: [number, number][] = [
-    [bbox.minLon, bbox.minLat],
-    [bbox.maxLon, bbox.minLat],
-    [bbox.maxLon, bbox.maxLat],
-    [bbox.minLon, bbox.maxLat],
+    [west, bbox.minLat],
+    [east, bbox.minLat],
+    [east, bbox.maxLat],
+    [west, bbox.maxLat],
   ];
   const boundary: [number, number][] = [];
   for (let edge = 0; edge < 4; edge++) {
