@@ -288,8 +288,8 @@ export function fillGap(a: GapEnd, b: GapEnd, candidates: readonly GapCandidate[
       confidence,
       uncertaintyM: Math.max(1, Math.min(params.max_geo_uncertainty_m, Math.round(RADIUS95_PER_SIGMA * sigmaKm * 1000))),
       rfIds: [...new Set(used)].sort(compareText),
-      sogKn: (speedKmPerMs * 3_600_000) / KNOT_KM_PER_H,
-      cogDeg: speedKmPerMs > 0 ? ((Math.atan2(vx, vy) * 180) / Math.PI + 360) % 360 : 0,
+      sogKn: Math.round(((speedKmPerMs * 3_600_000) / KNOT_KM_PER_H) * 100) / 100,
+      cogDeg: speedKmPerMs > 0 ? (Math.round((((Math.atan2(vx, vy) * 180) / Math.PI + 360) % 360) * 100) / 100) % 360 : 0,
       sigmaKm,
     });
   }
