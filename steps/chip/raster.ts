@@ -14,13 +14,13 @@ export interface Scaling {
  * DN → reflectance float32, clamped to [0, 1]. Nodata DN (the asset's, e.g. 0 for L2A) and pixels
  * outside the raster become 0, the chip's nodata value.
  */
-export function toReflectance(dn: Samples, scaling: Scaling): Float32Array {
+export function toReflectance(dn: Samples, scaling: Scaling, clamp = true): Float32Array {
   const out = new Float32Array(dn.length);
   for (let i = 0; i < dn.length; i++) {
     const value = dn[i];
     if (scaling.nodata !== null && value === scaling.nodata) continue;
     const reflectance = value * scaling.scale + scaling.offset;
-    out[i] = reflectance < 0 ? 0 : reflectance > 1 ? 1 : reflectance;
+    out[i] = !clamp ? reflectance : reflectance < 0 ? 0 : reflectance > 1 ? 1 : reflectance;
   }
   return out;
 }
@@ -29,8 +29,8 @@ export function toReflectance(dn: Samples, scaling: Scaling): Float32Array {
 export function cubicWeight(t: number): number {
   const x = Math.abs(t);
   const a = -0.5;
-  if (x <= 1) return (a + 2) * x ** 3 - (a + 3) * x ** 2 + 1;
-  if (x < 2) return a * x ** 3 - 5 * a * x ** 2 + 8 * a * x - 4 * a;
+  if (x <= 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
+  if (x < 2) return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a;
   return 0;
 }
 
@@ -62,34 +62,42 @@ export function resampleToGrid(
   method: Resampling,
 ): Float32Array {
   const { u, v } = sourceCoordinates(grid, source);
-  const out = new Float32Array(grid.size * grid.size);
-  const at = (col: number, row: number): number => {
-    const c = Math.min(windowWidth - 1, Math.max(0, col - windowX));
-    const r = Math.min(windowHeight - 1, Math.max(0, row - windowY));
-    return window[r * windowWidth + c];
-  };
-  for (let j = 0; j < grid.size; j++) {
-    for (let i = 0; i < grid.size; i++) {
+  const size = grid.size;
+  const out = new Float32Array(size * size);
+  // The kernel is separable: per chip column (row), the 4 clamped window columns (rows) and weights.
+  const taps = method === 'nearest' ? 1 : 4;
+  const plan = (coordinates: Float64Array, origin: number, extent: number): { index: Int32Array; weight: Float64Array } => {
+    const index = new Int32Array(size * taps);
+    const weight = new Float64Array(size * taps);
+    for (let i = 0; i < size; i++) {
       if (method === 'nearest') {
-        out[j * grid.size + i] = at(Math.floor(u[i]), Math.floor(v[j]));
+        index[i] = Math.min(extent - 1, Math.max(0, Math.floor(coordinates[i]) - origin));
+        weight[i] = 1;
         continue;
       }
-      // continuous coordinate relative to pixel centres
-      const x = u[i] - 0.5;
-      const y = v[j] - 0.5;
+      const x = coordinates[i] - 0.5; // relative to pixel centres
       const x0 = Math.floor(x);
-      const y0 = Math.floor(y);
-      let sum = 0;
-      for (let m = -1; m <= 2; m++) {
-        const wy = cubicWeight(y - (y0 + m));
-        if (wy === 0) continue;
-        for (let n = -1; n <= 2; n++) {
-          const wx = cubicWeight(x - (x0 + n));
-          if (wx === 0) continue;
-          sum += wx * wy * at(x0 + n, y0 + m);
-        }
+      for (let k = 0; k < 4; k++) {
+        index[i * 4 + k] = Math.min(extent - 1, Math.max(0, x0 - 1 + k - origin));
+        weight[i * 4 + k] = cubicWeight(x - (x0 - 1 + k));
       }
-      out[j * grid.size + i] = sum;
+    }
+    return { index, weight };
+  };
+  const columns = plan(u, windowX, windowWidth);
+  const rows = plan(v, windowY, windowHeight);
+  for (let j = 0; j < size; j++) {
+    for (let i = 0; i < size; i++) {
+      let sum = 0;
+      for (let m = 0; m < taps; m++) {
+        const wy = rows.weight[j * taps + m];
+        if (wy === 0) continue;
+        const rowBase = rows.index[j * taps + m] * windowWidth;
+        let line = 0;
+        for (let n = 0; n < taps; n++) line += columns.weight[i * taps + n] * window[rowBase + columns.index[i * taps + n]];
+        sum += wy * line;
+      }
+      out[j * size + i] = sum;
     }
   }
   return out;
@@ -118,7 +126,8 @@ export function sameGrid(grid: ChipGrid, source: RasterGeo): boolean {
 
 /**
  * A band's reflectance on the chip grid. Same grid: a boundless window copy. Otherwise bicubic on
- * reflectance (nodata → 0 first, then clamped to [0, 1] again: cubic overshoots).
+ * unclamped reflectance (scaling is linear, so this equals resampling DN as GDAL does; nodata → 0
+ * first), then clamped to [0, 1].
  */
 export async function readReflectance(reader: CogReader, grid: ChipGrid, scaling: Scaling): Promise<Float32Array> {
   const geo = reader.geo;
@@ -130,7 +139,7 @@ export async function readReflectance(reader: CogReader, grid: ChipGrid, scaling
   }
   const window = sourceWindowFor(grid, geo, 2);
   const [dn] = await reader.readWindow(window.x, window.y, window.width, window.height);
-  const resampled = resampleToGrid(toReflectance(dn, scaling), window.x, window.y, window.width, window.height, grid, geo, 'bicubic');
+  const resampled = resampleToGrid(toReflectance(dn, scaling, false), window.x, window.y, window.width, window.height, grid, geo, 'bicubic');
   for (let i = 0; i < resampled.length; i++) resampled[i] = resampled[i] < 0 ? 0 : resampled[i] > 1 ? 1 : resampled[i];
   return resampled;
 }
@@ -144,12 +153,29 @@ export async function readClasses(reader: CogReader, grid: ChipGrid): Promise<Ui
   return Uint8Array.from(resampled);
 }
 
-/** The value at quantile q (0..1) of the non-zero values (0 is nodata); 0 when there are none. */
+/**
+ * The value at quantile q (0..1) of the non-zero values (0 is nodata); 0 when there are none.
+ * Reflectance lies in [0, 1], so a 10 000-bin histogram (the DN quantum, 1e-4) is exact enough and
+ * avoids sorting every band of every chip.
+ */
 export function quantileOfValid(values: Float32Array, q: number): number {
-  const valid = values.filter((v) => v > 0).sort();
-  if (valid.length === 0) return 0;
-  const position = Math.min(valid.length - 1, Math.max(0, Math.round(q * (valid.length - 1))));
-  return valid[position];
+  const bins = 10_000;
+  const histogram = new Uint32Array(bins + 1);
+  let count = 0;
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i];
+    if (!(value > 0)) continue;
+    histogram[Math.min(bins, Math.round(value * bins))]++;
+    count++;
+  }
+  if (count === 0) return 0;
+  const target = Math.min(count - 1, Math.max(0, Math.round(q * (count - 1))));
+  let seen = 0;
+  for (let bin = 0; bin <= bins; bin++) {
+    seen += histogram[bin];
+    if (seen > target) return bin / bins;
+  }
+  return 1;
 }
 
 /** RGB bytes (pixel-interleaved) with a per-band 2–98 % stretch; nodata stays black. */

@@ -4,6 +4,7 @@
 import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
+import { dirname, join } from 'node:path';
 import { CogCache, type CogReaderOptions, type ReadStats } from '../../src/cog-reader.js';
 import { makeChip, type Asset, type ChipParams, type ChipRow, type ChipTask } from './chip.js';
 import { chipId } from './geometry.js';
@@ -135,8 +136,9 @@ function startWorker(data: unknown): Worker {
   const typescript = new URL(self).pathname.endsWith('.ts');
   const entry = new URL(typescript ? './worker.ts' : './worker.js', self).href;
   if (!typescript) return new Worker(new URL(entry), { workerData: data });
-  const tsxApi = pathToFileURL(createRequire(self).resolve('tsx/esm/api')).href;
-  const bootstrap = `import(${JSON.stringify(tsxApi)}).then((api) => { api.register(); return import(${JSON.stringify(entry)}); })`;
+  // the ESM entry of tsx's API (require.resolve would give the CJS one, which cannot tsImport here)
+  const tsxApi = pathToFileURL(join(dirname(createRequire(self).resolve('tsx/package.json')), 'dist', 'esm', 'api', 'index.mjs')).href;
+  const bootstrap = `import(${JSON.stringify(tsxApi)}).then((api) => api.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(entry)}))`;
   return new Worker(bootstrap, { eval: true, workerData: data });
 }
 
