@@ -9,8 +9,8 @@ import { readTable, withDb } from '../../src/table-io.js';
 import { parseChokepoints } from './chokepoints.js';
 import { clusterDetections, parseDetections } from './detections.js';
 import { KM_PER_NM } from './geometry.js';
-import { latestFixes, runLifecycle, runTimes, type CycleStats } from './lifecycle.js';
-import { ineligibility, type PredictParams } from './predict.js';
+import { emptyStats, runLifecycle, runTimes } from './lifecycle.js';
+import type { PredictParams } from './predict.js';
 import type { ReconcileParams } from './reconcile.js';
 import { createWeekly, formatOf, loadTransits, queryDocument, queryTransits, readDetectionRows, readVesselTracks } from './tables.js';
 import { STATUSES, assertTransitConstraints, fromTableRow, parseTime, type TransitRow } from './transits.js';
@@ -64,15 +64,9 @@ const kernel: Kernel = async (ctx) => {
   const clusters = clusterDetections(parseDetections(detectionRows, ctx.inputs.detections), Number(p.sar_cluster_radius_m) / 1000, corridors);
 
   const runs = runTimes(runMs, Number(p.cadence_hours));
-  const stats: CycleStats = { runs: 0, predictionsMade: 0 };
+  const stats = emptyStats();
   const rows = runLifecycle(previous, vessels, clusters, corridors, runs, { predict, reconcile: reconcileParams }, stats);
   assertTransitConstraints(rows, 'vessel_transits', corridorIds);
-
-  const ineligible: Record<string, number> = { stale: 0, drifting: 0, no_course: 0, no_position: 0 };
-  for (const fix of latestFixes(vessels, runMs)) {
-    const reason = ineligibility(fix, runMs, predict);
-    if (reason) ineligible[reason] += 1;
-  }
 
   const days = Number(p.query_days);
   const query = {
@@ -99,7 +93,7 @@ const kernel: Kernel = async (ctx) => {
   ctx.metric('sar_clusters', clusters.length);
   ctx.metric('carried_rows', previous.length);
   ctx.metric('new_predictions', stats.predictionsMade);
-  for (const [reason, n] of Object.entries(ineligible)) ctx.metric(`ineligible_${reason}`, n);
+  for (const [reason, vesselsSeen] of Object.entries(stats.ineligible)) ctx.metric(`ineligible_${reason}`, vesselsSeen.size);
   for (const status of STATUSES) ctx.metric(`rows_${status}`, rows.filter((r) => r.status === status).length);
   ctx.metric('query_rows', transits.length);
 };

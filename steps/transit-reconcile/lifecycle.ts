@@ -3,7 +3,7 @@
 // vessel's latest fix at or before its time by binary search.
 import type { Corridor } from './chokepoints.js';
 import type { SarCluster } from './detections.js';
-import { predictAll, type LatestFix, type PredictParams } from './predict.js';
+import { ineligibility, predictAll, type Ineligible, type LatestFix, type PredictParams } from './predict.js';
 import { insertPredictions, reconcile, type Fix, type ReconcileParams } from './reconcile.js';
 import type { TransitRow } from './transits.js';
 
@@ -67,6 +67,12 @@ export function runTimes(endMs: number, cadenceHours: number): number[] {
 export interface CycleStats {
   runs: number;
   predictionsMade: number;
+  /** Vessels whose latest fix was rejected, per reason, at one run or more. */
+  ineligible: Record<Ineligible, Set<number>>;
+}
+
+export function emptyStats(): CycleStats {
+  return { runs: 0, predictionsMade: 0, ineligible: { stale: new Set(), drifting: new Set(), no_course: new Set(), no_position: new Set() } };
 }
 
 /** Predict then reconcile at each run time, starting from `previous` (the carried-forward state). */
@@ -77,13 +83,18 @@ export function runLifecycle(
   corridors: readonly Corridor[],
   runs: readonly number[],
   params: LifecycleParams,
-  stats: CycleStats = { runs: 0, predictionsMade: 0 },
+  stats: CycleStats = emptyStats(),
 ): TransitRow[] {
   const corridorById = new Map(corridors.map((c) => [c.id, c]));
   const fixes = fixesByMmsi(vessels);
   let rows = [...previous];
   for (const runMs of runs) {
-    const predictions = predictAll(latestFixes(vessels, runMs), corridors, runMs, params.predict);
+    const latest = latestFixes(vessels, runMs);
+    for (const fix of latest) {
+      const reason = ineligibility(fix, runMs, params.predict);
+      if (reason) stats.ineligible[reason].add(fix.mmsi);
+    }
+    const predictions = predictAll(latest, corridors, runMs, params.predict);
     const before = rows.length;
     rows = insertPredictions(rows, predictions, runMs);
     stats.predictionsMade += rows.length - before;

@@ -40,7 +40,7 @@ export function insertPredictions(rows: readonly TransitRow[], predictions: read
   for (const r of rows) {
     if (r.predicted_imo === null) continue;
     const pair = `${r.predicted_imo}|${r.chokepoint_id}`;
-    seenUntil.set(pair, Math.max(seenUntil.get(pair) ?? -Infinity, r.last_known_at ?? -Infinity, r.confirmed_at ?? -Infinity));
+    seenUntil.set(pair, Math.max(seenUntil.get(pair) ?? -Infinity, r.last_known_at ?? -Infinity, r.confirmed_at ?? -Infinity, r.resolved_at ?? -Infinity));
   }
   const ids = new Set(rows.map((r) => r.id));
   const added: TransitRow[] = [];
@@ -73,6 +73,7 @@ export function insertPredictions(rows: readonly TransitRow[], predictions: read
       status: 'predicted',
       confirmed_at: null,
       confirmed_via: null,
+      resolved_at: null,
     });
   }
   return [...rows, ...added];
@@ -200,13 +201,14 @@ export function reconcile(
         ...row,
         status: 'confirmed',
         confirmed_at: confirmAt,
+        resolved_at: runMs,
         confirmed_via: sar && evidence.reappear ? 'combined' : sar ? 'sar_pixel' : 'ais_reappear',
         ...(sar ? sarFields(sar) : {}),
       });
     } else if (cancelAt !== Infinity && cancelAt <= missedAt) {
-      promoted.set(row.id, { ...row, status: 'cancelled', confirmed_at: cancelAt });
+      promoted.set(row.id, { ...row, status: 'cancelled', confirmed_at: cancelAt, resolved_at: runMs });
     } else if (missedAt !== Infinity) {
-      promoted.set(row.id, { ...row, status: 'missed', confirmed_at: missedAt });
+      promoted.set(row.id, { ...row, status: 'missed', confirmed_at: missedAt, resolved_at: runMs });
     }
   }
 
@@ -252,6 +254,7 @@ export function reconcile(
       status: 'dark_transit',
       confirmed_at: null,
       confirmed_via: null,
+      resolved_at: null,
     });
   });
   return out;

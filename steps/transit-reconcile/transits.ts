@@ -37,6 +37,11 @@ export interface TransitRow {
   status: Status;
   confirmed_at: number | null;
   confirmed_via: ConfirmedVia | null;
+  /**
+   * Not a seed field: the run time at which the row left `predicted` (confirmed_at is the time of the
+   * evidence). Fixes up to it are spent, so a re-run of that hour cannot predict the transit again.
+   */
+  resolved_at: number | null;
 }
 
 export const TRANSIT_COLUMNS: Columns = {
@@ -62,9 +67,10 @@ export const TRANSIT_COLUMNS: Columns = {
   status: 'VARCHAR',
   confirmed_at: 'TIMESTAMP',
   confirmed_via: 'VARCHAR',
+  resolved_at: 'TIMESTAMP',
 };
 
-export const TIME_COLUMNS = ['predicted_eta', 'predicted_at', 'last_known_at', 'sar_scene_acquired_at', 'confirmed_at'] as const;
+export const TIME_COLUMNS = ['predicted_eta', 'predicted_at', 'last_known_at', 'sar_scene_acquired_at', 'confirmed_at', 'resolved_at'] as const;
 
 /** ISO-8601 UTC with milliseconds, the form every key and JSON output uses. */
 export function isoTime(ms: number): string {
@@ -142,6 +148,8 @@ export function assertTransitConstraints(rows: readonly TransitRow[], label: str
     }
     if ((row.status === 'predicted') !== (row.confirmed_at === null) && row.status !== 'dark_transit')
       fail('confirmed_at', row.status === 'predicted' ? 'a predicted row has not been promoted, so confirmed_at must be NULL' : `a ${row.status} row must have confirmed_at`);
+    if ((row.status === 'predicted' || row.status === 'dark_transit') !== (row.resolved_at === null))
+      fail('resolved_at', row.resolved_at === null ? `a ${row.status} row must have resolved_at` : `a ${row.status} row must not have resolved_at`);
     if (row.match_confidence !== null && !(row.match_confidence >= 0 && row.match_confidence <= 1)) fail('match_confidence', 'match_confidence must be within 0…1');
     const key = rowKey(row);
     if (row.id !== transitId(key)) fail('id', `id does not derive from the row's idempotency key ${key}`);
@@ -186,5 +194,6 @@ export function fromTableRow(raw: Record<string, unknown>): TransitRow {
     status: String(raw.status) as Status,
     confirmed_at: parseTime(raw.confirmed_at),
     confirmed_via: str(raw.confirmed_via) as ConfirmedVia | null,
+    resolved_at: parseTime(raw.resolved_at),
   };
 }
