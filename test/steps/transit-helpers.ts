@@ -1,7 +1,7 @@
 // Shared by the transit tests and bench/transit.bench.ts: constructed voyages, the project's corridors,
 // and the Ever Given AIS file (../shared/data) turned into vessel tracks.
 import { readFileSync } from 'node:fs';
-import { bearingDeg, destinationPoint, haversineKm } from '../../src/geo.js';
+import { bearingDeg, destinationPoint, haversineKm, pointInPolygon } from '../../src/geo.js';
 import { parseChokepoints, type Corridor } from '../../steps/transit-reconcile/chokepoints.js';
 import type { PositionFix, VesselTrack } from '../../steps/transit-reconcile/lifecycle.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
@@ -101,4 +101,61 @@ export function everGivenTracks(path: string): VesselTrack[] {
       });
       return { mmsi: id, vesselKey: `VV:${id}`, fixes };
     });
+}
+
+export interface ReplaySummary {
+  vessels: number;
+  runs: number;
+  predicted: number;
+  confirmed: number;
+  confirmedVia: Record<string, number>;
+  missed: number;
+  cancelled: number;
+  stillOpen: number;
+  /** Median of (confirmed_at − predicted_eta) over confirmed rows, hours (the weekly view's figure). */
+  medianConfirmDeltaHours: number | null;
+  /** Median of (first fix inside the corridor after the prediction − predicted_eta), hours, over confirmed rows with such a fix. */
+  medianEntryErrorHours: number | null;
+  medianAbsEntryErrorHours: number | null;
+  entryErrorsMeasured: number;
+}
+
+function median(values: number[]): number | null {
+  if (values.length === 0) return null;
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+/** Summarise a replay's rows against the tracks it ran on. */
+export function summariseReplay(rows: readonly import('../../steps/transit-reconcile/transits.js').TransitRow[], vessels: readonly VesselTrack[], corridors: readonly Corridor[], runs: number): ReplaySummary {
+  const predicted = rows.filter((r) => r.status !== 'dark_transit');
+  const confirmed = predicted.filter((r) => r.status === 'confirmed');
+  const confirmedVia: Record<string, number> = {};
+  for (const r of confirmed) confirmedVia[r.confirmed_via as string] = (confirmedVia[r.confirmed_via as string] ?? 0) + 1;
+  const byMmsi = new Map(vessels.map((v) => [v.mmsi, v]));
+  const entryErrors: number[] = [];
+  for (const r of confirmed) {
+    const corridor = corridors.find((c) => c.id === r.chokepoint_id)!;
+    const entry = byMmsi.get(r.vessel_mmsi as number)?.fixes.find((f) => f.tsMs >= (r.last_known_at as number) && f.lat !== null && f.lon !== null && pointInCorridor(f.lat, f.lon, corridor));
+    if (entry) entryErrors.push((entry.tsMs - (r.predicted_eta as number)) / HOUR);
+  }
+  return {
+    vessels: vessels.length,
+    runs,
+    predicted: predicted.length,
+    confirmed: confirmed.length,
+    confirmedVia,
+    missed: predicted.filter((r) => r.status === 'missed').length,
+    cancelled: predicted.filter((r) => r.status === 'cancelled').length,
+    stillOpen: predicted.filter((r) => r.status === 'predicted').length,
+    medianConfirmDeltaHours: median(confirmed.map((r) => ((r.confirmed_at as number) - (r.predicted_eta as number)) / HOUR)),
+    medianEntryErrorHours: median(entryErrors),
+    medianAbsEntryErrorHours: median(entryErrors.map(Math.abs)),
+    entryErrorsMeasured: entryErrors.length,
+  };
+}
+
+function pointInCorridor(lat: number, lon: number, corridor: Corridor): boolean {
+  return pointInPolygon(lon, lat, corridor.polygon);
 }
