@@ -276,15 +276,18 @@ async function cleanRf(
     QUALIFY row_number() OVER (PARTITION BY rf_id, ts_ms ORDER BY src_file, src_row) = 1`);
   // TDOA/MLAT clusters: inverse-variance centroid; its 95 % radius is the combined one, inflated by
   // the Birge ratio when the members scatter more than their own uncertainties say they should.
+  // Sums go through lists ordered by rf_id: a parallel sum() adds floats in any order, and the
+  // output must be byte-identical on rerun.
   const k = RADIUS95_PER_SIGMA;
   await db.run(`
     CREATE TEMP TABLE rf_clustered AS
     WITH members AS (SELECT *, 1.0 / pow(uncertainty_m / ${k}, 2) AS w FROM rf_dedup WHERE cluster_id IS NOT NULL),
     centroid AS (
-      SELECT cluster_id, sum(w * lat) / sum(w) AS c_lat, sum(w * lon) / sum(w) AS c_lon, sum(w) AS w_sum, count(*) AS n
+      SELECT cluster_id, list_sum(list(w * lat ORDER BY rf_id)) / list_sum(list(w ORDER BY rf_id)) AS c_lat,
+        list_sum(list(w * lon ORDER BY rf_id)) / list_sum(list(w ORDER BY rf_id)) AS c_lon, list_sum(list(w ORDER BY rf_id)) AS w_sum, count(*) AS n
       FROM members GROUP BY cluster_id),
     spread AS (
-      SELECT m.cluster_id, sum(pow(${HAVERSINE_KM('m.lat', 'm.lon', 'c.c_lat', 'c.c_lon')} * 1000, 2) * m.w) AS chi2
+      SELECT m.cluster_id, list_sum(list(pow(${HAVERSINE_KM('m.lat', 'm.lon', 'c.c_lat', 'c.c_lon')} * 1000, 2) * m.w ORDER BY m.rf_id)) AS chi2
       FROM members m JOIN centroid c USING (cluster_id) GROUP BY m.cluster_id)
     SELECT min(m.rf_id) AS rf_id, CAST(quantile_disc(m.ts_ms, 0.5) AS BIGINT) AS ts_ms, any_value(c.c_lat) AS lat, any_value(c.c_lon) AS lon,
       ${k} * sqrt(1.0 / any_value(c.w_sum)) * greatest(1.0, CASE WHEN any_value(c.n) > 1 THEN sqrt(any_value(s.chi2) / (any_value(c.n) - 1)) ELSE 1 END) AS uncertainty_m,
