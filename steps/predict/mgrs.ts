@@ -90,6 +90,9 @@ export function tileFootprint(input: string): TileFootprint {
   for (let cycle = 0; cycle < 5; cycle++) {
     const northing = rowIndex * SQUARE_M + cycle * 2_000_000;
     if (northing >= 10_000_000) continue;
+    // ~110.6 km per degree of latitude: skip cycles that are nowhere near the band.
+    const roughLat = (northing - (south ? 10_000_000 : 0)) / 110_600;
+    if (roughLat > bandMaxLat + 3 || roughLat + 1 < bandMinLat - 3) continue;
     const lats: number[] = [];
     for (const x of [easting, easting + SQUARE_M / 2, easting + SQUARE_M]) {
       for (const y of [northing, northing + SQUARE_M]) lats.push(toLonLat(x, y)[1]);
@@ -119,7 +122,7 @@ export function tileFootprint(input: string): TileFootprint {
   ];
   const polygon = [...corners, corners[0]].map(([x, y]) => toLonLat(x, y));
   const boundary: [number, number][] = [];
-  const perEdge = 16;
+  const perEdge = 8;
   for (let edge = 0; edge < 4; edge++) {
     const [x0, y0] = corners[edge];
     const [x1, y1] = corners[(edge + 1) % 4];

@@ -53,6 +53,8 @@ export interface Target {
   /** Earth-fixed km: the centre and points along the footprint boundary. */
   centerEcef: Vec3;
   boundaryEcef: Vec3[];
+  /** Largest distance (km) from the centre to the footprint boundary. */
+  radiusKm: number;
 }
 
 export interface Overpass {
@@ -116,7 +118,7 @@ export function resolveTarget(spec: TargetSpec): Target {
     const [x1, y1] = ring[(edge + 1) % 4];
     for (let k = 0; k < 4; k++) boundary.push([x0 + ((x1 - x0) * k) / 4, y0 + ((y1 - y0) * k) / 4]);
   }
-  return {
+  return withRadius({
     id: spec.name,
     kind: 'point',
     center: { lat: spec.lat, lon: spec.lon },
@@ -124,11 +126,11 @@ export function resolveTarget(spec: TargetSpec): Target {
     epsg: null,
     centerEcef: geodeticToEcef(spec.lat, spec.lon),
     boundaryEcef: boundary.map(([lon, lat]) => geodeticToEcef(lat, lon)),
-  };
+  });
 }
 
 function tileTarget(footprint: TileFootprint): Target {
-  return {
+  return withRadius({
     id: footprint.tileId,
     kind: 'tile',
     center: footprint.center,
@@ -136,7 +138,13 @@ function tileTarget(footprint: TileFootprint): Target {
     epsg: footprint.epsg,
     centerEcef: geodeticToEcef(footprint.center.lat, footprint.center.lon),
     boundaryEcef: footprint.boundary.map(([lon, lat]) => geodeticToEcef(lat, lon)),
-  };
+  });
+}
+
+function withRadius(target: Omit<Target, 'radiusKm'>): Target {
+  const c = target.centerEcef;
+  const radiusKm = Math.max(...target.boundaryEcef.map((q) => Math.hypot(q[0] - c[0], q[1] - c[1], q[2] - c[2])));
+  return { ...target, radiusKm };
 }
 
 /** A satellite's Earth-fixed trajectory sampled over the window, shared by every target. */
@@ -147,6 +155,7 @@ interface SampledTrack {
   count: number;
   /** x, y, z per sample: position (km) and ground-track direction × ground-relative speed. */
   r: Float64Array;
+  rUnit: Float64Array;
   w: Float64Array;
   /** Index into series.sets of the element set used per sample; −1 when none is close enough. */
   setIndex: Int32Array;
@@ -168,6 +177,7 @@ function sampleTrack(series: ElementSetSeries, startMs: number, endMs: number, m
   const t0 = startMs - 2 * SAMPLE_STEP_MS;
   const count = Math.ceil((endMs + 2 * SAMPLE_STEP_MS - t0) / SAMPLE_STEP_MS) + 1;
   const r = new Float64Array(count * 3);
+  const rUnit = new Float64Array(count * 3);
   const w = new Float64Array(count * 3);
   const setIndex = new Int32Array(count).fill(-1);
   for (let i = 0; i < count; i++) {
@@ -179,10 +189,11 @@ function sampleTrack(series: ElementSetSeries, startMs: number, endMs: number, m
     if (!state) continue;
     const { w: direction } = alongTrack(state);
     r.set(state.r, i * 3);
+    rUnit.set(unit(state.r), i * 3);
     w.set(direction, i * 3);
     setIndex[i] = index;
   }
-  return { satellite: series.sets[0].satellite, series, t0, count, r, w, setIndex };
+  return { satellite: series.sets[0].satellite, series, t0, count, r, rUnit, w, setIndex };
 }
 
 /** Along-track offset function at a time, with one element set held fixed. */
@@ -319,34 +330,43 @@ export function predictOverpasses(
   return { overpasses, warnings };
 }
 
+/** Fastest angular motion of the sub-satellite point over the ground per sample (≈3.6°/min + Earth's 0.25°/min). */
+const MAX_ANGLE_PER_SAMPLE_RAD = 4.2 * RAD * (SAMPLE_STEP_MS / 60_000);
+
 function passesOverTarget(track: SampledTrack, target: Target, startMs: number, endMs: number, swathHalfKm: number, minSun: number): Overpass[] {
   const result: Overpass[] = [];
   const p = target.centerEcef;
   const pNorm = norm(p);
   const [px, py, pz] = p;
-  // Only passes whose sub-satellite point comes within ~25° of the target can cover it.
-  const nearCos = Math.cos(25 * RAD);
-  const { r, w, setIndex, count, t0 } = track;
-  let previous = Number.NaN;
-  for (let i = 0; i < count; i++) {
+  const [ux, uy, uz] = [px / pNorm, py / pNorm, pz / pNorm];
+  // A pass can only cover the target if, at the crossing, the track is within half a swath plus the
+  // footprint's radius; the sample before the crossing is at most one step further away.
+  const coverAngle = (swathHalfKm + target.radiusKm) / pNorm;
+  const nearAngle = coverAngle + MAX_ANGLE_PER_SAMPLE_RAD;
+  const { r, rUnit, w, setIndex, count } = track;
+  let i = 0;
+  while (i < count - 1) {
     if (setIndex[i] < 0) {
-      previous = Number.NaN;
+      i += 1;
       continue;
     }
     const o = i * 3;
-    const dx = r[o] - px;
-    const dy = r[o + 1] - py;
-    const dz = r[o + 2] - pz;
-    const f = dx * w[o] + dy * w[o + 1] + dz * w[o + 2];
-    // Descending (moving south in the Earth-fixed frame) and crossing from before to after P.
-    if (previous < 0 && f >= 0 && w[o + 2] < 0) {
-      const cosAngle = (r[o] * px + r[o + 1] * py + r[o + 2] * pz) / (Math.hypot(r[o], r[o + 1], r[o + 2]) * pNorm);
-      if (cosAngle > nearCos) {
-        const pass = refinePass(track, target, i - 1, previous, i, f, swathHalfKm);
+    const angle = Math.acos(Math.min(1, rUnit[o] * ux + rUnit[o + 1] * uy + rUnit[o + 2] * uz));
+    if (angle > nearAngle) {
+      // The sub-satellite point cannot come near the target sooner than this: skip ahead.
+      i += Math.max(1, Math.floor((angle - nearAngle) / MAX_ANGLE_PER_SAMPLE_RAD));
+      continue;
+    }
+    if (setIndex[i + 1] >= 0 && w[o + 2] < 0) {
+      // Descending (southbound in the Earth-fixed frame); does P's along-track position fall in (i, i+1]?
+      const f0 = (r[o] - px) * w[o] + (r[o + 1] - py) * w[o + 1] + (r[o + 2] - pz) * w[o + 2];
+      const f1 = (r[o + 3] - px) * w[o + 3] + (r[o + 4] - py) * w[o + 4] + (r[o + 5] - pz) * w[o + 5];
+      if (f0 < 0 && f1 >= 0) {
+        const pass = refinePass(track, target, i, f0, i + 1, f1, swathHalfKm);
         if (pass && pass.centerTimeMs >= startMs && pass.centerTimeMs < endMs && pass.sunElevationDeg >= minSun) result.push(pass);
       }
     }
-    previous = f;
+    i += 1;
   }
   return result;
 }
@@ -356,11 +376,19 @@ function refinePass(track: SampledTrack, target: Target, i0: number, f0: number,
   const set = track.series.sets[track.setIndex[i0]];
   const a = track.t0 + i0 * SAMPLE_STEP_MS;
   const b = track.t0 + i1 * SAMPLE_STEP_MS;
-  const fa = alongTrackOffset(set, a, target.centerEcef);
-  const fb = alongTrackOffset(set, b, target.centerEcef);
-  if (fa === undefined || fb === undefined) return undefined;
-  // Normally fa < 0 ≤ fb; with a different set at b the sign change may need the sampled values.
-  const root = fa < 0 && fb >= 0 ? refineRoot(set, target.centerEcef, a, fa, b, fb) : refineRoot(set, target.centerEcef, a, f0, b, f1);
+  // The sampled values are exact when both samples used this element set.
+  const sameSet = track.setIndex[i1] === track.setIndex[i0];
+  const fa = f0;
+  const fb = sameSet ? f1 : alongTrackOffset(set, b, target.centerEcef);
+  if (fb === undefined) return undefined;
+  let root: number | undefined;
+  if (fb >= 0) root = refineRoot(set, target.centerEcef, a, fa, b, fb);
+  else {
+    // With this element set the crossing falls just after b (the sets differ by well under a second).
+    const later = alongTrackOffset(set, b + SAMPLE_STEP_MS, target.centerEcef);
+    if (later === undefined || later < 0) return undefined;
+    root = refineRoot(set, target.centerEcef, b, fb, b + SAMPLE_STEP_MS, later);
+  }
   if (root === undefined) return undefined;
   const state = stateAt(set, root);
   if (!state) return undefined;

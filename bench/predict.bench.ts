@@ -1,0 +1,42 @@
+// Benchmark: Sentinel-2 overpasses for 1,000 tiles × 7 days × 3 satellites (S2A/S2B/S2C sample TLEs).
+// Usage: node --import tsx bench/predict.bench.ts [--quick]   (--quick: 100 tiles)
+// Prints a JSON object of measured figures on its last line.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { seededRandom } from '../src/random.js';
+import { parseTleText } from '../steps/tle-fetch/tle.js';
+import { tileIdAt } from '../steps/predict/mgrs.js';
+import { buildSeries, predictOverpasses, resolveTarget } from '../steps/predict/overpass.js';
+
+const quick = process.argv.includes('--quick');
+const tileCount = quick ? 100 : 1000;
+const days = 7;
+const root = fileURLToPath(new URL('..', import.meta.url));
+const { elementSets } = parseTleText(readFileSync(`${root}datasets/sample/tle/sentinel2.tle`, 'utf8'), 'sample.tle');
+
+// Distinct tiles at seeded random places between 60°S and 70°N.
+const random = seededRandom(1000);
+const tiles = new Set<string>();
+while (tiles.size < tileCount) tiles.add(tileIdAt(-60 + random() * 130, -180 + random() * 360));
+
+const t0 = performance.now();
+const targets = [...tiles].map((tile) => resolveTarget({ tile }));
+const t1 = performance.now();
+const series = buildSeries(elementSets);
+const { overpasses } = predictOverpasses(series, targets, { startMs: Date.UTC(2026, 4, 22), days });
+const t2 = performance.now();
+
+console.log(
+  JSON.stringify({
+    bench: 'predict',
+    tiles: tileCount,
+    days,
+    satellites: series.size,
+    overpasses: overpasses.length,
+    resolve_tiles_ms: Math.round(t1 - t0),
+    predict_ms: Math.round(t2 - t1),
+    total_s: Number(((t2 - t0) / 1000).toFixed(3)),
+    overpasses_per_tile_week: Number((overpasses.length / tileCount).toFixed(2)),
+  }),
+);
