@@ -141,12 +141,16 @@ function bindParams(prepared: DuckDBPreparedStatement, bindings: Record<string, 
 
 const requireHere = createRequire(import.meta.url);
 
+// Some libraries (geotiff.js through web-worker) inspect workerData when loaded inside a worker
+// thread and misbehave when it is undefined, so every kernel worker carries a small marker object.
+const WORKER_DATA = { dagrunKernelWorker: true };
+
 function startWorker(): Worker {
-  if (KERNEL_WORKER_FILE.endsWith('.js')) return new Worker(KERNEL_WORKER_FILE);
+  if (KERNEL_WORKER_FILE.endsWith('.js')) return new Worker(KERNEL_WORKER_FILE, { workerData: WORKER_DATA });
   // Running from source (tests): load the TS worker host through tsx inside the worker.
   const api = pathToFileURL(join(dirname(requireHere.resolve('tsx/package.json')), 'dist', 'esm', 'api', 'index.mjs')).href;
   const host = pathToFileURL(KERNEL_WORKER_FILE).href;
-  return new Worker(`import(${JSON.stringify(api)}).then((m) => m.tsImport(${JSON.stringify(host)}, ${JSON.stringify(host)}))`, { eval: true });
+  return new Worker(`import(${JSON.stringify(api)}).then((m) => m.tsImport(${JSON.stringify(host)}, ${JSON.stringify(host)}))`, { eval: true, workerData: WORKER_DATA });
 }
 
 /**

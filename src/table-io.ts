@@ -59,9 +59,10 @@ export class Db {
     return reader.getRowObjectsJS().map(normaliseRow);
   }
 
-  /** Column names and DuckDB types of a query or relation. */
+  /** Column names and DuckDB types of a query (`SELECT …`), a table name, or a table function call. */
   async describe(relation: string): Promise<Columns> {
-    const rows = await this.all(`DESCRIBE ${relation}`);
+    const query = /^\s*(SELECT|FROM|WITH)\b/i.test(relation) ? relation : `SELECT * FROM ${relation}`;
+    const rows = await this.all(`DESCRIBE ${query}`);
     const columns: Columns = {};
     for (const row of rows) columns[String(row.column_name)] = String(row.column_type);
     return columns;
