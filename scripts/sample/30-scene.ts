@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import proj4 from 'proj4';
 import { writeGeoTiff } from '../../src/geotiff-writer.js';
 import { gaussian, seededRandom } from '../../src/random.js';
+import { predictOverpasses, type TleRecord } from '../../steps/predict/overpass.js';
+import { parseTleText } from '../../steps/tle-fetch/tle.js';
 
 const EPSG = 32630;
 const UTM30N = '+proj=utm +zone=30 +datum=WGS84 +units=m +no_defs';
@@ -18,16 +20,38 @@ export const SCENE_ORIGIN = { x: 614_700, y: 5_631_840 } as const;
 /** BOA_ADD_OFFSET of processing baseline ≥ 04.00: DN = reflectance × 10000 + 1000. */
 const BOA_ADD_OFFSET = 1000;
 
-/**
- * Scene datetimes. 2026-05-25: the 30UXB overpass centre that steps/predict computes from the
- * 2026-05-23…30 Celestrak TLEs (SENTINEL-2C, relative orbit 137, 11:17:00.538Z; computed once and
- * fixed here so the sample needs no TLEs). 2026-05-26 has no Sentinel-2 pass over 30UXB; its scene is
- * synthetic, at the time of the 05-27 R094 pass shifted one day, so the second partition has imagery.
- */
-export const SCENES = [
-  { date: '2026-05-25', datetime: '2026-05-25T11:17:00.538Z', platform: 'sentinel-2c', prefix: 'S2C', relativeOrbit: 137, cloudCentre: [0.78, 0.22], predicted: true },
-  { date: '2026-05-26', datetime: '2026-05-26T11:07:00.118Z', platform: 'sentinel-2b', prefix: 'S2B', relativeOrbit: 94, cloudCentre: [0.25, 0.7], predicted: false },
+/** The sample dates, with where each scene's cloud sits (fractions of the scene, x then y). */
+const DATES = [
+  { date: '2026-05-25', cloudCentre: [0.78, 0.22] },
+  { date: '2026-05-26', cloudCentre: [0.25, 0.7] },
 ] as const;
+
+export interface SceneSpec {
+  date: string;
+  datetime: string;
+  /** S2A / S2B / S2C */
+  satellite: string;
+  relativeOrbit: number;
+  cloudCentre: readonly [number, number];
+}
+
+/**
+ * One scene per sample date at the 30UXB overpass centre that the predict step computes from the
+ * sample TLEs (datasets/sample/tle, written by 10-tle before this part), with predict's defaults
+ * (290 km swath, TLEs up to 30 days old, any sun elevation, a one-day window), rounded to the
+ * millisecond as predict writes it.
+ */
+export function sceneSpecs(root: string): SceneSpec[] {
+  const tlePath = join(root, 'datasets', 'sample', 'tle', 'sentinel2.tle');
+  const { elementSets } = parseTleText(readFileSync(tlePath, 'utf8'), tlePath);
+  const records: TleRecord[] = elementSets.map((set) => ({ satellite: set.satellite, norad_id: set.norad_id, line1: set.line1, line2: set.line2 }));
+  return DATES.map(({ date, cloudCentre }) => {
+    const { overpasses } = predictOverpasses(records, [{ tile: '30UXB' }], { startMs: Date.parse(`${date}T00:00:00Z`), days: 1, swathKm: 290, maxTleAgeDays: 30, minSunElevationDeg: 0 });
+    const pass = [...overpasses].sort((a, b) => a.centerTimeMs - b.centerTimeMs)[0];
+    if (!pass) throw new Error(`sample scene: no predicted 30UXB overpass on ${date} from ${tlePath}`);
+    return { date, datetime: new Date(Math.round(pass.centerTimeMs)).toISOString(), satellite: pass.satellite, relativeOrbit: pass.relativeOrbit, cloudCentre };
+  });
+}
 
 /** Surface reflectance (before offset and scale) per band for each cover type. */
 const COVER = {
@@ -246,11 +270,12 @@ export async function generate(root: string): Promise<void> {
   const lons = ring.map((p) => p[0]);
   const lats = ring.map((p) => p[1]);
   const bbox = [Math.min(...lons), Math.min(...lats), Math.max(...lons), Math.max(...lats)];
-  for (const [index, scene] of SCENES.entries()) {
+  const scenes = sceneSpecs(root);
+  for (const [index, scene] of scenes.entries()) {
     const ships = ais ? shipsAt(ais, scene.datetime) : fallbackShips(scene.datetime);
     const { reflectance, scl10 } = renderScene(ships, 30_000 + index, scene.cloudCentre);
     const compact = scene.date.replaceAll('-', '');
-    const id = `${scene.prefix}_30UXB_${compact}_0_L2A`;
+    const id = `${scene.satellite}_30UXB_${compact}_0_L2A`;
     const itemDir = join(collectionDir, id);
     await mkdir(itemDir, { recursive: true });
     const transform10 = { originX: SCENE_ORIGIN.x, originY: SCENE_ORIGIN.y, pixelWidth: 10, pixelHeight: 10 };
@@ -291,7 +316,7 @@ export async function generate(root: string): Promise<void> {
       geometry: { type: 'Polygon', coordinates: [ring] },
       properties: {
         datetime: scene.datetime,
-        platform: scene.platform,
+        platform: `sentinel-2${scene.satellite.slice(2).toLowerCase()}`,
         constellation: 'sentinel-2',
         instruments: ['msi'],
         'eo:cloud_cover': Math.round((cloudy / scl10.length) * 100 * 1e4) / 1e4,
@@ -303,7 +328,7 @@ export async function generate(root: string): Promise<void> {
         's2:processing_baseline': '05.11',
         's2:product_type': 'S2MSI2A',
         'sat:relative_orbit': scene.relativeOrbit,
-        'dagrun:predicted_overpass': scene.predicted,
+        'dagrun:overpass': 'datetime = the 30UXB overpass centre predicted from the sample TLEs',
         'dagrun:synthetic': `sample scene (scripts/sample/30-scene.ts): ${SCENE_PX}×${SCENE_PX} px at 10 m, ${ships.length} ship(s) from the sample AIS`,
       },
       links: [
@@ -323,7 +348,7 @@ export async function generate(root: string): Promise<void> {
     title: 'Sentinel-2 Level-2A (synthetic dagrun sample)',
     description: 'Synthetic Sentinel-2 L2A-like scenes over the Solent (30UXB) for the dagrun sample build. Not real imagery.',
     license: 'MIT',
-    extent: { spatial: { bbox: [bbox] }, temporal: { interval: [[SCENES[0].datetime, SCENES[SCENES.length - 1].datetime]] } },
+    extent: { spatial: { bbox: [bbox] }, temporal: { interval: [[scenes[0].datetime, scenes[scenes.length - 1].datetime]] } },
     links: [{ rel: 'root', href: '../catalog.json', type: 'application/json' }, { rel: 'parent', href: '../catalog.json', type: 'application/json' }, ...itemLinks],
   };
   await writeFile(join(collectionDir, 'collection.json'), `${JSON.stringify(collection, null, 2)}\n`);
