@@ -354,9 +354,9 @@ describe('predict through the engine', () => {
     expect(csvHeader.startsWith('tile_id,target_kind,satellite,norad_id,center_time_utc,start_time_utc,end_time_utc')).toBe(true);
   });
 
-  it('rejects an unknown tile id naming the param', async () => {
+  it('rejects an unknown tile id naming the param (tiles given as one string, as --set passes it)', async () => {
     await expect(
-      execStep({ pipeline, step: 'predict', inputs: { tles: `file:${tles}` }, params: { tiles: ['30UXB', 'T31SDF'] }, partition: { date: '2026-05-25' }, outDir: join(dir, 'c') }),
+      execStep({ pipeline, step: 'predict', inputs: { tles: `file:${tles}` }, params: { tiles: '30UXB, T31SDF' } /* the --set form: one string */, partition: { date: '2026-05-25' }, outDir: join(dir, 'c') }),
     ).rejects.toMatchObject({ where: 'param tiles[1]', message: expect.stringMatching(/31SDF is not a Sentinel-2 tile/) });
   });
 
