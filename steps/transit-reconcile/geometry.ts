@@ -58,13 +58,17 @@ export function inPolygon(point: LatLon, polygon: PolygonCoords): boolean {
 }
 
 /**
- * Points along the great circle from `start` on `bearing` for `distanceKm`, equally spaced so no
- * segment is longer than `maxSegmentKm`. Point i sits at fraction i / (n - 1) of the distance.
+ * Points along the great circle from `start` on `bearing`, from `fromKm` to `toKm` along it, equally
+ * spaced so no segment is longer than `maxSegmentKm`. Point i sits at fromKm + (toKm − fromKm)·i/(n − 1).
  */
-export function greatCircleTrack(start: LatLon, bearing: number, distanceKm: number, maxSegmentKm: number): LatLon[] {
-  const segments = Math.max(1, Math.ceil(distanceKm / maxSegmentKm));
-  const points: LatLon[] = [{ lat: start.lat, lon: start.lon }];
-  for (let i = 1; i <= segments; i++) points.push(destinationPoint(start.lat, start.lon, bearing, (distanceKm * i) / segments));
+export function greatCircleTrack(start: LatLon, bearing: number, fromKm: number, toKm: number, maxSegmentKm: number): LatLon[] {
+  const lengthKm = toKm - fromKm;
+  const segments = Math.max(1, Math.ceil(lengthKm / maxSegmentKm));
+  const points: LatLon[] = [];
+  for (let i = 0; i <= segments; i++) {
+    const km = fromKm + (lengthKm * i) / segments;
+    points.push(km === 0 ? { lat: start.lat, lon: start.lon } : destinationPoint(start.lat, start.lon, bearing, km));
+  }
   return points;
 }
 

@@ -92,14 +92,18 @@ export function predictVessel(fix: LatestFix, corridors: readonly Corridor[], ru
   if (ineligibility(fix, runMs, params) !== null) return [];
   const start = { lat: fix.lat as number, lon: fix.lon as number };
   const trackKm = (fix.sog as number) * KM_PER_NM * params.horizonHours;
-  let track: LatLon[] | undefined;
   const predictions: Prediction[] = [];
   for (const corridor of corridors) {
-    // Cheap reject: the corridor's bounding circle is farther than the whole track.
-    if (haversineKm(start.lat, start.lon, corridor.centre.lat, corridor.centre.lon) - corridor.radiusKm > trackKm) continue;
-    track ??= greatCircleTrack(start, fix.cog as number, trackKm, params.trackSegmentKm);
-    const fraction = firstEntryFraction(track, corridor.polygon, corridor.bbox);
-    if (fraction === null) continue;
+    // Only the stretch of track within the corridor's bounding circle can hit it: a point s km along
+    // the track is at least |d − s| km from the circle's centre (triangle inequality).
+    const centreKm = haversineKm(start.lat, start.lon, corridor.centre.lat, corridor.centre.lon);
+    if (centreKm - corridor.radiusKm > trackKm) continue;
+    const fromKm = Math.max(0, centreKm - corridor.radiusKm);
+    const toKm = Math.min(trackKm, centreKm + corridor.radiusKm);
+    const stretch = greatCircleTrack(start, fix.cog as number, fromKm, toKm, params.trackSegmentKm);
+    const stretchFraction = firstEntryFraction(stretch, corridor.polygon, corridor.bbox);
+    if (stretchFraction === null) continue;
+    const fraction = (fromKm + stretchFraction * (toKm - fromKm)) / trackKm;
     const direction = approachDirection(corridor, start, fix.cog as number);
     if (direction === null) continue;
     const leadHours = fraction * params.horizonHours;

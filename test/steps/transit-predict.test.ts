@@ -138,10 +138,14 @@ describe('geometry', () => {
   });
 
   it('greatCircleTrack: equal spacing, total length, segment cap', () => {
-    const track = greatCircleTrack({ lat: 12, lon: 43 }, 305, 100, 5);
+    const track = greatCircleTrack({ lat: 12, lon: 43 }, 305, 0, 100, 5);
     expect(track).toHaveLength(21);
     expect(haversineKm(track[0].lat, track[0].lon, track[20].lat, track[20].lon)).toBeCloseTo(100, 6);
     expect(haversineKm(track[3].lat, track[3].lon, track[4].lat, track[4].lon)).toBeCloseTo(5, 6);
+    const stretch = greatCircleTrack({ lat: 12, lon: 43 }, 305, 40, 52, 5); // 3 segments of 4 km
+    expect(stretch).toHaveLength(4);
+    expect(haversineKm(12, 43, stretch[0].lat, stretch[0].lon)).toBeCloseTo(40, 6);
+    expect(haversineKm(12, 43, stretch[3].lat, stretch[3].lon)).toBeCloseTo(52, 6);
   });
 
   it('firstEntryFraction: 0 inside, fraction of the first crossing, null on a miss', () => {
