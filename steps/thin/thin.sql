@@ -18,36 +18,33 @@
 -- every column are interchangeable. Rows without a time are not part of a trajectory and are skipped.
 -- Earth radius 6371.0088 km, as in src/geo.ts haversineKm.
 
-CREATE TEMP TABLE fixes AS
-SELECT
-  mmsi, ts_utc, lat, lon, sog, cog, heading, nav_status, imo, call_sign, name, vessel_type, source,
-  row_number() OVER w AS ord,
-  lag(ts_utc) OVER w AS prev_ts,
-  lag(lat) OVER w AS prev_lat,
-  lag(lon) OVER w AS prev_lon
-FROM positions
-WHERE ts_utc IS NOT NULL AND lat IS NOT NULL AND lon IS NOT NULL AND mmsi IS NOT NULL
-WINDOW w AS (
-  PARTITION BY mmsi
-  ORDER BY ts_utc, lat, lon, sog NULLS FIRST, cog NULLS FIRST, heading NULLS FIRST, nav_status NULLS FIRST,
-           imo NULLS FIRST, call_sign NULLS FIRST, name NULLS FIRST, vessel_type NULLS FIRST, source NULLS FIRST
-);
-
+-- One sorted pass (the same sort a bare row_number() needs), one materialised table.
 CREATE TEMP TABLE classified AS
-WITH step AS (
+WITH ordered AS (
+  SELECT
+    mmsi, ts_utc, lat, lon, sog, cog, heading, nav_status, imo, call_sign, name, vessel_type, source,
+    row_number() OVER w AS ord,
+    lag(ts_utc) OVER w AS prev_ts,
+    lag(lat) OVER w AS prev_lat,
+    lag(lon) OVER w AS prev_lon
+  FROM positions
+  WHERE ts_utc IS NOT NULL AND lat IS NOT NULL AND lon IS NOT NULL AND mmsi IS NOT NULL
+  WINDOW w AS (
+    PARTITION BY mmsi
+    ORDER BY ts_utc, lat, lon, sog NULLS FIRST, cog NULLS FIRST, heading NULLS FIRST, nav_status NULLS FIRST,
+             imo NULLS FIRST, call_sign NULLS FIRST, name NULLS FIRST, vessel_type NULLS FIRST, source NULLS FIRST
+  )
+), speeds AS (
   SELECT *,
     epoch(ts_utc) - epoch(prev_ts) AS gap_s,
-    CASE WHEN prev_lat IS NULL THEN 0.0 ELSE
+    -- Implied speed in knots from the previous fix (haversine); a 1 s floor keeps same-second fixes finite.
+    CASE WHEN prev_ts IS NULL THEN 0.0 ELSE
       2 * 6371.0088 * asin(least(1.0, sqrt(
         pow(sin(radians(lat - prev_lat) / 2), 2) +
         cos(radians(prev_lat)) * cos(radians(lat)) * pow(sin(radians(lon - prev_lon) / 2), 2))))
-    END AS step_km
-  FROM fixes
-), speeds AS (
-  SELECT *,
-    -- Implied speed in knots; a 1 s floor keeps same-second fixes finite.
-    CASE WHEN prev_ts IS NULL THEN 0.0 ELSE step_km / 1.852 / (greatest(gap_s, 1.0) / 3600.0) END AS implied_kn
-  FROM step
+      / 1.852 / (greatest(epoch(ts_utc) - epoch(prev_ts), 1.0) / 3600.0)
+    END AS implied_kn
+  FROM ordered
 ), states AS (
   SELECT *,
     CASE
@@ -58,7 +55,9 @@ WITH step AS (
     prev_ts IS NULL OR gap_s > $voyage_gap_hours * 3600.0 OR implied_kn > $max_plausible_kn AS voyage_start
   FROM speeds
 )
-SELECT *,
+SELECT
+  mmsi, ts_utc, lat, lon, sog, cog, heading, nav_status, imo, call_sign, name, vessel_type, source,
+  ord, movement_state, voyage_start,
   floor(epoch(ts_utc) / (60.0 * CASE movement_state
       WHEN 'fast' THEN $fast_interval_min
       WHEN 'slow' THEN $slow_interval_min
