@@ -27,6 +27,7 @@ interface CheckRow {
   mgrs_tile: string;
   relative_orbit: string;
   tle_coverage: string;
+  helper_sgp4_closest_approach_utc?: string;
 }
 const checkRows: CheckRow[] = (() => {
   const [header, ...lines] = readFileSync(sharedData('overpass', 'sentinel2_scene_datetimes_and_overpass_check.csv'), 'utf8').trim().split('\n');
@@ -208,6 +209,20 @@ describe('accuracy against real Earth Search acquisitions', () => {
       expect(matches, `${row.mgrs_tile} ${row.satellite}`).toHaveLength(1);
       expect(Math.abs(timeOfDayMs(matches[0].centerTimeMs) - timeOfDayMs(actual)), `${row.mgrs_tile} ${row.datetime_utc}`).toBeLessThanOrEqual(20_000);
       expect(matches[0].relativeOrbit).toBe(Number(row.relative_orbit));
+    }
+  });
+
+  it('agrees with an independent SGP4 implementation (the data helper\'s python-sgp4 search) to 0.1 s', () => {
+    // From overpass/…check.csv (helper_sgp4_closest_approach_utc) and PROVENANCE.md (repeat-cycle notes).
+    const helper = [
+      { tile: '36SXJ', satellite: 'S2C', time: Date.parse(checkRows[0].helper_sgp4_closest_approach_utc as string) },
+      { tile: '39QTA', satellite: 'S2B', time: Date.parse('2026-05-28T07:24:31.9Z') },
+      { tile: '39QTA', satellite: 'S2C', time: Date.parse('2026-05-23T07:24:35.9Z') },
+    ];
+    for (const h of helper) {
+      const { overpasses } = predictOverpasses(realSeries, [{ tile: h.tile }], { startMs: h.time - (h.time % DAY), days: 1 });
+      const pass = overpasses.find((o) => o.satellite === h.satellite)!;
+      expect(Math.abs(pass.centerTimeMs - h.time), `${h.tile} ${h.satellite}`).toBeLessThan(100);
     }
   });
 
