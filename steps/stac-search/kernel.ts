@@ -7,7 +7,7 @@ import { StepError } from '../../src/errors.js';
 import { quoteLiteral, withDb, writeTable, type Row } from '../../src/table-io.js';
 import { loadStaticItems, normaliseItem, searchStacApi, type HttpOptions, type LocatedItem, type Scene } from '../../src/stac.js';
 import {
-  assetsJson, groupForSearch, isMatch, matchPoint, searchArea, searchInterval, selectQueryPoints,
+  alignToScene, assetsJson, dedupeResults, groupForSearch, isMatch, matchPoint, searchArea, searchInterval, selectQueryPoints,
   type AisPoint, type Match, type NoMatch, type Overpass,
 } from './match.js';
 
@@ -27,6 +27,7 @@ interface Params {
   retries: number;
   backoff_ms: number;
   max_pages: number;
+  align_to_scene_time: boolean;
 }
 
 async function requireColumns(path: string, wanted: readonly string[]): Promise<Record<string, string>> {
@@ -124,7 +125,19 @@ const kernel: Kernel = async (ctx) => {
   const points = selectQueryPoints(positions, overpasses, params.overpass_window_minutes);
   ctx.log(`${points.length} AIS points (one per MMSI per overpass) from ${positions.length} fixes near ${overpasses.length} overpasses`);
   const scenes = points.length > 0 ? await catalogueScenes(ctx, params, points) : [];
-  const results: (Match | NoMatch)[] = points.map((point) => matchPoint(point, scenes, { searchWindowHours: params.search_window_hours, cloudCoverMax: params.cloud_cover_max }));
+  const fixesByMmsi = new Map<number, AisPoint[]>();
+  for (const fix of positions) fixesByMmsi.set(fix.mmsi, [...(fixesByMmsi.get(fix.mmsi) ?? []), fix]);
+  let aligned = 0;
+  const results: (Match | NoMatch)[] = dedupeResults(
+    points.map((point) => {
+      const result = matchPoint(point, scenes, { searchWindowHours: params.search_window_hours, cloudCoverMax: params.cloud_cover_max });
+      if (!isMatch(result) || !params.align_to_scene_time) return result;
+      const moved = alignToScene(result, fixesByMmsi.get(point.mmsi) ?? []);
+      if (moved !== result) aligned++;
+      return moved;
+    }),
+  );
+  ctx.metric('aligned_to_scene_time', aligned);
   const matches: Row[] = [];
   const noMatches: Row[] = [];
   for (const result of results) {

@@ -107,6 +107,37 @@ export function matchPoint(point: AisPoint, scenes: readonly Scene[], options: M
   return { point, scene: best };
 }
 
+/**
+ * Move a match to the ship's recorded fix nearest the scene time (still inside the footprint), so the
+ * chip is centred where the ship was when the image was taken rather than at the overpass prediction.
+ * `fixes` are that MMSI's fixes; ties keep the earlier fix; no better fix keeps the match as it is.
+ */
+export function alignToScene(match: Match, fixes: readonly AisPoint[]): Match {
+  const sceneMs = ms(match.scene.datetime);
+  let best = match.point;
+  let bestOffset = Math.abs(ms(best.aisTime) - sceneMs);
+  for (const fix of fixes) {
+    if (fix.mmsi !== match.point.mmsi || !validPoint(fix)) continue;
+    const offset = Math.abs(ms(fix.aisTime) - sceneMs);
+    if (offset > bestOffset || (offset === bestOffset && ms(fix.aisTime) >= ms(best.aisTime))) continue;
+    if (!footprintContains(match.scene, fix.lat, fix.lon)) continue;
+    best = fix;
+    bestOffset = offset;
+  }
+  return best === match.point ? match : { point: best, scene: match.scene };
+}
+
+/** Matches and no-matches with one row per (mmsi, time, position): alignment can make two rows the same. */
+export function dedupeResults<T extends Match | NoMatch>(results: readonly T[]): T[] {
+  const seen = new Set<string>();
+  return results.filter((r) => {
+    const key = `${isMatch(r) ? 'm' : 'n'}|${r.point.mmsi}|${ms(r.point.aisTime)}|${r.point.lat}|${r.point.lon}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
 export function isMatch(result: Match | NoMatch): result is Match {
   return (result as Match).scene !== undefined;
 }

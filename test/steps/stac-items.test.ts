@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { sharedData } from '../helpers/paths.js';
 import { baselineOffset, footprintContains, loadStaticItems, normaliseItem, processingBaseline, type Scene } from '../../src/stac.js';
-import { matchPoint, selectQueryPoints, NO_MATCH_REASONS, type AisPoint } from '../../steps/stac-search/match.js';
+import { alignToScene, dedupeResults, matchPoint, selectQueryPoints, NO_MATCH_REASONS, type AisPoint, type Match } from '../../steps/stac-search/match.js';
 
 const stac = (name: string) => sharedData('stac', name);
 const readJson = (name: string) => JSON.parse(readFileSync(stac(name), 'utf8'));
@@ -152,5 +152,24 @@ describe('matching AIS points to scenes', async () => {
     // With the overpass target's box, fixes outside it do not count (mmsi 9 is south of 50.65).
     const boxed = selectQueryPoints(fixes, [{ centerTime: '2026-05-25T11:00:00.000Z', bbox: { minLat: 50.65, minLon: -1.5, maxLat: 50.9, maxLon: -1.0 } }], 30);
     expect(boxed.map((p) => p.mmsi)).toEqual([7]);
+  });
+
+  it('aligns a match to the fix nearest the scene time, inside the footprint', () => {
+    const scene = scenes[0]; // S2A_39QTA_20230628, 07:24:41.632Z
+    const at = (iso: string, lat = 18.5, lon = 48.7): AisPoint => ({ mmsi: 1, aisTime: iso, lat, lon });
+    const match = matchPoint(at('2023-06-28T07:30:00.000Z'), scenes, options) as Match;
+    const fixes = [
+      at('2023-06-28T07:30:00.000Z'),
+      at('2023-06-28T07:25:00.000Z', 18.51), // 18 s from the scene: chosen
+      at('2023-06-28T07:24:30.000Z', 18.5, 49.5), // 12 s, but outside 39QTA
+      { ...at('2023-06-28T07:24:40.000Z', 18.52), mmsi: 2 }, // another ship
+    ];
+    const aligned = alignToScene(match, fixes);
+    expect(aligned.point).toEqual(fixes[1]);
+    expect(aligned.scene).toBe(scene);
+    // no closer fix: unchanged object
+    expect(alignToScene(match, [fixes[0]])).toBe(match);
+    // two points aligned to the same fix count once
+    expect(dedupeResults([aligned, alignToScene(matchPoint(at('2023-06-28T07:29:00.000Z'), scenes, options) as Match, fixes)])).toHaveLength(1);
   });
 });

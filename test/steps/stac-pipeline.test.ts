@@ -25,9 +25,9 @@ afterAll(async () => {
 });
 
 /** Three ships inside the 2026-05-25 sample scene, one far outside it, one fix too far from the overpass. */
-async function inputs(): Promise<{ positions: string; schedule: string; sceneTime: string; inside: { mmsi: number; lat: number; lon: number }[] }> {
+async function inputs(): Promise<{ positions: string; schedule: string; sceneId: string; sceneTime: string; inside: { mmsi: number; lat: number; lon: number }[] }> {
   const items = await loadStaticItems(CATALOG);
-  const scene = items.map((i) => i.item).find((item) => String(item.id).includes('20260525')) as { properties: { datetime: string }; bbox: number[] };
+  const scene = items.map((i) => i.item).find((item) => String(item.id).includes('20260525')) as { id: string; properties: { datetime: string }; bbox: number[] };
   const sceneTime = new Date(scene.properties.datetime).toISOString();
   const [w, s, e, n] = scene.bbox;
   const inside = [
@@ -46,11 +46,11 @@ async function inputs(): Promise<{ positions: string; schedule: string; sceneTim
   const schedule = join(work, 'in', 'schedule.parquet');
   await writeTable(positions, { mmsi: 'BIGINT', ts_utc: 'TIMESTAMP', lat: 'DOUBLE', lon: 'DOUBLE' }, fixes);
   await writeTable(schedule, { tile_id: 'VARCHAR', center_time_utc: 'TIMESTAMP' }, [{ tile_id: '30UXB', center_time_utc: at(0) }]);
-  return { positions, schedule, sceneTime, inside };
+  return { positions, schedule, sceneId: scene.id, sceneTime, inside };
 }
 
 describe('stac-search, chip, gate and index through execStep on the sample scene', async () => {
-  const { positions, schedule, sceneTime, inside } = await inputs();
+  const { positions, schedule, sceneId, sceneTime, inside } = await inputs();
   const stacOut = join(work, 'static');
   const search = await execStep({ pipeline: PIPELINE, step: 'stac-search', inputs: { positions: `file:${positions}`, schedule: `file:${schedule}` }, partition: { date: DATE }, outDir: stacOut });
 
@@ -58,12 +58,12 @@ describe('stac-search, chip, gate and index through execStep on the sample scene
     const matches = await readTable(search.outputs.matches);
     expect(matches.map((m) => m.mmsi)).toEqual(inside.map((p) => p.mmsi));
     for (const m of matches) {
-      expect(m.scene_id).toBe('S2C_30UXB_20260525_0_L2A');
+      expect(m.scene_id).toBe(sceneId);
       expect(m.scene_datetime).toBe(sceneTime);
       expect(m.epsg).toBe(32630);
       const assets = JSON.parse(m.assets as string);
       expect(Object.keys(assets)).toEqual(['B02', 'B03', 'B04', 'B08', 'B11', 'B12', 'SCL']);
-      expect(assets.B02.href).toBe(join(PROJECT_ROOT, 'datasets/sample/scene/sentinel-2-l2a/S2C_30UXB_20260525_0_L2A/B02.tif'));
+      expect(assets.B02.href).toBe(join(PROJECT_ROOT, `datasets/sample/scene/sentinel-2-l2a/${sceneId}/B02.tif`));
       expect(assets.B02).toMatchObject({ scale: 0.0001, offset: -0.1, nodata: 0 });
     }
     const noMatch = await readTable(search.outputs.no_match);
