@@ -4,6 +4,7 @@
 import { StepError } from '../../src/errors.js';
 import { quoteLiteral, readerFor, type Db, type Row, type TableFormat } from '../../src/table-io.js';
 import type { VesselTrack } from './lifecycle.js';
+import { vesselKey } from './predict.js';
 import { TRANSIT_COLUMNS, isoTime, parseTime, toTableRow, type TransitRow } from './transits.js';
 
 export function formatOf(path: string): TableFormat {
@@ -30,27 +31,29 @@ export async function readVesselTracks(db: Db, path: string, untilMs: number): P
      WHERE mmsi IS NOT NULL AND ts_utc IS NOT NULL AND CAST(ts_utc AS TIMESTAMP) <= CAST($until AS TIMESTAMP)`,
     { until: isoTime(untilMs) },
   );
-  const rows = await db.all(
+  // Read column-wise (100,000 rows as row objects cost seconds); numbers only, so every column is DOUBLE.
+  const reader = await db.connection.runAndReadAll(
     `WITH imo_counts AS (
        SELECT mmsi, imo7, count(*) AS n FROM positions WHERE imo7 <> '' GROUP BY mmsi, imo7
      ), vessel_imo AS (
        SELECT DISTINCT ON (mmsi) mmsi, imo7 FROM imo_counts ORDER BY mmsi, n DESC, imo7
      )
-     SELECT p.mmsi, coalesce(v.imo7, 'MMSI:' || p.mmsi) AS vessel_key,
-            epoch_ms(p.ts_utc) AS ts_ms, p.lat, p.lon, p.sog, p.cog
+     SELECT CAST(p.mmsi AS DOUBLE) AS mmsi, CAST(coalesce(v.imo7, '0') AS DOUBLE) AS imo,
+            CAST(epoch_ms(p.ts_utc) AS DOUBLE) AS ts_ms, p.lat, p.lon, p.sog, p.cog
      FROM positions p LEFT JOIN vessel_imo v USING (mmsi)
      ORDER BY p.mmsi, p.ts_utc, p.lat, p.lon, p.sog, p.cog`,
   );
+  const [mmsis, imos, times, lats, lons, sogs, cogs] = reader.getColumnsJS() as (number | null)[][];
+  const finite = (v: number | null) => (v === null || !Number.isFinite(v) ? null : v);
   const tracks: VesselTrack[] = [];
-  for (const row of rows) {
-    const mmsi = Number(row.mmsi);
+  for (let i = 0; i < mmsis.length; i++) {
+    const mmsi = mmsis[i] as number;
     let track = tracks[tracks.length - 1];
     if (!track || track.mmsi !== mmsi) {
-      track = { mmsi, vesselKey: String(row.vessel_key), fixes: [] };
+      track = { mmsi, vesselKey: vesselKey(imos[i] ? String(imos[i]) : null, mmsi), fixes: [] };
       tracks.push(track);
     }
-    const finite = (v: unknown) => (v === null || v === undefined || !Number.isFinite(Number(v)) ? null : Number(v));
-    track.fixes.push({ tsMs: Number(row.ts_ms), lat: finite(row.lat), lon: finite(row.lon), sog: finite(row.sog), cog: finite(row.cog) });
+    track.fixes.push({ tsMs: times[i] as number, lat: finite(lats[i]), lon: finite(lons[i]), sog: finite(sogs[i]), cog: finite(cogs[i]) });
   }
   return tracks;
 }
