@@ -68,9 +68,8 @@ function nodeLongitudes(elements: MeanElements, days: number): { timeMs: number;
         else b = mid;
       }
       const timeMs = elements.epochMs + b * 60_000;
-      const { r, v } = propagateMinutes(satrec, b)!;
+      const { r } = propagateMinutes(satrec, b)!;
       // At the node the position lies in the equatorial plane: its right ascension minus GMST.
-      void v;
       const lon = (Math.atan2(r[1], r[0]) - gstimeAt(timeMs)) * (180 / Math.PI);
       crossings.push({ timeMs, lonDeg: ((((lon + 180) % 360) + 360) % 360) - 180 });
     }
