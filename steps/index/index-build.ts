@@ -101,7 +101,12 @@ export function selectChips(chips: readonly IndexInput[], tol: PruneTolerances):
   const pruned: Pruned[] = [];
   for (const chip of [...chips].sort((a, b) => compareText(a.chip_id, b.chip_id))) {
     if (chip.status !== 'ok' || chip.decision !== 'accept' || !chip.path || !chip.footprint_wkt) continue;
-    const ring = parseWktPolygon(chip.footprint_wkt);
+    let ring: Ring;
+    try {
+      ring = parseWktPolygon(chip.footprint_wkt);
+    } catch (error) {
+      throw new Error(`chip ${chip.chip_id} field footprint_wkt: ${(error as Error).message}`);
+    }
     const check = pruneCheck(chip, ringCentre(ring), tol);
     if (check.reason === null) listed.push({ chip, ring });
     else pruned.push({ chip, check });

@@ -225,6 +225,18 @@ describe('index helpers', () => {
     expect(chipShape(ring, EPSG, 10)).toEqual({ width: 256, height: 256 });
   });
 
+  it('a malformed footprint fails the step naming the chip and field', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'index-bad-'));
+    const chips = join(root, 'chips.parquet');
+    const gate = join(root, 'gate.parquet');
+    await writeTable(chips, CHIP_COLUMNS, [{ ...rows.listed, footprint_wkt: 'POLYGON ((1 2, 3))' }]);
+    await writeTable(gate, GATE_COLUMNS, [{ chip_id: rows.listed.chip_id, qa_cloud_frac: 0, qa_water_frac: 1, qa_land_frac: 0, qa_source: 'scl', decision: 'accept', reason: 'ok' }]);
+    const outputs = { tiles: join(root, 't.parquet'), pruned: join(root, 'p.parquet'), daily: join(root, 'd'), stac: join(root, 's') };
+    const error = await buildIndexes({ chips: [chips], gate: [gate], positions: [] }, outputs, { timeMinutes: 15, distanceM: 300 }).catch((e: unknown) => e);
+    expect((error as { where: string }).where).toBe(chips);
+    expect((error as Error).message).toMatch(new RegExp(`chip ${rows.listed.chip_id} field footprint_wkt: bad WKT polygon`));
+  });
+
   it('item hrefs are relative from indexes/stac/items', () => {
     expect(hrefFromItem('chips/2026-05-25/train/1/a.tif')).toBe('../../../chips/2026-05-25/train/1/a.tif');
   });
