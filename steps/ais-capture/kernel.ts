@@ -1,6 +1,6 @@
 // ais-capture: record AIS around each overpass of the day (per tile bbox, ±window_min) and a random
 // daily ship sample, from aisstream.io (live) or a recorded stream served by the local replay server.
-import { readFile, mkdir } from 'node:fs/promises';
+import { readFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Kernel } from '../../src/kernel-api.js';
 import { readTable, writeTable } from '../../src/table-io.js';
@@ -123,6 +123,11 @@ const kernel: Kernel = async (ctx) => {
     await session({ BoundingBoxes: [p.sample_bbox], FilterMessageTypes: types }, dayStartMs, dayEndMs, p.mode === 'live' ? p.sample_minutes * 60_000 : undefined);
   }
   ctx.progress(overpasses.length + 1, overpasses.length + 1);
+
+  // The recorder: every distinct message received, in arrival order, as NDJSON the replay mode reads
+  // back (`stream` input), so a live capture can be replayed exactly.
+  await mkdir(ctx.outputs.raw, { recursive: true });
+  await writeFile(join(ctx.outputs.raw, 'stream.ndjson'), lines.length > 0 ? `${lines.join('\n')}\n` : '');
 
   const digest = digestMessages(lines);
   const statics = latestStatics(digest.statics);

@@ -106,6 +106,16 @@ describe('ais-capture step (replay through the engine)', () => {
     expect(digestDir(dropped)).toEqual(digestDir(out));
   });
 
+  it('records the raw stream, and replaying that recording captures the same positions', async () => {
+    const raw = join(out, 'ais', DATE, 'raw', 'stream.ndjson');
+    const recorded = readFileSync(raw, 'utf8').trim().split('\n');
+    expect(recorded.length).toBe(result.metrics.messages);
+    const replayed = mkdtempSync(join(tmpdir(), 'ais-capture-replayed-'));
+    await execStep({ pipeline: PIPELINE, step: 'ais-capture', inputs: { schedule: `file:${schedule}`, stream: `file:${raw}` }, partition: { date: DATE }, outDir: replayed });
+    const positions = (dir: string) => readFileSync(join(dir, 'ais', DATE, 'positions.parquet'));
+    expect(positions(replayed).equals(positions(out))).toBe(true);
+  });
+
   it('refuses live mode without AISSTREAM_API_KEY, with a clear error', async () => {
     const saved = process.env.AISSTREAM_API_KEY;
     delete process.env.AISSTREAM_API_KEY;
