@@ -2,7 +2,7 @@
 // `where: sentence` line and exit 2, never a stack trace.
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
-import { parse as parseYamlValue } from 'yaml';
+import { createRequire } from 'node:module';
 import { describeError, isUserError, UserError } from './errors.js';
 import { loadPipeline } from './pipeline.js';
 import { build, defaultCacheDir, type BuildEvent, type BuildResult } from './runner.js';
@@ -191,7 +191,8 @@ export function parseSets(items: readonly string[]): Record<string, Record<strin
     if (!match) throw new UserError('CLI', `--set takes STEP.PARAM=VALUE, not "${item}"`);
     let value: unknown;
     try {
-      value = parseYamlValue(match[3]);
+      const { parse } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+      value = parse(match[3]);
     } catch {
       value = match[3];
     }

@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
-import { Ajv, type ValidateFunction } from 'ajv';
+import type { Ajv as AjvType, ValidateFunction } from 'ajv';
 import type { DuckDBPreparedStatement } from '@duckdb/node-api';
 import type { Db, Columns, TableFormat } from './table-io.js';
 import { StepError, UserError } from './errors.js';
@@ -284,7 +284,7 @@ async function runKernel(
 
 // ---------- output checks ----------
 
-const ajv = new Ajv({ allErrors: false, strict: false });
+let ajv: AjvType | undefined;
 const jsonValidators = new Map<string, ValidateFunction>();
 
 /** Check each output exists and matches its declared columns or JSON Schema. Returns table row counts. */
@@ -335,6 +335,10 @@ function checkJson(output: OutputSpec, path: string, shown: string, pipelineDir:
   const schemaFile = output.schemaFile as string;
   let validate = jsonValidators.get(schemaFile);
   if (!validate) {
+    if (!ajv) {
+      const { Ajv } = requireHere('ajv') as typeof import('ajv');
+      ajv = new Ajv({ allErrors: false, strict: false });
+    }
     validate = ajv.compile(JSON.parse(readFileSync(schemaFile, 'utf8')));
     jsonValidators.set(schemaFile, validate);
   }

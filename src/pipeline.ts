@@ -1,12 +1,28 @@
 // pipeline.yaml → a validated, typed Pipeline. The YAML is parsed with positions kept, checked against
 // schemas/pipeline.schema.json, then normalised once here; every error names file:line:col.
-import { readFileSync, existsSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, relative, resolve, sep, normalize } from 'node:path';
-import { LineCounter, parseDocument, isMap, isPair, isScalar, type Document, type Node } from 'yaml';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { readFileSync, existsSync, statSync, mkdirSync, writeFileSync, renameSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve, sep, normalize } from 'node:path';
+import { createRequire } from 'node:module';
+import type { Document, Node } from 'yaml';
+import type { Ajv as AjvType, ErrorObject, ValidateFunction } from 'ajv';
 import { UserError } from './errors.js';
 import type { Columns } from './table-io.js';
-import { SCHEMAS_DIR } from './paths.js';
+import { ENGINE_VERSION, SCHEMAS_DIR } from './paths.js';
+import { digestBytes } from './hash.js';
+
+// yaml and ajv cost ~0.2 s to load and compile; a no-op build on an unchanged pipeline file needs
+// neither (see loadPipeline's memo), so they are loaded on first use.
+const requireLazy = createRequire(import.meta.url);
+let yamlModule: typeof import('yaml') | undefined;
+const yaml = (): typeof import('yaml') => (yamlModule ??= requireLazy('yaml') as typeof import('yaml'));
+let ajvInstance: AjvType | undefined;
+function getAjv(): AjvType {
+  if (!ajvInstance) {
+    const { Ajv } = requireLazy('ajv') as typeof import('ajv');
+    ajvInstance = new Ajv({ allErrors: true, strict: false });
+  }
+  return ajvInstance;
+}
 
 export type OutputFormat = 'parquet' | 'csv' | 'json' | 'geojson' | 'directory';
 export type InputFormat = OutputFormat | 'ndjson' | 'text';
@@ -71,20 +87,59 @@ export interface Pipeline {
 }
 
 let schemaValidator: ValidateFunction | undefined;
-const ajv = new Ajv({ allErrors: true, strict: false });
 
 function pipelineValidator(): ValidateFunction {
-  schemaValidator ??= ajv.compile(JSON.parse(readFileSync(resolve(SCHEMAS_DIR, 'pipeline.schema.json'), 'utf8')));
+  schemaValidator ??= getAjv().compile(JSON.parse(readFileSync(resolve(SCHEMAS_DIR, 'pipeline.schema.json'), 'utf8')));
   return schemaValidator;
 }
 
-export function loadPipeline(file: string): Pipeline {
+/**
+ * Load and validate a pipeline file. A file whose exact text (and engine version) was validated
+ * before is read back from a memo in the cache folder, after re-checking the files it names exist;
+ * anything else goes through the full parse and validation.
+ */
+export function loadPipeline(file: string, memoDir?: string): Pipeline {
   const path = resolve(file);
   if (!existsSync(path)) throw new UserError('CLI', `no pipeline file at ${relative(process.cwd(), path) || path} (use --pipeline FILE)`);
-  return parsePipeline(readFileSync(path, 'utf8'), path);
+  const text = readFileSync(path, 'utf8');
+  const memo = join(memoDir ?? join(dirname(path), 'cache'), 'pipelines', `${digestBytes(`${ENGINE_VERSION}\0${path}\0${text}`).slice(3)}.json`);
+  const remembered = readMemo(memo, text, path);
+  if (remembered) return remembered;
+  const pipeline = parsePipeline(text, path);
+  try {
+    mkdirSync(dirname(memo), { recursive: true });
+    const temp = `${memo}.${process.pid}.tmp`;
+    writeFileSync(temp, JSON.stringify({ ...pipeline, steps: [...pipeline.steps.values()], locate: undefined }));
+    renameSync(temp, memo);
+  } catch {
+    /* the memo is only a speed-up */
+  }
+  return pipeline;
+}
+
+function readMemo(memo: string, text: string, file: string): Pipeline | undefined {
+  let stored: Omit<Pipeline, 'steps' | 'locate'> & { steps: StepSpec[] };
+  try {
+    stored = JSON.parse(readFileSync(memo, 'utf8')) as typeof stored;
+  } catch {
+    return undefined;
+  }
+  // What validation checked on disk must still hold; otherwise re-parse for a located error.
+  for (const step of stored.steps) {
+    if (!existsSync(step.code)) return undefined;
+    if (step.inputs.some((i) => i.kind === 'file' && !i.optional && !existsSync(i.location as string))) return undefined;
+    if (step.outputs.some((o) => o.schemaFile && !existsSync(o.schemaFile))) return undefined;
+  }
+  let parsed: Pipeline | undefined;
+  const locate = (p: readonly (string | number)[]): string => {
+    parsed ??= parsePipeline(text, file);
+    return parsed.locate(p);
+  };
+  return { ...stored, steps: new Map(stored.steps.map((s) => [s.name, s])), locate };
 }
 
 export function parsePipeline(text: string, file: string): Pipeline {
+  const { LineCounter, parseDocument } = yaml();
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const shown = relative(process.cwd(), file) || file;
@@ -206,7 +261,7 @@ function normalise(raw: RawPipeline, file: string, locate: (p: readonly (string 
       const { default: defaultValue, ...rest } = schema;
       const check = compileParam(rest, locate(['steps', name, 'params', paramName]));
       if (!check(defaultValue)) {
-        throw new UserError('PARAM_TYPE', `param "${name}.${paramName}" default ${JSON.stringify(defaultValue)} ${ajv.errorsText(check.errors, { dataVar: 'value' })}`, where('params', paramName, 'default'));
+        throw new UserError('PARAM_TYPE', `param "${name}.${paramName}" default ${JSON.stringify(defaultValue)} ${getAjv().errorsText(check.errors, { dataVar: 'value' })}`, where('params', paramName, 'default'));
       }
       params.push({ name: paramName, schema: rest, defaultValue });
     }
@@ -254,7 +309,7 @@ function compileParam(schema: Record<string, unknown>, where: string): ValidateF
   let check = paramValidators.get(key);
   if (!check) {
     try {
-      check = ajv.compile(schema);
+      check = getAjv().compile(schema);
     } catch (error) {
       throw new UserError('SCHEMA', `param schema is not a valid JSON Schema: ${(error as Error).message}`, where);
     }
@@ -271,7 +326,7 @@ export function checkParam(step: StepSpec, name: string, value: unknown, origin:
     throw new UserError('PARAM_TYPE', `step "${step.name}" has no param "${name}" (its params: ${known})`, origin);
   }
   const check = compileParam(spec.schema, origin);
-  if (!check(value)) throw new UserError('PARAM_TYPE', `param "${step.name}.${name}" = ${JSON.stringify(value)}: ${ajv.errorsText(check.errors, { dataVar: 'value' })}`, origin);
+  if (!check(value)) throw new UserError('PARAM_TYPE', `param "${step.name}.${name}" = ${JSON.stringify(value)}: ${getAjv().errorsText(check.errors, { dataVar: 'value' })}`, origin);
 }
 
 function checkReferences(steps: Map<string, StepSpec>, locate: (p: readonly (string | number)[]) => string): void {
@@ -395,6 +450,7 @@ function describePath(path: readonly (string | number)[]): string {
 
 /** Offset of a node (or, with key=true, of its key) for a path into the document. */
 function offsetOf(doc: Document, path: readonly (string | number)[], key: boolean): number {
+  const { isMap, isPair, isScalar } = yaml();
   let node: unknown = doc.contents;
   let best = (doc.contents as Node | null)?.range?.[0] ?? 0;
   for (let i = 0; i < path.length; i += 1) {

@@ -73,7 +73,7 @@ export function instanceId(step: string, partition: Record<string, string>): str
 }
 
 export async function build(options: BuildOptions): Promise<BuildResult> {
-  const pipeline = loadPipeline(options.pipelineFile);
+  const pipeline = loadPipeline(options.pipelineFile, options.cacheDir ? resolve(options.cacheDir) : process.env.DAGRUN_CACHE);
   const params = resolveParams(pipeline, options.sets ?? {});
   for (const name of [...(options.targets ?? []), ...(options.refresh ?? []), ...(options.force ?? [])]) {
     if (!pipeline.steps.has(name)) throw new UserError('CLI', `no step named "${name}" (steps: ${pipeline.order.join(', ')})`);

@@ -133,8 +133,11 @@ export class Store {
   /** Digest of a directory: a tree of (relative path, digest, size), itself digested canonically. */
   async digestTree(dir: string): Promise<{ digest: string; size: number; entries: TreeEntry[] }> {
     const entries: TreeEntry[] = [];
-    for (const file of await listFiles(dir)) {
-      const { digest, size } = await this.digestOf(join(dir, file));
+    // Synchronous walk and stat: for thousands of small files this is several times faster than
+    // awaiting one promise per file, and a no-op build is mostly this loop.
+    for (const file of listFilesSync(dir)) {
+      const path = join(dir, file);
+      const { digest, size } = await this.digestOf(path, statSync(path, { bigint: true }));
       entries.push({ path: file, digest, size });
     }
     const tree = treeBytes(entries);
@@ -331,8 +334,10 @@ export class CorruptObject extends Error {
   }
 }
 
-function treeBytes(entries: readonly TreeEntry[]): string {
-  return canonicalJson({ entries: [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)) });
+/** Canonical JSON of a tree (keys in sorted order, entries by path), written directly: it is on the no-op path. */
+export function treeBytes(entries: readonly TreeEntry[]): string {
+  const sorted = [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return `{"entries":[${sorted.map((e) => `{"digest":${JSON.stringify(e.digest)},"path":${JSON.stringify(e.path)},"size":${e.size}}`).join(',')}]}`;
 }
 
 /** Every file below `dir`, as sorted '/'-separated relative paths. Hidden temp files are skipped. */
@@ -352,6 +357,26 @@ export async function listFiles(dir: string): Promise<string[]> {
     }
   };
   await walk(dir);
+  return files.sort();
+}
+
+/** Synchronous twin of listFiles, for the no-op hot path. */
+export function listFilesSync(dir: string): string[] {
+  const files: string[] = [];
+  const walk = (current: string): void => {
+    let entries;
+    try {
+      entries = readdirSync(current, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const full = join(current, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (entry.isFile() && !entry.name.endsWith('.tmp')) files.push(relative(dir, full).split(sep).join('/'));
+    }
+  };
+  walk(dir);
   return files.sort();
 }
 

@@ -1,0 +1,19 @@
+// `npm run bench`: runs every bench/*.bench.ts in its own process and prints each one's figures.
+// Pass --quick for the smaller sizes; name benches to run only those (`npm run bench -- engine`).
+import { readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const args = process.argv.slice(2);
+const flags = args.filter((a) => a.startsWith('--'));
+const names = args.filter((a) => !a.startsWith('--'));
+const benches = readdirSync(here).filter((f) => f.endsWith('.bench.ts')).sort().filter((f) => names.length === 0 || names.includes(f.replace('.bench.ts', '')));
+let failed = 0;
+for (const file of benches) {
+  process.stdout.write(`\n== ${file} ${flags.join(' ')}\n`);
+  const result = spawnSync(process.execPath, ['--import', 'tsx', join(here, file), ...flags], { stdio: 'inherit' });
+  if (result.status !== 0) failed += 1;
+}
+process.exitCode = failed === 0 ? 0 : 1;

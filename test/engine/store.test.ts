@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { mkdtempSync, rmSync, writeFileSync, utimesSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { canonicalJson, readCounter } from '../../src/hash.js';
+import { Store, treeBytes } from '../../src/store.js';
+
+describe('store', () => {
+  it('tree objects are the canonical JSON of their sorted entries', () => {
+    const entry = fc.record({ path: fc.string({ minLength: 1, maxLength: 20 }), digest: fc.stringMatching(/^[0-9a-f]{64}$/).map((h) => `b3:${h}`), size: fc.nat() });
+    fc.assert(
+      fc.property(fc.uniqueArray(entry, { selector: (e) => e.path, maxLength: 30 }), (entries) => {
+        const sorted = [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+        expect(treeBytes(entries)).toBe(canonicalJson({ entries: sorted }));
+      }),
+    );
+  });
+
+  it('the stat cache answers without reading until size, mtime or inode change', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dagrun-store-'));
+    try {
+      const store = new Store(join(dir, 'cache'));
+      const file = join(dir, 'a.txt');
+      writeFileSync(file, 'hello');
+      const first = await store.digestOf(file);
+      const reads = readCounter.files;
+      expect(await store.digestOf(file)).toEqual(first);
+      expect(readCounter.files).toBe(reads);
+      writeFileSync(file, 'HELLO'); // same size, new content and mtime
+      utimesSync(file, new Date(2030, 0, 1), new Date(2030, 0, 1));
+      const second = await store.digestOf(file);
+      expect(readCounter.files).toBe(reads + 1);
+      expect(second.digest).not.toBe(first.digest);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
