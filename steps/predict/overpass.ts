@@ -372,22 +372,30 @@ function passesOverTarget(track: SampledTrack, target: Target, startMs: number, 
 }
 
 function refinePass(track: SampledTrack, target: Target, i0: number, f0: number, i1: number, f1: number, swathHalfKm: number): Overpass | undefined {
-  // Hold one element set (nearest to the bracket) through the refinement so f is continuous.
-  const set = track.series.sets[track.setIndex[i0]];
   const a = track.t0 + i0 * SAMPLE_STEP_MS;
   const b = track.t0 + i1 * SAMPLE_STEP_MS;
-  // The sampled values are exact when both samples used this element set.
-  const sameSet = track.setIndex[i1] === track.setIndex[i0];
-  const fa = f0;
-  const fb = sameSet ? f1 : alongTrackOffset(set, b, target.centerEcef);
-  if (fb === undefined) return undefined;
+  // Hold one element set through the refinement so f is continuous: the one whose epoch is
+  // nearest the (linearly estimated) crossing time.
+  const estimate = a + ((b - a) * -f0) / (f1 - f0);
+  const setIndex = track.series.nearestIndex(estimate);
+  const set = track.series.sets[setIndex];
+  const p = target.centerEcef;
+  // The sampled values are exact where a sample used this element set.
+  const fa = track.setIndex[i0] === setIndex ? f0 : alongTrackOffset(set, a, p);
+  const fb = track.setIndex[i1] === setIndex ? f1 : alongTrackOffset(set, b, p);
+  if (fa === undefined || fb === undefined) return undefined;
   let root: number | undefined;
-  if (fb >= 0) root = refineRoot(set, target.centerEcef, a, fa, b, fb);
-  else {
-    // With this element set the crossing falls just after b (the sets differ by well under a second).
-    const later = alongTrackOffset(set, b + SAMPLE_STEP_MS, target.centerEcef);
+  if (fa < 0 && fb >= 0) root = refineRoot(set, p, a, fa, b, fb);
+  else if (fb < 0) {
+    // With this element set the crossing falls just after b (sets differ by well under a second).
+    const later = alongTrackOffset(set, b + SAMPLE_STEP_MS, p);
     if (later === undefined || later < 0) return undefined;
-    root = refineRoot(set, target.centerEcef, b, fb, b + SAMPLE_STEP_MS, later);
+    root = refineRoot(set, p, b, fb, b + SAMPLE_STEP_MS, later);
+  } else {
+    // … or just before a.
+    const earlier = alongTrackOffset(set, a - SAMPLE_STEP_MS, p);
+    if (earlier === undefined || earlier >= 0) return undefined;
+    root = refineRoot(set, p, a - SAMPLE_STEP_MS, earlier, a, fa);
   }
   if (root === undefined) return undefined;
   const state = stateAt(set, root);
