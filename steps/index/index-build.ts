@@ -303,8 +303,8 @@ export function stacCollection(listed: readonly Listed[]): Record<string, unknow
     extent: { spatial: { bbox: [bbox] }, temporal: { interval: [[times[0] ?? null, times[times.length - 1] ?? null]] } },
     summaries: { 'proj:epsg': [...new Set(listed.map(({ chip }) => chip.epsg))].sort((a, b) => a - b), split: [...new Set(listed.map(({ chip }) => chip.split))].sort() },
     links: [
+      // Self-contained catalog: relative links only, no `self` (STAC best practice).
       { rel: 'root', href: './collection.json', type: 'application/json' },
-      { rel: 'self', href: './collection.json', type: 'application/json' },
       { rel: 'license', href: 'https://sentinel.esa.int/documents/247904/690755/Sentinel_Data_Legal_Notice', title: 'Copernicus Sentinel data terms' },
       ...listed.map(({ chip }) => ({ rel: 'item', href: `./items/${chip.chip_id}.json`, type: 'application/geo+json' })),
     ],

@@ -2,13 +2,14 @@
 // on the embedded sample scene: the static catalog and the same items served by a local STAC API.
 import { afterAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { execStep } from '../../src/exec.js';
 import { readTable, withDb, writeTable } from '../../src/table-io.js';
-import { loadStaticItems } from '../../src/stac.js';
+import { loadStaticItems, resolveHref } from '../../src/stac.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
 
 const PIPELINE = join(PROJECT_ROOT, 'pipeline.yaml');
@@ -119,6 +120,7 @@ describe('stac-search, chip, gate and index through execStep on the sample scene
       pipeline: PIPELINE, step: 'index', inputs: { chips: `file:${chip.outputs.chips}`, gate: `file:${gate.outputs.gate}`, positions: `file:${positions}` }, outDir: chipOut,
     });
     const accepted = verdicts.filter((v) => v.decision === 'accept').map((v) => v.chip_id);
+    expect(accepted.length).toBeGreaterThan(0); // the sample scene is open water around these points
     const tiles = await withDb((db) => db.all(`SELECT chip_id, ST_AsText(footprint) AS wkt FROM read_parquet('${index.outputs.tiles}') ORDER BY chip_id`));
     const pruned = await readTable(index.outputs.pruned);
     // every accepted chip is either listed or pruned (the fixes are 15 s from scene time at the chip point: none pruned)
@@ -126,9 +128,17 @@ describe('stac-search, chip, gate and index through execStep on the sample scene
     expect(tiles.map((t) => t.chip_id)).toEqual(accepted);
     const stacItems = readdirSync(join(index.outputs.stac, 'items')).map((f) => f.replace('.json', '')).sort();
     expect(stacItems).toEqual(accepted);
-    if (accepted.length > 0) {
-      const daily = JSON.parse(readFileSync(join(index.outputs.daily, 'tiles_20260525.geojson'), 'utf8'));
-      expect(daily.features.map((f: { id: string }) => f.id).sort()).toEqual(accepted);
+    // GDAL opens each item's image through its relative href and sees the grid the item declares.
+    for (const name of stacItems) {
+      const itemFile = join(index.outputs.stac, 'items', `${name}.json`);
+      const item = JSON.parse(readFileSync(itemFile, 'utf8'));
+      const info = JSON.parse(execFileSync('gdalinfo', ['-json', resolveHref(item.assets.image.href, itemFile)], { encoding: 'utf8' }));
+      expect(info.size).toEqual([...item.properties['proj:shape']].reverse());
+      const [a, b, c, d, e, f] = item.properties['proj:transform'];
+      expect(info.geoTransform).toEqual([c, a, b, f, d, e]);
+      expect(info.bands).toHaveLength(item.assets.image['eo:bands'].length);
     }
+    const daily = JSON.parse(readFileSync(join(index.outputs.daily, 'tiles_20260525.geojson'), 'utf8'));
+    expect(daily.features.map((f: { id: string }) => f.id).sort()).toEqual(accepted);
   });
 });
