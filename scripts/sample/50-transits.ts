@@ -80,12 +80,13 @@ function voyageFixes(voyage: Voyage, random: () => number): Record<string, unkno
   }
   const speedKmh = voyage.speedKn * KN_TO_KMH;
   let t = startMs;
+  let legStart = startMs; // when the vessel is at waypoint `leg`
   for (let leg = 0; leg + 1 < voyage.waypoints.length; leg++) {
     const [lat1, lon1] = voyage.waypoints[leg];
     const [lat2, lon2] = voyage.waypoints[leg + 1];
     const legKm = haversineKm(lat1, lon1, lat2, lon2);
     const course = bearingDeg(lat1, lon1, lat2, lon2);
-    const legStart = t;
+    if (leg > 0) legStart += (haversineKm(...voyage.waypoints[leg - 1], lat1, lon1) / speedKmh) * HOUR;
     const legEnd = legStart + (legKm / speedKmh) * HOUR;
     for (; t < legEnd; t += FIX_EVERY_MS) {
       const at = destinationPoint(lat1, lon1, course, ((t - legStart) / HOUR) * speedKmh);

@@ -43,6 +43,7 @@ const kernel: Kernel = async (ctx) => {
   const reconcileParams: ReconcileParams = {
     missedAfterHours: Number(p.missed_after_hours),
     approachHalfwidthKm: Number(p.approach_halfwidth_nm) * KM_PER_NM,
+    interpolateExitCrossing: p.interpolate_exit_crossing === true,
   };
 
   const chokepointsPath = ctx.inputs.chokepoints;

@@ -4,7 +4,7 @@
 import { destinationPoint } from '../../src/geo.js';
 import { destinationZone, type Corridor } from './chokepoints.js';
 import type { SarCluster } from './detections.js';
-import { KM_PER_NM, distanceToSegmentKm, inPolygon, type LatLon } from './geometry.js';
+import { KM_PER_NM, distanceToSegmentKm, firstEntryFraction, inPolygon, type LatLon } from './geometry.js';
 import type { Prediction } from './predict.js';
 import { darkKey, predictedKey, transitId, type TransitRow } from './transits.js';
 
@@ -12,9 +12,14 @@ export interface ReconcileParams {
   missedAfterHours: number;
   /** A fix farther than this from the dead-reckoned approach (before entering the corridor) cancels. */
   approachHalfwidthKm: number;
+  /**
+   * Also count a reappearance when the straight line between two consecutive fixes crosses the exit
+   * zone (time interpolated), for sparse AIS that jumps over a small zone. Off = the seed's point rule.
+   */
+  interpolateExitCrossing: boolean;
 }
 
-export const DEFAULT_RECONCILE_PARAMS: ReconcileParams = { missedAfterHours: 96, approachHalfwidthKm: 10 * KM_PER_NM };
+export const DEFAULT_RECONCILE_PARAMS: ReconcileParams = { missedAfterHours: 96, approachHalfwidthKm: 10 * KM_PER_NM, interpolateExitCrossing: false };
 
 export interface Fix {
   tsMs: number;
@@ -129,6 +134,7 @@ export function aisEvidence(row: TransitRow, corridor: Corridor, fixes: readonly
   let entered = false;
   let reappear: Fix | null = null;
   let cancel: Fix | null = null;
+  let previous: Fix = { tsMs: row.last_known_at as number, lat: start.lat, lon: start.lon };
   for (const fix of fixes) {
     if (fix.tsMs <= (row.last_known_at as number) || fix.tsMs > runMs || fix.tsMs > deadline) continue;
     const inCorridor = inPolygon(fix, corridor.polygon);
@@ -137,6 +143,16 @@ export function aisEvidence(row: TransitRow, corridor: Corridor, fixes: readonly
       reappear = fix;
       break;
     }
+    if (params.interpolateExitCrossing && !inDestination) {
+      const crossing = firstEntryFraction([previous, fix], destination.polygon, destination.bbox);
+      const at = crossing === null ? null : Math.round((previous.tsMs + crossing * (fix.tsMs - previous.tsMs)) / 1000) * 1000;
+      if (at !== null && crossing !== null && at >= eta - sigma) {
+        reappear = { tsMs: at, lat: previous.lat + crossing * (fix.lat - previous.lat), lon: previous.lon + crossing * (fix.lon - previous.lon) };
+        break;
+      }
+      if (crossing !== null || firstEntryFraction([previous, fix], corridor.polygon, corridor.bbox) !== null) entered = true;
+    }
+    previous = fix;
     if (inCorridor || inDestination) entered = true;
     if (!entered && cancel === null && distanceToSegmentKm(fix, start, end) > params.approachHalfwidthKm) cancel = fix;
   }

@@ -36,11 +36,12 @@ export function voyage(spec: VoyageSpec): VesselTrack {
   const every = (spec.everyMin ?? 10) * 60_000;
   const stop = spec.darkAfter ? t(spec.darkAfter) : Infinity;
   let ts = t(spec.start);
+  let legStart = ts; // when the vessel is at waypoint `leg`
   for (let leg = 0; leg + 1 < spec.waypoints.length; leg++) {
     const [lat1, lon1] = spec.waypoints[leg];
     const [lat2, lon2] = spec.waypoints[leg + 1];
     const course = bearingDeg(lat1, lon1, lat2, lon2);
-    const legStart = ts;
+    if (leg > 0) legStart = legStart + (haversineKm(...spec.waypoints[leg - 1], lat1, lon1) / kmh) * HOUR;
     const legEnd = legStart + (haversineKm(lat1, lon1, lat2, lon2) / kmh) * HOUR;
     for (; ts < legEnd && ts <= stop; ts += every) {
       const at = destinationPoint(lat1, lon1, course, ((ts - legStart) / HOUR) * kmh);

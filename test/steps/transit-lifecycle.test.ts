@@ -97,6 +97,21 @@ describe('transit lifecycle scenarios', () => {
     expect(after[0].confirmed_via).toBeNull();
   });
 
+  it('sparse AIS that jumps over the exit zone: not a reappearance by the seed rule; interpolate_exit_crossing confirms at the crossing time', () => {
+    const hourlyFixes = voyage({ ...northbound, everyMin: 75 }); // fixes at lat 12.57 (corridor) and 12.80, 13.02 (either side of the exit zone)
+    const between = hourlyFixes.fixes.findIndex((f) => f.lat! > 12.98); // first fix past the exit zone
+    const before = hourlyFixes.fixes[between - 1];
+    expect(inPolygon({ lat: before.lat!, lon: before.lon! }, bab.exitZone.polygon) || inPolygon({ lat: hourlyFixes.fixes[between].lat!, lon: hourlyFixes.fixes[between].lon! }, bab.exitZone.polygon)).toBe(false);
+    const [pointRule] = run([hourlyFixes], []);
+    expect(pointRule.status).toBe('predicted');
+    const interpolated = runLifecycle([], [hourlyFixes], [], corridors, hourly, { ...params, reconcile: { ...DEFAULT_RECONCILE_PARAMS, interpolateExitCrossing: true } });
+    expect(interpolated).toHaveLength(1);
+    expect(interpolated[0].status).toBe('confirmed');
+    expect(interpolated[0].confirmed_via).toBe('ais_reappear');
+    expect(interpolated[0].confirmed_at!).toBeGreaterThan(before.tsMs);
+    expect(interpolated[0].confirmed_at!).toBeLessThan(hourlyFixes.fixes[between].tsMs);
+  });
+
   it('cancelled when the vessel leaves the approach without entering the corridor', () => {
     const turnsAway: VoyageSpec = { mmsi: 636000004, key: '9700004', start: '2026-05-25T05:00:00Z', speedKn: 12, waypoints: [[12.2, 43.85], [12.4, 43.57], [12.5, 44.0], [12.75, 44.9]] };
     const track = voyage(turnsAway);
