@@ -9,6 +9,8 @@ import { execStep } from '../../src/exec.js';
 import { readTable, writeTable } from '../../src/table-io.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
 import { readXlsx } from '../../steps/ais-capture/xlsx.js';
+import { indexRecording, startReplayServer } from '../../steps/ais-capture/replay-server.js';
+import { sampleStreamLines } from '../../scripts/sample/20-ais.js';
 
 const PIPELINE = join(PROJECT_ROOT, 'pipeline.yaml');
 const DATE = '2026-05-25';
@@ -90,11 +92,7 @@ describe('ais-capture step (replay through the engine)', () => {
     expect(new Set(sample.map((r) => r.mmsi)).size).toBe(20);
   });
 
-  it('gives byte-identical outputs on a rerun, and the same positions when the socket drops mid-stream', async () => {
-    const again = mkdtempSync(join(tmpdir(), 'ais-capture-again-'));
-    await execStep({ pipeline: PIPELINE, step: 'ais-capture', inputs: { schedule: `file:${schedule}` }, partition: { date: DATE }, outDir: again });
-    expect(digestDir(again)).toEqual(digestDir(out));
-
+  it('gives byte-identical outputs on a rerun in which the socket drops mid-stream three times', async () => {
     const dropped = mkdtempSync(join(tmpdir(), 'ais-capture-drops-'));
     const withDrops = await execStep({
       pipeline: PIPELINE, step: 'ais-capture', inputs: { schedule: `file:${schedule}` }, partition: { date: DATE }, outDir: dropped,
@@ -114,6 +112,50 @@ describe('ais-capture step (replay through the engine)', () => {
     await execStep({ pipeline: PIPELINE, step: 'ais-capture', inputs: { schedule: `file:${schedule}`, stream: `file:${raw}` }, partition: { date: DATE }, outDir: replayed });
     const positions = (dir: string) => readFileSync(join(dir, 'ais', DATE, 'positions.parquet'));
     expect(positions(replayed).equals(positions(out))).toBe(true);
+  });
+
+  it('live mode: subscribes with AISSTREAM_API_KEY, skips windows already over, and never writes the key', async () => {
+    const key = 'live-secret-key-0123456789';
+    // Stand-in for stream.aisstream.io: the replay server, as the live endpoint.
+    const server = await startReplayServer({ recording: indexRecording(sampleStreamLines()), apiKey: key });
+    const saved = process.env.AISSTREAM_API_KEY;
+    process.env.AISSTREAM_API_KEY = key;
+    const logs: string[] = [];
+    try {
+      const dir = mkdtempSync(join(tmpdir(), 'ais-live-'));
+      const live = await execStep({
+        pipeline: PIPELINE, step: 'ais-capture', inputs: { schedule: `file:${schedule}` }, partition: { date: DATE }, outDir: dir,
+        params: { mode: 'live', endpoint: server.url, sample_minutes: 0.05 }, onLog: (m) => logs.push(m),
+      });
+      expect(live.warnings.some((w) => /already over/.test(w))).toBe(true);
+      expect(server.stats.subscriptions).toBe(1); // the sampler's; the 2026-05-25 window is in the past
+      expect(live.metrics.positions as number).toBeGreaterThan(0);
+      const texts = [JSON.stringify(live), logs.join('\n')];
+      for (const file of Object.keys(digestDir(dir))) {
+        const path = join(dir, file);
+        texts.push(file.endsWith('.parquet') ? JSON.stringify(await readTable(path)) : file.endsWith('.xlsx') ? JSON.stringify(await readXlsx(path)) : readFileSync(path, 'utf8'));
+      }
+      for (const text of texts) expect(text).not.toContain(key);
+    } finally {
+      if (saved === undefined) delete process.env.AISSTREAM_API_KEY;
+      else process.env.AISSTREAM_API_KEY = saved;
+      await server.close();
+    }
+  });
+
+  it('live mode with a wrong key fails with the server’s refusal', async () => {
+    const server = await startReplayServer({ recording: [], apiKey: 'the-right-key' });
+    const saved = process.env.AISSTREAM_API_KEY;
+    process.env.AISSTREAM_API_KEY = 'a-wrong-key';
+    try {
+      await expect(
+        execStep({ pipeline: PIPELINE, step: 'ais-capture', inputs: { schedule: `file:${schedule}` }, partition: { date: DATE }, outDir: mkdtempSync(join(tmpdir(), 'ais-live-')), params: { mode: 'live', endpoint: server.url, sample_minutes: 0.05 } }),
+      ).rejects.toThrow(/refused the subscription: Api Key Is Not Valid/);
+    } finally {
+      if (saved === undefined) delete process.env.AISSTREAM_API_KEY;
+      else process.env.AISSTREAM_API_KEY = saved;
+      await server.close();
+    }
   });
 
   it('refuses live mode without AISSTREAM_API_KEY, with a clear error', async () => {
