@@ -54,6 +54,18 @@ describe.skipIf(!existsSync(FILE))('Ever Given AIS through predictor and reconci
     for (const v of anchored) expect(predictedVessels.has(v.mmsi)).toBe(false);
   });
 
+  it('with interpolate_exit_crossing, vessels whose sparse fixes jump over the canal-mouth exit zone are confirmed too', () => {
+    const interpolated = runLifecycle([], vessels, [], corridors, runs, { ...params, reconcile: { ...DEFAULT_RECONCILE_PARAMS, interpolateExitCrossing: true } });
+    assertTransitConstraints(interpolated, 'evergiven-interpolated', new Set(corridors.map((c) => c.id)));
+    const pointRule = summariseReplay(rows, vessels, corridors, runs.length);
+    const summary = summariseReplay(interpolated, vessels, corridors, runs.length);
+    console.log(`Ever Given replay, interpolate_exit_crossing: ${JSON.stringify(summary)}`);
+    expect(summary.stillOpen).toBe(0);
+    expect(summary.confirmed).toBeGreaterThan(pointRule.confirmed);
+    expect(summary.missed).toBeLessThan(pointRule.missed);
+    expect(Math.abs(summary.medianEntryErrorHours as number)).toBeLessThan(1);
+  });
+
   it('re-running the last hour on the final state changes nothing', () => {
     expect(runLifecycle(rows, vessels, [], corridors, [runs[runs.length - 1]], params)).toEqual(rows);
   });

@@ -115,8 +115,13 @@ export interface ReplaySummary {
   stillOpen: number;
   /** Median of (confirmed_at − predicted_eta) over confirmed rows, hours (the weekly view's figure). */
   medianConfirmDeltaHours: number | null;
-  /** Median of (first fix inside the corridor after the prediction − predicted_eta), hours, over confirmed rows with such a fix. */
+  /**
+   * Median of (first fix inside the corridor after the last-known fix − predicted_eta), hours, over
+   * confirmed rows predicted from outside the corridor that have such a fix (AIS cadence limits it).
+   */
   medianEntryErrorHours: number | null;
+  /** Median dead-reckoning lead (predicted_eta − last_known_at) of those rows, hours. */
+  medianLeadHours: number | null;
   medianAbsEntryErrorHours: number | null;
   entryErrorsMeasured: number;
 }
@@ -136,10 +141,15 @@ export function summariseReplay(rows: readonly import('../../steps/transit-recon
   for (const r of confirmed) confirmedVia[r.confirmed_via as string] = (confirmedVia[r.confirmed_via as string] ?? 0) + 1;
   const byMmsi = new Map(vessels.map((v) => [v.mmsi, v]));
   const entryErrors: number[] = [];
+  const leads: number[] = [];
   for (const r of confirmed) {
     const corridor = corridors.find((c) => c.id === r.chokepoint_id)!;
-    const entry = byMmsi.get(r.vessel_mmsi as number)?.fixes.find((f) => f.tsMs >= (r.last_known_at as number) && f.lat !== null && f.lon !== null && pointInCorridor(f.lat, f.lon, corridor));
-    if (entry) entryErrors.push((entry.tsMs - (r.predicted_eta as number)) / HOUR);
+    // Only predictions made from outside the corridor have a lead time to check.
+    if (pointInCorridor(r.last_known_lat as number, r.last_known_lon as number, corridor)) continue;
+    const entry = byMmsi.get(r.vessel_mmsi as number)?.fixes.find((f) => f.tsMs > (r.last_known_at as number) && f.lat !== null && f.lon !== null && pointInCorridor(f.lat, f.lon, corridor));
+    if (!entry) continue;
+    entryErrors.push((entry.tsMs - (r.predicted_eta as number)) / HOUR);
+    leads.push(((r.predicted_eta as number) - (r.last_known_at as number)) / HOUR);
   }
   return {
     vessels: vessels.length,
@@ -153,6 +163,7 @@ export function summariseReplay(rows: readonly import('../../steps/transit-recon
     medianConfirmDeltaHours: median(confirmed.map((r) => ((r.confirmed_at as number) - (r.predicted_eta as number)) / HOUR)),
     medianEntryErrorHours: median(entryErrors),
     medianAbsEntryErrorHours: median(entryErrors.map(Math.abs)),
+    medianLeadHours: median(leads),
     entryErrorsMeasured: entryErrors.length,
   };
 }
