@@ -20,12 +20,14 @@ const random = seededRandom(1000);
 const tiles = new Set<string>();
 while (tiles.size < tileCount) tiles.add(tileIdAt(-60 + random() * 130, -180 + random() * 360));
 
+const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 const targets = [...tiles].map((tile) => resolveTarget({ tile }));
 const t1 = performance.now();
 const series = buildSeries(elementSets);
 const { overpasses } = predictOverpasses(series, targets, { startMs: Date.UTC(2026, 4, 22), days });
 const t2 = performance.now();
+const cpu = process.cpuUsage(cpu0);
 
 console.log(
   JSON.stringify({
@@ -37,6 +39,8 @@ console.log(
     resolve_tiles_ms: Math.round(t1 - t0),
     predict_ms: Math.round(t2 - t1),
     total_s: Number(((t2 - t0) / 1000).toFixed(3)),
+    // CPU time of this process: less sensitive than wall time to other load on the machine.
+    cpu_s: Number(((cpu.user + cpu.system) / 1e6).toFixed(3)),
     overpasses_per_tile_week: Number((overpasses.length / tileCount).toFixed(2)),
   }),
 );

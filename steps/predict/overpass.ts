@@ -333,6 +333,14 @@ export function predictOverpasses(
 /** Fastest angular motion of the sub-satellite point over the ground per sample (≈3.6°/min + Earth's 0.25°/min). */
 const MAX_ANGLE_PER_SAMPLE_RAD = 4.2 * RAD * (SAMPLE_STEP_MS / 60_000);
 
+/** Distance (km) of P from the plane through the Earth's centre spanned by sample o's r and w: ≈ cross-track distance. */
+function crossTrackEstimateKm(r: Float64Array, w: Float64Array, o: number, px: number, py: number, pz: number): number {
+  const nx = r[o + 1] * w[o + 2] - r[o + 2] * w[o + 1];
+  const ny = r[o + 2] * w[o] - r[o] * w[o + 2];
+  const nz = r[o] * w[o + 1] - r[o + 1] * w[o];
+  return Math.abs(px * nx + py * ny + pz * nz) / Math.hypot(nx, ny, nz);
+}
+
 function passesOverTarget(track: SampledTrack, target: Target, startMs: number, endMs: number, swathHalfKm: number, minSun: number): Overpass[] {
   const result: Overpass[] = [];
   const p = target.centerEcef;
@@ -342,6 +350,8 @@ function passesOverTarget(track: SampledTrack, target: Target, startMs: number, 
   // A pass can only cover the target if, at the crossing, the track is within half a swath plus the
   // footprint's radius; the sample before the crossing is at most one step further away.
   const coverAngle = (swathHalfKm + target.radiusKm) / pNorm;
+  // Margin for the ground track's curvature between the sample and the crossing.
+  const coverKm = swathHalfKm + target.radiusKm + 25;
   const nearAngle = coverAngle + MAX_ANGLE_PER_SAMPLE_RAD;
   const { r, rUnit, w, setIndex, count } = track;
   let i = 0;
@@ -361,7 +371,7 @@ function passesOverTarget(track: SampledTrack, target: Target, startMs: number, 
       // Descending (southbound in the Earth-fixed frame); does P's along-track position fall in (i, i+1]?
       const f0 = (r[o] - px) * w[o] + (r[o + 1] - py) * w[o + 1] + (r[o + 2] - pz) * w[o + 2];
       const f1 = (r[o + 3] - px) * w[o + 3] + (r[o + 4] - py) * w[o + 4] + (r[o + 5] - pz) * w[o + 5];
-      if (f0 < 0 && f1 >= 0) {
+      if (f0 < 0 && f1 >= 0 && crossTrackEstimateKm(r, w, o, px, py, pz) <= coverKm) {
         const pass = refinePass(track, target, i, f0, i + 1, f1, swathHalfKm);
         if (pass && pass.centerTimeMs >= startMs && pass.centerTimeMs < endMs && pass.sunElevationDeg >= minSun) result.push(pass);
       }
