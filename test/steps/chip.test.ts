@@ -2,6 +2,8 @@
 // SWIR bicubic, ids and splits, failure of one chip on a truncated asset, determinism, jobs.
 import { describe, expect, it, beforeAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -162,7 +164,7 @@ describe('chip failures and determinism', () => {
 
   it('same inputs give byte-identical files, with 1 or 2 jobs', async () => {
     const fixture = writeScene(join(root, 'det', 'scene'));
-    const matches = Array.from({ length: 6 }, (_, i) => matchRow(100 + i, 60 + i * 90, 500 - i * 80, fixture.assets));
+    const matches = Array.from({ length: 4 }, (_, i) => matchRow(100 + i, 60 + i * 150, 500 - i * 130, fixture.assets));
     const one = join(root, 'det', 'one');
     const two = join(root, 'det', 'two');
     const a = await runChips(tasksOf(matches), PARAMS, { outDir: one, outPrefix: 'chips/d', jobs: 1 });
@@ -171,8 +173,44 @@ describe('chip failures and determinism', () => {
     expect(sort(b.rows)).toEqual(sort(a.rows));
     const files = listFiles(one);
     expect(files).toEqual(listFiles(two));
-    expect(files.length).toBe(6 * 5);
+    expect(files.length).toBe(4 * 5);
     for (const file of files) expect(readFileSync(join(two, file)).equals(readFileSync(join(one, file)))).toBe(true);
+  });
+});
+
+describe('chip over HTTP range requests (127.0.0.1)', () => {
+  it('cuts the same pixels from http(s) assets as from local files, reading less than the scene', async () => {
+    const fixture = writeScene(join(root, 'http', 'scene'));
+    let served = 0;
+    const server = createServer((request, response) => {
+      const file = join(fixture.dir, String(request.url).slice(1));
+      if (!existsSync(file)) return void response.writeHead(404).end();
+      const bytes = readFileSync(file);
+      const match = /^bytes=(\d+)-(\d+)$/.exec(request.headers.range ?? '');
+      if (!match) return void response.writeHead(400).end('range requests only');
+      const start = Number(match[1]);
+      const end = Math.min(Number(match[2]), bytes.length - 1);
+      served += end - start + 1;
+      response.writeHead(206, { 'content-range': `bytes ${start}-${end}/${bytes.length}` }).end(bytes.subarray(start, end + 1));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+      const remote = Object.fromEntries(Object.entries(fixture.assets).map(([band, asset]) => [band, { ...asset, href: `${base}${band}.tif` }]));
+      const points: [number, number][] = [[300, 300], [20, 580]];
+      const local = await runChips(tasksOf(points.map(([c, r], i) => matchRow(i + 1, c, r, fixture.assets))), PARAMS, { outDir: join(root, 'http', 'local'), outPrefix: 'chips/d', jobs: 1 });
+      const http = await runChips(tasksOf(points.map(([c, r], i) => matchRow(i + 1, c, r, remote))), PARAMS, { outDir: join(root, 'http', 'remote'), outPrefix: 'chips/d', jobs: 1 });
+      expect(http.rows.map((r) => r.status)).toEqual(['ok', 'ok']);
+      expect(http.rows.map((r) => r.chip_id)).toEqual(local.rows.map((r) => r.chip_id));
+      for (const file of listFiles(join(root, 'http', 'local')).filter((f) => f.endsWith('.tif') || f.endsWith('.jpg'))) {
+        expect(readFileSync(join(root, 'http', 'remote', file)).equals(readFileSync(join(root, 'http', 'local', file)))).toBe(true);
+      }
+      expect(http.stats.bytesRead).toBe(served);
+      const sceneBytes = Object.values(fixture.assets).reduce((n, asset) => n + statSync(asset.href).size, 0);
+      expect(served).toBeLessThan(sceneBytes);
+    } finally {
+      server.close();
+    }
   });
 });
 
