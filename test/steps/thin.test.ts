@@ -217,12 +217,12 @@ describe('voyages', () => {
       ...Array.from({ length: 30 }, (_, i) => fix(`2026-05-25 1${Math.floor(i / 10)}:${String((i % 10) * 5).padStart(2, '0')}:00.000000`, 50.7, -1.1 + i * 0.001, 0.1)),
     ];
     const out = (await thinRows(rows)).sort(compareFixes);
-    const times = out.map((r) => r.ts_utc.slice(11, 16));
+    const times = out.map((r) => r.ts_utc!.slice(11, 16));
     // Last fix before the 7 h 15 min gap and the first after it are kept; voyage ids 1 then 2.
     expect(times).toContain('02:45');
     expect(times).toContain('10:00');
-    expect(out.find((r) => r.ts_utc.startsWith('2026-05-25 02:45'))?.voyage_id).toBe(1);
-    expect(out.find((r) => r.ts_utc.startsWith('2026-05-25 10:00'))?.voyage_id).toBe(2);
+    expect(out.find((r) => r.ts_utc!.startsWith('2026-05-25 02:45'))?.voyage_id).toBe(1);
+    expect(out.find((r) => r.ts_utc!.startsWith('2026-05-25 10:00'))?.voyage_id).toBe(2);
     // With a longer voyage_gap_hours there is one voyage.
     const single = await thinRows(rows, { ...THIN_DEFAULTS, voyage_gap_hours: 8 });
     expect(new Set(single.map((r) => r.voyage_id))).toEqual(new Set([1]));
