@@ -7,7 +7,7 @@ import { StepError } from '../../src/errors.js';
 import type { Kernel } from '../../src/kernel-api.js';
 import { readTable, withDb } from '../../src/table-io.js';
 import { parseChokepoints } from './chokepoints.js';
-import { clusterDetections, parseDetections } from './detections.js';
+import { clusterDetections, parseDetections, type SarDetection } from './detections.js';
 import { KM_PER_NM } from './geometry.js';
 import { emptyStats, runLifecycle, runTimes } from './lifecycle.js';
 import type { PredictParams } from './predict.js';
@@ -58,11 +58,13 @@ const kernel: Kernel = async (ctx) => {
     previous.push(...rows);
   }
 
-  const { vessels, detectionRows } = await withDb(async (db) => ({
-    vessels: await readVesselTracks(db, ctx.inputs.positions, runMs),
-    detectionRows: await readDetectionRows(db, ctx.inputs.detections),
-  }));
-  const clusters = clusterDetections(parseDetections(detectionRows, ctx.inputs.detections), Number(p.sar_cluster_radius_m) / 1000, corridors);
+  const filesOf = (name: string): readonly string[] => (ctx.inputFiles[name]?.length ? ctx.inputFiles[name] : ctx.inputs[name] ? [ctx.inputs[name]] : []);
+  const { vessels, detections } = await withDb(async (db) => {
+    const detections: SarDetection[] = [];
+    for (const file of filesOf('detections')) detections.push(...parseDetections(await readDetectionRows(db, file), file));
+    return { vessels: await readVesselTracks(db, filesOf('positions'), runMs), detections };
+  });
+  const clusters = clusterDetections(detections, Number(p.sar_cluster_radius_m) / 1000, corridors);
 
   const runs = runTimes(runMs, Number(p.cadence_hours));
   const stats = emptyStats();

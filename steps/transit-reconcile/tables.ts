@@ -14,14 +14,17 @@ export function formatOf(path: string): TableFormat {
 const REQUIRED_POSITION_COLUMNS = ['mmsi', 'ts_utc', 'lat', 'lon', 'sog', 'cog', 'imo'];
 
 /**
- * Positions at or before `untilMs`, one track per MMSI sorted by time. The vessel key is the MMSI's most
+ * Positions at or before `untilMs` from one or more files (fan-in from partitions), one track per MMSI
+ * sorted by time. The vessel key is the MMSI's most
  * frequent valid IMO (7 digits, not all zeros; ties → smallest), else `MMSI:<mmsi>`.
  */
-export async function readVesselTracks(db: Db, path: string, untilMs: number): Promise<VesselTrack[]> {
-  const source = readerFor([path], formatOf(path));
+export async function readVesselTracks(db: Db, path: string | readonly string[], untilMs: number): Promise<VesselTrack[]> {
+  const paths = typeof path === 'string' ? [path] : path;
+  if (paths.length === 0) return [];
+  const source = readerFor(paths, formatOf(paths[0]));
   const columns = await db.describe(`(SELECT * FROM ${source})`);
   const missing = REQUIRED_POSITION_COLUMNS.filter((c) => !(c in columns));
-  if (missing.length > 0) throw new StepError(`positions table lacks column(s) ${missing.join(', ')}`, path);
+  if (missing.length > 0) throw new StepError(`positions table lacks column(s) ${missing.join(', ')}`, paths.join(', '));
   await db.run(
     `CREATE OR REPLACE TEMP TABLE positions AS
      SELECT CAST(mmsi AS BIGINT) AS mmsi, CAST(ts_utc AS TIMESTAMP) AS ts_utc,
