@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { isUserError } from '../../src/errors.js';
 import { clusterDetections, type SarDetection } from '../../steps/transit-reconcile/detections.js';
 import { inPolygon } from '../../steps/transit-reconcile/geometry.js';
+import { resolveRunTime } from '../../steps/transit-reconcile/kernel.js';
 import { runLifecycle, runTimes, type VesselTrack } from '../../steps/transit-reconcile/lifecycle.js';
 import { DEFAULT_PREDICT_PARAMS } from '../../steps/transit-reconcile/predict.js';
 import { DEFAULT_RECONCILE_PARAMS } from '../../steps/transit-reconcile/reconcile.js';
@@ -112,6 +113,15 @@ describe('transit lifecycle scenarios', () => {
     expect(interpolated[0].confirmed_at!).toBeLessThan(hourlyFixes.fixes[between].tsMs);
   });
 
+  it('hormuz in reverse (Gulf of Oman → Persian Gulf) is confirmed by reappearing in the entry zone', () => {
+    const westbound: VoyageSpec = { mmsi: 422000001, key: '9700010', start: '2026-05-25T00:00:00Z', speedKn: 14, waypoints: [[26.1, 56.85], [26.55, 56.45], [26.5, 55.9]] };
+    const [row] = run([voyage(westbound)], []);
+    const hormuz = corridors.find((c) => c.id === 'hormuz')!;
+    expect(row).toMatchObject({ chokepoint_id: 'hormuz', direction: 'exit_to_entry', status: 'confirmed', confirmed_via: 'ais_reappear' });
+    const at = voyage(westbound).fixes.find((f) => f.tsMs === row.confirmed_at)!;
+    expect(inPolygon({ lat: at.lat!, lon: at.lon! }, hormuz.entryZone.polygon)).toBe(true);
+  });
+
   it('cancelled when the vessel leaves the approach without entering the corridor', () => {
     const turnsAway: VoyageSpec = { mmsi: 636000004, key: '9700004', start: '2026-05-25T05:00:00Z', speedKn: 12, waypoints: [[12.2, 43.85], [12.4, 43.57], [12.5, 44.0], [12.75, 44.9]] };
     const track = voyage(turnsAway);
@@ -168,6 +178,20 @@ describe('transit lifecycle scenarios', () => {
     const twice = run(vessels, detections, [DAY_END], rerun);
     expect(twice).toEqual(first);
     expect(run([...vessels].reverse(), [...detections].reverse())).toEqual(first);
+  });
+});
+
+describe('run times', () => {
+  it('T defaults to the end of the date partition; run_time overrides; a non-date partition without run_time fails', () => {
+    expect(resolveRunTime(null, { date: '2026-05-25' })).toBe(t('2026-05-26T00:00:00Z'));
+    expect(resolveRunTime('2026-05-25T13:30:00Z', { date: '2026-05-25' })).toBe(t('2026-05-25T13:30:00Z'));
+    expect(() => resolveRunTime(null, {})).toThrow(/date partition or the run_time param/);
+    expect(() => resolveRunTime('soon', {})).toThrow(/not a timestamp/);
+  });
+  it('the replayed cron runs every cadence_hours over the 24 h ending at T, the last run at T', () => {
+    expect(runTimes(DAY_END, 0)).toEqual([DAY_END]);
+    expect(runTimes(DAY_END, 6)).toEqual([DAY_END - 18 * HOUR, DAY_END - 12 * HOUR, DAY_END - 6 * HOUR, DAY_END]);
+    expect(runTimes(DAY_END, 1)).toHaveLength(24);
   });
 });
 
