@@ -81,6 +81,27 @@ export interface MatchOptions {
   cloudCoverMax: number;
 }
 
+/** Per-scene values matching needs for every point, computed once: parsed time and footprint bbox. */
+const sceneFacts = new WeakMap<Scene, { timeMs: number; bbox: [number, number, number, number] }>();
+function facts(scene: Scene): { timeMs: number; bbox: [number, number, number, number] } {
+  let known = sceneFacts.get(scene);
+  if (!known) {
+    const coordinates: number[][] = [];
+    const walk = (value: unknown): void => {
+      if (Array.isArray(value) && typeof value[0] === 'number') coordinates.push(value as number[]);
+      else if (Array.isArray(value)) value.forEach(walk);
+    };
+    walk(scene.geometry?.coordinates);
+    const lons = coordinates.map((c) => c[0]);
+    const lats = coordinates.map((c) => c[1]);
+    // No coordinates: an empty box, so nothing is inside.
+    const bbox: [number, number, number, number] = coordinates.length ? [Math.min(...lons), Math.min(...lats), Math.max(...lons), Math.max(...lats)] : [1, 1, 0, 0];
+    known = { timeMs: ms(scene.datetime), bbox };
+    sceneFacts.set(scene, known);
+  }
+  return known;
+}
+
 /**
  * The scene for one point: footprint contains it, |scene time − AIS time| ≤ window, cloud cover ≤ max
  * (unknown cloud cover fails), core bands and CRS present; the closest in time wins, then the
@@ -90,9 +111,12 @@ export function matchPoint(point: AisPoint, scenes: readonly Scene[], options: M
   if (!validPoint(point)) return { point, reason: NO_MATCH_REASONS.invalidPosition };
   const aisMs = ms(point.aisTime);
   const windowMs = options.searchWindowHours * 3_600_000;
-  const inFootprint = scenes.filter((scene) => footprintContains(scene, point.lat, point.lon));
+  const inFootprint = scenes.filter((scene) => {
+    const [w, s, e, n] = facts(scene).bbox;
+    return point.lon >= w && point.lon <= e && point.lat >= s && point.lat <= n && footprintContains(scene, point.lat, point.lon);
+  });
   if (inFootprint.length === 0) return { point, reason: NO_MATCH_REASONS.noFootprint };
-  const inTime = inFootprint.filter((scene) => Math.abs(ms(scene.datetime) - aisMs) <= windowMs);
+  const inTime = inFootprint.filter((scene) => Math.abs(facts(scene).timeMs - aisMs) <= windowMs);
   if (inTime.length === 0) return { point, reason: NO_MATCH_REASONS.noTime };
   const clear = inTime.filter((scene) => scene.cloudCover !== null && scene.cloudCover <= options.cloudCoverMax);
   if (clear.length === 0) return { point, reason: NO_MATCH_REASONS.cloud };
@@ -100,7 +124,7 @@ export function matchPoint(point: AisPoint, scenes: readonly Scene[], options: M
   if (usable.length === 0) return { point, reason: NO_MATCH_REASONS.unusable };
   const best = [...usable].sort(
     (a, b) =>
-      Math.abs(ms(a.datetime) - aisMs) - Math.abs(ms(b.datetime) - aisMs) ||
+      Math.abs(facts(a).timeMs - aisMs) - Math.abs(facts(b).timeMs - aisMs) ||
       (a.cloudCover as number) - (b.cloudCover as number) ||
       compareText(a.id, b.id),
   )[0];
