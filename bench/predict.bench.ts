@@ -1,7 +1,9 @@
 // Benchmark: Sentinel-2 overpasses for 1,000 tiles × 7 days × 3 satellites (S2A/S2B/S2C sample TLEs).
-// Usage: node --import tsx bench/predict.bench.ts [--quick]   (--quick: 100 tiles)
+// Usage: node --import tsx bench/predict.bench.ts [--quick] [--accuracy]
+//   --quick: 100 tiles. --accuracy: also the residuals against the real Earth Search scene times in
+//   ../shared/data (same-period TLE and repeat-cycle rows), when that folder exists.
 // Prints a JSON object of measured figures on its last line.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { seededRandom } from '../src/random.js';
@@ -29,6 +31,32 @@ const { overpasses } = predictOverpasses(series, targets, { startMs: Date.UTC(20
 const t2 = performance.now();
 const cpu = process.cpuUsage(cpu0);
 
+/** Predicted − actual time of day (s) for the real scenes, using the real 2026-05 CelesTrak TLEs. */
+function accuracy(): Record<string, number> | undefined {
+  const shared = `${root}../shared/data`;
+  if (!process.argv.includes('--accuracy') || !existsSync(shared)) return undefined;
+  const real = buildSeries(parseTleText(readFileSync(`${shared}/tle/sentinel2_celestrak_2026-05-23_to_2026-05-30.tle`, 'utf8'), 'real').elementSets);
+  const DAY = 86_400_000;
+  const timeOfDay = (ms: number): number => ((ms % DAY) + DAY) % DAY;
+  // [tile, satellite flying that ground-track slot in 2026, scene datetime]
+  const scenes: [string, string, string][] = [
+    ['36SXJ', 'S2C', '2026-05-27T08:39:14.264Z'],
+    ['39QTA', 'S2C', '2023-06-28T07:24:41.632Z'],
+    ['39QUA', 'S2C', '2023-06-28T07:24:38.255Z'],
+    ['39QTA', 'S2B', '2023-06-23T07:24:41.575Z'],
+  ];
+  const out: Record<string, number> = {};
+  for (const [tile, satellite, iso] of scenes) {
+    const actual = Date.parse(iso);
+    const { overpasses } = predictOverpasses(real, [{ tile }], { startMs: Date.UTC(2026, 4, 23), days: 8 });
+    const pass = overpasses.find(
+      (o) => o.satellite === satellite && Math.round((o.centerTimeMs - actual) / DAY) % 10 === 0 && Math.abs(timeOfDay(o.centerTimeMs) - timeOfDay(actual)) < 600_000,
+    );
+    if (pass) out[`dt_s_${tile}_${satellite}_${iso.slice(0, 10)}`] = Number(((timeOfDay(pass.centerTimeMs) - timeOfDay(actual)) / 1000).toFixed(3));
+  }
+  return out;
+}
+
 console.log(
   JSON.stringify({
     bench: 'predict',
@@ -42,5 +70,6 @@ console.log(
     // CPU time of this process: less sensitive than wall time to other load on the machine.
     cpu_s: Number(((cpu.user + cpu.system) / 1e6).toFixed(3)),
     overpasses_per_tile_week: Number((overpasses.length / tileCount).toFixed(2)),
+    ...accuracy(),
   }),
 );
