@@ -266,20 +266,26 @@ function encodeTiles(level: Level, sampleType: SampleType, tileSize: number, pre
   for (let ty = 0; ty < tilesDown; ty++) {
     for (let tx = 0; tx < tilesAcross; tx++) {
       const raw = Buffer.alloc(tileSize * rowBytes);
+      // Typed views write host byte order; TIFF here is little-endian, so use them only on LE hosts.
+      const typed = LITTLE_ENDIAN_HOST ? viewOf(raw, sampleType) : undefined;
       const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-      for (let row = 0; row < tileSize; row++) {
-        const y = ty * tileSize + row;
-        if (y >= level.height) break;
-        for (let col = 0; col < tileSize; col++) {
-          const x = tx * tileSize + col;
-          if (x >= level.width) break;
-          const source = y * level.width + x;
-          let at = row * rowBytes + col * samples * bytesPerSample;
-          for (let s = 0; s < samples; s++, at += bytesPerSample) {
-            const value = level.bands[s][source];
-            if (sampleType === 'uint8') view.setUint8(at, value);
-            else if (sampleType === 'uint16') view.setUint16(at, value, true);
-            else view.setFloat32(at, value, true);
+      const rows = Math.min(tileSize, level.height - ty * tileSize);
+      const cols = Math.min(tileSize, level.width - tx * tileSize);
+      for (let row = 0; row < rows; row++) {
+        const source = (ty * tileSize + row) * level.width + tx * tileSize;
+        const target = row * tileSize * samples;
+        if (typed && samples === 1) {
+          typed.set(level.bands[0].subarray(source, source + cols), target);
+          continue;
+        }
+        for (let col = 0; col < cols; col++) {
+          for (let s = 0; s < samples; s++) {
+            const value = level.bands[s][source + col];
+            const index = target + col * samples + s;
+            if (typed) typed[index] = value;
+            else if (sampleType === 'uint8') view.setUint8(index, value);
+            else if (sampleType === 'uint16') view.setUint16(index * 2, value, true);
+            else view.setFloat32(index * 4, value, true);
           }
         }
       }
@@ -289,6 +295,14 @@ function encodeTiles(level: Level, sampleType: SampleType, tileSize: number, pre
     }
   }
   return tiles;
+}
+
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function viewOf(raw: Buffer, sampleType: SampleType): Uint8Array | Uint16Array | Float32Array {
+  if (sampleType === 'uint8') return raw;
+  const buffer = raw.buffer as ArrayBuffer;
+  return sampleType === 'uint16' ? new Uint16Array(buffer, raw.byteOffset, raw.byteLength / 2) : new Float32Array(buffer, raw.byteOffset, raw.byteLength / 4);
 }
 
 /** TIFF Predictor 2: each sample minus the same sample of the previous pixel in the row (mod 2^bits). */
