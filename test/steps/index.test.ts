@@ -4,7 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Ajv from 'ajv';
 import { withDb, writeTable } from '../../src/table-io.js';
+import { PROJECT_ROOT } from '../helpers/paths.js';
 import { loadStaticItems, resolveHref } from '../../src/stac.js';
 import { destinationPoint } from '../../src/geo.js';
 import { CHIP_COLUMNS } from '../../steps/chip/chip.js';
@@ -154,8 +156,12 @@ describe('index outputs', async () => {
     expect(collection.extent.temporal.interval).toEqual([[SCENE_1, SCENE_2]]);
     const items = await loadStaticItems(join(outputs.stac, 'collection.json'));
     expect(items.map((i) => i.item.id)).toEqual([id('listed'), id('day2')].sort());
+    const validate = new Ajv({ allErrors: true, strict: false }).compile(JSON.parse(readFileSync(join(PROJECT_ROOT, 'schemas', 'stac-chip-item.schema.json'), 'utf8')));
     for (const { item, location } of items) {
       for (const field of ['type', 'stac_version', 'id', 'geometry', 'bbox', 'properties', 'links', 'assets']) expect(item).toHaveProperty(field);
+      expect(validate(item), JSON.stringify(validate.errors)).toBe(true);
+      const { datetime: _dropped, ...withoutDatetime } = item.properties as Record<string, unknown>;
+      expect(validate({ ...item, properties: withoutDatetime })).toBe(false); // the schema does check
       const properties = item.properties as Record<string, unknown>;
       expect(typeof properties.datetime).toBe('string');
       expect(properties['proj:epsg']).toBe(EPSG);
