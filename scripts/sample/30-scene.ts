@@ -20,11 +20,15 @@ export const SCENE_ORIGIN = { x: 614_700, y: 5_631_840 } as const;
 /** BOA_ADD_OFFSET of processing baseline ≥ 04.00: DN = reflectance × 10000 + 1000. */
 const BOA_ADD_OFFSET = 1000;
 
-/** The sample dates, with where each scene's cloud sits (fractions of the scene, x then y). */
-const DATES = [
-  { date: '2026-05-25', cloudCentre: [0.78, 0.22] },
+/**
+ * The sample dates, with where each scene's cloud sits: over the first ship in the scene (lowest
+ * MMSI) so the gate has a clouded ship to reject, or at fractions of the scene (x, y).
+ */
+type CloudPlace = 'first-ship' | readonly [number, number];
+const DATES: readonly { date: string; cloudCentre: CloudPlace }[] = [
+  { date: '2026-05-25', cloudCentre: 'first-ship' },
   { date: '2026-05-26', cloudCentre: [0.25, 0.7] },
-] as const;
+];
 
 export interface SceneSpec {
   date: string;
@@ -32,7 +36,7 @@ export interface SceneSpec {
   /** S2A / S2B / S2C */
   satellite: string;
   relativeOrbit: number;
-  cloudCentre: readonly [number, number];
+  cloudCentre: CloudPlace;
 }
 
 /**
@@ -154,7 +158,7 @@ interface SceneRaster {
 }
 
 /** Render the 10 m reflectance of every band and a 10 m SCL (the 20 m products are averaged / sampled from it). */
-function renderScene(ships: readonly Ship[], seed: number, cloudCentre: readonly [number, number]): SceneRaster {
+function renderScene(ships: readonly Ship[], seed: number, cloudCentre: CloudPlace): SceneRaster {
   const toUtm = proj4('EPSG:4326', UTM30N);
   const placed = ships.map((ship) => {
     const [x, y] = toUtm.forward([ship.lon, ship.lat]);
@@ -164,7 +168,15 @@ function renderScene(ships: readonly Ship[], seed: number, cloudCentre: readonly
   const reflectance = Object.fromEntries(Object.keys(COVER.water).map((band) => [band, new Float32Array(n)])) as Record<Band, Float32Array>;
   const scl10 = new Uint8Array(n);
   const random = seededRandom(seed);
-  const cloud = { x: SCENE_ORIGIN.x + cloudCentre[0] * SCENE_PX * 10, y: SCENE_ORIGIN.y - cloudCentre[1] * SCENE_PX * 10, rx: 900, ry: 650 };
+  const extent = SCENE_PX * 10;
+  const inScene = placed.filter((ship) => ship.x > SCENE_ORIGIN.x && ship.x < SCENE_ORIGIN.x + extent && ship.y < SCENE_ORIGIN.y && ship.y > SCENE_ORIGIN.y - extent);
+  const centre =
+    cloudCentre === 'first-ship' && inScene.length > 0
+      ? { x: inScene[0].x + 200, y: inScene[0].y - 150 }
+      : cloudCentre === 'first-ship'
+        ? { x: SCENE_ORIGIN.x + extent / 2, y: SCENE_ORIGIN.y - extent / 2 }
+        : { x: SCENE_ORIGIN.x + cloudCentre[0] * extent, y: SCENE_ORIGIN.y - cloudCentre[1] * extent };
+  const cloud = { ...centre, rx: 900, ry: 650 };
   // Sun from the south-east at ~11 UTC: the shadow falls to the north-west of the cloud.
   const shadow = { x: cloud.x - 700, y: cloud.y + 500 };
   for (let row = 0; row < SCENE_PX; row++) {
