@@ -258,9 +258,7 @@ async function runKernel(
     params,
     partition,
   };
-  const own = pool ? undefined : new KernelPool(1);
-  try {
-    await (pool ?? (own as KernelPool)).run(job, (event) => {
+  await (pool ?? sharedPool()).run(job, (event) => {
       switch (event.type) {
         case 'log':
           events.log?.(event.message);
@@ -277,9 +275,17 @@ async function runKernel(
           break;
       }
     });
-  } finally {
-    await own?.close();
-  }
+}
+
+let processPool: KernelPool | undefined;
+/**
+ * The pool `exec` (and any caller without a build) uses: kept for the life of the process, its
+ * workers unref'd so they never hold the process open. Repeated exec calls in one process (tests,
+ * scripts) then pay worker start-up and module loading once.
+ */
+function sharedPool(): KernelPool {
+  processPool ??= new KernelPool(2);
+  return processPool;
 }
 
 // ---------- output checks ----------
