@@ -28,6 +28,7 @@ const prepareSeconds = (Date.now() - started) / 1000;
 console.log(`prepared ${sim.ais.length} AIS rows, ${sim.rf.length} RF rows in ${prepareSeconds.toFixed(1)} s`);
 
 const out = join(root, 'out');
+const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 const { kpi } = await runRfFuse(
   { ais: join(root, 'ais'), rf: join(root, 'rf'), entityMap: join(root, 'entity_map.parquet'), labels: join(root, 'truth') },
@@ -36,6 +37,9 @@ const { kpi } = await runRfFuse(
   DEFAULT_PARAMS,
 );
 const fuseSeconds = (performance.now() - t0) / 1000;
+const cpu = process.cpuUsage(cpu0);
+// The machine may be shared: report CPU time and load next to wall time.
+const load = (await import('node:os')).loadavg()[0];
 const memoryMb = Math.round(process.memoryUsage().rss / 1e6);
 
 const rows = await withDb((db) => db.all(`SELECT mmsi, ts_utc, lat, lon, source_tag FROM read_parquet(${quoteLiteral(join(out, 'n6.parquet'))}) WHERE source_tag <> 'AIS'`));
@@ -50,7 +54,10 @@ console.log(
     rf_rows: sim.rf.length,
     n6_rows: kpi.output.rows,
     seconds: Number(fuseSeconds.toFixed(2)),
+    cpu_seconds: Number(((cpu.user + cpu.system) / 1e6).toFixed(2)),
     ais_rows_per_s: Math.round(sim.ais.length / fuseSeconds),
+    load_avg_1m: Number(load.toFixed(1)),
+    cores: (await import('node:os')).cpus().length,
     rss_mb: memoryMb,
     gaps: kpi.gap_fill.gaps,
     gap_coverage_pct: kpi.gap_fill.gap_coverage_pct,

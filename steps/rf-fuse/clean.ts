@@ -74,8 +74,11 @@ async function loadFiles(db: Db, table: string, files: readonly string[], what: 
     }
     parts.push(part);
   }
-  await db.run(`CREATE TEMP TABLE ${table} AS ${parts.map((p) => `SELECT * FROM ${p}`).join(' UNION ALL BY NAME ')}`);
-  for (const part of parts) await db.run(`DROP TABLE ${part}`);
+  if (parts.length === 1) await db.run(`ALTER TABLE ${parts[0]} RENAME TO ${table}`);
+  else {
+    await db.run(`CREATE TEMP TABLE ${table} AS ${parts.map((p) => `SELECT * FROM ${p}`).join(' UNION ALL BY NAME ')}`);
+    for (const part of parts) await db.run(`DROP TABLE ${part}`);
+  }
   return db.describe(table);
 }
 

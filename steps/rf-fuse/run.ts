@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { StepError } from '../../src/errors.js';
 import { quoteIdent, quoteLiteral, withDb, type Db } from '../../src/table-io.js';
@@ -165,9 +165,17 @@ async function writeRows(
   try {
     const file = join(staging, `${table}.ndjson`);
     const extra = `,"ingest_partition":${JSON.stringify(date)},"lineage_run_id":${JSON.stringify(runId)}}\n`;
-    const chunks: string[] = [];
-    for (const row of rows) chunks.push(JSON.stringify(row).slice(0, -1) + extra);
-    await writeFile(file, chunks.join(''));
+    const handle = await open(file, 'w');
+    try {
+      // In slices, so a million rows never become one giant string.
+      for (let start = 0; start < rows.length; start += 20_000) {
+        let text = '';
+        for (const row of rows.slice(start, start + 20_000)) text += JSON.stringify(row).slice(0, -1) + extra;
+        await handle.write(text);
+      }
+    } finally {
+      await handle.close();
+    }
     const names = Object.keys(columns);
     const readTypes = names.map((n) => `${quoteLiteral(n)}: ${quoteLiteral(/^(FLOAT|INTEGER)$/.test(columns[n]) ? 'DOUBLE' : columns[n])}`).join(', ');
     const casts = names.map((n) => `CAST(${quoteIdent(n)} AS ${columns[n]}) AS ${quoteIdent(n)}`).join(', ');

@@ -126,8 +126,8 @@ describe('idempotency and the spoof_thr sweep', () => {
     }
   });
 
-  it('raising spoof_thr trades recall for precision (Houston)', async () => {
-    const c = cases.find((x) => x.name === 'houston')!;
+  it.each(['houston', 'solent'])('raising spoof_thr trades recall for precision (%s)', async (name) => {
+    const c = cases.find((x) => x.name === name)!;
     const files = { aisFiles: [join(c.root, 'ais', ...c.date.split('-'), 'ais.parquet')], rfFiles: [join(c.root, 'rf', ...c.date.split('-'), 'rf.parquet')], entityMapFiles: [join(c.root, 'entity_map.parquet')], date: c.date };
     const cleaned = await withDb((db) => loadAndClean(db, files, DEFAULT_PARAMS));
     const sweep: { spoof_thr: number; corrected: number; precision: number; recall: number }[] = [];
@@ -137,13 +137,16 @@ describe('idempotency and the spoof_thr sweep', () => {
       const e = evaluate(rows, c.sim, c.tracks, params);
       sweep.push({ spoof_thr, corrected: e.correctedRows, precision: Number(e.precision.toFixed(4)), recall: Number(e.recall.toFixed(4)) });
     }
-    console.log(`rf-fuse spoof_thr sweep (houston, seed 7): ${JSON.stringify(sweep)}`);
+    console.log(`rf-fuse spoof_thr sweep (${name}, seed 7): ${JSON.stringify(sweep)}`);
+    // The score does not depend on the threshold: a higher one corrects a subset.
     for (let i = 1; i < sweep.length; i++) {
       expect(sweep[i].recall).toBeLessThanOrEqual(sweep[i - 1].recall);
       expect(sweep[i].corrected).toBeLessThanOrEqual(sweep[i - 1].corrected);
     }
-    expect(sweep[0].precision).toBeLessThan(sweep[2].precision);
     expect(sweep[2].precision).toBeGreaterThanOrEqual(0.9);
+    expect(sweep[2].recall).toBeGreaterThanOrEqual(0.8);
     expect(sweep[4].recall).toBeLessThan(0.5);
+    // Houston's vessels sit 20–100 km apart, so mislinked detections clear the residual gate: a low threshold pays in precision.
+    if (name === 'houston') expect(sweep[0].precision).toBeLessThan(sweep[2].precision);
   });
 });
