@@ -13,6 +13,10 @@ import { indexRecording, startReplayServer } from '../../steps/ais-capture/repla
 import { sampleStreamLines } from '../../scripts/sample/20-ais.js';
 
 const PIPELINE = join(PROJECT_ROOT, 'pipeline.yaml');
+// Kernel workers are pooled per process and copy the environment when they start, so the key is set
+// before the first execStep. (The missing-key case runs in ais-capture-nokey.test.ts, its own process.)
+const LIVE_KEY = 'live-secret-key-0123456789';
+process.env.AISSTREAM_API_KEY = LIVE_KEY;
 const DATE = '2026-05-25';
 const PASS = '2026-05-25 11:15:45.184';
 
@@ -115,11 +119,8 @@ describe('ais-capture step (replay through the engine)', () => {
   });
 
   it('live mode: subscribes with AISSTREAM_API_KEY, skips windows already over, and never writes the key', async () => {
-    const key = 'live-secret-key-0123456789';
     // Stand-in for stream.aisstream.io: the replay server, as the live endpoint.
-    const server = await startReplayServer({ recording: indexRecording(sampleStreamLines()), apiKey: key });
-    const saved = process.env.AISSTREAM_API_KEY;
-    process.env.AISSTREAM_API_KEY = key;
+    const server = await startReplayServer({ recording: indexRecording(sampleStreamLines()), apiKey: LIVE_KEY });
     const logs: string[] = [];
     try {
       const dir = mkdtempSync(join(tmpdir(), 'ais-live-'));
@@ -135,38 +136,20 @@ describe('ais-capture step (replay through the engine)', () => {
         const path = join(dir, file);
         texts.push(file.endsWith('.parquet') ? JSON.stringify(await readTable(path)) : file.endsWith('.xlsx') ? JSON.stringify(await readXlsx(path)) : readFileSync(path, 'utf8'));
       }
-      for (const text of texts) expect(text).not.toContain(key);
+      for (const text of texts) expect(text).not.toContain(LIVE_KEY);
     } finally {
-      if (saved === undefined) delete process.env.AISSTREAM_API_KEY;
-      else process.env.AISSTREAM_API_KEY = saved;
       await server.close();
     }
   });
 
   it('live mode with a wrong key fails with the server’s refusal', async () => {
-    const server = await startReplayServer({ recording: [], apiKey: 'the-right-key' });
-    const saved = process.env.AISSTREAM_API_KEY;
-    process.env.AISSTREAM_API_KEY = 'a-wrong-key';
+    const server = await startReplayServer({ recording: [], apiKey: 'a-different-key' });
     try {
       await expect(
         execStep({ pipeline: PIPELINE, step: 'ais-capture', inputs: { schedule: `file:${schedule}` }, partition: { date: DATE }, outDir: mkdtempSync(join(tmpdir(), 'ais-live-')), params: { mode: 'live', endpoint: server.url, sample_minutes: 0.05 } }),
       ).rejects.toThrow(/refused the subscription: Api Key Is Not Valid/);
     } finally {
-      if (saved === undefined) delete process.env.AISSTREAM_API_KEY;
-      else process.env.AISSTREAM_API_KEY = saved;
       await server.close();
-    }
-  });
-
-  it('refuses live mode without AISSTREAM_API_KEY, with a clear error', async () => {
-    const saved = process.env.AISSTREAM_API_KEY;
-    delete process.env.AISSTREAM_API_KEY;
-    try {
-      await expect(
-        execStep({ pipeline: PIPELINE, step: 'ais-capture', inputs: { schedule: `file:${schedule}` }, partition: { date: DATE }, outDir: mkdtempSync(join(tmpdir(), 'ais-live-')), params: { mode: 'live' } }),
-      ).rejects.toThrow(/AISSTREAM_API_KEY is not set/);
-    } finally {
-      if (saved !== undefined) process.env.AISSTREAM_API_KEY = saved;
     }
   });
 });
