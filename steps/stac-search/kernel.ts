@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Kernel, KernelContext } from '../../src/kernel-api.js';
 import { StepError } from '../../src/errors.js';
 import { quoteLiteral, withDb, writeTable, type Row } from '../../src/table-io.js';
-import { loadStaticItems, normaliseItem, searchStacApi, type HttpOptions, type LocatedItem, type Scene } from '../../src/stac.js';
+import { loadStaticItems, normaliseItem, searchStacApi, type HttpOptions, type LocatedItem, type Scene, type SearchRequest } from '../../src/stac.js';
 import {
   alignToScene, assetsJson, dedupeResults, groupForSearch, isMatch, matchPoint, searchArea, searchInterval, selectQueryPoints,
   type AisPoint, type Match, type NoMatch, type Overpass,
@@ -90,18 +90,25 @@ async function catalogueScenes(ctx: KernelContext, params: Params, points: reado
   let located: LocatedItem[] = [];
   if (params.api_url !== '') {
     let pages = 0;
+    // Not every STAC API has the query extension (CDSE speaks CQL2 `filter`): on a 400 the searches go
+    // on without it, and cloud cover is filtered here as it always is.
+    let useQuery = true;
     for (const group of groupForSearch(points)) {
-      const result = await searchStacApi(
-        params.api_url,
-        {
-          collections: [params.collection],
-          intersects: searchArea(group),
-          datetime: searchInterval(group, params.search_window_hours),
-          query: { 'eo:cloud_cover': { lte: params.cloud_cover_max } },
-          limit: 100,
-        },
-        { ...http, maxPages: params.max_pages },
-      );
+      const request: SearchRequest = {
+        collections: [params.collection],
+        intersects: searchArea(group),
+        datetime: searchInterval(group, params.search_window_hours),
+        limit: 100,
+      };
+      let result;
+      try {
+        result = await searchStacApi(params.api_url, useQuery ? { ...request, query: { 'eo:cloud_cover': { lte: params.cloud_cover_max } } } : request, { ...http, maxPages: params.max_pages });
+      } catch (error) {
+        if (!useQuery || !/HTTP 400/.test((error as Error).message)) throw error;
+        ctx.warn(`${params.api_url} refused the query extension (${(error as Error).message.slice(0, 120)}); searching without it`);
+        useQuery = false;
+        result = await searchStacApi(params.api_url, request, { ...http, maxPages: params.max_pages });
+      }
       pages += result.pages;
       located.push(...result.items);
     }

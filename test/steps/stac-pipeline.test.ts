@@ -101,6 +101,41 @@ describe('stac-search, chip, gate and index through execStep on the sample scene
     expect(String(bodies[0].datetime)).toMatch(/^2026-05-24T.*\/2026-05-26T/);
   });
 
+  it('searches again without `query` when the API refuses it (400), and filters cloud cover itself', async () => {
+    const items = (await loadStaticItems(CATALOG)).map((i) => i.item);
+    const bodies: Record<string, unknown>[] = [];
+    const server = createServer((req, res) => {
+      let text = '';
+      req.on('data', (c) => (text += c));
+      req.on('end', () => {
+        const body = JSON.parse(text || '{}');
+        bodies.push(body);
+        if (body.query) {
+          res.writeHead(400, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ code: 'BadRequest', description: 'unknown parameter query' }));
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'application/geo+json' });
+        res.end(JSON.stringify({ type: 'FeatureCollection', features: items, links: [] }));
+      });
+    });
+    servers.push(server);
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const run = (cloud: number, dir: string) => execStep({
+      pipeline: PIPELINE, step: 'stac-search', inputs: { positions: `file:${positions}`, schedule: `file:${schedule}` },
+      params: { api_url: base, retries: 0, cloud_cover_max: cloud }, partition: { date: DATE }, outDir: join(work, dir),
+    });
+    const result = await run(30, 'no-query');
+    expect(result.warnings.some((w) => w.includes('refused the query extension'))).toBe(true);
+    expect((await readTable(result.outputs.matches)).map((m) => m.scene_id)).toEqual([sceneId, sceneId, sceneId]);
+    expect(bodies.map((b) => 'query' in b)).toEqual([true, false, false]); // two search groups (1° cells); only the first tries query
+    // the sample scenes have about 2 % cloud: with a 1 % limit the local filter rejects them
+    const strict = await run(1, 'no-query-strict');
+    expect(await readTable(strict.outputs.matches)).toEqual([]);
+    expect((await readTable(strict.outputs.no_match)).filter((r) => r.reason === 'cloud_cover_above_max')).toHaveLength(3);
+  });
+
   it('chips, gates every chip and indexes the accepted ones', async () => {
     const chipOut = join(work, 'out');
     const chip = await execStep({ pipeline: PIPELINE, step: 'chip', inputs: { matches: `file:${search.outputs.matches}` }, partition: { date: DATE }, outDir: chipOut });
