@@ -50,10 +50,12 @@ const chips = [];
 for (let c = 0; c < chipCount; c++) {
   const bands = Array.from({ length: 6 }, () => new Float32Array(n * n));
   const scl = new Uint8Array(n * n);
+  // Reflectance as the chip step writes it: DN × 0.0001 − 0.1, so values sit on the 1e-4 DN grid.
+  const dn = (value: number) => Math.round(value * 10000) / 10000;
   for (let i = 0; i < n * n; i++) {
     const cloud = random() < 0.1;
-    bands[0][i] = cloud ? 0.5 : 0.04 + 0.01 * random();
-    bands[1][i] = cloud ? 0.5 : 0.06 + 0.01 * random();
+    bands[0][i] = cloud ? 0.5 : dn(0.04 + 0.01 * random());
+    bands[1][i] = cloud ? 0.5 : dn(0.06 + 0.01 * random());
     bands[2][i] = cloud ? 0.5 : 0.03;
     bands[3][i] = cloud ? 0.55 : 0.02;
     bands[4][i] = 0.01;
