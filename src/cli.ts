@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { describeError, isUserError, UserError } from './errors.js';
 import { loadPipeline } from './pipeline.js';
 import { build, defaultCacheDir, type BuildEvent, type BuildResult } from './runner.js';
-import { diffManifests, formatDiff, formatLineage, lineageOf, listRuns, readManifest, type Manifest, type StepRecord } from './manifest.js';
+import { diffManifests, formatDiff, formatLineage, lineageOf, listRuns, readManifest, redactSecrets, type Manifest, type StepRecord } from './manifest.js';
 import { Store } from './store.js';
 import { collectGarbage, verifyStore } from './maintenance.js';
 import { execStep } from './exec.js';
@@ -125,7 +125,21 @@ export async function main(argv: string[]): Promise<number> {
       case 'lineage': {
         const pipeline = loadPipeline(pipelineFile);
         const s = new Store(values.cache ? resolve(values.cache) : defaultCacheDir(pipeline));
-        const tree = lineageOf(readManifest(s.runsDir, 'latest'), pipeline.outputRoot, need(rest[0], 'lineage PATH'));
+        const target = need(rest[0], 'lineage PATH');
+        // The newest run that produced this path (a partial build may not list it).
+        const runs = listRuns(s.runsDir).reverse();
+        if (runs.length === 0) throw new UserError('CLI', 'no runs yet: run `dagrun build` first');
+        let tree: ReturnType<typeof lineageOf> | undefined;
+        let lastError: unknown;
+        for (const run of runs) {
+          try {
+            tree = lineageOf(readManifest(s.runsDir, run), pipeline.outputRoot, target);
+            break;
+          } catch (error) {
+            lastError = error;
+          }
+        }
+        if (!tree) throw lastError;
         print(formatLineage(tree), tree);
         return 0;
       }
@@ -137,7 +151,7 @@ export async function main(argv: string[]): Promise<number> {
           params: parseSets((values.set ?? []).map((s) => (s.includes('.') && s.indexOf('.') < s.indexOf('=') ? s : `${rest[0]}.${s}`)))[rest[0]] ?? {},
           partition: keyValues(values.partition ?? [], '--partition'),
           outDir: values.out ?? need(undefined, 'exec STEP --out DIR'),
-          onLog: values.verbose ? (m) => process.stderr.write(`${m}\n`) : undefined,
+          onLog: values.verbose ? (m) => process.stderr.write(`${redactSecrets(m)}\n`) : undefined,
         });
         print(Object.entries(result.outputs).map(([k, v]) => `${k}: ${v}${result.rows[k] !== undefined ? ` (${result.rows[k]} rows)` : ''}`).join('\n'), result);
         return 0;
@@ -208,7 +222,7 @@ function reporter(verbose: boolean): (event: BuildEvent) => void {
     if (!tty && !verbose) return;
     if (event.type === 'start') process.stderr.write(`${tty ? '\r\x1b[K' : ''}building ${event.instance} (${event.reason})${tty ? '' : '\n'}`);
     if (event.type === 'progress' && tty) process.stderr.write(`\r\x1b[K${event.instance}: ${event.done}${event.total ? `/${event.total} (${Math.round((100 * event.done) / event.total)}%)` : ''}`);
-    if (event.type === 'log' && verbose) process.stderr.write(`${tty ? '\r\x1b[K' : ''}[${event.instance}] ${event.message}\n`);
+    if (event.type === 'log' && verbose) process.stderr.write(`${tty ? '\r\x1b[K' : ''}[${event.instance}] ${redactSecrets(event.message)}\n`);
     if (event.type === 'finish' && tty) process.stderr.write(`\r\x1b[K`);
   };
 }
