@@ -64,7 +64,7 @@ async function readCentre(file: string, size: number): Promise<{ raster: Raster;
     const rasters = (await image.readRasters({ window: [window.x0, window.y0, window.x0 + window.width, window.y0 + window.height] })) as unknown as ArrayLike<number>[];
     return { raster: { width: window.width, height: window.height, bands: Array.from({ length: image.getSamplesPerPixel() }, (_, i) => rasters[i]) }, window };
   } finally {
-    tiff.close();
+    await tiff.close();
   }
 }
 
