@@ -4,6 +4,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Kernel, KernelContext } from '../../src/kernel-api.js';
 import { StepError } from '../../src/errors.js';
+import { digestFile } from '../../src/hash.js';
 import { quoteLiteral, withDb, writeTable, type Row } from '../../src/table-io.js';
 import { loadStaticItems, normaliseItem, searchStacApi, type HttpOptions, type LocatedItem, type Scene, type SearchRequest } from '../../src/stac.js';
 import {
@@ -145,13 +146,22 @@ const kernel: Kernel = async (ctx) => {
     }),
   );
   ctx.metric('aligned_to_scene_time', aligned);
+  // Content digests of the local asset files the matches use (remote assets are pinned with the capture).
+  const digests = new Map<string, string>();
+  for (const result of results) {
+    if (!isMatch(result)) continue;
+    for (const asset of Object.values(result.scene.assets)) {
+      if (!asset || digests.has(asset.href) || /^[a-z][a-z0-9+.-]*:\/\//i.test(asset.href) || !existsSync(asset.href)) continue;
+      digests.set(asset.href, (await digestFile(asset.href)).digest);
+    }
+  }
   const matches: Row[] = [];
   const noMatches: Row[] = [];
   for (const result of results) {
     const base = { mmsi: result.point.mmsi, ais_time: result.point.aisTime, lat: result.point.lat, lon: result.point.lon };
     if (isMatch(result)) {
       const scene = result.scene;
-      matches.push({ ...base, scene_id: scene.id, scene_datetime: scene.datetime, cloud_cover: scene.cloudCover, epsg: scene.epsg, assets: assetsJson(scene) });
+      matches.push({ ...base, scene_id: scene.id, scene_datetime: scene.datetime, cloud_cover: scene.cloudCover, epsg: scene.epsg, assets: assetsJson(scene, digests) });
     } else {
       noMatches.push({ ...base, reason: result.reason });
     }

@@ -166,12 +166,18 @@ export function isMatch(result: Match | NoMatch): result is Match {
   return (result as Match).scene !== undefined;
 }
 
-/** The `assets` column: band → {href, scale, offset, nodata}, bands in a fixed order. */
-export function assetsJson(scene: Scene): string {
+/**
+ * The `assets` column: band → {href, scale, offset, nodata}, bands in a fixed order, plus `digest` for
+ * files whose content digest is known (local assets), so a changed COG changes this table and with it
+ * the chip step's cache key.
+ */
+export function assetsJson(scene: Scene, digests: ReadonlyMap<string, string> = new Map()): string {
   const out: Record<string, unknown> = {};
   for (const band of CHIP_BANDS) {
     const asset = scene.assets[band];
-    if (asset) out[band] = { href: asset.href, scale: asset.scale, offset: asset.offset, nodata: asset.nodata };
+    if (!asset) continue;
+    const digest = digests.get(asset.href);
+    out[band] = { href: asset.href, scale: asset.scale, offset: asset.offset, nodata: asset.nodata, ...(digest ? { digest } : {}) };
   }
   return JSON.stringify(out);
 }

@@ -11,6 +11,7 @@ import { execStep } from '../../src/exec.js';
 import { readTable, withDb, writeTable } from '../../src/table-io.js';
 import { loadStaticItems, resolveHref } from '../../src/stac.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
+import { digestFile } from '../../src/hash.js';
 
 const PIPELINE = join(PROJECT_ROOT, 'pipeline.yaml');
 const CATALOG = join(PROJECT_ROOT, 'datasets', 'sample', 'scene', 'catalog.json');
@@ -66,6 +67,8 @@ describe('stac-search, chip, gate and index through execStep on the sample scene
       expect(Object.keys(assets)).toEqual(['B02', 'B03', 'B04', 'B08', 'B11', 'B12', 'SCL']);
       expect(assets.B02.href).toBe(join(PROJECT_ROOT, `datasets/sample/scene/sentinel-2-l2a/${sceneId}/B02.tif`));
       expect(assets.B02).toMatchObject({ scale: 0.0001, offset: -0.1, nodata: 0 });
+      // local COGs carry their content digest, so the chip step's cache key follows the pixels
+      expect(assets.SCL.digest).toBe((await digestFile(assets.SCL.href)).digest);
     }
     const noMatch = await readTable(search.outputs.no_match);
     expect(noMatch).toEqual([expect.objectContaining({ mmsi: 235000104, reason: 'no_scene_footprint' })]);
@@ -96,6 +99,7 @@ describe('stac-search, chip, gate and index through execStep on the sample scene
     expect(fromApi.map((m) => [m.mmsi, m.scene_id, m.scene_datetime])).toEqual(fromStatic.map((m) => [m.mmsi, m.scene_id, m.scene_datetime]));
     // API items carry relative hrefs: they resolve against the server
     expect(JSON.parse(fromApi[0].assets as string).B02.href).toMatch(new RegExp(`^${base}/.*B02\\.tif$`));
+    expect(JSON.parse(fromApi[0].assets as string).B02.digest).toBeUndefined(); // remote: pinned with the capture instead
     expect(bodies.length).toBeGreaterThanOrEqual(1);
     expect(bodies[0]).toMatchObject({ collections: ['sentinel-2-l2a'], query: { 'eo:cloud_cover': { lte: 30 } }, intersects: { type: 'Polygon' } });
     expect(String(bodies[0].datetime)).toMatch(/^2026-05-24T.*\/2026-05-26T/);
