@@ -4,7 +4,7 @@ import { cellToParent, gridDisk, latLngToCell } from 'h3-js';
 import { haversineKm } from '../../src/geo.js';
 import { compareText, feasible, fillGap, gapSpeeds, type GapCandidate, type GapEnd } from './gapfill.js';
 import { assessFix } from './spoof.js';
-import { KNOT_KM_PER_H, MINUTE_MS, type AisFix, type FuseParams, type N6Row, type RfDetection } from './types.js';
+import { KNOT_KM_PER_H, MINUTE_MS, RADIUS95_PER_SIGMA, type AisFix, type FuseParams, type N6Row, type RfDetection } from './types.js';
 
 export interface AuditRow {
   mmsi: string;
@@ -27,6 +27,8 @@ export interface FuseStats {
   fill_points_rejected: number;
   gap_candidates_own: number;
   gap_candidates_anonymous: number;
+  /** anonymous detections near a gap left out because another vessel's AIS fix explains them */
+  gap_candidates_explained: number;
   minor_gaps_interpolated: number;
   interpolated_points: number;
   spoof_assessed: number;
@@ -80,6 +82,52 @@ export class AnonymousIndex {
   }
 }
 
+/**
+ * Every AIS fix of the day in time order, to ask "is some other vessel, reporting AIS right now,
+ * sitting on this anonymous detection?" An emitter that another vessel's fix explains is that
+ * vessel's, not the silent one's (crowded waters: ferries in convoy, anchorages).
+ */
+export class AisByTime {
+  private readonly ts: Float64Array;
+  private readonly lat: Float64Array;
+  private readonly lon: Float64Array;
+  private readonly sog: Float64Array;
+  private readonly mmsi: Float64Array;
+
+  constructor(ais: readonly AisFix[]) {
+    const order = ais.map((_, i) => i).sort((i, j) => ais[i].ts - ais[j].ts || ais[i].mmsi - ais[j].mmsi);
+    this.ts = Float64Array.from(order, (i) => ais[i].ts);
+    this.lat = Float64Array.from(order, (i) => ais[i].lat);
+    this.lon = Float64Array.from(order, (i) => ais[i].lon);
+    this.sog = Float64Array.from(order, (i) => ais[i].sog ?? 0);
+    this.mmsi = Float64Array.from(order, (i) => ais[i].mmsi);
+  }
+
+  /** A fix of another vessel within ±EXPLAIN_WINDOW_MS lies within 1σ of the detection (plus its own motion). */
+  explains(det: RfDetection, silentMmsi: number): boolean {
+    const sigmaKm = det.uncertaintyM / 1000 / RADIUS95_PER_SIGMA;
+    let lo = 0;
+    let hi = this.ts.length;
+    const from = det.ts - EXPLAIN_WINDOW_MS;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.ts[mid] < from) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < this.ts.length && this.ts[i] <= det.ts + EXPLAIN_WINDOW_MS; i++) {
+      if (this.mmsi[i] === silentMmsi) continue;
+      const driftKm = (this.sog[i] * KNOT_KM_PER_H * Math.abs(this.ts[i] - det.ts)) / 3_600_000;
+      const reachKm = sigmaKm + driftKm + 0.2;
+      // Cheap box test before the haversine.
+      if (Math.abs(this.lat[i] - det.lat) * 111.2 > reachKm) continue;
+      if (haversineKm(this.lat[i], this.lon[i], det.lat, det.lon) <= reachKm) return true;
+    }
+    return false;
+  }
+}
+
+const EXPLAIN_WINDOW_MS = MINUTE_MS;
+
 export function emptyStats(): FuseStats {
   return {
     gaps: 0,
@@ -88,6 +136,7 @@ export function emptyStats(): FuseStats {
     fill_points_rejected: 0,
     gap_candidates_own: 0,
     gap_candidates_anonymous: 0,
+    gap_candidates_explained: 0,
     minor_gaps_interpolated: 0,
     interpolated_points: 0,
     spoof_assessed: 0,
@@ -98,6 +147,11 @@ export function emptyStats(): FuseStats {
 
 /** Fuse one day. `ais` must be ordered by mmsi then ts (the cleaning SQL guarantees it). */
 export function fuse(ais: readonly AisFix[], rf: readonly RfDetection[], params: FuseParams): FuseResult {
+  for (let i = 1; i < ais.length; i++) {
+    if (ais[i].mmsi < ais[i - 1].mmsi || (ais[i].mmsi === ais[i - 1].mmsi && ais[i].ts <= ais[i - 1].ts)) {
+      throw new Error(`fuse: AIS must be ordered by mmsi then ts, without duplicates (row ${i})`);
+    }
+  }
   const stats = emptyStats();
   const rows: N6Row[] = [];
   const audit: AuditRow[] = [];
@@ -113,6 +167,7 @@ export function fuse(ais: readonly AisFix[], rf: readonly RfDetection[], params:
   }
   for (const list of ownByMmsi.values()) list.sort(byTimeThenId);
   const anonymousIndex = new AnonymousIndex(anonymous, params.h3_res);
+  const aisClock = new AisByTime(ais);
   const matchMs = params.rf_match_min * MINUTE_MS;
   const gapMs = params.gap_thr_min * MINUTE_MS;
   const bucketMs = params.bucket_min * MINUTE_MS;
@@ -194,6 +249,10 @@ export function fuse(ais: readonly AisFix[], rf: readonly RfDetection[], params:
         let anonymousCount = 0;
         for (const det of anonymousIndex.near(a, b, a.ts, b.ts)) {
           if (!feasible(a, b, det, maxKn)) continue;
+          if (aisClock.explains(det, mmsi)) {
+            stats.gap_candidates_explained++;
+            continue;
+          }
           candidates.push({ det, own: false });
           anonymousCount++;
         }

@@ -42,6 +42,7 @@ export interface RfFuseKpi {
     fill_points_rejected: number;
     candidates_own: number;
     candidates_anonymous: number;
+    candidates_explained_by_ais: number;
     minor_gaps_interpolated: number;
     interpolated_points: number;
   };
@@ -240,6 +241,7 @@ function buildKpi(
       fill_points_rejected: stats.fill_points_rejected,
       candidates_own: stats.gap_candidates_own,
       candidates_anonymous: stats.gap_candidates_anonymous,
+      candidates_explained_by_ais: stats.gap_candidates_explained,
       minor_gaps_interpolated: stats.minor_gaps_interpolated,
       interpolated_points: stats.interpolated_points,
     },

@@ -9,11 +9,11 @@ import { destinationPoint, haversineKm } from '../../src/geo.js';
 import { withDb, writeTable } from '../../src/table-io.js';
 import { loadAndClean } from '../../steps/rf-fuse/clean.js';
 import { feasible, fillGap, gapSpeeds, viterbiPath, type GapCandidate, type GapEnd } from '../../steps/rf-fuse/gapfill.js';
-import { interpolateMinorGap } from '../../steps/rf-fuse/fuse.js';
+import { AisByTime, fuse, interpolateMinorGap } from '../../steps/rf-fuse/fuse.js';
 import { lineageRunId } from '../../steps/rf-fuse/run.js';
 import { assessFix } from '../../steps/rf-fuse/spoof.js';
 import { simulate, syntheticTracks } from '../../steps/rf-fuse/simulate.js';
-import { DEFAULT_PARAMS, type RfDetection } from '../../steps/rf-fuse/types.js';
+import { DEFAULT_PARAMS, type AisFix, type RfDetection } from '../../steps/rf-fuse/types.js';
 import { StepError } from '../../src/errors.js';
 
 const MIN = 60_000;
@@ -101,6 +101,46 @@ describe('Algorithm A: Viterbi gap fill', () => {
       ),
       { numRuns: 60, seed: 42 },
     );
+  });
+});
+
+describe('anonymous RF explained by another vessel', () => {
+  const fixAt = (mmsi: number, ts: number, pos: { lat: number; lon: number }): AisFix => ({ mmsi, ts, ...pos, sog: 12, cog: 90, trackId: `${mmsi}-0`, deltaT: null, deltaDistKm: null, speedCalcKn: null });
+
+  it('drops an anonymous detection sitting on another vessel that is reporting AIS, keeps the silent vessel\'s own', () => {
+    const silent = 235000001;
+    const other = 235000002;
+    const ais: AisFix[] = [];
+    for (let m = 0; m <= 30; m++) {
+      const ts = T0 + m * MIN;
+      if (m <= 5 || m >= 25) ais.push(fixAt(silent, ts, eastbound(ts)));
+      // Another vessel 4 km north, same course and speed, reporting all along.
+      const p = eastbound(ts);
+      ais.push(fixAt(other, ts, destinationPoint(p.lat, p.lon, 0, 4)));
+    }
+    const rf: RfDetection[] = [];
+    for (let m = 7; m < 25; m += 2) {
+      const ts = T0 + m * MIN + 5_000;
+      const p = eastbound(ts);
+      rf.push(det(`silent-${m}`, ts, p, 400, null));
+      rf.push(det(`other-${m}`, ts, destinationPoint(p.lat, p.lon, 0, 4.1), 400, null));
+    }
+    expect(() => fuse(ais, rf, DEFAULT_PARAMS)).toThrow(/ordered by mmsi then ts/);
+    const index = new AisByTime(ais);
+    expect(index.explains(rf.find((r) => r.rfId === 'other-9')!, silent)).toBe(true);
+    expect(index.explains(rf.find((r) => r.rfId === 'silent-9')!, silent)).toBe(false);
+    // The other vessel's own fixes do not explain away the silent vessel's detections for it.
+    expect(index.explains(rf.find((r) => r.rfId === 'other-9')!, other)).toBe(false);
+
+    ais.sort((p, q) => p.mmsi - q.mmsi || p.ts - q.ts);
+    const { rows, stats } = fuse(ais, rf, DEFAULT_PARAMS);
+    expect(stats.gaps).toBe(1);
+    expect(stats.gap_candidates_explained).toBeGreaterThan(0);
+    expect(stats.gap_candidates_anonymous).toBe(9);
+    const fills = rows.filter((r) => r.source_tag === 'RF_FILL');
+    expect(fills.length).toBeGreaterThanOrEqual(17);
+    expect(fills.every((r) => r.mmsi === String(silent) && r.rf_ids_used.every((id) => id.startsWith('silent')))).toBe(true);
+    for (const r of fills) expect(haversineKm(r.lat, r.lon, eastbound(r.ts_utc).lat, eastbound(r.ts_utc).lon)).toBeLessThan(0.5);
   });
 });
 
