@@ -24,9 +24,8 @@ WITH ordered AS (
   SELECT
     mmsi, ts_utc, lat, lon, sog, cog, heading, nav_status, imo, call_sign, name, vessel_type, source,
     row_number() OVER w AS ord,
-    lag(ts_utc) OVER w AS prev_ts,
-    lag(lat) OVER w AS prev_lat,
-    lag(lon) OVER w AS prev_lon
+    -- One lag of a struct is cheaper than three lags.
+    lag(struct_pack(ts := ts_utc, lat := lat, lon := lon)) OVER w AS prev
   FROM positions
   WHERE ts_utc IS NOT NULL AND lat IS NOT NULL AND lon IS NOT NULL AND mmsi IS NOT NULL
   WINDOW w AS (
@@ -34,6 +33,8 @@ WITH ordered AS (
     ORDER BY ts_utc, lat, lon, sog NULLS FIRST, cog NULLS FIRST, heading NULLS FIRST, nav_status NULLS FIRST,
              imo NULLS FIRST, call_sign NULLS FIRST, name NULLS FIRST, vessel_type NULLS FIRST, source NULLS FIRST
   )
+), unpacked AS (
+  SELECT * EXCLUDE (prev), prev.ts AS prev_ts, prev.lat AS prev_lat, prev.lon AS prev_lon FROM ordered
 ), speeds AS (
   SELECT *,
     epoch(ts_utc) - epoch(prev_ts) AS gap_s,
@@ -44,7 +45,7 @@ WITH ordered AS (
         cos(radians(prev_lat)) * cos(radians(lat)) * pow(sin(radians(lon - prev_lon) / 2), 2))))
       / 1.852 / (greatest(epoch(ts_utc) - epoch(prev_ts), 1.0) / 3600.0)
     END AS implied_kn
-  FROM ordered
+  FROM unpacked
 ), states AS (
   SELECT *,
     CASE
