@@ -1,7 +1,9 @@
 // stac-search matching and the gate, measured: points matched per second against a catalogue of
 // scene footprints, and chips gated per second (centre-window reads of 256×256 float32 COG chips).
 // `node --import tsx bench/stac-gate.bench.ts [--quick]` — the last line is a JSON object of figures.
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { fromFile } from 'geotiff';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { seededRandom } from '../src/random.js';
@@ -9,6 +11,7 @@ import { writeGeoTiff } from '../src/geotiff-writer.js';
 import type { Scene } from '../src/stac.js';
 import { matchPoint, selectQueryPoints, type AisPoint } from '../steps/stac-search/match.js';
 import { gateChip, type GateParams } from '../steps/gate/gate.js';
+import { centerWindow, classifySpectral, sclFractions } from '../steps/gate/fractions.js';
 
 const quick = process.argv.includes('--quick');
 const random = seededRandom(5);
@@ -76,6 +79,39 @@ for (const chip of chips) await gateChip({ ...chip, scl_path: null }, dir, param
 const spectralMs = performance.now() - t0;
 rmSync(dir, { recursive: true, force: true });
 
+// --- spectral cloud fraction vs the ukis-csmask reference mask (real Sentinel-2 pixels), when ../shared is there
+const raster = fileURLToPath(new URL('../../shared/data/raster/', import.meta.url));
+let ukis: Record<string, number> | null = null;
+if (existsSync(raster)) {
+  const read = async (name: string) => {
+    const tiff = await fromFile(join(raster, name));
+    const image = await tiff.getImage();
+    const bands = (await image.readRasters()) as unknown as ArrayLike<number>[];
+    await tiff.close();
+    return bands;
+  };
+  const image = await read('ukis_csmask_sentinel2_l1c_6band_512px_toa_x10000.tif');
+  const mask = await read('ukis_csmask_sentinel2_l1c_512px_reference_mask.tif');
+  const [blue, green, red, nir] = image.slice(0, 4).map((band) => Float32Array.from(band, (v) => v / 10000));
+  const classes = classifySpectral({ blue, green, red, nir }, 512 * 512);
+  const reference = Uint8Array.from(mask[0], (v) => (v === 4 ? 9 : 5));
+  const error = (x0: number, y0: number) => {
+    const window = { x0, y0, width: 64, height: 64 };
+    return Math.abs(sclFractions(classes, 512, window, [7, 8, 9, 10], [4, 5]).cloud - sclFractions(reference, 512, window, [9], []).cloud);
+  };
+  const blocks: number[] = [];
+  for (let y = 0; y < 512; y += 64) for (let x = 0; x < 512; x += 64) blocks.push(error(x, y));
+  const centres: number[] = [];
+  const c = centerWindow(256, 256, 64);
+  for (let y = 0; y <= 256; y += 128) for (let x = 0; x <= 256; x += 128) centres.push(error(x + c.x0, y + c.y0));
+  ukis = {
+    ukis_block_windows: blocks.length,
+    ukis_block_max_abs_err: Number(Math.max(...blocks).toFixed(4)),
+    ukis_block_mean_abs_err: Number((blocks.reduce((a, b) => a + b, 0) / blocks.length).toFixed(4)),
+    ukis_chip_centre_max_abs_err: Number(Math.max(...centres).toFixed(4)),
+  };
+}
+
 console.log(JSON.stringify({
   quick,
   scenes: scenes.length,
@@ -88,4 +124,5 @@ console.log(JSON.stringify({
   accepted,
   gate_scl_chips_per_s: Math.round(chipCount / (gateMs / 1000)),
   gate_spectral_chips_per_s: Math.round(chipCount / (spectralMs / 1000)),
+  ...(ukis ?? {}),
 }));
