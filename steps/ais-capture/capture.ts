@@ -3,7 +3,7 @@
 import { StepError } from '../../src/errors.js';
 import { splitExactDuplicates, type AisPosition, type NulledField, type Reject } from './schema.js';
 import { parseMessage, type StaticData } from './messages.js';
-import { boxFromBounds, type BoundingBox } from './protocol.js';
+import { boxFromBounds, inBox, type BoundingBox } from './protocol.js';
 import { epochMs, parseUtcTime, utcDate } from './time.js';
 
 export interface Overpass {
@@ -157,9 +157,7 @@ export function overpassSnapshot(
     if (ts === null) continue;
     const ms = epochMs(ts);
     if (ms < startMs || ms > endMs) continue;
-    const [[lat1, lon1], [lat2, lon2]] = overpass.box;
-    const { lat, lon } = p.position;
-    if (lat < Math.min(lat1, lat2) || lat > Math.max(lat1, lat2) || lon < Math.min(lon1, lon2) || lon > Math.max(lon1, lon2)) continue;
+    if (!inBox(p.position.lat, p.position.lon, overpass.box)) continue;
     const dt = ms - overpass.centerMs;
     const current = best.get(p.position.mmsi);
     if (!current) {

@@ -10,8 +10,8 @@ import { CAPTURE_MESSAGE_TYPES } from './messages.js';
 import { captureStream, type CaptureResult } from './client.js';
 import { indexRecording, startReplayServer } from './replay-server.js';
 import { daySeed, digestMessages, latestStatics, OVERPASS_COLUMNS, overpassesOn, overpassSnapshot, pickSample, tileFileStem, windowOf, withStatics } from './capture.js';
-import { epochMs, canonicalFromMs } from './time.js';
-import type { BoundingBox, Subscription } from './protocol.js';
+import { canonicalFromMs } from './time.js';
+import { inBox, type BoundingBox, type Subscription } from './protocol.js';
 import { writeXlsx } from './xlsx.js';
 
 /** The key the kernel's own replay server accepts (the replay needs no real key). */
@@ -155,8 +155,9 @@ const kernel: Kernel = async (ctx) => {
     await writeXlsx(join(ctx.outputs.overpass, `${stem}.xlsx`), 'ais', Object.keys(OVERPASS_COLUMNS), sorted);
   }
 
-  // Random sample: N distinct MMSIs of the day by seeded rank; each with its first fix of the day.
-  const dayPositions = positions;
+  // Random sample: N distinct MMSIs among the day's ships inside the sampler's box, by seeded rank;
+  // each with its first fix of the day.
+  const dayPositions = positions.filter((q) => inBox(q.lat, q.lon, p.sample_bbox));
   const picked = pickSample(dayPositions.map((q) => q.mmsi), p.sample_size, daySeed(p.seed, date));
   const rank = new Map(picked.map((mmsi, i) => [mmsi, i + 1]));
   const firstFix = new Map<number, (typeof positions)[number]>();
