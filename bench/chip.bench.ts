@@ -7,6 +7,7 @@ import { createReadStream, existsSync, mkdirSync, renameSync, rmSync, statSync, 
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { writeGeoTiff } from '../src/geotiff-writer.js';
 import { gaussian, seededRandom } from '../src/random.js';
@@ -71,11 +72,15 @@ function tasksFor(hrefs: Record<string, string>, base: (path: string) => string)
 
 const params: ChipParams = { size_px: 256, resolution_m: 10, include_swir: true, split_fractions: { train: 0.8, val: 0.1, test: 0.1 } };
 
-async function timed(tasks: ChipTask[], outDir: string): Promise<{ seconds: number; stats: Awaited<ReturnType<typeof runChips>>['stats']; ok: number }> {
+/** Wall time and CPU time (process-wide, so worker threads count; the HTTP server too in the HTTP run). */
+async function timed(tasks: ChipTask[], outDir: string): Promise<{ seconds: number; cpuSeconds: number; stats: Awaited<ReturnType<typeof runChips>>['stats']; ok: number }> {
   rmSync(outDir, { recursive: true, force: true });
   const started = performance.now();
+  const cpuBefore = process.resourceUsage();
   const { rows, stats } = await runChips(tasks, params, { outDir, outPrefix: 'chips/bench', jobs });
-  return { seconds: (performance.now() - started) / 1000, stats, ok: rows.filter((r) => r.status === 'ok').length };
+  const cpuAfter = process.resourceUsage();
+  const cpuSeconds = (cpuAfter.userCPUTime + cpuAfter.systemCPUTime - cpuBefore.userCPUTime - cpuBefore.systemCPUTime) / 1e6;
+  return { seconds: (performance.now() - started) / 1000, cpuSeconds, stats, ok: rows.filter((r) => r.status === 'ok').length };
 }
 
 const hrefs = generateScene();
@@ -119,9 +124,13 @@ const figures = {
   local_chips_ok: local.ok,
   local_seconds: Number(local.seconds.toFixed(2)),
   local_chips_per_s: Number((local.ok / local.seconds).toFixed(2)),
+  local_cpu_s_per_chip: Number((local.cpuSeconds / SHIPS).toFixed(3)),
   http_chips_ok: http.ok,
   http_seconds: Number(http.seconds.toFixed(2)),
   http_chips_per_s: Number((http.ok / http.seconds).toFixed(2)),
+  http_cpu_s_per_chip: Number((http.cpuSeconds / SHIPS).toFixed(3)),
+  load_average_1m: Number(loadavg()[0].toFixed(2)),
+  cpus: cpus().length,
   http_bytes_served: served,
   http_requests: requests,
   http_bytes_read_per_chip: Math.round(http.stats.bytesRead / SHIPS),
