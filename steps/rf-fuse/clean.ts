@@ -108,9 +108,10 @@ const normaliseCallSign = (c: string) => `nullif(upper(trim(${c})), '')`;
 /** Count rows per rejection reason and describe the first of each. */
 async function countRejects(db: Db, table: string, reasons: readonly { key: string; field: string; when: string; value: string }[], examples: string[]): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
+  const grouped = await db.all(`SELECT reject, count(*) AS n FROM ${table} WHERE reject IS NOT NULL GROUP BY reject`);
   for (const reason of reasons) {
     const key = quoteLiteral(reason.key);
-    const n = Number((await db.all(`SELECT count(*) AS n FROM ${table} WHERE reject = ${key}`))[0].n);
+    const n = Number(grouped.find((g) => g.reject === reason.key)?.n ?? 0);
     counts[reason.key] = n;
     if (n === 0) continue;
     const [first] = await db.all(`SELECT src_file, src_row, CAST(${reason.value} AS VARCHAR) AS v FROM ${table} WHERE reject = ${key} ORDER BY src_file, src_row LIMIT 1`);
