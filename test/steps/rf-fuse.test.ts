@@ -302,6 +302,46 @@ describe('cleaning, resolution and counted rejects (SQL)', () => {
   });
 });
 
+describe('cleaning invariants (property)', () => {
+  it('every row is either kept once or counted; ISO text, epoch ms and TIMESTAMP give the same instant', async () => {
+    const dayStart = Date.parse('2026-05-25T00:00:00Z');
+    const rowArb = fc.record({
+      mmsi: fc.integer({ min: 1, max: 4 }),
+      second: fc.integer({ min: -600, max: 86_400 + 600 }),
+      ms: fc.constantFrom(0, 250),
+      lat: fc.oneof(fc.double({ min: -90, max: 90, noNaN: true }), fc.constantFrom(91, -95.5)),
+      lon: fc.double({ min: -180, max: 180, noNaN: true }),
+      form: fc.constantFrom('iso', 'epoch'),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(rowArb, { minLength: 1, maxLength: 60 }), async (rows) => {
+        const dir = mkdtempSync(join(tmpdir(), 'rf-prop-'));
+        const file = join(dir, 'ais.csv');
+        const lines = ['mmsi,ts_utc,lat,lon'];
+        for (const r of rows) {
+          const ts = dayStart + r.second * 1000 + r.ms;
+          lines.push(`${235000000 + r.mmsi},${r.form === 'iso' ? new Date(ts).toISOString() : ts},${r.lat},${r.lon}`);
+        }
+        writeFileSync(file, lines.join('\n') + '\n');
+        const { ais, counts } = await withDb((db) => loadAndClean(db, { aisFiles: [file], rfFiles: [], date: '2026-05-25' }, DEFAULT_PARAMS));
+        const valid = new Set<string>();
+        let invalidCoord = 0, outside = 0;
+        for (const r of rows) {
+          const ts = dayStart + r.second * 1000 + r.ms;
+          if (Math.abs(r.lat) > 90) invalidCoord++;
+          else if (ts < dayStart || ts >= dayStart + 86_400_000) outside++;
+          else valid.add(`${235000000 + r.mmsi}/${ts}`);
+        }
+        expect(counts.ais_invalid_coord).toBe(invalidCoord);
+        expect(counts.ais_outside_partition).toBe(outside);
+        expect(new Set(ais.map((f) => `${f.mmsi}/${f.ts}`))).toEqual(valid);
+        expect(counts.ais_rows_in).toBe(counts.ais_invalid_coord + counts.ais_outside_partition + counts.ais_duplicates + counts.ais_rows_clean);
+      }),
+      { numRuns: 8, seed: 7 },
+    );
+  });
+});
+
 describe('lineage_run_id', () => {
   it('is a digest of partition, params and input bytes: stable on rerun, new when anything changes', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rf-lineage-'));
