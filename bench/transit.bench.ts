@@ -108,7 +108,7 @@ if (existsSync(everGivenFile)) {
     const start = performance.now();
     const rows = runLifecycle([], vessels, [], corridors, runs, { predict: DEFAULT_PREDICT_PARAMS, reconcile: { ...DEFAULT_RECONCILE_PARAMS, interpolateExitCrossing } });
     const seconds = (performance.now() - start) / 1000;
-    everGiven = { ...everGiven, [interpolateExitCrossing ? 'interpolate_exit_crossing' : 'point_rule']: { ...summariseReplay(rows, vessels, corridors, runs.length), replay_s: Number(seconds.toFixed(3)) } };
+    everGiven = { ...(everGiven ?? {}), [interpolateExitCrossing ? 'interpolate_exit_crossing' : 'point_rule']: { ...summariseReplay(rows, vessels, corridors, runs.length), replay_s: Number(seconds.toFixed(3)) } };
   }
 }
 

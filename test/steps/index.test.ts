@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Ajv from 'ajv';
+import { Ajv } from 'ajv';
 import { withDb, writeTable } from '../../src/table-io.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
 import { loadStaticItems, resolveHref } from '../../src/stac.js';
