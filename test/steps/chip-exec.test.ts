@@ -11,6 +11,8 @@ import { footprintContains, loadStaticItems, normaliseItem, type Scene } from '.
 import { readTable } from '../../src/table-io.js';
 import { shipsAt } from '../../scripts/sample/30-scene.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
+import { writeTable } from '../../src/table-io.js';
+import { describeError, isUserError } from '../../src/errors.js';
 import { writeMatches, type MatchRow } from './chip-fixture.js';
 
 const DATE = '2026-05-25';
@@ -68,5 +70,17 @@ describe('chip on the sample scene through execStep', () => {
       // water is ~0.025 in B04, the synthetic hull 0.2
       expect(centre).toBeGreaterThan(0.15);
     }
+  });
+});
+
+describe('chip input errors through execStep', () => {
+  it('a matches file without the assets column fails with a message naming it, no stack trace', async () => {
+    const path = join(root, 'bad-matches.parquet');
+    await writeTable(path, { mmsi: 'BIGINT', ais_time: 'TIMESTAMP', lat: 'DOUBLE', lon: 'DOUBLE', scene_id: 'VARCHAR', scene_datetime: 'TIMESTAMP', cloud_cover: 'DOUBLE', epsg: 'INTEGER' }, [
+      { mmsi: 1, ais_time: '2026-05-25T11:00:00Z', lat: 50.8, lon: -1.3, scene_id: 'S', scene_datetime: '2026-05-25T11:00:00Z', cloud_cover: 1, epsg: 32630 },
+    ]);
+    const error = await execStep({ pipeline: join(PROJECT_ROOT, 'pipeline.yaml'), step: 'chip', inputs: { matches: `file:${path}` }, partition: { date: DATE }, outDir: join(root, 'bad-out') }).catch((e: unknown) => e);
+    expect(isUserError(error)).toBe(true);
+    expect(describeError(error)).toBe(`${path}: missing column(s) assets (has mmsi, ais_time, lat, lon, scene_id, scene_datetime, cloud_cover, epsg)`);
   });
 });
