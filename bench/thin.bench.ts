@@ -57,22 +57,33 @@ async function dropThinTables(db: Db): Promise<void> {
   for (const t of ['thinned', 'kept_ord', 'classified', 'fixes']) await db.run(`DROP TABLE IF EXISTS ${t}`);
 }
 
+/** Wall seconds, and CPU seconds of the whole process (DuckDB's threads included): CPU time is the
+ * steadier figure when other work shares the machine. */
+const cpu: number[][] = [];
 const timed = async (fn: () => Promise<void>): Promise<number> => {
   const start = performance.now();
+  const cpuStart = process.cpuUsage();
   await fn();
+  const used = process.cpuUsage(cpuStart);
+  cpu.push([(used.user + used.system) / 1e6]);
   return (performance.now() - start) / 1000;
 };
+const lastCpu = (): number => cpu[cpu.length - 1][0];
 
 const figures = await withDb(async (db) => {
   const generateSeconds = await timed(() => generate(db));
   const rows = Number((await db.all('SELECT count(*) AS n FROM positions'))[0].n);
   const baseline: number[] = [];
   const thin: number[] = [];
+  const baselineCpu: number[] = [];
+  const thinCpu: number[] = [];
   let kept = 0;
   for (let round = 0; round < rounds; round++) {
     baseline.push(await timed(() => db.run('CREATE OR REPLACE TEMP TABLE numbered AS SELECT *, row_number() OVER (PARTITION BY mmsi ORDER BY ts_utc) AS rn FROM positions')));
+    baselineCpu.push(lastCpu());
     await db.run('DROP TABLE numbered');
     thin.push(await timed(() => runThin(db)));
+    thinCpu.push(lastCpu());
     kept = Number((await db.all('SELECT count(*) AS n FROM thinned'))[0].n);
     await dropThinTables(db);
   }
@@ -92,6 +103,9 @@ const figures = await withDb(async (db) => {
     ratio_per_round: ratios.map((r) => Number(r.toFixed(2))),
     ratio_median: Number(median(ratios).toFixed(2)),
     ratio_best_of_each: Number((best(thin) / best(baseline)).toFixed(2)),
+    row_number_cpu_s: baselineCpu.map((x) => Number(x.toFixed(2))),
+    thin_cpu_s: thinCpu.map((x) => Number(x.toFixed(2))),
+    cpu_ratio_median: Number(median(thinCpu.map((t, i) => t / baselineCpu[i])).toFixed(2)),
   };
 });
 console.log(JSON.stringify(figures));

@@ -38,8 +38,12 @@ WITH ordered AS (
 ), speeds AS (
   SELECT *,
     epoch(ts_utc) - epoch(prev_ts) AS gap_s,
-    -- Implied speed in knots from the previous fix (haversine); a 1 s floor keeps same-second fixes finite.
-    CASE WHEN prev_ts IS NULL THEN 0.0 ELSE
+    -- Implied speed in knots from the previous fix (haversine); a 1 s floor keeps same-second fixes
+    -- finite. Only computed where it can matter (no SOG, or a jump possibly above $max_plausible_kn):
+    -- R·(|Δφ| + |Δλ|) bounds the great-circle distance from above (meridian arc + parallel arc).
+    CASE WHEN prev_ts IS NULL THEN 0.0
+      WHEN sog IS NULL OR 6371.0088 * (1 + 1e-9) * (abs(radians(lat - prev_lat)) + radians(least(abs(lon - prev_lon), 360 - abs(lon - prev_lon))))
+                          / 1.852 / (greatest(epoch(ts_utc) - epoch(prev_ts), 1.0) / 3600.0) > $max_plausible_kn THEN
       2 * 6371.0088 * asin(least(1.0, sqrt(
         pow(sin(radians(lat - prev_lat) / 2), 2) +
         cos(radians(prev_lat)) * cos(radians(lat)) * pow(sin(radians(lon - prev_lon) / 2), 2))))
@@ -53,7 +57,7 @@ WITH ordered AS (
       WHEN coalesce(sog, implied_kn) < $fast_sog_threshold_knots THEN 'slow'
       ELSE 'fast'
     END AS movement_state,
-    prev_ts IS NULL OR gap_s > $voyage_gap_hours * 3600.0 OR implied_kn > $max_plausible_kn AS voyage_start
+    prev_ts IS NULL OR gap_s > $voyage_gap_hours * 3600.0 OR coalesce(implied_kn > $max_plausible_kn, false) AS voyage_start
   FROM speeds
 )
 SELECT

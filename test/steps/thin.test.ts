@@ -228,6 +228,20 @@ describe('voyages', () => {
     expect(new Set(single.map((r) => r.voyage_id))).toEqual(new Set([1]));
   });
 
+  it('classifies a fix without SOG by the speed implied from the previous fix', async () => {
+    const noSog = (ts: string, lat: number, lon: number): AisPosition => ({ ...fix(ts, lat, lon, 0), sog: null });
+    const rows = [
+      noSog('2026-05-25 10:00:00.000000', 50.7, -1.2),
+      noSog('2026-05-25 10:01:00.000000', 50.7, -1.2), // still: anchored
+      noSog('2026-05-25 10:02:00.000000', 50.7, -1.19), // 0.7 km in a minute ≈ 23 kn: fast
+      noSog('2026-05-25 10:03:00.000000', 50.7, -1.189), // 0.07 km ≈ 2.3 kn: slow
+    ];
+    const out = (await thinRows(rows)).sort(compareFixes);
+    expect(out.map((r) => r.movement_state)).toEqual(['anchored', 'anchored', 'fast', 'slow']);
+    const reference = classify(rows, THIN_DEFAULTS).get(211000001)!.map((c) => c.state);
+    expect(reference).toEqual(['anchored', 'anchored', 'fast', 'slow']);
+  });
+
   it('starts a new voyage at an implausible jump (implied speed above max_plausible_kn)', async () => {
     const rows = [
       fix('2026-05-25 10:00:00.000000', 50.7, -1.2, 12),
