@@ -3,16 +3,16 @@
 // (inside the cache) and `exec` (outside it).
 import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { dirname, join, relative } from 'node:path';
+import { relative } from 'node:path';
 import type { Ajv as AjvType, ValidateFunction } from 'ajv';
 import type { DuckDBPreparedStatement } from '@duckdb/node-api';
 import type { Db, Columns, TableFormat } from './table-io.js';
 import { StepError, UserError } from './errors.js';
 import { normaliseType, type InputFormat, type OutputSpec, type StepSpec } from './pipeline.js';
 import { KERNEL_WORKER_FILE } from './paths.js';
+import { startModuleWorker } from './module-worker.js';
 import type { KernelJob, WorkerEvent, WorkerMessage } from './kernel-worker.js';
 
 export interface ResolvedInput {
@@ -146,11 +146,7 @@ const requireHere = createRequire(import.meta.url);
 const WORKER_DATA = { dagrunKernelWorker: true };
 
 function startWorker(): Worker {
-  if (KERNEL_WORKER_FILE.endsWith('.js')) return new Worker(KERNEL_WORKER_FILE, { workerData: WORKER_DATA });
-  // Running from source (tests): load the TS worker host through tsx inside the worker.
-  const api = pathToFileURL(join(dirname(requireHere.resolve('tsx/package.json')), 'dist', 'esm', 'api', 'index.mjs')).href;
-  const host = pathToFileURL(KERNEL_WORKER_FILE).href;
-  return new Worker(`import(${JSON.stringify(api)}).then((m) => m.tsImport(${JSON.stringify(host)}, ${JSON.stringify(host)}))`, { eval: true, workerData: WORKER_DATA });
+  return startModuleWorker(KERNEL_WORKER_FILE, WORKER_DATA);
 }
 
 /**

@@ -1,10 +1,8 @@
 // Running many chips: parse the matches rows, order them so chips of one scene (and nearby chips)
 // are cut together, and spread them over `jobs` worker threads. Each worker has its own per-scene
 // COG cache; results come back as rows and are ordered by chip_id by the table writer.
-import { Worker } from 'node:worker_threads';
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import { dirname, join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
+import { startModuleWorker } from '../../src/module-worker.js';
 import { CogCache, type CogReaderOptions, type ReadStats } from '../../src/cog-reader.js';
 import { makeChip, type Asset, type ChipParams, type ChipRow, type ChipTask } from './chip.js';
 import { chipId } from './geometry.js';
@@ -129,17 +127,10 @@ export function partitionTasks<T>(tasks: readonly T[], jobs: number): T[][] {
   return Array.from({ length: count }, (_, k) => tasks.slice(Math.floor((k * tasks.length) / count), Math.floor(((k + 1) * tasks.length) / count)));
 }
 
-/** A worker thread for the chip module: under tsx (a .ts module) it registers tsx in the worker first. */
+/** A worker thread on this folder's worker module (worker.ts from source, worker.js compiled). */
 function startWorker(data: unknown): Worker {
-  const self = import.meta.url;
-  // tsx may load this module with a query string (?tsx-namespace=…): look at the path only.
-  const typescript = new URL(self).pathname.endsWith('.ts');
-  const entry = new URL(typescript ? './worker.ts' : './worker.js', self).href;
-  if (!typescript) return new Worker(new URL(entry), { workerData: data });
-  // the ESM entry of tsx's API (require.resolve would give the CJS one, which cannot tsImport here)
-  const tsxApi = pathToFileURL(join(dirname(createRequire(self).resolve('tsx/package.json')), 'dist', 'esm', 'api', 'index.mjs')).href;
-  const bootstrap = `import(${JSON.stringify(tsxApi)}).then((api) => api.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(entry)}))`;
-  return new Worker(bootstrap, { eval: true, workerData: data });
+  const typescript = new URL(import.meta.url).pathname.endsWith('.ts');
+  return startModuleWorker(new URL(typescript ? './worker.ts' : './worker.js', import.meta.url), data);
 }
 
 /** Cut every task, on `jobs` worker threads when jobs > 1. */
