@@ -5,7 +5,6 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { basename, extname, join, relative, resolve, sep } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { describeError, isUserError, UserError } from './errors.js';
 import { digestJson, shortDigest } from './hash.js';
 import { checkParam, loadPipeline, outputPath, type InputFormat, type Pipeline, type StepInput, type StepSpec } from './pipeline.js';
@@ -408,7 +407,9 @@ function explainMiss(previous: LastSeen | undefined, current: LastSeen, step: St
 
 function newRunId(): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('.', '');
-  return `${stamp}-${randomBytes(3).toString('hex')}`;
+  // Only to tell apart runs started in the same millisecond; node:crypto's first use costs ~50 ms.
+  const suffix = Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, '0');
+  return `${stamp}-${suffix}`;
 }
 
 function readJson<T>(path: string): T | undefined {

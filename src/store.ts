@@ -118,13 +118,20 @@ export class Store {
     this.statDirty = true;
   }
 
+  /** The stat cache's digest for a file whose size, mtime and inode are unchanged; undefined otherwise. */
+  knownDigest(path: string, info: BigIntStats): { digest: string; size: number } | undefined {
+    const known = this.statCache.get(path);
+    if (known && known.size === Number(info.size) && known.mtimeNs === String(info.mtimeNs) && known.ino === String(info.ino)) {
+      return { digest: known.digest, size: known.size };
+    }
+    return undefined;
+  }
+
   /** Digest of a file, from the stat cache when size, mtime and inode are unchanged (no read). */
   async digestOf(path: string, info?: BigIntStats): Promise<{ digest: string; size: number }> {
     const current = info ?? (await stat(path, { bigint: true }));
-    const known = this.statCache.get(path);
-    if (known && known.size === Number(current.size) && known.mtimeNs === String(current.mtimeNs) && known.ino === String(current.ino)) {
-      return { digest: known.digest, size: known.size };
-    }
+    const known = this.knownDigest(path, current);
+    if (known) return known;
     const result = await digestFile(path);
     this.remember(path, current, result.digest);
     return result;
@@ -137,7 +144,8 @@ export class Store {
     // awaiting one promise per file, and a no-op build is mostly this loop.
     for (const file of listFilesSync(dir)) {
       const path = join(dir, file);
-      const { digest, size } = await this.digestOf(path, statSync(path, { bigint: true }));
+      const info = statSync(path, { bigint: true });
+      const { digest, size } = this.knownDigest(path, info) ?? (await this.digestOf(path, info));
       entries.push({ path: file, digest, size });
     }
     const tree = treeBytes(entries);
@@ -363,7 +371,8 @@ export async function listFiles(dir: string): Promise<string[]> {
 /** Synchronous twin of listFiles, for the no-op hot path. */
 export function listFilesSync(dir: string): string[] {
   const files: string[] = [];
-  const walk = (current: string): void => {
+  // Relative paths are built while walking: path.relative per file is measurable at 10,000 files.
+  const walk = (current: string, prefix: string): void => {
     let entries;
     try {
       entries = readdirSync(current, { withFileTypes: true });
@@ -371,12 +380,11 @@ export function listFilesSync(dir: string): string[] {
       return;
     }
     for (const entry of entries) {
-      const full = join(current, entry.name);
-      if (entry.isDirectory()) walk(full);
-      else if (entry.isFile() && !entry.name.endsWith('.tmp')) files.push(relative(dir, full).split(sep).join('/'));
+      if (entry.isDirectory()) walk(`${current}${sep}${entry.name}`, `${prefix}${entry.name}/`);
+      else if (entry.isFile() && !entry.name.endsWith('.tmp')) files.push(`${prefix}${entry.name}`);
     }
   };
-  walk(dir);
+  walk(dir, '');
   return files.sort();
 }
 
