@@ -253,6 +253,7 @@ async function runKernel(
     outputs,
     params,
     partition,
+    env: step.source ? { ...process.env } : undefined,
   };
   await (pool ?? sharedPool()).run(job, (event) => {
       switch (event.type) {

@@ -14,6 +14,11 @@ export interface KernelJob {
   readonly outputs: Record<string, string>;
   readonly params: Record<string, unknown>;
   readonly partition: Record<string, string>;
+  /**
+   * The parent's environment at the time the job starts, for source steps only: a pooled worker's
+   * own process.env is a copy taken when the worker started, so it would miss later changes.
+   */
+  readonly env?: Record<string, string | undefined>;
 }
 
 export type WorkerEvent =
@@ -52,7 +57,7 @@ async function run(id: number, job: KernelJob): Promise<void> {
     metric: (name, value) => send({ type: 'metric', name, value }),
     secret: (name) => {
       if (!job.source) throw new Error(`step "${job.step}" is not a source step; only source steps may read secrets (${name})`);
-      return process.env[name];
+      return (job.env ?? process.env)[name];
     },
     now: () => {
       if (!job.source) throw new Error(`step "${job.step}" is not a source step; only source steps may read the clock`);
