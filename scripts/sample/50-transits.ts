@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { bearingDeg, destinationPoint, haversineKm } from '../../src/geo.js';
 import { seededRandom } from '../../src/random.js';
 import { writeTable } from '../../src/table-io.js';
+import { AIS_COLUMNS } from '../../steps/ais-capture/schema.js';
 
 const HOUR = 3_600_000;
 const FIX_EVERY_MS = 5 * 60_000;
@@ -106,28 +107,12 @@ function voyageFixes(voyage: Voyage, random: () => number): Record<string, unkno
   return rows;
 }
 
-export const POSITION_COLUMNS = {
-  mmsi: 'BIGINT',
-  ts_utc: 'TIMESTAMP',
-  lat: 'DOUBLE',
-  lon: 'DOUBLE',
-  sog: 'DOUBLE',
-  cog: 'DOUBLE',
-  heading: 'DOUBLE',
-  nav_status: 'INTEGER',
-  imo: 'VARCHAR',
-  call_sign: 'VARCHAR',
-  name: 'VARCHAR',
-  vessel_type: 'INTEGER',
-  source: 'VARCHAR',
-};
-
 export async function generate(root: string): Promise<void> {
   const dir = join(root, 'datasets', 'sample', 'transits');
   await mkdir(dir, { recursive: true });
   const random = seededRandom(50_2026_05_25);
   const rows = SAMPLE_VOYAGES.flatMap((voyage) => voyageFixes(voyage, random));
-  await writeTable(join(dir, 'positions.parquet'), POSITION_COLUMNS, rows, { orderBy: ['mmsi', 'ts_utc'] });
+  await writeTable(join(dir, 'positions.parquet'), AIS_COLUMNS, rows, { orderBy: ['mmsi', 'ts_utc'] });
 
   // The SAR-only and combined confirmations need a detection where those vessels are at their ETA.
   const sarOnly = SAMPLE_VOYAGES[1];

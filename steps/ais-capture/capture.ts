@@ -1,7 +1,7 @@
 // Pure pieces of the capture: which windows to record, how received messages become positions,
 // rejects, overpass snapshots and the random daily sample.
 import { StepError } from '../../src/errors.js';
-import { splitExactDuplicates, type AisPosition, type NulledField, type Reject } from './schema.js';
+import { AIS_COLUMNS, splitExactDuplicates, type AisPosition, type NulledField, type Reject } from './schema.js';
 import { parseMessage, type StaticData } from './messages.js';
 import { boxFromBounds, inBox, type BoundingBox } from './protocol.js';
 import { epochMs, parseUtcTime, utcDate } from './time.js';
@@ -115,27 +115,21 @@ export function withStatics(position: AisPosition, statics: Map<number, StaticDa
   };
 }
 
+// The normalised AIS columns, rearranged: pass identity and ts_utc/dt_seconds first, source last.
+const { mmsi, ts_utc, source, ...fixColumns } = AIS_COLUMNS;
+
 export const OVERPASS_COLUMNS = {
   tile_id: 'VARCHAR',
   satellite: 'VARCHAR',
   overpass_time: 'TIMESTAMP',
-  mmsi: 'BIGINT',
-  ts_utc: 'TIMESTAMP',
+  mmsi,
+  ts_utc,
   dt_seconds: 'DOUBLE',
-  lat: 'DOUBLE',
-  lon: 'DOUBLE',
-  sog: 'DOUBLE',
-  cog: 'DOUBLE',
-  heading: 'DOUBLE',
-  nav_status: 'INTEGER',
-  imo: 'VARCHAR',
-  call_sign: 'VARCHAR',
-  name: 'VARCHAR',
-  vessel_type: 'INTEGER',
+  ...fixColumns,
   length_m: 'DOUBLE',
   width_m: 'DOUBLE',
   n_positions: 'INTEGER',
-  source: 'VARCHAR',
+  source,
 } as const;
 
 export type OverpassRow = Record<keyof typeof OVERPASS_COLUMNS, unknown>;

@@ -4,25 +4,11 @@ import { posix } from 'node:path';
 import proj4 from 'proj4';
 import { haversineKm } from '../../src/geo.js';
 import { compareText } from '../../src/stac.js';
+import type { ChipRow } from '../chip/chip.js';
 
 /** A chips-table row joined with its gate row and the recorded AIS fix nearest the scene time. */
-export interface IndexInput {
-  chip_id: string;
-  path: string | null;
-  scl_path: string | null;
-  mmsi: number;
-  lat: number;
-  lon: number;
-  overpass_time: string;
-  scene_id: string;
-  scene_datetime: string;
-  cloud_cover: number | null;
+export interface IndexInput extends Omit<ChipRow, 'split' | 'status' | 'reason'> {
   split: string;
-  bands: string;
-  has_swir: boolean;
-  epsg: number;
-  transform: string;
-  footprint_wkt: string | null;
   status: string | null;
   decision: string | null;
   gate_reason: string | null;

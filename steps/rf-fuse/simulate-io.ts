@@ -2,23 +2,8 @@
 // plus <root>/entity_map.parquet. AIS goes out in the project's normalised AIS columns.
 import { join } from 'node:path';
 import { writeTable } from '../../src/table-io.js';
+import { AIS_COLUMNS } from '../ais-capture/schema.js';
 import type { SimResult } from './simulate.js';
-
-export const AIS_COLUMNS = {
-  mmsi: 'BIGINT',
-  ts_utc: 'TIMESTAMP',
-  lat: 'DOUBLE',
-  lon: 'DOUBLE',
-  sog: 'DOUBLE',
-  cog: 'DOUBLE',
-  heading: 'DOUBLE',
-  nav_status: 'INTEGER',
-  imo: 'VARCHAR',
-  call_sign: 'VARCHAR',
-  name: 'VARCHAR',
-  vessel_type: 'INTEGER',
-  source: 'VARCHAR',
-};
 
 /** RF rows carry ts_utc as epoch ms (seed 003 allows either). */
 export const RF_COLUMNS = {

@@ -9,23 +9,12 @@
 //  - the ground truth of all of it.
 import { destinationPoint, haversineKm } from '../../src/geo.js';
 import { gaussian, seededRandom } from '../../src/random.js';
+import type { AisPosition } from '../ais-capture/schema.js';
 import { MINUTE_MS, RADIUS95_PER_SIGMA } from './types.js';
 
 /** One AIS fix in the project's normalised AIS shape (ts as epoch ms). */
-export interface TrackFix {
-  mmsi: number;
+export interface TrackFix extends Omit<AisPosition, 'ts_utc'> {
   ts: number;
-  lat: number;
-  lon: number;
-  sog: number | null;
-  cog: number | null;
-  heading: number | null;
-  nav_status: number | null;
-  imo: string | null;
-  call_sign: string | null;
-  name: string | null;
-  vessel_type: number | null;
-  source: string;
 }
 
 export interface SimRfRow {
