@@ -1,6 +1,6 @@
 // pipeline.yaml → a validated, typed Pipeline. The YAML is parsed with positions kept, checked against
 // schemas/pipeline.schema.json, then normalised once here; every error names file:line:col.
-import { readFileSync, existsSync, statSync, mkdirSync, writeFileSync, renameSync } from 'node:fs';
+import { readFileSync, existsSync, mkdirSync, writeFileSync, renameSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep, normalize } from 'node:path';
 import { createRequire } from 'node:module';
 import type { Document, Node } from 'yaml';
@@ -19,7 +19,7 @@ let ajvInstance: AjvType | undefined;
 function getAjv(): AjvType {
   if (!ajvInstance) {
     const { Ajv } = requireLazy('ajv') as typeof import('ajv');
-    ajvInstance = new Ajv({ allErrors: true, strict: false });
+    ajvInstance = new Ajv({ allErrors: true, strict: false, verbose: true });
   }
   return ajvInstance;
 }
@@ -397,7 +397,7 @@ function schemaError(errors: ErrorObject[], locate: (p: readonly (string | numbe
   switch (error.keyword) {
     case 'additionalProperties': {
       const key = (error.params as { additionalProperty: string }).additionalProperty;
-      return new UserError('SCHEMA', `unknown key "${key}"${subject ? ` in ${subject}` : ' at the top level'}${suggestion(key, error)}`, locate([...path, key], true));
+      return new UserError('SCHEMA', `unknown key "${key}"${subject ? ` in ${subject}` : ' at the top level'}${suggestion(error)}`, locate([...path, key], true));
     }
     case 'required':
       return new UserError('SCHEMA', `${subject || 'the pipeline'} is missing the required key "${(error.params as { missingProperty: string }).missingProperty}"`, locate(path, true));
@@ -420,7 +420,7 @@ function score(error: ErrorObject): number {
   return depth + penalty + bonus;
 }
 
-function suggestion(key: string, error: ErrorObject): string {
+function suggestion(error: ErrorObject): string {
   const allowed = Object.keys(((error.parentSchema as { properties?: Record<string, unknown> } | undefined)?.properties) ?? {});
   if (allowed.length === 0) return '';
   return ` (allowed: ${allowed.join(', ')})`;
@@ -487,12 +487,4 @@ function offsetOf(doc: Document, path: readonly (string | number)[], key: boolea
 export function outputPath(pipeline: Pipeline, step: StepSpec, output: OutputSpec, partitionValue: string | undefined): string {
   const relativePath = step.partition && partitionValue !== undefined ? output.path.replaceAll(`{${step.partition}}`, partitionValue) : output.path;
   return resolve(pipeline.outputRoot, relativePath);
-}
-
-export function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
 }

@@ -92,10 +92,6 @@ export class Store {
     return join(this.objectsDir, hex.slice(0, 2), hex.slice(2));
   }
 
-  hasObject(digest: string): boolean {
-    return existsSync(this.objectPath(digest));
-  }
-
   // ---------- stat cache ----------
 
   private loadStatCache(): void {

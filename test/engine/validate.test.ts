@@ -11,7 +11,7 @@ const corpus = join(PROJECT_ROOT, 'test', 'fixtures', 'malformed');
 // One malformed pipeline per rule: where the error must point, and what it must say.
 const cases: [file: string, where: string, message: RegExp][] = [
   ['yaml-syntax.yaml', 'yaml-syntax.yaml:5:3', /YAML syntax error/],
-  ['unknown-key.yaml', 'unknown-key.yaml:4:5', /unknown key "colour" in step "a"/],
+  ['unknown-key.yaml', 'unknown-key.yaml:4:5', /unknown key "colour" in step "a" \(allowed: description, sql, kernel, source, partition, inputs, params, outputs\)/],
   ['unknown-step.yaml', 'unknown-step.yaml:5:13', /names step "nosuch", which does not exist/],
   ['unknown-output.yaml', 'unknown-output.yaml:9:13', /step "a" has no output "missing"/],
   ['cycle.yaml', 'cycle.yaml:2:3', /cycle: a → b → a/],
