@@ -1,6 +1,6 @@
 // pipeline.yaml → a validated, typed Pipeline. The YAML is parsed with positions kept, checked against
 // schemas/pipeline.schema.json, then normalised once here; every error names file:line:col.
-import { readFileSync, existsSync, mkdirSync, writeFileSync, renameSync } from 'node:fs';
+import { readFileSync, existsSync, mkdirSync, statSync, writeFileSync, renameSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep, normalize } from 'node:path';
 import { createRequire } from 'node:module';
 import type { Document, Node } from 'yaml';
@@ -102,7 +102,9 @@ export function loadPipeline(file: string, memoDir?: string): Pipeline {
   const path = resolve(file);
   if (!existsSync(path)) throw new UserError('CLI', `no pipeline file at ${relative(process.cwd(), path) || path} (use --pipeline FILE)`);
   const text = readFileSync(path, 'utf8');
-  const memo = join(memoDir ?? join(dirname(path), 'cache'), 'pipelines', `${digestBytes(`${ENGINE_VERSION}\0${path}\0${text}`).slice(3)}.json`);
+  // The key covers what validation depends on: engine version, the schema file, the path and the text.
+  const schema = statSync(resolve(SCHEMAS_DIR, 'pipeline.schema.json'));
+  const memo = join(memoDir ?? join(dirname(path), 'cache'), 'pipelines', `${digestBytes(`${ENGINE_VERSION}\0${schema.size}:${schema.mtimeMs}\0${path}\0${text}`).slice(3)}.json`);
   const remembered = readMemo(memo, text, path);
   if (remembered) return remembered;
   const pipeline = parsePipeline(text, path);
