@@ -81,3 +81,29 @@ describe('pipeline parser properties', () => {
     );
   });
 });
+
+describe('the validated-pipeline memo', () => {
+  it('serves an unchanged file, and still reports a code file that disappeared, with its location', async () => {
+    const { copyFixture, removeFixture } = await import('../helpers/fixture.js');
+    const { loadPipeline } = await import('../../src/pipeline.js');
+    const { rmSync, existsSync, readdirSync } = await import('node:fs');
+    const dir = copyFixture('basic');
+    try {
+      const first = loadPipeline(join(dir, 'pipeline.yaml'));
+      expect(readdirSync(join(dir, 'cache', 'pipelines'))).toHaveLength(1);
+      const again = loadPipeline(join(dir, 'pipeline.yaml'));
+      expect([...again.steps.keys()]).toEqual([...first.steps.keys()]);
+      expect(again.steps.get('double')?.definition).toEqual(first.steps.get('double')?.definition);
+      rmSync(join(dir, 'steps', 'double', 'double.sql'));
+      expect(existsSync(join(dir, 'steps', 'double', 'double.sql'))).toBe(false);
+      expect(() => loadPipeline(join(dir, 'pipeline.yaml'))).toThrow(/step "double": sql file steps\/double\/double.sql does not exist/);
+      try {
+        loadPipeline(join(dir, 'pipeline.yaml'));
+      } catch (error) {
+        expect((error as UserError).where).toMatch(/pipeline\.yaml:21:10$/);
+      }
+    } finally {
+      removeFixture(dir);
+    }
+  });
+});
