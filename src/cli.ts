@@ -157,12 +157,17 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       }
       case 'verify': {
-        const report = await verifyStore(store());
+        const s = store();
+        const release = await s.lock(values['lock-timeout'] ? positiveInt(values['lock-timeout'], '--lock-timeout') * 1000 : 10 * 60_000, (holder) => process.stderr.write(`waiting for the cache lock held by ${holder}…\n`));
+        const report = await verifyStore(s).finally(release);
         print(report.corrupt.length === 0 ? `ok: ${report.objects} objects, ${report.bytes} bytes verified` : `${report.corrupt.length} corrupt object(s) set aside:\n${report.corrupt.map((c) => `  ${c.digest}  (${c.path}) hashes to ${c.actual}`).join('\n')}`, report);
         return report.corrupt.length === 0 ? 0 : 1;
       }
       case 'gc': {
-        const report = await collectGarbage(store(), values['keep-runs'] ? positiveInt(values['keep-runs'], '--keep-runs') : undefined);
+        // gc must not run while a build writes objects no manifest references yet.
+        const s = store();
+        const release = await s.lock(values['lock-timeout'] ? positiveInt(values['lock-timeout'], '--lock-timeout') * 1000 : 10 * 60_000, (holder) => process.stderr.write(`waiting for the cache lock held by ${holder}…\n`));
+        const report = await collectGarbage(s, values['keep-runs'] ? positiveInt(values['keep-runs'], '--keep-runs') : undefined).finally(release);
         print(`removed ${report.objects_removed} objects (${report.bytes_removed} bytes) and ${report.actions_removed} action entries; kept ${report.kept_runs} runs, dropped ${report.dropped_runs}`, report);
         return 0;
       }
@@ -170,10 +175,14 @@ export async function main(argv: string[]): Promise<number> {
         throw new UserError('CLI', `unknown command "${command}" (see dagrun --help)`);
     }
   } catch (error) {
-    const message = isUserError(error) ? (error as UserError).format() : (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? `${(error as Error).message} (see dagrun --help)` : describeError(error);
-    if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: message }, null, 2)}\n`);
-    else process.stderr.write(`dagrun: ${message}\n`);
-    return 2;
+    // 2: the user's to fix (bad pipeline, bad arguments); 1: a step failed or an internal error.
+    const usage = (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ?? false;
+    const userFacing = isUserError(error) || usage;
+    const stepFailed = isUserError(error) && ['STEP', 'OUTPUT_SCHEMA', 'BAD_INPUT', 'NETWORK', 'AUTH'].includes((error as UserError).code);
+    const message = isUserError(error) ? (error as UserError).format() : usage ? `${(error as Error).message} (see dagrun --help)` : describeError(error);
+    if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: redactSecrets(message) }, null, 2)}\n`);
+    else process.stderr.write(`dagrun: ${redactSecrets(message)}\n`);
+    return userFacing && !stepFailed ? 2 : 1;
   }
 }
 

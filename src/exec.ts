@@ -5,7 +5,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from './errors.js';
-import { loadPipeline, type StepSpec } from './pipeline.js';
+import { loadPipeline, SAFE_PARTITION_VALUE, type StepSpec } from './pipeline.js';
 import { resolveParams, formatFromExtension } from './runner.js';
 import { runStep, type ResolvedInput } from './execute.js';
 
@@ -64,6 +64,8 @@ function partitionFor(step: StepSpec, given: Readonly<Record<string, string>>): 
   if (!step.partition) return {};
   const value = given[step.partition];
   if (!value) throw new UserError('CLI', `step "${step.name}" is partitioned by ${step.partition}: give --partition ${step.partition}=VALUE`);
+  // exec may run any value (not only the declared ones), but it becomes a path segment under --out.
+  if (!SAFE_PARTITION_VALUE.test(value)) throw new UserError('CLI', `--partition ${step.partition}=${value}: a partition value must be a plain name (letters, digits, _ . = -)`);
   return { [step.partition]: value };
 }
 

@@ -43,7 +43,22 @@ async function loadKernel(path: string): Promise<Kernel> {
 }
 
 async function run(id: number, job: KernelJob): Promise<void> {
-  const send = (event: WorkerEvent): void => parentPort?.postMessage({ id, event } satisfies WorkerMessage);
+  // Every secret a kernel reads is scrubbed from what it reports (logs, warnings, metrics, errors),
+  // so a credential can reach neither a manifest nor a cache entry nor a log line.
+  const secrets = new Set<string>();
+  const scrub = (text: string): string => {
+    let out = text;
+    for (const secret of secrets) if (secret.length > 0) out = out.split(secret).join('***');
+    return out;
+  };
+  const post = (event: WorkerEvent): void => parentPort?.postMessage({ id, event } satisfies WorkerMessage);
+  const send = (event: WorkerEvent): void => {
+    if (secrets.size === 0) return post(event);
+    if (event.type === 'log' || event.type === 'warn') return post({ ...event, message: scrub(event.message) });
+    if (event.type === 'metric') return post({ ...event, name: scrub(event.name), value: typeof event.value === 'string' ? scrub(event.value) : event.value });
+    if (event.type === 'failed') return post({ ...event, message: scrub(event.message), where: event.where && scrub(event.where), stack: event.stack && scrub(event.stack) });
+    return post(event);
+  };
   const ctx: KernelContext = {
     step: job.step,
     inputs: job.inputs,
@@ -57,7 +72,9 @@ async function run(id: number, job: KernelJob): Promise<void> {
     metric: (name, value) => send({ type: 'metric', name, value }),
     secret: (name) => {
       if (!job.source) throw new Error(`step "${job.step}" is not a source step; only source steps may read secrets (${name})`);
-      return (job.env ?? process.env)[name];
+      const value = (job.env ?? process.env)[name];
+      if (value) secrets.add(value);
+      return value;
     },
     now: () => {
       if (!job.source) throw new Error(`step "${job.step}" is not a source step; only source steps may read the clock`);

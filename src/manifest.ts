@@ -90,7 +90,12 @@ export function readManifest(runsDir: string, name: string): Manifest {
     id = matches[0];
   }
   if (!id) throw new UserError('CLI', runs.length === 0 ? 'no runs yet: run `dagrun build` first' : `no run "${name}" (${runs.length} runs; see \`dagrun runs\`)`);
-  return JSON.parse(readFileSync(join(runsDir, `${id}.json`), 'utf8')) as Manifest;
+  const file = join(runsDir, `${id}.json`);
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as Manifest;
+  } catch (error) {
+    throw new UserError('CLI', `manifest ${file} cannot be read: ${(error as Error).message}`);
+  }
 }
 
 // ---------- diff ----------

@@ -294,8 +294,16 @@ function normalise(raw: RawPipeline, file: string, locate: (p: readonly (string 
   return { file, dir, name: raw.pipeline ?? 'pipeline', outputRoot, partitions, steps, order, locate: (p) => locate(p) };
 }
 
+/** Partition values become path segments: plain names only. */
+export const SAFE_PARTITION_VALUE = /^(?!\.{1,2}$)[A-Za-z0-9_.=-]+$/;
+
 function partitionValues(key: string, spec: { values?: string[]; from?: string; to?: string }, locate: (p: readonly (string | number)[]) => string): string[] {
-  if (spec.values) return [...spec.values];
+  if (spec.values) {
+    spec.values.forEach((value, index) => {
+      if (!SAFE_PARTITION_VALUE.test(value)) throw new UserError('SCHEMA', `partition "${key}" value "${value}" must be a plain name (letters, digits, _ . = -): it becomes part of output paths`, locate(['partitions', key, 'values', index]));
+    });
+    return [...spec.values];
+  }
   if (!spec.from || !spec.to) throw new UserError('SCHEMA', `partition "${key}" needs \`values:\` or both \`from:\` and \`to:\``, locate(['partitions', key]));
   const values: string[] = [];
   const start = Date.parse(`${spec.from}T00:00:00Z`);

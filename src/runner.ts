@@ -11,7 +11,7 @@ import { checkParam, loadPipeline, outputPath, type InputFormat, type Pipeline, 
 import { CorruptObject, Store, writeFileAtomic, type ActionResult, type StoredOutput } from './store.js';
 import { codeDigest } from './code-digest.js';
 import { KernelPool, runStep, type ResolvedInput } from './execute.js';
-import { ENGINE_VERSION } from './paths.js';
+import { ENGINE_ROOT, ENGINE_VERSION } from './paths.js';
 import { duckdbVersion, redactSecrets, type InputRecord, type Manifest, type StepRecord } from './manifest.js';
 
 export interface BuildOptions {
@@ -132,8 +132,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         const code = await codeDigest(store, step.code, pipeline.dir);
         const inputs = await resolveInputs(pipeline, store, instance, outputsOf);
         const stepParams = params[step.name];
-        const definition = digestJson(step.definition);
-        const key = digestJson({ engine: ENGINE_VERSION, definition, code: code.digest, params: stepParams, inputs: inputs.map((i) => [i.record.name, i.record.digest]), partition: instance.partition });
+        // The definition names output schema files; their content matters too (a stricter schema must re-check).
+        const schemas = await Promise.all(step.outputs.filter((o) => o.schemaFile).map(async (o) => (await store.digestOf(o.schemaFile as string)).digest));
+        const definition = digestJson({ definition: step.definition, schemas });
+        const key = digestJson({ engine: ENGINE_VERSION, packages: await packagesDigest(store), definition, code: code.digest, params: stepParams, inputs: inputs.map((i) => [i.record.name, i.record.digest]), partition: instance.partition });
         const seen: LastSeen = { key, definition, code: code.digest, params: stepParams, inputs: Object.fromEntries(inputs.map((i) => [i.record.name, i.record.digest])), engine: ENGINE_VERSION };
         const common = { ...base, cache_key: key, code_digest: code.digest, code_files: code.files, params: stepParams, inputs: inputs.map((i) => i.record) };
 
@@ -403,6 +405,15 @@ function explainMiss(previous: LastSeen | undefined, current: LastSeen, step: St
     if (previous.inputs[name] !== current.inputs[name]) reasons.push(`input ${name} changed`);
   }
   return reasons.length > 0 ? reasons.join('; ') : 'partition or key changed';
+}
+
+/**
+ * Library versions (DuckDB, geotiff, satellite.js …) change what steps produce: the engine's lock
+ * file, digested through the stat cache, enters every action key.
+ */
+async function packagesDigest(store: Store): Promise<string> {
+  const lock = join(ENGINE_ROOT, 'package-lock.json');
+  return existsSync(lock) ? (await store.digestOf(lock)).digest : `engine ${ENGINE_VERSION}`;
 }
 
 function newRunId(): string {

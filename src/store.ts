@@ -8,9 +8,9 @@
 //   cache/tmp/               scratch for running steps
 //
 // Every write is temp-name + rename, so a crash leaves either the old or the new file, never half of one.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { copyFile, mkdir, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
-import { constants as fsConstants, type BigIntStats } from 'node:fs';
+import { closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { copyFile, lstat, mkdir, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { constants as fsConstants, type BigIntStats, type Dirent } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { hostname } from 'node:os';
 import { DIGEST_PREFIX, canonicalJson, digestBytes, digestFile } from './hash.js';
@@ -47,6 +47,8 @@ export interface ActionResult {
 interface StatEntry {
   size: number;
   mtimeNs: string;
+  /** ctime too: `cp -p`, tar and rsync -t can replace content keeping size, mtime and inode. */
+  ctimeNs: string;
   ino: string;
   digest: string;
 }
@@ -71,7 +73,7 @@ export class Store {
   readonly runsDir: string;
   readonly tmpDir: string;
   private readonly statFile: string;
-  private statCache = new Map<string, StatEntry>();
+  private statCacheLoaded: Map<string, StatEntry> | undefined;
   private statDirty = false;
 
   constructor(readonly root: string) {
@@ -84,7 +86,6 @@ export class Store {
     mkdirSync(this.actionsDir, { recursive: true });
     mkdirSync(this.runsDir, { recursive: true });
     mkdirSync(this.tmpDir, { recursive: true });
-    this.loadStatCache();
   }
 
   objectPath(digest: string): string {
@@ -94,13 +95,16 @@ export class Store {
 
   // ---------- stat cache ----------
 
-  private loadStatCache(): void {
-    try {
-      const entries = JSON.parse(readFileSync(this.statFile, 'utf8')) as Record<string, StatEntry>;
-      this.statCache = new Map(Object.entries(entries));
-    } catch {
-      this.statCache = new Map();
+  /** Loaded on first use, i.e. after a build has taken the lock, so it sees the last build's entries. */
+  private get statCache(): Map<string, StatEntry> {
+    if (!this.statCacheLoaded) {
+      try {
+        this.statCacheLoaded = new Map(Object.entries(JSON.parse(readFileSync(this.statFile, 'utf8')) as Record<string, StatEntry>));
+      } catch {
+        this.statCacheLoaded = new Map();
+      }
     }
+    return this.statCacheLoaded;
   }
 
   async saveStatCache(): Promise<void> {
@@ -110,14 +114,14 @@ export class Store {
   }
 
   private remember(path: string, info: BigIntStats, digest: string): void {
-    this.statCache.set(path, { size: Number(info.size), mtimeNs: String(info.mtimeNs), ino: String(info.ino), digest });
+    this.statCache.set(path, { size: Number(info.size), mtimeNs: String(info.mtimeNs), ctimeNs: String(info.ctimeNs), ino: String(info.ino), digest });
     this.statDirty = true;
   }
 
   /** The stat cache's digest for a file whose size, mtime and inode are unchanged; undefined otherwise. */
   knownDigest(path: string, info: BigIntStats): { digest: string; size: number } | undefined {
     const known = this.statCache.get(path);
-    if (known && known.size === Number(info.size) && known.mtimeNs === String(info.mtimeNs) && known.ino === String(info.ino)) {
+    if (known && known.size === Number(info.size) && known.mtimeNs === String(info.mtimeNs) && known.ctimeNs === String(info.ctimeNs) && known.ino === String(info.ino)) {
       return { digest: known.digest, size: known.size };
     }
     return undefined;
@@ -158,7 +162,13 @@ export class Store {
       await unlink(path);
     } else {
       await mkdir(dirname(target), { recursive: true });
-      await rename(path, target);
+      if ((await lstat(path)).isSymbolicLink()) {
+        // A kernel may link to a file; the store keeps the content, never the link.
+        const temp = tempName(target);
+        await copyFile(path, temp);
+        await rename(temp, target);
+        await unlink(path);
+      } else await rename(path, target);
     }
     return { digest, size };
   }
@@ -178,7 +188,12 @@ export class Store {
   }
 
   async readTree(digest: string): Promise<TreeEntry[]> {
-    const data = await readFile(this.objectPath(digest));
+    let data: Buffer;
+    try {
+      data = await readFile(this.objectPath(digest));
+    } catch {
+      throw new CorruptObject(digest, 'missing');
+    }
     if (digestBytes(data) !== digest) throw new CorruptObject(digest);
     return (JSON.parse(data.toString('utf8')) as { entries: TreeEntry[] }).entries;
   }
@@ -216,9 +231,7 @@ export class Store {
     if (current && !current.isDirectory()) await rm(target, { force: true });
     let changed = false;
     const wanted = new Set(entries.map((e) => e.path));
-    for (const entry of entries) {
-      if ((await this.materializeFile(entry.digest, join(target, ...entry.path.split('/')))) === 'written') changed = true;
-    }
+    // Remove what the tree does not hold first: a file may stand where the tree needs a directory.
     if (existsSync(target)) {
       for (const file of await listFiles(target)) {
         if (!wanted.has(file)) {
@@ -227,9 +240,10 @@ export class Store {
         }
       }
       await removeEmptyDirs(target);
-    } else {
-      await mkdir(target, { recursive: true });
-      changed = true;
+    }
+    await mkdir(target, { recursive: true });
+    for (const entry of entries) {
+      if ((await this.materializeFile(entry.digest, join(target, ...entry.path.split('/')))) === 'written') changed = true;
     }
     return changed ? 'written' : 'kept';
   }
@@ -270,30 +284,50 @@ export class Store {
   async lock(timeoutMs: number, onWait?: (holder: string) => void): Promise<() => void> {
     const path = join(this.root, 'lock');
     const deadline = Date.now() + timeoutMs;
+    const mine = JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString(), token: Math.random().toString(36).slice(2) });
     let told = false;
     for (;;) {
       try {
         const fd = openSync(path, 'wx');
-        writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() }));
+        writeSync(fd, mine);
         closeSync(fd);
-        return () => rmSync(path, { force: true });
+        locksHeldHere.add(path);
+        // Release only a lock that is still ours (a takeover race must not delete another build's).
+        return () => {
+          locksHeldHere.delete(path);
+          try {
+            if (readFileSync(path, 'utf8') === mine) rmSync(path, { force: true });
+          } catch {
+            /* already gone */
+          }
+        };
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       }
-      const holder = readLockHolder(path);
-      if (holder && holder.host === hostname() && !processAlive(holder.pid)) {
-        // Stale: its build died (e.g. SIGKILL). Take it over atomically.
-        const stale = `${path}.stale.${process.pid}`;
+      const seen = readLockText(path);
+      if (seen !== undefined && isStale(seen, path)) {
+        // Take it over atomically: move it aside, and if what we moved is not what we judged dead
+        // (another waiter already took over and wrote a live lock), put it back.
+        const aside = `${path}.stale.${process.pid}.${Math.random().toString(36).slice(2)}`;
         try {
-          renameSync(path, stale);
-          rmSync(stale, { force: true });
+          renameSync(path, aside);
+          if (readLockText(aside) === seen) rmSync(aside, { force: true });
+          else {
+            try {
+              linkSync(aside, path);
+            } catch {
+              /* a third build holds it now; the live lock we moved is lost to it either way */
+            }
+            rmSync(aside, { force: true });
+          }
         } catch {
-          /* someone else took it over first */
+          /* someone else moved it first */
         }
         continue;
       }
+      const holder = parseLock(seen);
       const who = holder ? `pid ${holder.pid} on ${holder.host} since ${holder.since}` : 'another build';
-      if (Date.now() >= deadline) throw new UserError('LOCKED', `the cache ${this.root} is locked by ${who}; wait for it to finish, or raise --lock-timeout`);
+      if (Date.now() >= deadline) throw new UserError('LOCKED', `the cache ${this.root} is locked by ${who}; wait for it to finish, or raise --lock-timeout (remove ${path} if no build is running)`);
       if (!told) {
         onWait?.(who);
         told = true;
@@ -356,12 +390,28 @@ export async function listFiles(dir: string): Promise<string[]> {
     }
     for (const entry of entries) {
       const full = join(current, entry.name);
-      if (entry.isDirectory()) await walk(full);
-      else if (entry.isFile() && !entry.name.endsWith('.tmp')) files.push(relative(dir, full).split(sep).join('/'));
+      const kind = entryKind(entry, full);
+      if (kind === 'dir') await walk(full);
+      else if (kind === 'file' && !entry.name.endsWith('.tmp')) files.push(relative(dir, full).split(sep).join('/'));
     }
   };
   await walk(dir);
   return files.sort();
+}
+
+/** A directory entry as the walkers see it: symlinks are followed (their target's content counts). */
+function entryKind(entry: Dirent, full: string): 'file' | 'dir' | 'other' {
+  if (entry.isFile()) return 'file';
+  if (entry.isDirectory()) return 'dir';
+  if (entry.isSymbolicLink()) {
+    try {
+      const target = statSync(full);
+      return target.isFile() ? 'file' : target.isDirectory() ? 'dir' : 'other';
+    } catch {
+      return 'other';
+    }
+  }
+  return 'other';
 }
 
 /** Synchronous twin of listFiles, for the no-op hot path. */
@@ -376,8 +426,9 @@ export function listFilesSync(dir: string): string[] {
       return;
     }
     for (const entry of entries) {
-      if (entry.isDirectory()) walk(`${current}${sep}${entry.name}`, `${prefix}${entry.name}/`);
-      else if (entry.isFile() && !entry.name.endsWith('.tmp')) files.push(`${prefix}${entry.name}`);
+      const kind = entryKind(entry, `${current}${sep}${entry.name}`);
+      if (kind === 'dir') walk(`${current}${sep}${entry.name}`, `${prefix}${entry.name}/`);
+      else if (kind === 'file' && !entry.name.endsWith('.tmp')) files.push(`${prefix}${entry.name}`);
     }
   };
   walk(dir, '');
@@ -404,13 +455,43 @@ async function statOrUndefined(path: string): Promise<BigIntStats | undefined> {
   }
 }
 
-function readLockHolder(path: string): { pid: number; host: string; since: string } | undefined {
+function readLockText(path: string): string | undefined {
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as { pid: number; host: string; since: string };
+    return readFileSync(path, 'utf8');
   } catch {
     return undefined;
   }
 }
+
+function parseLock(text: string | undefined): { pid: number; host: string; since: string } | undefined {
+  try {
+    return text ? (JSON.parse(text) as { pid: number; host: string; since: string }) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A lock is stale when its holder on this host is dead, or is this very process (a reused pid,
+ * e.g. PID 1 in a fresh container: we do not hold it, so nobody does), or when it is empty or
+ * unreadable for more than 10 s (a crash between creating and writing it).
+ */
+function isStale(text: string, path: string): boolean {
+  const holder = parseLock(text);
+  if (!holder) {
+    try {
+      return Date.now() - statSync(path).mtimeMs > 10_000;
+    } catch {
+      return false;
+    }
+  }
+  if (holder.host !== hostname()) return false;
+  if (holder.pid === process.pid) return !locksHeldHere.has(path);
+  return !processAlive(holder.pid);
+}
+
+/** Lock files this process holds (two builds in one process must still exclude each other). */
+const locksHeldHere = new Set<string>();
 
 function processAlive(pid: number): boolean {
   try {

@@ -9,8 +9,10 @@ afterAll(() => removeFixture(dir));
 
 describe('execStep', () => {
   it('a source step sees the environment as it is when the job starts, not when the worker started', async () => {
+    const warnings: string[] = [];
     const run = async (out: string): Promise<unknown> => {
       const result = await execStep({ pipeline: join(dir, 'pipeline.yaml'), step: 'keycheck', outDir: join(dir, out) });
+      warnings.push(...result.warnings);
       return JSON.parse(readFileSync(result.outputs.seen, 'utf8'));
     };
     delete process.env.DAGRUN_TEST_KEY;
@@ -18,6 +20,7 @@ describe('execStep', () => {
     process.env.DAGRUN_TEST_KEY = 'k-123456789';
     try {
       expect(await run('b')).toEqual({ has_key: true, key_length: 11 });
+      expect(warnings).toEqual(['connected with ***']);
     } finally {
       delete process.env.DAGRUN_TEST_KEY;
     }

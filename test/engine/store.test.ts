@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { mkdtempSync, rmSync, writeFileSync, utimesSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { canonicalJson, readCounter } from '../../src/hash.js';
@@ -32,6 +32,14 @@ describe('store', () => {
       const second = await store.digestOf(file);
       expect(readCounter.files).toBe(reads + 1);
       expect(second.digest).not.toBe(first.digest);
+      // `cp -p` style: new content, same size, mtime put back to what the cache saw. ctime still moves.
+      const seen = statSync(file);
+      await new Promise((r) => setTimeout(r, 20));
+      writeFileSync(file, 'hallo');
+      utimesSync(file, seen.atime, seen.mtime);
+      const third = await store.digestOf(file);
+      expect(readCounter.files).toBe(reads + 2);
+      expect(third.digest).not.toBe(second.digest);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
