@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { mkdtempSync, rmSync, statSync, writeFileSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { canonicalJson, readCounter } from '../../src/hash.js';
 import { Store, treeBytes } from '../../src/store.js';
 
@@ -40,6 +40,28 @@ describe('store', () => {
       const third = await store.digestOf(file);
       expect(readCounter.files).toBe(reads + 2);
       expect(third.digest).not.toBe(second.digest);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the lock is exclusive in one process, and a lock left by a dead or reused pid is taken over', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dagrun-lock-'));
+    try {
+      const store = new Store(join(dir, 'cache'));
+      const release = await store.lock(5_000);
+      await expect(store.lock(200)).rejects.toThrow(/is locked by pid \d+/);
+      release();
+      // A lock naming this very process that it does not hold (pid reuse, e.g. PID 1 in a container).
+      writeFileSync(join(dir, 'cache', 'lock'), JSON.stringify({ pid: process.pid, host: hostname(), since: '2020-01-01T00:00:00Z' }));
+      const again = await store.lock(2_000);
+      again();
+      // A dead holder on this host.
+      writeFileSync(join(dir, 'cache', 'lock'), JSON.stringify({ pid: 2 ** 22 + 12345, host: hostname(), since: '2020-01-01T00:00:00Z' }));
+      (await store.lock(2_000))();
+      // Another host's lock is never assumed dead.
+      writeFileSync(join(dir, 'cache', 'lock'), JSON.stringify({ pid: 1, host: 'elsewhere', since: '2020-01-01T00:00:00Z' }));
+      await expect(store.lock(200)).rejects.toThrow('locked by pid 1 on elsewhere');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
