@@ -132,11 +132,13 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         const code = await codeDigest(store, step.code, pipeline.dir);
         const inputs = await resolveInputs(pipeline, store, instance, outputsOf);
         const stepParams = params[step.name];
+        // Params marked `x-execution-only: true` (worker counts and the like) do not change outputs.
+        const keyParams = Object.fromEntries(Object.entries(stepParams).filter(([name]) => !step.params.find((p) => p.name === name)?.schema['x-execution-only']));
         // The definition names output schema files; their content matters too (a stricter schema must re-check).
         const schemas = await Promise.all(step.outputs.filter((o) => o.schemaFile).map(async (o) => (await store.digestOf(o.schemaFile as string)).digest));
         const definition = digestJson({ definition: step.definition, schemas });
-        const key = digestJson({ engine: ENGINE_VERSION, packages: await packagesDigest(store), definition, code: code.digest, params: stepParams, inputs: inputs.map((i) => [i.record.name, i.record.digest]), partition: instance.partition });
-        const seen: LastSeen = { key, definition, code: code.digest, params: stepParams, inputs: Object.fromEntries(inputs.map((i) => [i.record.name, i.record.digest])), engine: ENGINE_VERSION };
+        const key = digestJson({ engine: ENGINE_VERSION, packages: await packagesDigest(store), definition, code: code.digest, params: keyParams, inputs: inputs.map((i) => [i.record.name, i.record.digest]), partition: instance.partition });
+        const seen: LastSeen = { key, definition, code: code.digest, params: keyParams, inputs: Object.fromEntries(inputs.map((i) => [i.record.name, i.record.digest])), engine: ENGINE_VERSION };
         const common = { ...base, cache_key: key, code_digest: code.digest, code_files: code.files, params: stepParams, inputs: inputs.map((i) => i.record) };
 
         const forced = options.force?.includes(step.name) ?? false;

@@ -70,6 +70,14 @@ describe('build on the basic fixture', () => {
     expect(totals.map((r) => r.total)).toEqual([195, 210, 225]);
   });
 
+  it('an execution-only param changes no key: everything stays cached', async () => {
+    const { run } = fixture('basic');
+    await run();
+    const again = await run({ sets: { make: { threads: 4 } } });
+    expect(Object.values(statuses(again.manifest))).toEqual(Array(7).fill('cached'));
+    expect(again.manifest.steps[0].params).toEqual({ rows: 5, threads: 4 });
+  });
+
   it('editing a SQL file rebuilds that step and its dependents; plan says code changed', async () => {
     const { dir, run } = fixture('basic');
     await run();
