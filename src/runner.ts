@@ -60,6 +60,7 @@ interface LastSeen {
   params: Record<string, unknown>;
   inputs: Record<string, string>;
   engine: string;
+  packages?: string;
 }
 
 export function defaultCacheDir(pipeline: Pipeline): string {
@@ -137,8 +138,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         // The definition names output schema files; their content matters too (a stricter schema must re-check).
         const schemas = await Promise.all(step.outputs.filter((o) => o.schemaFile).map(async (o) => (await store.digestOf(o.schemaFile as string)).digest));
         const definition = digestJson({ definition: step.definition, schemas });
-        const key = digestJson({ engine: ENGINE_VERSION, packages: await packagesDigest(store), definition, code: code.digest, params: keyParams, inputs: inputs.map((i) => [i.record.name, i.record.digest]), partition: instance.partition });
-        const seen: LastSeen = { key, definition, code: code.digest, params: keyParams, inputs: Object.fromEntries(inputs.map((i) => [i.record.name, i.record.digest])), engine: ENGINE_VERSION };
+        const packages = await packagesDigest(store);
+        const key = digestJson({ engine: ENGINE_VERSION, packages, definition, code: code.digest, params: keyParams, inputs: inputs.map((i) => [i.record.name, i.record.digest]), partition: instance.partition });
+        const seen: LastSeen = { key, definition, code: code.digest, params: keyParams, inputs: Object.fromEntries(inputs.map((i) => [i.record.name, i.record.digest])), engine: ENGINE_VERSION, packages };
         const common = { ...base, cache_key: key, code_digest: code.digest, code_files: code.files, params: stepParams, inputs: inputs.map((i) => i.record) };
 
         const forced = options.force?.includes(step.name) ?? false;
@@ -398,6 +400,7 @@ function explainMiss(previous: LastSeen | undefined, current: LastSeen, step: St
   if (previous.key === current.key) return 'no cached result for an unchanged key (cache cleared or entry dropped)';
   const reasons: string[] = [];
   if (previous.engine !== current.engine) reasons.push(`engine version changed (${previous.engine} → ${current.engine})`);
+  if (previous.packages !== current.packages) reasons.push('library versions changed (package-lock.json)');
   if (previous.code !== current.code) reasons.push(`code changed (${relative(process.cwd(), step.code)})`);
   if (previous.definition !== current.definition) reasons.push('step definition changed in the pipeline file');
   for (const name of new Set([...Object.keys(previous.params), ...Object.keys(current.params)])) {
