@@ -100,7 +100,9 @@ describe('the validated-pipeline memo', () => {
       try {
         loadPipeline(join(dir, 'pipeline.yaml'));
       } catch (error) {
-        expect((error as UserError).where).toMatch(/pipeline\.yaml:21:10$/);
+        const { readFileSync } = await import('node:fs');
+        const line = readFileSync(join(dir, 'pipeline.yaml'), 'utf8').split('\n').findIndex((l) => l.includes('sql: steps/double/double.sql')) + 1;
+        expect((error as UserError).where).toMatch(new RegExp(`pipeline\\.yaml:${line}:10$`));
       }
     } finally {
       removeFixture(dir);
