@@ -17,14 +17,8 @@ export interface SarDetection {
   confidence: number;
 }
 
-export interface SarCluster {
-  sceneId: string;
-  acquiredMs: number;
-  /** The representative pixel (highest confidence member): pixel_match_lat/lon. */
-  lat: number;
-  lon: number;
-  pixelCount: number;
-  confidence: number;
+/** A cluster of one scene's detections; lat/lon are its representative (highest-confidence) pixel: pixel_match_lat/lon. */
+export interface SarCluster extends SarDetection {
   /** The corridor the representative pixel lies in, if any. */
   chokepointId: string | null;
 }

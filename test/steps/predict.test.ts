@@ -2,11 +2,11 @@
 // against real Earth Search scenes, error cases, and the step run through the engine.
 import { describe, expect, it, beforeAll, afterAll } from 'vitest';
 import fc from 'fast-check';
-import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { sharedData, PROJECT_ROOT } from '../helpers/paths.js';
+import { isolatedPipeline } from '../helpers/isolated-pipeline.js';
 import { execStep } from '../../src/exec.js';
 import { readTable, writeTable } from '../../src/table-io.js';
 import { StepError } from '../../src/errors.js';
@@ -36,23 +36,6 @@ const checkRows: CheckRow[] = (() => {
   return lines.map((line) => Object.fromEntries(line.split(',').map((value, i) => [names[i], value])) as unknown as CheckRow);
 })();
 
-/** A pipeline holding only this issue's steps as declared in the project's pipeline.yaml. */
-function isolatedPipeline(dir: string): string {
-  const project = parseYaml(readFileSync(join(PROJECT_ROOT, 'pipeline.yaml'), 'utf8')) as { steps: Record<string, Record<string, unknown>> };
-  const steps: Record<string, unknown> = {};
-  for (const name of ['tle-fetch', 'predict']) {
-    const step = structuredClone(project.steps[name]);
-    step.kernel = join(PROJECT_ROOT, step.kernel as string);
-    const inputs = step.inputs as Record<string, string>;
-    for (const [key, value] of Object.entries(inputs)) {
-      if (typeof value === 'string' && value.startsWith('file:')) inputs[key] = `file:${join(PROJECT_ROOT, value.slice(5))}`;
-    }
-    steps[name] = step;
-  }
-  const file = join(dir, 'pipeline.yaml');
-  writeFileSync(file, stringifyYaml({ pipeline: 'predict-test', output_root: 'out', partitions: { date: { values: ['2026-05-25', '2026-05-26'] } }, steps }));
-  return file;
-}
 
 const timeOfDayMs = (ms: number): number => ((ms % DAY) + DAY) % DAY;
 
@@ -333,7 +316,7 @@ describe('predict through the engine', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'predict-'));
-    pipeline = isolatedPipeline(dir);
+    pipeline = isolatedPipeline(dir, ['tle-fetch', 'predict'], 'predict-test');
     // tle-fetch's own tests run it through the engine; here its table is written directly.
     tles = join(dir, 'tles.parquet');
     await writeTable(tles, TLE_COLUMNS, sampleTles, { orderBy: ['satellite', 'epoch_utc', 'line1'] });

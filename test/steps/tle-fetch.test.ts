@@ -6,9 +6,9 @@ import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { twoline2satrec } from 'satellite.js';
 import { sharedData, PROJECT_ROOT } from '../helpers/paths.js';
+import { isolatedPipeline } from '../helpers/isolated-pipeline.js';
 import { execStep } from '../../src/exec.js';
 import { readTable } from '../../src/table-io.js';
 import { StepError } from '../../src/errors.js';
@@ -20,23 +20,6 @@ const REAL_INDEX = sharedData('tle', 'sentinel2_celestrak_2026-05-23_to_2026-05-
 const realText = readFileSync(REAL_TLE, 'utf8');
 const realLines = realText.split('\n');
 
-/** A pipeline holding only this issue's steps as declared in the project's pipeline.yaml. */
-function isolatedPipeline(dir: string): string {
-  const project = parseYaml(readFileSync(join(PROJECT_ROOT, 'pipeline.yaml'), 'utf8')) as { steps: Record<string, Record<string, unknown>> };
-  const steps: Record<string, unknown> = {};
-  for (const name of ['tle-fetch', 'predict']) {
-    const step = structuredClone(project.steps[name]);
-    step.kernel = join(PROJECT_ROOT, step.kernel as string);
-    const inputs = step.inputs as Record<string, string>;
-    for (const [key, value] of Object.entries(inputs)) {
-      if (typeof value === 'string' && value.startsWith('file:')) inputs[key] = `file:${join(PROJECT_ROOT, value.slice(5))}`;
-    }
-    steps[name] = step;
-  }
-  const file = join(dir, 'pipeline.yaml');
-  writeFileSync(file, stringifyYaml({ pipeline: 'tle-test', output_root: 'out', partitions: { date: { values: ['2026-05-25', '2026-05-26'] } }, steps }));
-  return file;
-}
 
 function errorOf(fn: () => unknown): StepError {
   try {
@@ -189,7 +172,7 @@ describe('tle-fetch through the engine', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'tle-fetch-'));
-    pipeline = isolatedPipeline(dir);
+    pipeline = isolatedPipeline(dir, ['tle-fetch', 'predict'], 'tle-test');
     served.set('/sentinel.txt', realText);
     server = createServer((request, response) => {
       const body = served.get(request.url ?? '');
