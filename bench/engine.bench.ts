@@ -9,8 +9,8 @@ import { mkdirSync, rmSync, writeFileSync, existsSync, openSync, writeSync, clos
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { digestFile } from '../src/hash.js';
-import { seededRandom } from '../src/random.js';
+import { digestFile } from '../src/sdk/hash.js';
+import { seededRandom } from '../src/sdk/random.js';
 
 const quick = process.argv.includes('--quick');
 const fileCount = quick ? 2_000 : 10_000;

@@ -6,8 +6,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { seededRandom } from '../src/random.js';
-import { parseTleText } from '../steps/tle-fetch/tle.js';
+import { seededRandom } from '../src/sdk/random.js';
+import { parseTleText } from '../lib/maritime/tle.js';
 import { tileIdAt } from '../steps/predict/mgrs.js';
 import { buildSeries, predictOverpasses, resolveTarget } from '../steps/predict/overpass.js';
 

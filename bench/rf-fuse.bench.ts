@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { quoteLiteral, withDb } from '../src/table-io.js';
+import { quoteLiteral, withDb } from '../src/sdk/table-io.js';
 import { evaluate } from '../steps/rf-fuse/evaluate.js';
 import { runRfFuse } from '../steps/rf-fuse/run.js';
 import { simulate, syntheticTracks } from '../steps/rf-fuse/simulate.js';

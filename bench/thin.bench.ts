@@ -5,7 +5,7 @@
 // Usage: node --import tsx bench/thin.bench.ts [--quick]
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { withDb, type Db } from '../src/table-io.js';
+import { withDb, type Db } from '../src/sdk/table-io.js';
 
 const quick = process.argv.includes('--quick');
 const vessels = quick ? 2_000 : 20_000;

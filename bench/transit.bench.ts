@@ -11,9 +11,9 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { destinationPoint } from '../src/geo.js';
-import { seededRandom } from '../src/random.js';
-import { withDb, writeTable } from '../src/table-io.js';
+import { destinationPoint } from '../lib/geo/sphere.js';
+import { seededRandom } from '../src/sdk/random.js';
+import { withDb, writeTable } from '../src/sdk/table-io.js';
 import { runLifecycle } from '../steps/transit-reconcile/lifecycle.js';
 import { DEFAULT_PREDICT_PARAMS, predictAll, type LatestFix } from '../steps/transit-reconcile/predict.js';
 import { DEFAULT_RECONCILE_PARAMS } from '../steps/transit-reconcile/reconcile.js';

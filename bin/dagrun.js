@@ -2,7 +2,7 @@
 // The CLI is compiled to dist/ by `npm install` (the `prepare` script); run it from there for a fast start.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-const compiled = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
+const compiled = fileURLToPath(new URL('../dist/src/engine/cli.js', import.meta.url));
 if (!existsSync(compiled)) {
   console.error('dagrun: the engine is not compiled yet; run `npm install` (or `npm run build`) in the dagrun folder first.');
   process.exit(2);

@@ -6,9 +6,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { AssetReadError, CogCache, CogReader, coalesceRanges } from '../src/cog-reader.js';
-import { writeGeoTiff } from '../src/geotiff-writer.js';
-import { seededRandom } from '../src/random.js';
+import { AssetReadError, CogCache, CogReader, coalesceRanges } from '../lib/geo/cog-reader.js';
+import { writeGeoTiff } from '../lib/geo/geotiff-writer.js';
+import { seededRandom } from '../src/sdk/random.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cog-reader-'));
 const WIDTH = 700;

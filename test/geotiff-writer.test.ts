@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { fromArrayBuffer } from 'geotiff';
-import { writeGeoTiff, type GeoTiffSpec, type SampleType } from '../src/geotiff-writer.js';
-import { seededRandom } from '../src/random.js';
+import { writeGeoTiff, type GeoTiffSpec, type SampleType } from '../lib/geo/geotiff-writer.js';
+import { seededRandom } from '../src/sdk/random.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'geotiff-writer-'));
 

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { PROJECT_ROOT } from './helpers/paths.js';
 import { runCli } from './helpers/fixture.js';
-import { Store } from '../src/store.js';
-import type { Manifest } from '../src/manifest.js';
+import { Store } from '../src/engine/store.js';
+import type { Manifest } from '../src/engine/manifest.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'dagrun-pipeline-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

@@ -8,8 +8,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { twoline2satrec } from 'satellite.js';
-import { seededRandom } from '../../src/random.js';
-import { formatElementSet, type MeanElements } from '../../steps/tle-fetch/tle.js';
+import { seededRandom } from '../../src/sdk/random.js';
+import { formatElementSet, type MeanElements } from '../../lib/maritime/tle.js';
 import { buildSeries, predictOverpasses } from '../../steps/predict/overpass.js';
 import { gstimeAt, propagateMinutes } from '../../steps/predict/orbit.js';
 

@@ -4,8 +4,8 @@
 // Deterministic: a seeded PRNG, no clock, no real data. Ships follow hand-placed routes on water.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { seededRandom, gaussian } from '../../src/random.js';
-import { haversineKm, bearingDeg, destinationPoint } from '../../src/geo.js';
+import { seededRandom, gaussian } from '../../src/sdk/random.js';
+import { haversineKm, bearingDeg, destinationPoint } from '../../lib/geo/sphere.js';
 
 /** Waypoints as [lon, lat], all on water (checked against Natural Earth land in test/steps/ais-sample.test.ts). */
 const ROUTES: Record<string, [number, number][]> = {

@@ -6,10 +6,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import proj4 from 'proj4';
-import { writeGeoTiff } from '../../src/geotiff-writer.js';
-import { gaussian, seededRandom } from '../../src/random.js';
+import { writeGeoTiff } from '../../lib/geo/geotiff-writer.js';
+import { gaussian, seededRandom } from '../../src/sdk/random.js';
 import { predictOverpasses, type TleRecord } from '../../steps/predict/overpass.js';
-import { parseTleText } from '../../steps/tle-fetch/tle.js';
+import { parseTleText } from '../../lib/maritime/tle.js';
 
 const EPSG = 32630;
 const UTM30N = '+proj=utm +zone=30 +datum=WGS84 +units=m +no_defs';

@@ -4,10 +4,10 @@
 // drifting, no course) and one SAR cluster with no AIS (a dark transit).
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { bearingDeg, destinationPoint, haversineKm } from '../../src/geo.js';
-import { seededRandom } from '../../src/random.js';
-import { writeTable } from '../../src/table-io.js';
-import { AIS_COLUMNS } from '../../steps/ais-capture/schema.js';
+import { bearingDeg, destinationPoint, haversineKm } from '../../lib/geo/sphere.js';
+import { seededRandom } from '../../src/sdk/random.js';
+import { writeTable } from '../../src/sdk/table-io.js';
+import { AIS_COLUMNS } from '../../lib/maritime/ais.js';
 
 const HOUR = 3_600_000;
 const FIX_EVERY_MS = 5 * 60_000;

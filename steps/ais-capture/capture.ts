@@ -1,10 +1,10 @@
 // Pure pieces of the capture: which windows to record, how received messages become positions,
 // rejects, overpass snapshots and the random daily sample.
-import { StepError } from '../../src/errors.js';
-import { AIS_COLUMNS, splitExactDuplicates, type AisPosition, type NulledField, type Reject } from './schema.js';
+import { StepError } from '../../src/sdk/errors.js';
+import { AIS_COLUMNS, splitExactDuplicates, type AisPosition, type NulledField, type Reject } from '../../lib/maritime/ais.js';
 import { parseMessage, type StaticData } from './messages.js';
 import { boxFromBounds, inBox, type BoundingBox } from './protocol.js';
-import { epochMs, parseUtcTime, utcDate } from './time.js';
+import { epochMs, parseUtcTime, utcDate } from '../../lib/maritime/time.js';
 
 export interface Overpass {
   tile_id: string;

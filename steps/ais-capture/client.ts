@@ -2,10 +2,10 @@
 // exponential backoff and resubscribe. Everything received is kept; a message delivered twice (a feed
 // that re-sends after a reconnect) is kept once.
 import WebSocket from 'ws';
-import { UserError } from '../../src/errors.js';
+import { UserError } from '../../src/sdk/errors.js';
 import { END_OF_RECORDING, type Subscription } from './protocol.js';
 import { envelopeTime, type Envelope } from './messages.js';
-import { epochMs } from './time.js';
+import { epochMs } from '../../lib/maritime/time.js';
 
 export interface CaptureOptions {
   url: string;

@@ -2,17 +2,17 @@
 // daily ship sample, from aisstream.io (live) or a recorded stream served by the local replay server.
 import { readFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Kernel } from '../../src/kernel-api.js';
-import { readTable, writeTable } from '../../src/table-io.js';
-import { StepError, UserError } from '../../src/errors.js';
-import { AIS_COLUMNS, REJECT_COLUMNS, REJECT_ORDER, rejectCounts } from './schema.js';
+import type { Kernel } from '../../src/sdk/kernel-api.js';
+import { readTable, writeTable } from '../../src/sdk/table-io.js';
+import { StepError, UserError } from '../../src/sdk/errors.js';
+import { AIS_COLUMNS, REJECT_COLUMNS, REJECT_ORDER, rejectCounts } from '../../lib/maritime/ais.js';
 import { CAPTURE_MESSAGE_TYPES } from './messages.js';
 import { captureStream, type CaptureResult } from './client.js';
 import { indexRecording, startReplayServer } from './replay-server.js';
 import { daySeed, digestMessages, latestStatics, OVERPASS_COLUMNS, overpassesOn, overpassSnapshot, pickSample, tileFileStem, windowOf, withStatics } from './capture.js';
-import { canonicalFromMs } from './time.js';
+import { canonicalFromMs } from '../../lib/maritime/time.js';
 import { inBox, type BoundingBox, type Subscription } from './protocol.js';
-import { writeXlsx } from './xlsx.js';
+import { writeXlsx } from '../../lib/maritime/xlsx.js';
 
 /** The key the kernel's own replay server accepts (the replay needs no real key). */
 const REPLAY_KEY = 'replay-key';

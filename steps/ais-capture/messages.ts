@@ -1,8 +1,8 @@
 // aisstream.io message envelopes → normalised positions, static vessel data, or rejects.
 // Envelope: { MessageType, MetaData: { MMSI, MMSI_String, ShipName, latitude, longitude, time_utc },
 //             Message: { <MessageType>: { ...decoded AIS fields } } }
-import { validateFix, toNumber, toText, normaliseImo, type AisPosition, type NulledField, type RejectReason } from './schema.js';
-import { parseUtcTime } from './time.js';
+import { validateFix, toNumber, toText, normaliseImo, type AisPosition, type NulledField, type RejectReason } from '../../lib/maritime/ais.js';
+import { parseUtcTime } from '../../lib/maritime/time.js';
 
 /** Message types that carry a position. */
 export const POSITION_TYPES = ['PositionReport', 'StandardClassBPositionReport', 'ExtendedClassBPositionReport'] as const;

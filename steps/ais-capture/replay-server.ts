@@ -9,7 +9,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { AddressInfo } from 'node:net';
 import { END_OF_RECORDING, INVALID_KEY_ERROR, matchesSubscription, subscriptionProblem, type Subscription } from './protocol.js';
 import { envelopeMmsi, envelopeTime, type Envelope } from './messages.js';
-import { epochMs } from './time.js';
+import { epochMs } from '../../lib/maritime/time.js';
 
 export interface RecordedMessage {
   raw: string;

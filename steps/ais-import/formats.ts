@@ -1,9 +1,9 @@
 // Historical AIS files → the normalised AIS table: NOAA MarineCadastre (17 columns), Danish Maritime
 // Authority aisdk (22 columns), and a user's table with mmsi, lat, lon[, overpass_time] (seed 001 §7)
 // under common column-name variants. Each row becomes a position or a reject with reason and place.
-import { StepError } from '../../src/errors.js';
-import { splitExactDuplicates, toText, validateFix, type AisPosition, type NulledField, type RawFix, type Reject } from '../ais-capture/schema.js';
-import { parseUtcTime } from '../ais-capture/time.js';
+import { StepError } from '../../src/sdk/errors.js';
+import { splitExactDuplicates, toText, validateFix, type AisPosition, type NulledField, type RawFix, type Reject } from '../../lib/maritime/ais.js';
+import { parseUtcTime } from '../../lib/maritime/time.js';
 
 export type ImportFormat = 'marinecadastre' | 'dma' | 'user';
 

@@ -2,9 +2,9 @@
 // mmsi, lat, lon[, overpass_time]) → the normalised AIS table and its rejects.
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import type { Kernel } from '../../src/kernel-api.js';
-import { writeTable } from '../../src/table-io.js';
-import { AIS_COLUMNS, REJECT_COLUMNS, REJECT_ORDER, rejectCounts } from '../ais-capture/schema.js';
+import type { Kernel } from '../../src/sdk/kernel-api.js';
+import { writeTable } from '../../src/sdk/table-io.js';
+import { AIS_COLUMNS, REJECT_COLUMNS, REJECT_ORDER, rejectCounts } from '../../lib/maritime/ais.js';
 import { readAisFile } from './read.js';
 import { importRows, type ImportFormat } from './formats.js';
 

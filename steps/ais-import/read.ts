@@ -1,7 +1,7 @@
 // Read an AIS table file (CSV or XLSX) into a header and rows with their line/row numbers.
-import { StepError } from '../../src/errors.js';
+import { StepError } from '../../src/sdk/errors.js';
 import { parseCsv } from './csv.js';
-import { readXlsx } from '../ais-capture/xlsx.js';
+import { readXlsx } from '../../lib/maritime/xlsx.js';
 import type { TableRows } from './formats.js';
 
 export async function readAisFile(path: string, read: (path: string) => Promise<Buffer>): Promise<TableRows> {

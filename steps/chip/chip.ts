@@ -4,8 +4,8 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import sharp from 'sharp';
-import { AssetReadError, type CogCache } from '../../src/cog-reader.js';
-import { writeGeoTiff } from '../../src/geotiff-writer.js';
+import { AssetReadError, type CogCache } from '../../lib/geo/cog-reader.js';
+import { writeGeoTiff } from '../../lib/geo/geotiff-writer.js';
 import { chipGrid, chipId, footprintRing, footprintWkt, geoTransform, sceneDatetimeText, splitFor, type Split } from './geometry.js';
 import { readClasses, readReflectance, stretchRgb, type Scaling } from './raster.js';
 

@@ -1,8 +1,8 @@
 // chip: a 256×256 reflectance GeoTIFF (plus SCL, footprint, sidecar, quicklook) around every AIS
 // point stac-search matched to a scene. Wiring only; the work is in chip.ts, run.ts, raster.ts, geometry.ts.
-import type { Kernel } from '../../src/kernel-api.js';
-import { StepError } from '../../src/errors.js';
-import { quoteLiteral, readTable, withDb, writeTable } from '../../src/table-io.js';
+import type { Kernel } from '../../src/sdk/kernel-api.js';
+import { StepError } from '../../src/sdk/errors.js';
+import { quoteLiteral, readTable, withDb, writeTable } from '../../src/sdk/table-io.js';
 import { CHIP_COLUMNS, type ChipParams } from './chip.js';
 import { orderTasks, parseMatches, runChips } from './run.js';
 

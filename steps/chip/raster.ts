@@ -1,6 +1,6 @@
 // Pixel work for a chip: reading a band onto the chip grid (copy, bicubic or nearest), DN → reflectance,
 // and the quicklook stretch. Pure functions over typed arrays plus one reader-driven helper.
-import type { CogReader, RasterGeo, Samples } from '../../src/cog-reader.js';
+import type { CogReader, RasterGeo, Samples } from '../../lib/geo/cog-reader.js';
 import type { ChipGrid } from './geometry.js';
 
 /** How a band's DN become reflectance: value = DN × scale + offset, `nodata` DN → 0. */

@@ -2,8 +2,8 @@
 // are cut together, and spread them over `jobs` worker threads. Each worker has its own per-scene
 // COG cache; results come back as rows and are ordered by chip_id by the table writer.
 import type { Worker } from 'node:worker_threads';
-import { startModuleWorker } from '../../src/module-worker.js';
-import { CogCache, type CogReaderOptions, type ReadStats } from '../../src/cog-reader.js';
+import { startModuleWorker } from '../../src/sdk/module-worker.js';
+import { CogCache, type CogReaderOptions, type ReadStats } from '../../lib/geo/cog-reader.js';
 import { makeChip, type Asset, type ChipParams, type ChipRow, type ChipTask } from './chip.js';
 import { chipId } from './geometry.js';
 

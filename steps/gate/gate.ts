@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromFile } from 'geotiff';
 // For its side effect: geotiff.js then inflates deflate tiles with node:zlib instead of pako (~4× faster here).
-import '../../src/cog-reader.js';
+import '../../lib/geo/cog-reader.js';
 import { centerWindow, classifySpectral, gateDecision, sclFractions, waterFraction, type GateThresholds, type Window } from './fractions.js';
 
 export interface GateParams extends GateThresholds {

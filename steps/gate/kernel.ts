@@ -1,7 +1,7 @@
 // gate: accept or reject every chip from its centre window (seed 001 §10 "AIS+Sanity gate").
-import type { Kernel } from '../../src/kernel-api.js';
-import { StepError } from '../../src/errors.js';
-import { readTable, writeTable } from '../../src/table-io.js';
+import type { Kernel } from '../../src/sdk/kernel-api.js';
+import { StepError } from '../../src/sdk/errors.js';
+import { readTable, writeTable } from '../../src/sdk/table-io.js';
 import { GATE_COLUMNS, gateChip, type ChipRecord, type GateParams, type GateRow } from './gate.js';
 
 const kernel: Kernel = async (ctx) => {

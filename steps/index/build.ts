@@ -1,8 +1,8 @@
 // Reading the joined inputs and writing every index output (the index kernel's work, callable from tests).
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { StepError } from '../../src/errors.js';
-import { readerFor, withDb, writeTable } from '../../src/table-io.js';
+import { StepError } from '../../src/sdk/errors.js';
+import { readerFor, withDb, writeTable } from '../../src/sdk/table-io.js';
 import { dailyCollections, PRUNED_COLUMNS, prunedRow, selectChips, stacCollection, stacItem, tilesRow, TILES_COLUMNS, type IndexInput, type PruneTolerances } from './index-build.js';
 
 const CHIP_COLUMNS = ['chip_id', 'path', 'scl_path', 'mmsi', 'lat', 'lon', 'overpass_time', 'scene_id', 'scene_datetime', 'cloud_cover', 'split', 'bands', 'has_swir', 'epsg', 'transform', 'footprint_wkt', 'status'];

@@ -2,8 +2,8 @@
 // and not pruned by AIS), their tiles rows, the daily GeoJSON FeatureCollections and the STAC catalog.
 import { posix } from 'node:path';
 import proj4 from 'proj4';
-import { haversineKm } from '../../src/geo.js';
-import { compareText } from '../../src/stac.js';
+import { haversineKm } from '../../lib/geo/sphere.js';
+import { compareText } from '../../lib/geo/stac.js';
 import type { ChipRow } from '../chip/chip.js';
 
 /** A chips-table row joined with its gate row and the recorded AIS fix nearest the scene time. */

@@ -1,6 +1,6 @@
 // index: tiles.parquet (GeoParquet), daily tiles_YYYYMMDD.geojson and a STAC catalog of the chips that
 // passed the gate and prune-by-AIS, over every date (fan-in). Pruned chips are listed in `pruned`.
-import type { Kernel } from '../../src/kernel-api.js';
+import type { Kernel } from '../../src/sdk/kernel-api.js';
 import { buildIndexes } from './build.js';
 
 const kernel: Kernel = async (ctx) => {

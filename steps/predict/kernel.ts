@@ -1,9 +1,9 @@
 // predict (partitioned by date): the Sentinel-2 overpass schedule for the partition's window.
-import type { Kernel } from '../../src/kernel-api.js';
-import { readTable } from '../../src/table-io.js';
+import type { Kernel } from '../../src/sdk/kernel-api.js';
+import { readTable } from '../../src/sdk/table-io.js';
 import { buildScheduleRows, SCHEDULE_COLUMNS, SCHEDULE_ORDER, scheduleTargets, tleRecordsFromTable, windowStart } from './schedule.js';
 import { predictOverpasses } from './overpass.js';
-import { writeTable } from '../../src/table-io.js';
+import { writeTable } from '../../src/sdk/table-io.js';
 
 const kernel: Kernel = async (ctx) => {
   const tleFile = ctx.inputs.tles;

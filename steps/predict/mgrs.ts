@@ -5,7 +5,7 @@
 // to a multiple of 60 m); it extends 109,800 m east and south,
 // so it overlaps its neighbours by 9,800 m.
 import proj4 from 'proj4';
-import { StepError } from '../../src/errors.js';
+import { StepError } from '../../src/sdk/errors.js';
 
 export const TILE_SIZE_M = 109_800;
 const SQUARE_M = 100_000;

@@ -1,7 +1,7 @@
 // SGP4 (satellite.js) wrapped for overpass work: element sets with their epochs, propagation to
 // Earth-fixed position and velocity, nearest-epoch selection, the sun's elevation.
 import { gstime, sgp4, sunPos, twoline2satrec, type SatRec } from 'satellite.js';
-import { parseTleEpoch } from '../tle-fetch/tle.js';
+import { parseTleEpoch } from '../../lib/maritime/tle.js';
 
 /** Earth's rotation rate (rad/s), as used with SGP4's TEME frame (WGS-72/IERS value). */
 export const EARTH_ROTATION_RAD_S = 7.292115146706979e-5;

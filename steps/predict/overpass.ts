@@ -7,7 +7,7 @@
 // local vertical removed) — changes sign from − to + when the sub-satellite point passes P's
 // along-track position. A bracketed root finder on fresh SGP4 states refines that moment to
 // < 1 ms; this is the scene datetime Earth Search v1 records for a granule.
-import { StepError } from '../../src/errors.js';
+import { StepError } from '../../src/sdk/errors.js';
 import { tileFootprint, type TileFootprint } from './mgrs.js';
 import {
   ElementSetSeries,

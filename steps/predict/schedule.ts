@@ -1,8 +1,8 @@
 // Between the step's context and the overpass search: params → targets, the TLE table → records,
 // overpasses → schedule rows (rounded so the files are byte-stable).
-import { StepError, isUserError } from '../../src/errors.js';
-import type { Row } from '../../src/table-io.js';
-import { parseTleText } from '../tle-fetch/tle.js';
+import { StepError, isUserError } from '../../src/sdk/errors.js';
+import type { Row } from '../../src/sdk/table-io.js';
+import { parseTleText } from '../../lib/maritime/tle.js';
 import { normaliseTileId, tileFootprint } from './mgrs.js';
 import { resolveTarget, type Overpass, type Target, type TleRecord } from './overpass.js';
 

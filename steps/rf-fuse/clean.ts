@@ -4,8 +4,8 @@
 // reduced to an inverse-variance centroid, uncertainty cap, then entity resolution (mmsi, imo,
 // call_sign, the mapping table). Invalid rows are counted and the first of each kind described,
 // never thrown.
-import { StepError } from '../../src/errors.js';
-import { quoteIdent, quoteLiteral, type Db } from '../../src/table-io.js';
+import { StepError } from '../../src/sdk/errors.js';
+import { quoteIdent, quoteLiteral, type Db } from '../../src/sdk/table-io.js';
 import { MINUTE_MS, RADIUS95_PER_SIGMA, type AisFix, type FuseParams, type RfDetection } from './types.js';
 
 export interface CleanCounts {

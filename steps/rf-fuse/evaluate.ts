@@ -1,5 +1,5 @@
 // Scoring a fusion against the simulator's ground truth (tests and the benchmark; not used by the step).
-import { haversineKm } from '../../src/geo.js';
+import { haversineKm } from '../../lib/geo/sphere.js';
 import { groupTracks, positionAt, type SimResult, type TrackFix } from './simulate.js';
 import { MINUTE_MS, type FuseParams, type N6Row } from './types.js';
 

@@ -1,7 +1,7 @@
 // The fusion of one day: spoof check of every AIS fix against its vessel's RF (Algorithm B), minor-gap
 // interpolation, RF gap fill (Algorithm A), merged into N6 rows with counters for the KPI report.
 import { cellToParent, gridDisk, latLngToCell } from 'h3-js';
-import { haversineKm } from '../../src/geo.js';
+import { haversineKm } from '../../lib/geo/sphere.js';
 import { compareText, feasible, fillGap, gapSpeeds, type GapCandidate, type GapEnd } from './gapfill.js';
 import { assessFix } from './spoof.js';
 import { KNOT_KM_PER_H, MINUTE_MS, RADIUS95_PER_SIGMA, type AisFix, type FuseParams, type N6Row, type RfDetection } from './types.js';

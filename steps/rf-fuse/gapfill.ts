@@ -3,7 +3,7 @@
 // sequence of detections between the two AIS fixes that bound the gap; a local-linear smoother
 // through that path synthesises one point per time bucket; points that break speed continuity are
 // rejected.
-import { haversineKm } from '../../src/geo.js';
+import { haversineKm } from '../../lib/geo/sphere.js';
 import { localFrame, type LocalFrame } from './local-frame.js';
 import { KNOT_KM_PER_H, MINUTE_MS, RADIUS95_PER_SIGMA, type FuseParams, type RfDetection } from './types.js';
 

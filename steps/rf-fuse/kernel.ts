@@ -1,6 +1,6 @@
 // rf-fuse: AIS–RF fusion for one date partition (seed 003). Wiring only; the work is in run.ts.
-import { StepError } from '../../src/errors.js';
-import type { Kernel } from '../../src/kernel-api.js';
+import { StepError } from '../../src/sdk/errors.js';
+import type { Kernel } from '../../src/sdk/kernel-api.js';
 import { kpiMetrics, resolveParams, runRfFuse } from './run.js';
 
 const kernel: Kernel = async (ctx) => {

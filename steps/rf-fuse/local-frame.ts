@@ -1,6 +1,6 @@
 // A local east/north plane (km) around a reference point: accurate enough over the tens of km of a gap
 // and much cheaper than spherical maths inside the Viterbi and smoothing loops.
-import { EARTH_RADIUS_KM } from '../../src/geo.js';
+import { EARTH_RADIUS_KM } from '../../lib/geo/sphere.js';
 
 const KM_PER_DEG = (Math.PI / 180) * EARTH_RADIUS_KM;
 

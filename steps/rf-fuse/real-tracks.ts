@@ -1,5 +1,5 @@
 // Readers for the real AIS files the simulator is tested on (tests and sweeps; not used by the step).
-import { quoteLiteral, withDb } from '../../src/table-io.js';
+import { quoteLiteral, withDb } from '../../src/sdk/table-io.js';
 import type { TrackFix } from './simulate.js';
 
 async function read(sql: string): Promise<TrackFix[]> {

@@ -5,8 +5,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { mkdir, open, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { StepError } from '../../src/errors.js';
-import { quoteIdent, quoteLiteral, withDb, type Db } from '../../src/table-io.js';
+import { StepError } from '../../src/sdk/errors.js';
+import { quoteIdent, quoteLiteral, withDb, type Db } from '../../src/sdk/table-io.js';
 import { loadAndClean, type CleanCounts } from './clean.js';
 import { fuse, type FuseStats } from './fuse.js';
 import { AUDIT_COLUMNS, DEFAULT_PARAMS, N6_COLUMNS, type FuseParams, type N6Row } from './types.js';

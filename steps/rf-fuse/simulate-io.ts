@@ -1,8 +1,8 @@
 // Writing a simulation to disk in the layout rf-fuse reads: <root>/{ais,rf,truth}/YYYY/MM/DD/*.parquet
 // plus <root>/entity_map.parquet. AIS goes out in the project's normalised AIS columns.
 import { join } from 'node:path';
-import { writeTable } from '../../src/table-io.js';
-import { AIS_COLUMNS } from '../ais-capture/schema.js';
+import { writeTable } from '../../src/sdk/table-io.js';
+import { AIS_COLUMNS } from '../../lib/maritime/ais.js';
 import type { SimResult } from './simulate.js';
 
 /** RF rows carry ts_utc as epoch ms (seed 003 allows either). */

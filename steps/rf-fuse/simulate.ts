@@ -7,9 +7,9 @@
 //    emitters near the gaps, emitters that name unknown vessels, duplicates and corrupt rows;
 //  - an entity map for vessels whose RF carries only an IMO;
 //  - the ground truth of all of it.
-import { destinationPoint, haversineKm } from '../../src/geo.js';
-import { gaussian, seededRandom } from '../../src/random.js';
-import type { AisPosition } from '../ais-capture/schema.js';
+import { destinationPoint, haversineKm } from '../../lib/geo/sphere.js';
+import { gaussian, seededRandom } from '../../src/sdk/random.js';
+import type { AisPosition } from '../../lib/maritime/ais.js';
 import { MINUTE_MS, RADIUS95_PER_SIGMA } from './types.js';
 
 /** One AIS fix in the project's normalised AIS shape (ts as epoch ms). */

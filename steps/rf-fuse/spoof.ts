@@ -1,6 +1,6 @@
 // Algorithm B (seed 003 §5.2): detect AIS positions that disagree with the vessel's own RF
 // geolocations, score them, and replace the position when the score clears `spoof_thr`.
-import { bearingDeg, haversineKm } from '../../src/geo.js';
+import { bearingDeg, haversineKm } from '../../lib/geo/sphere.js';
 import { KNOT_KM_PER_H, MINUTE_MS, RADIUS95_PER_SIGMA, type FuseParams, type RfDetection } from './types.js';
 
 export interface FixPosition {

@@ -2,11 +2,11 @@
 // footprint contains it, from a static catalog (default) or a STAC API (`api_url` set).
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Kernel, KernelContext } from '../../src/kernel-api.js';
-import { StepError } from '../../src/errors.js';
-import { digestFile } from '../../src/hash.js';
-import { quoteLiteral, withDb, writeTable, type Row } from '../../src/table-io.js';
-import { loadStaticItems, normaliseItem, searchStacApi, type HttpOptions, type LocatedItem, type Scene, type SearchRequest } from '../../src/stac.js';
+import type { Kernel, KernelContext } from '../../src/sdk/kernel-api.js';
+import { StepError } from '../../src/sdk/errors.js';
+import { digestFile } from '../../src/sdk/hash.js';
+import { quoteLiteral, withDb, writeTable, type Row } from '../../src/sdk/table-io.js';
+import { loadStaticItems, normaliseItem, searchStacApi, type HttpOptions, type LocatedItem, type Scene, type SearchRequest } from '../../lib/geo/stac.js';
 import {
   alignToScene, assetsJson, dedupeResults, groupForSearch, isMatch, matchPoint, searchArea, searchInterval, selectQueryPoints,
   type AisPoint, type Match, type NoMatch, type Overpass,

@@ -1,5 +1,5 @@
 // Which AIS points to look up, and which Sentinel-2 scene each one gets (pure functions).
-import { CHIP_BANDS, compareText, footprintContains, type Scene } from '../../src/stac.js';
+import { CHIP_BANDS, compareText, footprintContains, type Scene } from '../../lib/geo/stac.js';
 
 export interface AisPoint {
   mmsi: number;

@@ -1,10 +1,10 @@
 // tle-fetch (source step): read Sentinel-2 TLEs from a file or an http(s) URL, validate every line,
 // write one row per element set.
 import { readFile } from 'node:fs/promises';
-import type { Kernel } from '../../src/kernel-api.js';
-import { StepError } from '../../src/errors.js';
-import { writeTable } from '../../src/table-io.js';
-import { SENTINEL2_SATELLITES, dedupeAndSort, parseTleText } from './tle.js';
+import type { Kernel } from '../../src/sdk/kernel-api.js';
+import { StepError } from '../../src/sdk/errors.js';
+import { writeTable } from '../../src/sdk/table-io.js';
+import { SENTINEL2_SATELLITES, dedupeAndSort, parseTleText } from '../../lib/maritime/tle.js';
 
 export const TLE_COLUMNS = {
   satellite: 'VARCHAR',

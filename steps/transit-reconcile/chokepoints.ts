@@ -1,6 +1,6 @@
 // The chokepoints dataset (datasets/chokepoints/chokepoints.geojson): one Feature per corridor, its
 // geometry the corridor polygon, with entry_zone / exit_zone polygons in its properties.
-import { StepError } from '../../src/errors.js';
+import { StepError } from '../../src/sdk/errors.js';
 import { boundingRadiusKm, polygonBBox, polygonCentre, type BBox, type LatLon, type PolygonCoords } from './geometry.js';
 
 export interface Zone {

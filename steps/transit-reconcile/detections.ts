@@ -2,8 +2,8 @@
 // ship). Accepts the step's own shape (scene_id, acquired_at, lat, lon, pixel_detection_count,
 // confidence) and the Skylight/allenai prediction CSVs in ../shared/data/detections (lon, lat, score,
 // scene_id), whose acquisition time is read from the Sentinel product name.
-import { haversineKm } from '../../src/geo.js';
-import { StepError } from '../../src/errors.js';
+import { haversineKm } from '../../lib/geo/sphere.js';
+import { StepError } from '../../src/sdk/errors.js';
 import type { Corridor } from './chokepoints.js';
 import { inPolygon } from './geometry.js';
 import { parseTime, roundCoord } from './transits.js';

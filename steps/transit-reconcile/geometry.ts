@@ -1,8 +1,8 @@
-// Geometry the transit predictor and reconciler need beyond src/geo.ts: dead-reckoned great-circle
+// Geometry the transit predictor and reconciler need beyond lib/geo/sphere.ts: dead-reckoned great-circle
 // tracks, the first entry of a track into a polygon, and distance from a point to a great-circle
 // segment. Polygons are GeoJSON Polygon coordinates ([lon, lat] rings); edges are treated as planar
 // in lon/lat, which is accurate for corridor-sized polygons away from the poles and the antimeridian.
-import { EARTH_RADIUS_KM, bearingDeg, destinationPoint, haversineKm, pointInPolygon } from '../../src/geo.js';
+import { EARTH_RADIUS_KM, bearingDeg, destinationPoint, haversineKm, pointInPolygon } from '../../lib/geo/sphere.js';
 
 export type PolygonCoords = readonly (readonly (readonly number[])[])[];
 export interface LatLon {

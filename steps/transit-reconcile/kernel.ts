@@ -3,9 +3,9 @@
 // output is the whole lifecycle table as of its run time.
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { StepError } from '../../src/errors.js';
-import type { Kernel } from '../../src/kernel-api.js';
-import { readTable, withDb } from '../../src/table-io.js';
+import { StepError } from '../../src/sdk/errors.js';
+import type { Kernel } from '../../src/sdk/kernel-api.js';
+import { readTable, withDb } from '../../src/sdk/table-io.js';
 import { parseChokepoints } from './chokepoints.js';
 import { clusterDetections, parseDetections, type SarDetection } from './detections.js';
 import { KM_PER_NM } from './geometry.js';

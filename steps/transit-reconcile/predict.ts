@@ -1,6 +1,6 @@
 // The predictor (seed 004, predict_chokepoint_eta): straight-line great-circle dead reckoning from a
 // vessel's latest AIS fix toward every corridor, one prediction per corridor the track enters.
-import { bearingDeg, haversineKm } from '../../src/geo.js';
+import { bearingDeg, haversineKm } from '../../lib/geo/sphere.js';
 import type { Corridor, Direction } from './chokepoints.js';
 import { KM_PER_NM, firstEntryFraction, greatCircleTrack, inPolygon, type LatLon } from './geometry.js';
 

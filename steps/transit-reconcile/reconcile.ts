@@ -1,7 +1,7 @@
 // The transit lifecycle (seed 004, "The matcher / reconciler"): new predictions become rows, open rows
 // are promoted to confirmed / cancelled / missed, unmatched SAR clusters in a corridor become
 // dark_transit rows. Pure: rows in, rows out; the same inputs give the same rows whatever the order.
-import { destinationPoint } from '../../src/geo.js';
+import { destinationPoint } from '../../lib/geo/sphere.js';
 import { destinationZone, type Corridor } from './chokepoints.js';
 import type { SarCluster } from './detections.js';
 import { KM_PER_NM, distanceToSegmentKm, firstEntryFraction, inPolygon, type LatLon } from './geometry.js';

@@ -1,8 +1,8 @@
 // The step's tabular work in DuckDB: reading positions (vessel keys, ordering), detections and the
 // previous state, and the two derived outputs — the weekly aggregate (mv_chokepoint_transits_weekly)
 // and get_chokepoint_transits(chokepoint, from, to).
-import { StepError } from '../../src/errors.js';
-import { quoteLiteral, readerFor, type Db, type Row, type TableFormat } from '../../src/table-io.js';
+import { StepError } from '../../src/sdk/errors.js';
+import { quoteLiteral, readerFor, type Db, type Row, type TableFormat } from '../../src/sdk/table-io.js';
 import type { VesselTrack } from './lifecycle.js';
 import { vesselKey } from './predict.js';
 import { TRANSIT_COLUMNS, isoTime, parseTime, toTableRow, type TransitRow } from './transits.js';

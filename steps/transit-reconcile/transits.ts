@@ -1,8 +1,8 @@
 // vessel_transits rows: columns, deterministic ids from the idempotency keys, and the constraints every
 // output row must satisfy (seed 004, "The transit lifecycle").
 import { createHash } from 'node:crypto';
-import { StepError } from '../../src/errors.js';
-import type { Columns } from '../../src/table-io.js';
+import { StepError } from '../../src/sdk/errors.js';
+import type { Columns } from '../../src/sdk/table-io.js';
 import type { Direction } from './chokepoints.js';
 
 export const STATUSES = ['predicted', 'confirmed', 'dark_transit', 'missed', 'cancelled'] as const;

@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { appendFileSync, readFileSync, rmSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { build, type BuildOptions } from '../../src/runner.js';
-import { readCounter } from '../../src/hash.js';
-import { diffManifests, readManifest, type Manifest } from '../../src/manifest.js';
-import { readTable } from '../../src/table-io.js';
+import { build, type BuildOptions } from '../../src/engine/runner.js';
+import { readCounter } from '../../src/sdk/hash.js';
+import { diffManifests, readManifest, type Manifest } from '../../src/engine/manifest.js';
+import { readTable } from '../../src/sdk/table-io.js';
 import { copyFixture, removeFixture } from '../helpers/fixture.js';
 
 const dirs: string[] = [];

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { copyFixture, removeFixture, runCli } from '../helpers/fixture.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
-import { readTable } from '../../src/table-io.js';
-import type { Manifest } from '../../src/manifest.js';
+import { readTable } from '../../src/sdk/table-io.js';
+import type { Manifest } from '../../src/engine/manifest.js';
 
 let dir: string;
 beforeAll(async () => {

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execStep } from '../../src/exec.js';
+import { execStep } from '../../src/engine/exec.js';
 import { copyFixture, removeFixture } from '../helpers/fixture.js';
 
 const dir = copyFixture('branches');

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { seededRandom } from '../../src/random.js';
-import { readManifest, type Manifest } from '../../src/manifest.js';
+import { seededRandom } from '../../src/sdk/random.js';
+import { readManifest, type Manifest } from '../../src/engine/manifest.js';
 import { copyFixture, removeFixture, runCli } from '../helpers/fixture.js';
 
 const dirs: string[] = [];
@@ -20,7 +20,7 @@ const outputDigests = (manifest: Manifest): Record<string, string> =>
 
 /** Digests of the files actually on disk under out/, via a clean `dagrun verify`-independent hash. */
 async function onDisk(dir: string, manifest: Manifest): Promise<Record<string, string>> {
-  const { digestFile } = await import('../../src/hash.js');
+  const { digestFile } = await import('../../src/sdk/hash.js');
   const out: Record<string, string> = {};
   for (const path of Object.keys(outputDigests(manifest))) out[path] = (await digestFile(join(dir, 'out', path))).digest;
   return out;

@@ -3,8 +3,8 @@ import fc from 'fast-check';
 import { mkdtempSync, rmSync, statSync, writeFileSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostname, tmpdir } from 'node:os';
-import { canonicalJson, readCounter } from '../../src/hash.js';
-import { Store, treeBytes } from '../../src/store.js';
+import { canonicalJson, readCounter } from '../../src/sdk/hash.js';
+import { Store, treeBytes } from '../../src/engine/store.js';
 
 describe('store', () => {
   it('tree objects are the canonical JSON of their sorted entries', () => {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { build } from '../../src/runner.js';
+import { build } from '../../src/engine/runner.js';
 import { copyFixture, removeFixture } from '../helpers/fixture.js';
 
 const dirs: string[] = [];

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { PROJECT_ROOT } from '../helpers/paths.js';
 import { runCli } from '../helpers/fixture.js';
-import { parsePipeline } from '../../src/pipeline.js';
-import { UserError } from '../../src/errors.js';
+import { parsePipeline } from '../../src/engine/pipeline.js';
+import { UserError } from '../../src/sdk/errors.js';
 
 const corpus = join(PROJECT_ROOT, 'test', 'fixtures', 'malformed');
 
@@ -85,7 +85,7 @@ describe('pipeline parser properties', () => {
 describe('the validated-pipeline memo', () => {
   it('serves an unchanged file, and still reports a code file that disappeared, with its location', async () => {
     const { copyFixture, removeFixture } = await import('../helpers/fixture.js');
-    const { loadPipeline } = await import('../../src/pipeline.js');
+    const { loadPipeline } = await import('../../src/engine/pipeline.js');
     const { rmSync, readdirSync } = await import('node:fs');
     const dir = copyFixture('basic');
     try {

@@ -4,8 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execStep } from '../../src/exec.js';
-import { writeTable } from '../../src/table-io.js';
+import { execStep } from '../../src/engine/exec.js';
+import { writeTable } from '../../src/sdk/table-io.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
 
 delete process.env.AISSTREAM_API_KEY;

@@ -5,10 +5,10 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execStep } from '../../src/exec.js';
-import { readTable, writeTable } from '../../src/table-io.js';
+import { execStep } from '../../src/engine/exec.js';
+import { readTable, writeTable } from '../../src/sdk/table-io.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
-import { readXlsx } from '../../steps/ais-capture/xlsx.js';
+import { readXlsx } from '../../lib/maritime/xlsx.js';
 import { indexRecording, startReplayServer } from '../../steps/ais-capture/replay-server.js';
 import { sampleStreamLines } from '../../scripts/sample/20-ais.js';
 

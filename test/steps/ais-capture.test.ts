@@ -8,7 +8,7 @@ import { captureStream } from '../../steps/ais-capture/client.js';
 import { indexRecording, startReplayServer, type RecordedMessage } from '../../steps/ais-capture/replay-server.js';
 import { digestMessages, latestStatics, overpassSnapshot, pickSample, type Overpass } from '../../steps/ais-capture/capture.js';
 import { boxFromBounds, inBox, type Subscription } from '../../steps/ais-capture/protocol.js';
-import { epochMs } from '../../steps/ais-capture/time.js';
+import { epochMs } from '../../lib/maritime/time.js';
 import { sampleStreamLines } from '../../scripts/sample/20-ais.js';
 
 const KEY = 'test-key';

@@ -3,12 +3,12 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pointInPolygon } from '../../src/geo.js';
+import { pointInPolygon } from '../../lib/geo/sphere.js';
 import { PROJECT_ROOT, sharedData } from '../helpers/paths.js';
 import { sampleStreamLines, sampleUploadCsv } from '../../scripts/sample/20-ais.js';
 import { digestMessages } from '../../steps/ais-capture/capture.js';
-import { epochMs } from '../../steps/ais-capture/time.js';
-import { parseTleText } from '../../steps/tle-fetch/tle.js';
+import { epochMs } from '../../lib/maritime/time.js';
+import { parseTleText } from '../../lib/maritime/tle.js';
 import { predictOverpasses } from '../../steps/predict/overpass.js';
 
 const lines = sampleStreamLines();

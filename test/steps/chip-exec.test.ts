@@ -6,13 +6,13 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fromFile } from 'geotiff';
-import { execStep } from '../../src/exec.js';
-import { footprintContains, loadStaticItems, normaliseItem, type Scene } from '../../src/stac.js';
-import { readTable } from '../../src/table-io.js';
+import { execStep } from '../../src/engine/exec.js';
+import { footprintContains, loadStaticItems, normaliseItem, type Scene } from '../../lib/geo/stac.js';
+import { readTable } from '../../src/sdk/table-io.js';
 import { shipsAt } from '../../scripts/sample/30-scene.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
-import { writeTable } from '../../src/table-io.js';
-import { describeError, isUserError } from '../../src/errors.js';
+import { writeTable } from '../../src/sdk/table-io.js';
+import { describeError, isUserError } from '../../src/sdk/errors.js';
 import { writeMatches, type MatchRow } from './chip-fixture.js';
 
 const DATE = '2026-05-25';

@@ -2,9 +2,9 @@
 // SCL) written with our writer, and stac-search `matches` rows pointing at it.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeGeoTiff } from '../../src/geotiff-writer.js';
-import { seededRandom } from '../../src/random.js';
-import { writeTable } from '../../src/table-io.js';
+import { writeGeoTiff } from '../../lib/geo/geotiff-writer.js';
+import { seededRandom } from '../../src/sdk/random.js';
+import { writeTable } from '../../src/sdk/table-io.js';
 import { toLonLat } from '../../steps/chip/geometry.js';
 
 export const EPSG = 32630;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import sharp from 'sharp';
 import { fromFile } from 'geotiff';
-import { haversineKm } from '../../src/geo.js';
+import { haversineKm } from '../../lib/geo/sphere.js';
 import type { ChipParams, ChipRow, ChipTask } from '../../steps/chip/chip.js';
 import { chipGrid, chipId, footprintRing, pixelCentre, round5Text, splitFor } from '../../steps/chip/geometry.js';
 import { toReflectance } from '../../steps/chip/raster.js';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { fromFile } from 'geotiff';
 import { sharedData } from '../helpers/paths.js';
-import { writeGeoTiff } from '../../src/geotiff-writer.js';
+import { writeGeoTiff } from '../../lib/geo/geotiff-writer.js';
 import { centerWindow, classifySpectral, gateDecision, sclFractions, waterFraction, type Window } from '../../steps/gate/fractions.js';
 import { gateChip, locateChipFile, type GateParams } from '../../steps/gate/gate.js';
 

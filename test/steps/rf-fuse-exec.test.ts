@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { execStep } from '../../src/exec.js';
-import { quoteLiteral, withDb } from '../../src/table-io.js';
+import { execStep } from '../../src/engine/exec.js';
+import { quoteLiteral, withDb } from '../../src/sdk/table-io.js';
 import { N6_COLUMNS } from '../../steps/rf-fuse/types.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
 

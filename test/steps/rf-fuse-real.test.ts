@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { quoteLiteral, withDb } from '../../src/table-io.js';
+import { quoteLiteral, withDb } from '../../src/sdk/table-io.js';
 import { loadAndClean } from '../../steps/rf-fuse/clean.js';
 import { evaluate, type Evaluation } from '../../steps/rf-fuse/evaluate.js';
 import { fuse } from '../../steps/rf-fuse/fuse.js';

@@ -5,8 +5,8 @@ import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { fetchJson, loadStaticItems, normaliseItem, searchStacApi, type HttpOptions } from '../../src/stac.js';
-import { isUserError } from '../../src/errors.js';
+import { fetchJson, loadStaticItems, normaliseItem, searchStacApi, type HttpOptions } from '../../lib/geo/stac.js';
+import { isUserError } from '../../src/sdk/errors.js';
 
 interface Seen {
   method: string;

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { sharedData } from '../helpers/paths.js';
-import { baselineOffset, footprintContains, loadStaticItems, normaliseItem, processingBaseline, type Scene } from '../../src/stac.js';
+import { baselineOffset, footprintContains, loadStaticItems, normaliseItem, processingBaseline, type Scene } from '../../lib/geo/stac.js';
 import { alignToScene, dedupeResults, matchPoint, selectQueryPoints, NO_MATCH_REASONS, type AisPoint, type Match } from '../../steps/stac-search/match.js';
 
 const stac = (name: string) => sharedData('stac', name);

@@ -7,11 +7,11 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { execStep } from '../../src/exec.js';
-import { readTable, withDb, writeTable } from '../../src/table-io.js';
-import { loadStaticItems, resolveHref } from '../../src/stac.js';
+import { execStep } from '../../src/engine/exec.js';
+import { readTable, withDb, writeTable } from '../../src/sdk/table-io.js';
+import { loadStaticItems, resolveHref } from '../../lib/geo/stac.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
-import { digestFile } from '../../src/hash.js';
+import { digestFile } from '../../src/sdk/hash.js';
 
 const PIPELINE = join(PROJECT_ROOT, 'pipeline.yaml');
 const CATALOG = join(PROJECT_ROOT, 'datasets', 'sample', 'scene', 'catalog.json');

@@ -6,10 +6,10 @@ import { readFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { withDb, type Db } from '../../src/table-io.js';
-import { haversineKm } from '../../src/geo.js';
-import { seededRandom } from '../../src/random.js';
-import { AIS_COLUMNS, type AisPosition } from '../../steps/ais-capture/schema.js';
+import { withDb, type Db } from '../../src/sdk/table-io.js';
+import { haversineKm } from '../../lib/geo/sphere.js';
+import { seededRandom } from '../../src/sdk/random.js';
+import { AIS_COLUMNS, type AisPosition } from '../../lib/maritime/ais.js';
 import { sharedData } from '../helpers/paths.js';
 import { importFile, runThin, THIN_DEFAULTS } from './helpers/ais.js';
 import { classify, compareFixes, requiredKeeps } from './helpers/thin-reference.js';
@@ -258,8 +258,8 @@ describe('thin step through the engine', () => {
   it('writes the same bytes as the SQL run directly, with the declared columns', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'thin-step-'));
     const positions = join(dir, 'positions.parquet');
-    const { writeTable } = await import('../../src/table-io.js');
-    const { execStep } = await import('../../src/exec.js');
+    const { writeTable } = await import('../../src/sdk/table-io.js');
+    const { execStep } = await import('../../src/engine/exec.js');
     const { PROJECT_ROOT } = await import('../helpers/paths.js');
     const input = (await importFile(FILES.solent)).positions;
     await writeTable(positions, AIS_COLUMNS, input as never);

@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { twoline2satrec } from 'satellite.js';
 import { sharedData, PROJECT_ROOT } from '../helpers/paths.js';
 import { isolatedPipeline } from '../helpers/isolated-pipeline.js';
-import { execStep } from '../../src/exec.js';
-import { readTable } from '../../src/table-io.js';
-import { StepError } from '../../src/errors.js';
-import { formatElementSet, parseTleEpoch, parseTleText, tleChecksum, withChecksum, type MeanElements } from '../../steps/tle-fetch/tle.js';
+import { execStep } from '../../src/engine/exec.js';
+import { readTable } from '../../src/sdk/table-io.js';
+import { StepError } from '../../src/sdk/errors.js';
+import { formatElementSet, parseTleEpoch, parseTleText, tleChecksum, withChecksum, type MeanElements } from '../../lib/maritime/tle.js';
 import { readTleSource } from '../../steps/tle-fetch/kernel.js';
 
 const REAL_TLE = sharedData('tle', 'sentinel2_celestrak_2026-05-23_to_2026-05-30.tle');

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
-import { isUserError } from '../../src/errors.js';
+import { isUserError } from '../../src/sdk/errors.js';
 import { parseChokepoints } from '../../steps/transit-reconcile/chokepoints.js';
 import { inPolygon, polygonsTouch, type PolygonCoords } from '../../steps/transit-reconcile/geometry.js';
 import { PROJECT_ROOT, sharedData } from '../helpers/paths.js';

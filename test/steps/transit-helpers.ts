@@ -1,7 +1,7 @@
 // Shared by the transit tests and bench/transit.bench.ts: constructed voyages, the project's corridors,
 // and the Ever Given AIS file (../shared/data) turned into vessel tracks.
 import { readFileSync } from 'node:fs';
-import { bearingDeg, destinationPoint, haversineKm, pointInPolygon } from '../../src/geo.js';
+import { bearingDeg, destinationPoint, haversineKm, pointInPolygon } from '../../lib/geo/sphere.js';
 import { parseChokepoints, type Corridor } from '../../steps/transit-reconcile/chokepoints.js';
 import type { PositionFix, VesselTrack } from '../../steps/transit-reconcile/lifecycle.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';

@@ -1,7 +1,7 @@
 // Scenario tests for the transit lifecycle, one per seed rule, with constructed voyages through the
 // project's corridors, run through the replayed hourly cron (runLifecycle) exactly as the kernel does.
 import { describe, expect, it } from 'vitest';
-import { isUserError } from '../../src/errors.js';
+import { isUserError } from '../../src/sdk/errors.js';
 import { clusterDetections, type SarDetection } from '../../steps/transit-reconcile/detections.js';
 import { inPolygon } from '../../steps/transit-reconcile/geometry.js';
 import { resolveRunTime } from '../../steps/transit-reconcile/kernel.js';

@@ -2,7 +2,7 @@
 // direction; the geometry it rests on; deterministic UUIDs.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { destinationPoint, haversineKm } from '../../src/geo.js';
+import { destinationPoint, haversineKm } from '../../lib/geo/sphere.js';
 import { zoneFrom, type Corridor } from '../../steps/transit-reconcile/chokepoints.js';
 import { distanceToSegmentKm, firstEntryFraction, greatCircleTrack, inPolygon, segmentCrossing } from '../../steps/transit-reconcile/geometry.js';
 import { DEFAULT_PREDICT_PARAMS, etaUncertaintyHours, ineligibility, normaliseImo, predictVessel, type LatestFix } from '../../steps/transit-reconcile/predict.js';

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { DuckDBValue } from '@duckdb/node-api';
-import { Db } from '../../../src/table-io.js';
+import { Db } from '../../../src/sdk/table-io.js';
 import { importRows } from '../../../steps/ais-import/formats.js';
 import { readAisFile } from '../../../steps/ais-import/read.js';
 import { PROJECT_ROOT } from '../../helpers/paths.js';

@@ -1,8 +1,8 @@
 // An independent TypeScript reading of seed 002's thinning rules, used to check thin.sql: which fixes
 // must be kept, and why. Written from the seed, not from the SQL.
-import { haversineKm } from '../../../src/geo.js';
-import { epochMs } from '../../../steps/ais-capture/time.js';
-import type { AisPosition } from '../../../steps/ais-capture/schema.js';
+import { haversineKm } from '../../../lib/geo/sphere.js';
+import { epochMs } from '../../../lib/maritime/time.js';
+import type { AisPosition } from '../../../lib/maritime/ais.js';
 
 export interface ThinParams {
   fast_sog_threshold_knots: number;

@@ -5,8 +5,8 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { basename, extname, join, relative, resolve, sep } from 'node:path';
-import { describeError, isUserError, UserError } from './errors.js';
-import { digestJson, shortDigest } from './hash.js';
+import { describeError, isUserError, UserError } from '../sdk/errors.js';
+import { digestJson, shortDigest } from '../sdk/hash.js';
 import { checkParam, loadPipeline, outputPath, type InputFormat, type Pipeline, type StepInput, type StepSpec } from './pipeline.js';
 import { CorruptObject, Store, writeFileAtomic, type ActionResult, type StoredOutput } from './store.js';
 import { codeDigest } from './code-digest.js';

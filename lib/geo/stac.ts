@@ -5,8 +5,8 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
-import { StepError, UserError } from './errors.js';
-import { pointInPolygon } from './geo.js';
+import { StepError, UserError } from '../../src/sdk/errors.js';
+import { pointInPolygon } from './sphere.js';
 
 export type JsonObject = Record<string, unknown>;
 

@@ -4,7 +4,7 @@ import { existsSync, statSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UserError } from './errors.js';
+import { UserError } from '../sdk/errors.js';
 import { loadPipeline, SAFE_PARTITION_VALUE, type StepSpec } from './pipeline.js';
 import { resolveParams, formatFromExtension } from './runner.js';
 import { runStep, type ResolvedInput } from './execute.js';

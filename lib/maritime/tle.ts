@@ -1,6 +1,6 @@
 // Two-line element sets: strict parsing and validation of CelesTrak's text format (an optional name
 // line followed by lines 1 and 2), and the formatting helpers the sample generator uses.
-import { StepError } from '../../src/errors.js';
+import { StepError } from '../../src/sdk/errors.js';
 
 /** The satellites this pipeline plans for, by NORAD catalogue number. */
 export const SENTINEL2_SATELLITES: ReadonlyMap<number, string> = new Map([

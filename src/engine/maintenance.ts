@@ -2,7 +2,7 @@
 // manifest references).
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { digestFile } from './hash.js';
+import { digestFile } from '../sdk/hash.js';
 import { listRuns, type Manifest } from './manifest.js';
 import type { Store } from './store.js';
 import { readFileSync } from 'node:fs';

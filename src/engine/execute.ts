@@ -8,11 +8,11 @@ import { mkdir } from 'node:fs/promises';
 import { relative } from 'node:path';
 import type { Ajv as AjvType, ValidateFunction } from 'ajv';
 import type { DuckDBPreparedStatement } from '@duckdb/node-api';
-import type { Db, Columns, TableFormat } from './table-io.js';
-import { StepError, UserError } from './errors.js';
+import type { Db, Columns, TableFormat } from '../sdk/table-io.js';
+import { StepError, UserError } from '../sdk/errors.js';
 import { normaliseType, type InputFormat, type OutputSpec, type StepSpec } from './pipeline.js';
 import { KERNEL_WORKER_FILE } from './paths.js';
-import { startModuleWorker } from './module-worker.js';
+import { startModuleWorker } from '../sdk/module-worker.js';
 import type { KernelJob, WorkerEvent, WorkerMessage } from './kernel-worker.js';
 
 export interface ResolvedInput {
@@ -65,7 +65,7 @@ async function runSql(step: StepSpec, inputs: readonly ResolvedInput[], params: 
   const text = readFileSync(step.code, 'utf8');
   const bindings: Record<string, unknown> = { ...params };
   for (const [key, value] of Object.entries(partition)) bindings[`partition_${key}`] = value;
-  const { withDb, quoteIdent } = await import('./table-io.js');
+  const { withDb, quoteIdent } = await import('../sdk/table-io.js');
   await withDb(async (db) => {
     for (const input of inputs) await createInputView(db, step, input);
     const extracted = await db.connection.extractStatements(text).catch((error: Error) => {
@@ -93,7 +93,7 @@ async function runSql(step: StepSpec, inputs: readonly ResolvedInput[], params: 
 }
 
 async function createInputView(db: Db, step: StepSpec, input: ResolvedInput): Promise<void> {
-  const { quoteIdent, readerFor } = await import('./table-io.js');
+  const { quoteIdent, readerFor } = await import('../sdk/table-io.js');
   const name = quoteIdent(input.name);
   let files = [...input.files];
   let format = input.format;
@@ -306,7 +306,7 @@ export async function checkOutputs(step: StepSpec, outputs: Record<string, strin
 }
 
 async function checkTable(output: OutputSpec, path: string, shown: string): Promise<number> {
-  const { withDb, readerFor } = await import('./table-io.js');
+  const { withDb, readerFor } = await import('../sdk/table-io.js');
   return withDb(async (db) => {
     const relation = readerFor([path], output.format as TableFormat);
     const actual = await db.describe(`SELECT * FROM ${relation}`);

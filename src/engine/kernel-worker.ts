@@ -3,7 +3,7 @@
 // `{ id, job }`; the worker answers with `{ id, event }` messages, ending in `done` or `failed`.
 import { parentPort } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
-import type { Kernel, KernelContext } from './kernel-api.js';
+import type { Kernel, KernelContext } from '../sdk/kernel-api.js';
 
 export interface KernelJob {
   readonly kernel: string;

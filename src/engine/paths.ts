@@ -1,11 +1,11 @@
-// Where the engine's own files are, whether it runs compiled (dist/src/*.js) or from source (src/*.ts).
+// Where the engine's own files are, whether it runs compiled (dist/src/engine/*.js) or from source (src/engine/*.ts).
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-export const RUNNING_COMPILED = /[\\/]dist[\\/]src[\\/]?$/.test(here);
-export const ENGINE_ROOT = resolve(here, RUNNING_COMPILED ? '../..' : '..');
+export const RUNNING_COMPILED = /[\\/]dist[\\/]src[\\/]engine[\\/]?$/.test(here);
+export const ENGINE_ROOT = resolve(here, RUNNING_COMPILED ? '../../..' : '../..');
 export const SCHEMAS_DIR = resolve(ENGINE_ROOT, 'schemas');
 
 /** The file that hosts kernels in worker threads, matching how the engine itself runs. */

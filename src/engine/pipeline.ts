@@ -5,10 +5,10 @@ import { dirname, isAbsolute, join, relative, resolve, sep, normalize } from 'no
 import { createRequire } from 'node:module';
 import type { Document, Node } from 'yaml';
 import type { Ajv as AjvType, ErrorObject, ValidateFunction } from 'ajv';
-import { UserError } from './errors.js';
-import type { Columns } from './table-io.js';
+import { UserError } from '../sdk/errors.js';
+import type { Columns } from '../sdk/table-io.js';
 import { ENGINE_VERSION, SCHEMAS_DIR } from './paths.js';
-import { digestBytes } from './hash.js';
+import { digestBytes } from '../sdk/hash.js';
 
 // yaml and ajv cost ~0.2 s to load and compile; a no-op build on an unchanged pipeline file needs
 // neither (see loadPipeline's memo), so they are loaded on first use.

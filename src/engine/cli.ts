@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { createRequire } from 'node:module';
-import { describeError, isUserError, UserError } from './errors.js';
+import { describeError, isUserError, UserError } from '../sdk/errors.js';
 import { loadPipeline } from './pipeline.js';
 import { build, defaultCacheDir, type BuildEvent, type BuildResult } from './runner.js';
 import { diffManifests, formatDiff, formatLineage, lineageOf, listRuns, readManifest, redactSecrets, type Manifest, type StepRecord } from './manifest.js';

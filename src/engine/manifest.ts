@@ -2,7 +2,7 @@
 // prefix), diffing two runs, and tracing the upstream tree of one output.
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
-import { UserError } from './errors.js';
+import { UserError } from '../sdk/errors.js';
 import type { StoredOutput } from './store.js';
 
 export interface InputRecord {

@@ -3,11 +3,11 @@
 // action key through the lock file's digest (runner.ts), not here.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, relative, resolve, sep } from 'node:path';
-import { digestJson } from './hash.js';
+import { digestJson } from '../sdk/hash.js';
 import type { Store } from './store.js';
 
 const IMPORT_PATTERN = /(?:import|export)\s[^'"]*?from\s*['"](\.{1,2}\/[^'"]+)['"]|import\s*\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)|import\s*['"](\.{1,2}\/[^'"]+)['"]/g;
-/** Any relative module path in a string literal (e.g. a worker started with new URL('./worker.ts', import.meta.url)). */
+/** Any relative module path in a string literal (e.g. a worker started with new URL('../worker.ts', import.meta.url)). */
 const MODULE_LITERAL = /['"](\.{1,2}\/[^'"\s]+\.m?[jt]s)['"]/g;
 
 /** The local files a kernel's code consists of, entry first, then sorted. */

@@ -13,8 +13,8 @@ import { copyFile, lstat, mkdir, readFile, readdir, rename, rm, stat, unlink, wr
 import { constants as fsConstants, type BigIntStats, type Dirent } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { hostname } from 'node:os';
-import { DIGEST_PREFIX, canonicalJson, digestBytes, digestFile } from './hash.js';
-import { UserError } from './errors.js';
+import { DIGEST_PREFIX, canonicalJson, digestBytes, digestFile } from '../sdk/hash.js';
+import { UserError } from '../sdk/errors.js';
 
 export interface TreeEntry {
   readonly path: string;

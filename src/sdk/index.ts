@@ -1,0 +1,11 @@
+// dagrun/sdk: everything a step may import. Steps import this (or its modules), lib/, and their own
+// files — never src/engine/. The engine imports the contract from here, not the other way round.
+export type { Kernel, KernelContext } from './kernel-api.js';
+export { StepError, UserError, isUserError, describeError } from './errors.js';
+export {
+  type TableFormat, type Columns, type Row, PARQUET_ROW_GROUP_SIZE,
+  quoteIdent, quoteLiteral, readerFor, Db, withDb, readTable, writeTable,
+} from './table-io.js';
+export { digestBytes, digestFile, digestJson, canonicalJson, shortDigest } from './hash.js';
+export { seededRandom, gaussian } from './random.js';
+export { startModuleWorker } from './module-worker.js';
