@@ -2,7 +2,7 @@
 // manifest references).
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { digestFile } from '../sdk/hash.js';
+import { DIGEST_PREFIX, digestFile } from '../sdk/hash.js';
 import { listRuns, type Manifest } from './manifest.js';
 import type { Store } from './store.js';
 import { readFileSync } from 'node:fs';
@@ -26,7 +26,7 @@ export async function verifyStore(store: Store, onProgress?: (done: number) => v
       corrupt.push({ digest: object.digest, path: object.path, actual: digest });
       const aside = join(store.root, 'corrupt');
       await mkdir(aside, { recursive: true });
-      await rename(object.path, join(aside, object.digest.slice(3)));
+      await rename(object.path, join(aside, object.digest.slice(DIGEST_PREFIX.length)));
     }
     onProgress?.(objects);
   }

@@ -3,6 +3,7 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
 import { UserError } from '../sdk/errors.js';
+import { shortDigest } from '../sdk/hash.js';
 import type { StoredOutput } from './store.js';
 
 export interface InputRecord {
@@ -182,7 +183,7 @@ export function formatDiff(diff: RunDiff): string {
 }
 
 function short(digest: string | null): string {
-  return digest ? digest.slice(3, 15) : '∅';
+  return digest ? shortDigest(digest) : '∅';
 }
 
 // ---------- lineage ----------

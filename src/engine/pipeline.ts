@@ -8,7 +8,7 @@ import type { Ajv as AjvType, ErrorObject, ValidateFunction } from 'ajv';
 import { UserError } from '../sdk/errors.js';
 import type { Columns } from '../sdk/table-io.js';
 import { ENGINE_VERSION, SCHEMAS_DIR } from './paths.js';
-import { digestBytes } from '../sdk/hash.js';
+import { DIGEST_PREFIX, digestBytes } from '../sdk/hash.js';
 
 // yaml and ajv cost ~0.2 s to load and compile; a no-op build on an unchanged pipeline file needs
 // neither (see loadPipeline's memo), so they are loaded on first use.
@@ -104,7 +104,7 @@ export function loadPipeline(file: string, memoDir?: string): Pipeline {
   const text = readFileSync(path, 'utf8');
   // The key covers what validation depends on: engine version, the schema file, the path and the text.
   const schema = statSync(resolve(SCHEMAS_DIR, 'pipeline.schema.json'));
-  const memo = join(memoDir ?? join(dirname(path), 'cache'), 'pipelines', `${digestBytes(`${ENGINE_VERSION}\0${schema.size}:${schema.mtimeMs}\0${path}\0${text}`).slice(3)}.json`);
+  const memo = join(memoDir ?? join(dirname(path), 'cache'), 'pipelines', `${digestBytes(`${ENGINE_VERSION}\0${schema.size}:${schema.mtimeMs}\0${path}\0${text}`).slice(DIGEST_PREFIX.length)}.json`);
   const remembered = readMemo(memo, text, path);
   if (remembered) return remembered;
   const pipeline = parsePipeline(text, path);

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { seededRandom } from '../../src/sdk/random.js';
+import { DIGEST_PREFIX } from '../../src/sdk/hash.js';
 import { readManifest, type Manifest } from '../../src/engine/manifest.js';
 import { copyFixture, removeFixture, runCli } from '../helpers/fixture.js';
 
@@ -76,7 +77,7 @@ describe('corrupt cache objects', () => {
     bytes[Math.floor(bytes.length / 2)] ^= 0xff;
     writeFileSync(path, bytes);
   };
-  const objectPath = (dir: string, digest: string): string => join(dir, 'cache', 'objects', digest.slice(3, 5), digest.slice(5));
+  const objectPath = (dir: string, digest: string): string => join(dir, 'cache', 'objects', digest.slice(DIGEST_PREFIX.length, DIGEST_PREFIX.length + 2), digest.slice(DIGEST_PREFIX.length + 2));
 
   it('verify names the corrupt object, and the next build rebuilds instead of serving it', async () => {
     const dir = fresh();

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from '../../src/engine/runner.js';
+import { DIGEST_PREFIX } from '../../src/sdk/hash.js';
 import { copyFixture, removeFixture } from '../helpers/fixture.js';
 
 const dirs: string[] = [];
@@ -46,7 +47,7 @@ describe('directory inputs and outputs', () => {
     const dir = fixture();
     const first = await run(dir);
     const tree = first.manifest.steps[0].outputs[0].digest;
-    rmSync(join(dir, 'cache', 'objects', tree.slice(3, 5), tree.slice(5)));
+    rmSync(join(dir, 'cache', 'objects', tree.slice(DIGEST_PREFIX.length, DIGEST_PREFIX.length + 2), tree.slice(DIGEST_PREFIX.length + 2)));
     const again = await run(dir);
     expect(again.ok).toBe(true);
     expect(again.manifest.steps[0].status).toBe('built');
