@@ -49,6 +49,9 @@ interface Instance {
   readonly step: StepSpec;
   readonly partitionValue?: string;
   readonly partition: Record<string, string>;
+  /** Per step input (by input name), exactly the producer instances it reads, in partition order. */
+  producers: Map<string, Instance[]>;
+  /** Every producer instance, once (a step reading two outputs of one producer depends on it once). */
   deps: Instance[];
 }
 
@@ -231,26 +234,23 @@ function selectInstances(pipeline: Pipeline, options: BuildOptions): Instance[] 
     const id = instanceId(step.name, partition);
     let instance = all.get(id);
     if (!instance) {
-      instance = { id, step, partitionValue: value, partition, deps: [] };
+      instance = { id, step, partitionValue: value, partition, producers: new Map(), deps: [] };
       all.set(id, instance);
-      instance.deps = dependencies(instance);
+      for (const input of step.inputs) if (input.kind === 'step') instance.producers.set(input.name, producersOf(instance, input));
+      instance.deps = [...new Set([...instance.producers.values()].flat())];
     }
     return instance;
   };
-  const dependencies = (instance: Instance): Instance[] => {
-    const deps: Instance[] = [];
-    for (const input of instance.step.inputs) {
-      if (input.kind !== 'step') continue;
-      const producer = pipeline.steps.get(input.step as string) as StepSpec;
-      if (input.previous) {
-        const values = pipeline.partitions[producer.partition as string];
-        const index = values.indexOf(instance.partitionValue as string);
-        if (index > 0) deps.push(make(producer, values[index - 1]));
-      } else if (!producer.partition) deps.push(make(producer, undefined));
-      else if (instance.step.partition) deps.push(make(producer, instance.partitionValue));
-      else for (const value of pipeline.partitions[producer.partition]) deps.push(make(producer, value));
+  const producersOf = (instance: Instance, input: StepInput): Instance[] => {
+    const producer = pipeline.steps.get(input.step as string) as StepSpec;
+    if (input.previous) {
+      const values = pipeline.partitions[producer.partition as string];
+      const index = values.indexOf(instance.partitionValue as string);
+      return index > 0 ? [make(producer, values[index - 1])] : [];
     }
-    return deps;
+    if (!producer.partition) return [make(producer, undefined)];
+    if (instance.step.partition) return [make(producer, instance.partitionValue)];
+    return pipeline.partitions[producer.partition].map((value) => make(producer, value));
   };
   const targets = options.targets && options.targets.length > 0 ? options.targets : pipeline.order;
   const explicit = new Set(options.targets ?? []);
@@ -294,7 +294,7 @@ async function resolveInputs(pipeline: Pipeline, store: Store, instance: Instanc
     if (input.kind === 'step') {
       const producer = pipeline.steps.get(input.step as string) as StepSpec;
       const spec = producer.outputs.find((o) => o.name === input.output);
-      const producers = instance.deps.filter((d) => d.step.name === producer.name && (!input.previous || d.step.name === instance.step.name));
+      const producers = instance.producers.get(input.name) ?? [];
       const stored = producers.map((p) => (outputsOf.get(p.id) ?? []).find((o) => o.name === input.output) as StoredOutput).filter(Boolean);
       const files = stored.map((o) => resolve(pipeline.outputRoot, o.path));
       resolved.push({
