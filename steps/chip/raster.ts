@@ -49,7 +49,9 @@ export type Resampling = 'bicubic' | 'nearest';
 
 /**
  * Resample one band from a source window (`window` values, `windowWidth` wide, top-left source pixel
- * (`windowX`, `windowY`)) onto the chip grid. Bicubic clamps the 4×4 neighbourhood at the window edge.
+ * (`windowX`, `windowY`)) onto the chip grid. Nearest clamps at the window edge (the window is read
+ * boundless, so outside pixels hold the fill value). Bicubic follows GDAL's warper (see
+ * `resampleBicubic`); `valid` marks real, non-nodata source pixels (default: every pixel inside the raster).
  */
 export function resampleToGrid(
   window: ArrayLike<number>,
@@ -60,47 +62,99 @@ export function resampleToGrid(
   grid: ChipGrid,
   source: RasterGeo,
   method: Resampling,
+  valid?: Uint8Array,
 ): Float32Array {
   const { u, v } = sourceCoordinates(grid, source);
   const size = grid.size;
+  if (method === 'bicubic') {
+    const mask = valid ?? validityMask(window, windowX, windowY, windowWidth, windowHeight, source, null);
+    return resampleBicubic(window, mask, windowX, windowY, windowWidth, size, u, v, source);
+  }
+  const column = Int32Array.from(u, (x) => Math.min(windowWidth - 1, Math.max(0, Math.floor(x) - windowX)));
+  const row = Int32Array.from(v, (y) => Math.min(windowHeight - 1, Math.max(0, Math.floor(y) - windowY)));
   const out = new Float32Array(size * size);
-  // The kernel is separable: per chip column (row), the 4 clamped window columns (rows) and weights.
-  const taps = method === 'nearest' ? 1 : 4;
-  const plan = (coordinates: Float64Array, origin: number, extent: number): { index: Int32Array; weight: Float64Array } => {
-    const index = new Int32Array(size * taps);
-    const weight = new Float64Array(size * taps);
+  for (let j = 0; j < size; j++) {
+    const base = row[j] * windowWidth;
+    for (let i = 0; i < size; i++) out[j * size + i] = window[base + column[i]];
+  }
+  return out;
+}
+
+/**
+ * Bicubic with source nodata exactly as GDAL's warper does it (gdalwarp -r cubic, upsampling):
+ * a chip pixel whose centre falls outside the raster or on an invalid source pixel gets no value (0);
+ * where the 4×4 neighbourhood leaves the raster or holds an invalid pixel, GDAL falls back to bilinear
+ * over the valid pixels of the 2×2 neighbourhood, renormalised (GWKCubicResample4Sample →
+ * GWKBilinearResample4Sample, including its "column −1 becomes column 0" rule at the left/top edge).
+ */
+function resampleBicubic(window: ArrayLike<number>, valid: Uint8Array, windowX: number, windowY: number, windowWidth: number, size: number, u: Float64Array, v: Float64Array, source: RasterGeo): Float32Array {
+  const out = new Float32Array(size * size);
+  const at = (col: number, row: number): number => (row - windowY) * windowWidth + (col - windowX);
+  const isValid = (col: number, row: number): boolean => col >= 0 && col < source.width && row >= 0 && row < source.height && valid[at(col, row)] === 1;
+  const wx = new Float64Array(4);
+  for (let j = 0; j < size; j++) {
+    const y = v[j];
+    if (y < 0 || y >= source.height) continue;
     for (let i = 0; i < size; i++) {
-      if (method === 'nearest') {
-        index[i] = Math.min(extent - 1, Math.max(0, Math.floor(coordinates[i]) - origin));
-        weight[i] = 1;
+      const x = u[i];
+      if (x < 0 || x >= source.width) continue;
+      if (!isValid(Math.floor(x), Math.floor(y))) continue;
+      // C's int cast truncates toward zero, as GDAL's does
+      const cx = Math.trunc(x - 0.5);
+      const cy = Math.trunc(y - 0.5);
+      let cubic = cx - 1 >= 0 && cx + 2 < source.width && cy - 1 >= 0 && cy + 2 < source.height;
+      for (let m = -1; cubic && m < 3; m++) for (let n = -1; n < 3; n++) if (!valid[at(cx + n, cy + m)]) { cubic = false; break; }
+      if (cubic) {
+        const dx = x - 0.5 - cx;
+        const dy = y - 0.5 - cy;
+        for (let n = 0; n < 4; n++) wx[n] = cubicWeight(dx - (n - 1));
+        let sum = 0;
+        for (let m = 0; m < 4; m++) {
+          const base = at(cx - 1, cy - 1 + m);
+          const line = wx[0] * window[base] + wx[1] * window[base + 1] + wx[2] * window[base + 2] + wx[3] * window[base + 3];
+          sum += cubicWeight(dy - (m - 1)) * line;
+        }
+        out[j * size + i] = sum;
         continue;
       }
-      const x = coordinates[i] - 0.5; // relative to pixel centres
-      const x0 = Math.floor(x);
-      for (let k = 0; k < 4; k++) {
-        index[i * 4 + k] = Math.min(extent - 1, Math.max(0, x0 - 1 + k - origin));
-        weight[i * 4 + k] = cubicWeight(x - (x0 - 1 + k));
-      }
-    }
-    return { index, weight };
-  };
-  const columns = plan(u, windowX, windowWidth);
-  const rows = plan(v, windowY, windowHeight);
-  for (let j = 0; j < size; j++) {
-    for (let i = 0; i < size; i++) {
+      let bx = Math.floor(x - 0.5);
+      let by = Math.floor(y - 0.5);
+      let rx = 1.5 - (x - bx);
+      let ry = 1.5 - (y - by);
+      if (bx === -1) { bx = 0; rx = 1; }
+      if (by === -1) { by = 0; ry = 1; }
       let sum = 0;
-      for (let m = 0; m < taps; m++) {
-        const wy = rows.weight[j * taps + m];
-        if (wy === 0) continue;
-        const rowBase = rows.index[j * taps + m] * windowWidth;
-        let line = 0;
-        for (let n = 0; n < taps; n++) line += columns.weight[i * taps + n] * window[rowBase + columns.index[i * taps + n]];
-        sum += wy * line;
-      }
-      out[j * size + i] = sum;
+      let weights = 0;
+      const add = (col: number, row: number, w: number): void => {
+        if (w === 0 || !isValid(col, row)) return;
+        sum += w * window[at(col, row)];
+        weights += w;
+      };
+      add(bx, by, rx * ry);
+      add(bx + 1, by, (1 - rx) * ry);
+      add(bx, by + 1, rx * (1 - ry));
+      add(bx + 1, by + 1, (1 - rx) * (1 - ry));
+      if (weights < 0.00001) continue;
+      out[j * size + i] = weights === 1 ? sum : sum / weights;
     }
   }
   return out;
+}
+
+/** Which window pixels are real source pixels: inside the raster and not the nodata value. */
+export function validityMask(dn: ArrayLike<number>, x: number, y: number, width: number, height: number, source: RasterGeo, nodata: number | null): Uint8Array {
+  const mask = new Uint8Array(width * height);
+  for (let r = 0; r < height; r++) {
+    const row = y + r;
+    if (row < 0 || row >= source.height) continue;
+    for (let c = 0; c < width; c++) {
+      const col = x + c;
+      if (col < 0 || col >= source.width) continue;
+      const value = dn[r * width + c];
+      mask[r * width + c] = nodata !== null && value === nodata ? 0 : 1;
+    }
+  }
+  return mask;
 }
 
 /** The source pixel window (with a margin for the kernel) that covers a chip grid. */
@@ -126,8 +180,9 @@ export function sameGrid(grid: ChipGrid, source: RasterGeo): boolean {
 
 /**
  * A band's reflectance on the chip grid. Same grid: a boundless window copy. Otherwise bicubic on
- * unclamped reflectance (scaling is linear, so this equals resampling DN as GDAL does; nodata → 0
- * first), then clamped to [0, 1].
+ * unclamped reflectance over valid source pixels only (scaling is linear and the weights are
+ * renormalised, so this equals resampling DN as `gdalwarp -r cubic` does with source nodata), then
+ * clamped to [0, 1]; outside the scene and where no valid pixel contributes, 0 as in every band.
  */
 export async function readReflectance(reader: CogReader, grid: ChipGrid, scaling: Scaling): Promise<Float32Array> {
   const geo = reader.geo;
@@ -139,7 +194,8 @@ export async function readReflectance(reader: CogReader, grid: ChipGrid, scaling
   }
   const window = sourceWindowFor(grid, geo, 2);
   const [dn] = await reader.readWindow(window.x, window.y, window.width, window.height);
-  const resampled = resampleToGrid(toReflectance(dn, scaling, false), window.x, window.y, window.width, window.height, grid, geo, 'bicubic');
+  const valid = validityMask(dn, window.x, window.y, window.width, window.height, geo, scaling.nodata);
+  const resampled = resampleToGrid(toReflectance(dn, scaling, false), window.x, window.y, window.width, window.height, grid, geo, 'bicubic', valid);
   for (let i = 0; i < resampled.length; i++) resampled[i] = resampled[i] < 0 ? 0 : resampled[i] > 1 ? 1 : resampled[i];
   return resampled;
 }

@@ -13,6 +13,8 @@ export const SIZE_10M = 600;
 export const BANDS_10M = ['B02', 'B03', 'B04', 'B08'] as const;
 export const BANDS_20M = ['B11', 'B12'] as const;
 export const SCENE_DATETIME = '2026-05-25T11:17:00.538Z';
+/** 20 m rows [100, 130) × cols [150, 190) are nodata in B11/B12: a hole inside the scene. */
+export const SWIR_HOLE = [100, 130, 150, 190] as const;
 
 export interface Fixture {
   dir: string;
@@ -35,7 +37,10 @@ export function writeScene(dir: string, seed = 11): Fixture {
   const half = SIZE_10M / 2;
   for (const band of BANDS_20M) {
     const phase = random() * 10;
-    write(band, half, 20, Uint16Array.from({ length: half * half }, (_, i) => 1500 + Math.round(800 * Math.sin((i % half) / 9 + phase) * Math.cos(Math.floor(i / half) / 13))));
+    const dn = Uint16Array.from({ length: half * half }, (_, i) => 1500 + Math.round(800 * Math.sin((i % half) / 9 + phase) * Math.cos(Math.floor(i / half) / 13)));
+    // a nodata region inside the scene (20 m rows 100–129, cols 150–189), under the `inside` test chip
+    for (const [r0, r1, c0, c1] of [SWIR_HOLE]) for (let r = r0; r < r1; r++) dn.fill(0, r * half + c0, r * half + c1);
+    write(band, half, 20, dn);
   }
   write('SCL', half, 20, Uint8Array.from({ length: half * half }, () => 1 + Math.floor(random() * 11)));
   return { dir, assets };

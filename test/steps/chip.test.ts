@@ -15,7 +15,7 @@ import type { ChipParams, ChipRow, ChipTask } from '../../steps/chip/chip.js';
 import { chipGrid, chipId, footprintRing, pixelCentre, round5Text, splitFor } from '../../steps/chip/geometry.js';
 import { toReflectance } from '../../steps/chip/raster.js';
 import { orderTasks, parseMatches, partitionTasks, runChips } from '../../steps/chip/run.js';
-import { BANDS_10M, EPSG, ORIGIN, matchRow, writeScene, type Fixture, type MatchRow } from './chip-fixture.js';
+import { BANDS_10M, EPSG, ORIGIN, SWIR_HOLE, matchRow, writeScene, type Fixture, type MatchRow } from './chip-fixture.js';
 
 const PARAMS: ChipParams = { size_px: 256, resolution_m: 10, include_swir: true, split_fractions: { train: 0.8, val: 0.1, test: 0.1 } };
 const root = mkdtempSync(join(tmpdir(), 'chip-'));
@@ -75,18 +75,43 @@ describe('chip against GDAL', () => {
     if (key === 'inside') expect(bands[0].filter((v) => v > 0).length).toBeGreaterThan(256 * 256 * 0.9);
   });
 
-  it('SWIR 20 m → 10 m bicubic matches gdalwarp -r cubic inside the scene', async () => {
-    const row = rows.find((r) => r.mmsi === MMSI.inside)!;
+  // gdalwarp honours the assets' nodata (0): outside the scene and beside the nodata hole, GDAL uses
+  // only valid pixels (cubic falls back to renormalised bilinear) and leaves pixels over nodata empty.
+  it.each(Object.keys(CASES) as (keyof typeof CASES)[])('SWIR 20 m → 10 m equals gdalwarp -r cubic with source nodata (%s)', async (key) => {
+    const row = rows.find((r) => r.mmsi === MMSI[key])!;
     const [x0, , , y0] = JSON.parse(row.transform) as number[];
     const bands = await chipBands(join(outDir, row.path!.replace('chips/2026-05-25/', '')));
-    const warped = join(root, 'gdal', 'b11-warp.bin');
-    execFileSync('gdalwarp', ['-q', '-overwrite', '-of', 'ENVI', '-ot', 'Float32', '-r', 'cubic', '-te', String(x0), String(y0 - 2560), String(x0 + 2560), String(y0), '-tr', '10', '10', fixture.assets.B11.href, warped]);
-    const bytes = readFileSync(warped);
-    const dn = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
-    let worst = 0;
-    for (let i = 0; i < dn.length; i++) worst = Math.max(worst, Math.abs(bands[4][i] - Math.min(1, Math.max(0, dn[i] * 0.0001 - 0.1))));
-    // same kernel (Keys a = −0.5); GDAL resamples DN, we resample reflectance: equal up to float rounding
-    expect(worst).toBeLessThan(2e-4);
+    for (const [b, band] of [[4, 'B11'], [5, 'B12']] as const) {
+      const warped = join(root, 'gdal', `${key}-${band}-warp.bin`);
+      execFileSync('gdalwarp', ['-q', '-overwrite', '-of', 'ENVI', '-ot', 'Float32', '-r', 'cubic', '-te', String(x0), String(y0 - 2560), String(x0 + 2560), String(y0), '-tr', '10', '10', fixture.assets[band].href, warped]);
+      const bytes = readFileSync(warped);
+      const dn = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+      let worst = 0;
+      for (let i = 0; i < dn.length; i++) {
+        const expected = dn[i] === 0 ? 0 : Math.min(1, Math.max(0, dn[i] * 0.0001 - 0.1));
+        worst = Math.max(worst, Math.abs(bands[b][i] - expected));
+      }
+      // GDAL resamples DN in double, we resample reflectance: equal up to float32 rounding
+      expect(worst).toBeLessThan(1e-6);
+    }
+    // outside the scene every band is 0, SWIR included (no SWIR bleeding past the 10 m bands' edge)
+    let outsidePixels = 0;
+    for (let i = 0; i < 256 * 256; i++) {
+      const sceneCol = (x0 - ORIGIN.x) / 10 + (i % 256);
+      const sceneRow = (ORIGIN.y - y0) / 10 + Math.floor(i / 256);
+      if (sceneCol >= 0 && sceneCol < 600 && sceneRow >= 0 && sceneRow < 600) continue;
+      outsidePixels++;
+      expect([bands[0][i], bands[3][i], bands[4][i], bands[5][i]]).toEqual([0, 0, 0, 0]);
+    }
+    expect(outsidePixels > 0).toBe(key !== 'inside');
+    if (key === 'inside') {
+      // the hole is 0 in SWIR (and only in SWIR); pixels around it carry values
+      const holeCentre = (r: number, c: number) => ((r * 20 + 10 - (ORIGIN.y - y0)) / 10) * 256 + (c * 20 + 10 - (x0 - ORIGIN.x)) / 10;
+      const centre = holeCentre((SWIR_HOLE[0] + SWIR_HOLE[1]) / 2, (SWIR_HOLE[2] + SWIR_HOLE[3]) / 2);
+      expect([bands[4][centre], bands[5][centre]]).toEqual([0, 0]);
+      expect(bands[0][centre]).toBeGreaterThanOrEqual(0);
+      expect(bands[4].filter((v) => v === 0).length).toBeGreaterThanOrEqual(60 * 80);
+    }
   });
 
   it('geolocation: the centre pixel is within 10 m of the AIS point, and the footprint matches the transform (and gdalinfo)', async () => {
