@@ -327,7 +327,7 @@ async function resolveFileInput(pipeline: Pipeline, store: Store, input: StepInp
     throw new UserError('BAD_INPUT', `input "${input.name}": file:${shown} does not exist`);
   }
   if (statSync(location).isDirectory()) {
-    const tree = await store.digestTree(location);
+    const tree = await store.digestInputTree(location);
     return { name: input.name, files: [location], format: input.format ?? 'directory', columns: input.columns, record: { name: input.name, source: `file:${shown}`, digest: tree.digest, bytes: tree.size, files: tree.entries.length } };
   }
   const { digest, size } = await store.digestOf(location);

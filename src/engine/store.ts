@@ -127,14 +127,42 @@ export class Store {
     return undefined;
   }
 
-  /** Digest of a file, from the stat cache when size, mtime and inode are unchanged (no read). */
-  async digestOf(path: string, info?: BigIntStats): Promise<{ digest: string; size: number }> {
-    const current = info ?? (await stat(path, { bigint: true }));
-    const known = this.knownDigest(path, current);
-    if (known) return known;
-    const result = await digestFile(path);
-    this.remember(path, current, result.digest);
-    return result;
+  /**
+   * Digest of a file, from the stat cache when size, mtime and inode are unchanged (no read).
+   * Concurrent requests for one path share one read: instances resolve inputs concurrently, before
+   * the stat cache holds the file.
+   */
+  digestOf(path: string, info?: BigIntStats): Promise<{ digest: string; size: number }> {
+    let pending = this.digestsInFlight.get(path);
+    if (!pending) {
+      pending = (async () => {
+        const current = info ?? (await stat(path, { bigint: true }));
+        const known = this.knownDigest(path, current);
+        if (known) return known;
+        const result = await digestFile(path);
+        this.remember(path, current, result.digest);
+        return result;
+      })().finally(() => this.digestsInFlight.delete(path));
+      this.digestsInFlight.set(path, pending);
+    }
+    return pending;
+  }
+
+  private readonly digestsInFlight = new Map<string, Promise<{ digest: string; size: number }>>();
+  private readonly treesSeen = new Map<string, Promise<{ digest: string; size: number; entries: TreeEntry[] }>>();
+
+  /**
+   * Digest of a directory input, walked once per Store (one build): every instance that reads the
+   * same folder shares the walk, and the build sees one snapshot of it.
+   */
+  digestInputTree(dir: string): Promise<{ digest: string; size: number; entries: TreeEntry[] }> {
+    let seen = this.treesSeen.get(dir);
+    if (!seen) {
+      seen = this.digestTree(dir);
+      this.treesSeen.set(dir, seen);
+      seen.catch(() => this.treesSeen.delete(dir));
+    }
+    return seen;
   }
 
   /** Digest of a directory: a tree of (relative path, digest, size), itself digested canonically. */

@@ -36,12 +36,19 @@ function sortKeys(value: unknown): unknown {
   return value;
 }
 
+/**
+ * Read buffers are reused: a fresh 4 MiB buffer per file made a quarter of a cold build's profile
+ * garbage collection. Each concurrent digest takes its own from this free list and gives it back.
+ */
+const freeBuffers: Buffer[] = [];
+const MAX_FREE_BUFFERS = 8;
+
 /** Stream a file through SHA-256. Returns digest and size. */
 export async function digestFile(path: string): Promise<{ digest: string; size: number }> {
   const handle = await open(path, 'r');
+  const buffer = freeBuffers.pop() ?? Buffer.allocUnsafe(CHUNK);
   try {
     const hasher = createHash('sha256');
-    const buffer = Buffer.allocUnsafe(CHUNK);
     let size = 0;
     for (;;) {
       const { bytesRead } = await handle.read(buffer, 0, CHUNK, null);
@@ -53,6 +60,7 @@ export async function digestFile(path: string): Promise<{ digest: string; size: 
     readCounter.bytes += size;
     return { digest: DIGEST_PREFIX + hasher.digest('hex'), size };
   } finally {
+    if (freeBuffers.length < MAX_FREE_BUFFERS) freeBuffers.push(buffer);
     await handle.close();
   }
 }
