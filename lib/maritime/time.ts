@@ -15,9 +15,11 @@ export function parseUtcTime(text: string): string | undefined {
   let parts: { y: number; mo: number; d: number; h: number; mi: number; s: number; frac: string; offsetMin: number } | undefined;
   const iso = ISO_LIKE.exec(trimmed);
   if (iso) {
+    const offsetMin = parseOffset(iso[8]);
+    if (offsetMin === undefined) return undefined;
     parts = {
       y: Number(iso[1]), mo: Number(iso[2]), d: Number(iso[3]), h: Number(iso[4]), mi: Number(iso[5]),
-      s: Number(iso[6] ?? 0), frac: iso[7] ?? '', offsetMin: parseOffset(iso[8]),
+      s: Number(iso[6] ?? 0), frac: iso[7] ?? '', offsetMin,
     };
   } else {
     const dayFirst = DAY_FIRST.exec(trimmed);
@@ -36,11 +38,18 @@ export function parseUtcTime(text: string): string | undefined {
   return `${new Date(utcMs).toISOString().slice(0, 19).replace('T', ' ')}.${frac.slice(0, 6).padEnd(6, '0')}`;
 }
 
-function parseOffset(zone: string | undefined): number {
+/** Widest UTC offset in use (Kiribati, +14:00); anything beyond is a corrupt value, not a zone. */
+const MAX_OFFSET_MIN = 14 * 60;
+
+/** Minutes east of UTC, or undefined for an impossible offset (+25:00, +01:75, -14:30). */
+function parseOffset(zone: string | undefined): number | undefined {
   if (!zone) return 0;
   const m = /^([+-])(\d{2}):?(\d{2})/.exec(zone);
   if (!m) return 0; // Z or UTC
-  return (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3]));
+  const minutes = Number(m[3]);
+  const total = Number(m[2]) * 60 + minutes;
+  if (minutes > 59 || total > MAX_OFFSET_MIN) return undefined;
+  return (m[1] === '-' ? -1 : 1) * total;
 }
 
 /** Milliseconds since the epoch of a canonical time (sub-millisecond digits kept as a fraction). */

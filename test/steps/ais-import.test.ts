@@ -130,6 +130,49 @@ describe('user table (seed 001 §7: mmsi, lat, lon[, overpass_time])', () => {
   });
 });
 
+describe('UTC offsets (issue 10 item 5)', () => {
+  it('an offset within ±14:00 shifts the time to UTC; any other offset is not a time', () => {
+    const pad = (n: number) => String(n).padStart(2, '0');
+    fc.assert(
+      fc.property(
+        fc.integer({ min: Date.UTC(1990, 0, 1), max: Date.UTC(2100, 0, 1) }),
+        fc.integer({ min: -14 * 60, max: 14 * 60 }),
+        fc.boolean(),
+        (utcMs, offsetMin, colon) => {
+          const sign = offsetMin < 0 ? '-' : '+';
+          const abs = Math.abs(offsetMin);
+          const local = new Date(Math.floor(utcMs / 1000) * 1000 + offsetMin * 60_000).toISOString().slice(0, 19);
+          const text = `${local}${sign}${pad(Math.floor(abs / 60))}${colon ? ':' : ''}${pad(abs % 60)}`;
+          expect(parseUtcTime(text)).toBe(canonicalFromMs(Math.floor(utcMs / 1000) * 1000));
+        },
+      ),
+    );
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.record({ h: fc.integer({ min: 15, max: 99 }), m: fc.integer({ min: 0, max: 99 }) }),
+          fc.record({ h: fc.integer({ min: 0, max: 14 }), m: fc.integer({ min: 60, max: 99 }) }),
+          fc.record({ h: fc.constant(14), m: fc.integer({ min: 1, max: 59 }) }),
+        ),
+        fc.constantFrom('+', '-'),
+        fc.constantFrom(':', ''),
+        ({ h, m }, sign, colon) => {
+          expect(parseUtcTime(`2026-05-25T11:00:00${sign}${pad(h)}${colon}${pad(m)}`)).toBeUndefined();
+        },
+      ),
+    );
+  });
+
+  it('ais-import rejects an impossible offset naming the row and field', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ais-offset-'));
+    const file = join(dir, 'offsets.csv');
+    writeFileSync(file, ['mmsi,lat,lon,overpass_time', '244660123,36.1,-5.4,2026-05-25T11:00:00+01:00', '244660124,36.2,-5.3,2026-05-25T11:00:00+25:00', ''].join('\n'));
+    const result = await importFile(file);
+    expect(result.positions.map((p) => [p.mmsi, p.ts_utc])).toEqual([[244660123, '2026-05-25 10:00:00.000000']]);
+    expect(result.rejects.map((r) => [r.location, r.reason, r.field, r.value])).toEqual([['offsets.csv:3', 'unparseable_time', 'ts_utc', '2026-05-25T11:00:00+25:00']]);
+  });
+});
+
 describe('aisstream messages', () => {
   const [positionLine, staticLine] = readFileSync(sharedData('aisstream', 'aisstream_real_messages.ndjson'), 'utf8').trim().split('\n');
 
