@@ -5,11 +5,14 @@ import { resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { describeError, isUserError, UserError } from '../sdk/errors.js';
 import { loadPipeline } from './pipeline.js';
-import { build, defaultCacheDir, type BuildEvent, type BuildResult } from './runner.js';
+import { build, defaultCacheDir, type BuildResult } from './runner.js';
 import { diffManifests, formatDiff, formatLineage, lineageOf, listRuns, readManifest, redactSecrets, type Manifest, type StepRecord } from './manifest.js';
 import { Store } from './store.js';
-import { collectGarbage, verifyStore } from './maintenance.js';
 import { execStep } from './exec.js';
+import { fanOut } from './events/bus.js';
+import { ndjsonWriter, terminalReporter } from './events/logging.js';
+import { gcRun, verifyRun } from './events/maintenance-runs.js';
+import type { EventSink, Reason } from './events/types.js';
 
 const HELP = `dagrun — declarative, content-addressed data builds
 
@@ -41,6 +44,7 @@ Options:
   --lock-timeout S    seconds to wait for another build's lock (default 600)
   --json              print one machine-readable JSON document
   --verbose           show step log lines
+  --events ndjson     stream every event (run, instance, log, progress…) to stderr, one JSON per line
   -h, --help          this help
 `;
 
@@ -65,6 +69,7 @@ export async function main(argv: string[]): Promise<number> {
         'lock-timeout': { type: 'string' },
         json: { type: 'boolean' },
         verbose: { type: 'boolean' },
+        events: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -78,6 +83,10 @@ export async function main(argv: string[]): Promise<number> {
     const print = (human: string, document: unknown): void => {
       process.stdout.write(json ? `${JSON.stringify(document, null, 2)}\n` : `${human}\n`);
     };
+    if (values.events !== undefined && values.events !== 'ndjson') throw new UserError('CLI', `--events takes "ndjson", not "${values.events}"`);
+    // One stream, two consumers: the human reporter (unless --json keeps stderr quiet) and --events.
+    const events: EventSink | undefined = fanOut(json || values.events ? undefined : terminalReporter(process.stderr, values.verbose ?? false), values.events ? ndjsonWriter(process.stderr) : undefined);
+    const lockTimeoutMs = values['lock-timeout'] ? positiveInt(values['lock-timeout'], '--lock-timeout') * 1000 : 10 * 60_000;
     const store = (): Store => new Store(values.cache ? resolve(values.cache) : defaultCacheDir(loadPipeline(pipelineFile)));
 
     switch (command) {
@@ -94,8 +103,8 @@ export async function main(argv: string[]): Promise<number> {
           refresh: values.refresh,
           force: values.force,
           dryRun,
-          lockTimeoutMs: values['lock-timeout'] ? positiveInt(values['lock-timeout'], '--lock-timeout') * 1000 : undefined,
-          onEvent: json ? undefined : reporter(values.verbose ?? false),
+          lockTimeoutMs,
+          onEvent: events,
         });
         print(dryRun ? formatPlan(result.manifest) : formatBuild(result), dryRun ? result.manifest.steps.map(planEntry) : { ...result.manifest, manifest_path: result.manifestPath });
         return result.ok ? 0 : 1;
@@ -151,23 +160,19 @@ export async function main(argv: string[]): Promise<number> {
           params: parseSets((values.set ?? []).map((s) => (s.includes('.') && s.indexOf('.') < s.indexOf('=') ? s : `${rest[0]}.${s}`)))[rest[0]] ?? {},
           partition: keyValues(values.partition ?? [], '--partition'),
           outDir: values.out ?? need(undefined, 'exec STEP --out DIR'),
-          onLog: values.verbose ? (m) => process.stderr.write(`${redactSecrets(m)}\n`) : undefined,
+          onLog: values.verbose && !values.events ? (m) => process.stderr.write(`${redactSecrets(m)}\n`) : undefined,
+          onEvent: values.events ? events : undefined,
         });
         print(Object.entries(result.outputs).map(([k, v]) => `${k}: ${v}${result.rows[k] !== undefined ? ` (${result.rows[k]} rows)` : ''}`).join('\n'), result);
         return 0;
       }
       case 'verify': {
-        const s = store();
-        const release = await s.lock(values['lock-timeout'] ? positiveInt(values['lock-timeout'], '--lock-timeout') * 1000 : 10 * 60_000, (holder) => process.stderr.write(`waiting for the cache lock held by ${holder}…\n`));
-        const report = await verifyStore(s).finally(release);
+        const report = await verifyRun(store(), lockTimeoutMs, events);
         print(report.corrupt.length === 0 ? `ok: ${report.objects} objects, ${report.bytes} bytes verified` : `${report.corrupt.length} corrupt object(s) set aside:\n${report.corrupt.map((c) => `  ${c.digest}  (${c.path}) hashes to ${c.actual}`).join('\n')}`, report);
         return report.corrupt.length === 0 ? 0 : 1;
       }
       case 'gc': {
-        // gc must not run while a build writes objects no manifest references yet.
-        const s = store();
-        const release = await s.lock(values['lock-timeout'] ? positiveInt(values['lock-timeout'], '--lock-timeout') * 1000 : 10 * 60_000, (holder) => process.stderr.write(`waiting for the cache lock held by ${holder}…\n`));
-        const report = await collectGarbage(s, values['keep-runs'] ? positiveInt(values['keep-runs'], '--keep-runs') : undefined).finally(release);
+        const report = await gcRun(store(), lockTimeoutMs, values['keep-runs'] ? positiveInt(values['keep-runs'], '--keep-runs') : undefined, events);
         print(`removed ${report.objects_removed} objects (${report.bytes_removed} bytes) and ${report.actions_removed} action entries; kept ${report.kept_runs} runs, dropped ${report.dropped_runs}`, report);
         return 0;
       }
@@ -224,18 +229,6 @@ export function parseSets(items: readonly string[]): Record<string, Record<strin
   return out;
 }
 
-function reporter(verbose: boolean): (event: BuildEvent) => void {
-  const tty = process.stderr.isTTY;
-  return (event) => {
-    if (event.type === 'waiting-for-lock') process.stderr.write(`waiting for the cache lock held by ${event.holder}…\n`);
-    if (!tty && !verbose) return;
-    if (event.type === 'start') process.stderr.write(`${tty ? '\r\x1b[K' : ''}building ${event.instance} (${event.reason})${tty ? '' : '\n'}`);
-    if (event.type === 'progress' && tty) process.stderr.write(`\r\x1b[K${event.instance}: ${event.done}${event.total ? `/${event.total} (${Math.round((100 * event.done) / event.total)}%)` : ''}`);
-    if (event.type === 'log' && verbose) process.stderr.write(`${tty ? '\r\x1b[K' : ''}[${event.instance}] ${redactSecrets(event.message)}\n`);
-    if (event.type === 'finish' && tty) process.stderr.write(`\r\x1b[K`);
-  };
-}
-
 function summarise(manifest: Manifest): { run_id: string; status: string; built: number; cached: number; failed: number } {
   const count = (status: string): number => manifest.steps.filter((s) => s.status === status).length;
   return { run_id: manifest.run_id, status: manifest.status, built: count('built'), cached: count('cached'), failed: count('failed') + count('skipped') };
@@ -256,8 +249,8 @@ function formatRecord(s: StepRecord): string {
   return `${head}${s.status === 'built' ? ` — ${s.reason}` : ''}${rows.length ? ` [${rows.join(', ')}]` : ''}${s.status === 'built' ? ` ${(s.duration_ms / 1000).toFixed(1)}s` : ''}${s.warnings.length ? ` (${s.warnings.length} warning${s.warnings.length > 1 ? 's' : ''})` : ''}`;
 }
 
-function planEntry(s: StepRecord): { instance: string; action: string; reason: string } {
-  return { instance: s.instance, action: s.status === 'cached' ? 'cached' : s.status === 'would-build' ? 'build' : s.status, reason: s.status === 'failed' ? (s.error ?? s.reason) : s.reason };
+function planEntry(s: StepRecord): { instance: string; action: string; reason: string; reasons: readonly Reason[] } {
+  return { instance: s.instance, action: s.status === 'cached' ? 'cached' : s.status === 'would-build' ? 'build' : s.status, reason: s.status === 'failed' ? (s.error ?? s.reason) : s.reason, reasons: s.reasons ?? [] };
 }
 
 function formatPlan(manifest: Manifest): string {

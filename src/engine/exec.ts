@@ -8,6 +8,9 @@ import { UserError } from '../sdk/errors.js';
 import { loadPipeline, SAFE_PARTITION_VALUE, type StepSpec } from './pipeline.js';
 import { resolveParams, formatFromExtension } from './runner.js';
 import { runStep, type ResolvedInput } from './execute.js';
+import { newRunId } from './runner.js';
+import { emitterFor } from './events/bus.js';
+import type { EventSink } from './events/types.js';
 
 export interface ExecOptions {
   /** Path to pipeline.yaml (default ./pipeline.yaml). */
@@ -19,6 +22,8 @@ export interface ExecOptions {
   readonly partition?: Readonly<Record<string, string>>;
   readonly outDir: string;
   readonly onLog?: (message: string) => void;
+  /** The event stream: run-started, log, progress, warning, run-finished (kind `exec`). */
+  readonly onEvent?: EventSink;
 }
 
 export interface ExecResult {
@@ -56,8 +61,28 @@ export async function execStep(options: ExecOptions): Promise<ExecResult> {
     await mkdir(output.format === 'directory' ? target : dirname(target), { recursive: true });
     outputs[output.name] = target;
   }
-  const result = await runStep(step, inputs, params, partition, outputs, { log: options.onLog }, pipeline.dir);
-  return { outputs, ...result };
+  const emit = emitterFor(options.onEvent, newRunId());
+  const at = { instance: step.name, step: step.name, partition };
+  emit({ type: 'run-started', kind: 'exec', targets: [step.name] });
+  const counts = { built: 0, cached: 0, failed: 0, skipped: 0, would_build: 0 };
+  const started = performance.now();
+  try {
+    const result = await runStep(step, inputs, params, partition, outputs, {
+      log: (message) => {
+        options.onLog?.(message);
+        emit({ type: 'log', instance: step.name, message });
+      },
+      progress: (done, total) => emit({ type: 'progress', instance: step.name, done, total }),
+    }, pipeline.dir);
+    for (const message of result.warnings) emit({ type: 'warning', instance: step.name, message });
+    emit({ type: 'instance-built', ...at, reasons: [{ kind: 'outside-cache' }], duration_ms: Math.round(performance.now() - started), rows: result.rows });
+    emit({ type: 'run-finished', kind: 'exec', status: 'ok', counts: { ...counts, built: 1 } });
+    return { outputs, ...result };
+  } catch (error) {
+    emit({ type: 'instance-failed', ...at, reason: { kind: 'step-failed', message: error instanceof Error ? error.message : String(error) }, duration_ms: Math.round(performance.now() - started) });
+    emit({ type: 'run-finished', kind: 'exec', status: 'failed', counts: { ...counts, failed: 1 } });
+    throw error;
+  }
 }
 
 function partitionFor(step: StepSpec, given: Readonly<Record<string, string>>): Record<string, string> {

@@ -5,6 +5,7 @@ import { join, relative, resolve, sep } from 'node:path';
 import { UserError } from '../sdk/errors.js';
 import { shortDigest } from '../sdk/hash.js';
 import type { StoredOutput } from './store.js';
+import type { Reason } from './events/types.js';
 
 export interface InputRecord {
   readonly name: string;
@@ -26,7 +27,10 @@ export interface StepRecord {
   readonly kind: 'sql' | 'kernel';
   readonly source: boolean;
   readonly status: StepStatus;
+  /** `reasons` rendered to one sentence (events/reasons.ts). */
   readonly reason: string;
+  /** Why it ran, was cached, skipped or failed, as data (`{kind: 'param-changed', name, from, to}` …). */
+  readonly reasons?: readonly Reason[];
   readonly pinned?: boolean;
   readonly cache_key?: string;
   readonly code_digest?: string;
@@ -44,6 +48,8 @@ export interface Manifest {
   readonly $schema: string;
   readonly run_id: string;
   readonly kind: 'build' | 'plan';
+  /** The schedule whose fire started this run (`dagrun serve`, `dagrun schedule run`). */
+  readonly schedule?: string;
   readonly status: 'ok' | 'failed';
   readonly pipeline: { file: string; name: string; output_root: string };
   readonly started_at: string;

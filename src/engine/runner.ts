@@ -6,13 +6,16 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { basename, extname, join, relative, resolve, sep } from 'node:path';
 import { describeError, isUserError, UserError } from '../sdk/errors.js';
-import { digestJson, shortDigest } from '../sdk/hash.js';
+import { digestJson } from '../sdk/hash.js';
 import { checkParam, loadPipeline, outputPath, type InputFormat, type Pipeline, type StepInput, type StepSpec } from './pipeline.js';
 import { CorruptObject, Store, writeFileAtomic, type ActionResult, type StoredOutput } from './store.js';
 import { codeDigest } from './code-digest.js';
 import { KernelPool, runStep, type ResolvedInput } from './execute.js';
 import { ENGINE_ROOT, ENGINE_VERSION } from './paths.js';
 import { duckdbVersion, redactSecrets, type InputRecord, type Manifest, type StepRecord } from './manifest.js';
+import { emitterFor, type Emit } from './events/bus.js';
+import { describeReason, describeReasons, rerunReasons, type SeenState } from './events/reasons.js';
+import type { DagrunEvent, EventSink, FailReason, Reason, RerunReason, RunCounts } from './events/types.js';
 
 export interface BuildOptions {
   readonly pipelineFile: string;
@@ -28,15 +31,13 @@ export interface BuildOptions {
   /** Plan only: decide what would run and why; run nothing, write nothing. */
   readonly dryRun?: boolean;
   readonly lockTimeoutMs?: number;
-  readonly onEvent?: (event: BuildEvent) => void;
+  /** The event stream (events/types.ts): every outcome of this run. */
+  readonly onEvent?: EventSink;
+  /** The schedule that fired this build; recorded in the manifest and on its events. */
+  readonly schedule?: string;
 }
 
-export type BuildEvent =
-  | { type: 'waiting-for-lock'; holder: string }
-  | { type: 'start'; instance: string; reason: string }
-  | { type: 'finish'; record: StepRecord }
-  | { type: 'progress'; instance: string; done: number; total?: number }
-  | { type: 'log'; instance: string; message: string };
+export type BuildEvent = DagrunEvent;
 
 export interface BuildResult {
   readonly manifest: Manifest;
@@ -56,15 +57,7 @@ interface Instance {
 }
 
 /** Per instance, what the last build saw, to explain why it runs again. */
-interface LastSeen {
-  key: string;
-  definition: string;
-  code: string;
-  params: Record<string, unknown>;
-  inputs: Record<string, string>;
-  engine: string;
-  packages?: string;
-}
+type LastSeen = SeenState;
 
 export function defaultCacheDir(pipeline: Pipeline): string {
   return process.env.DAGRUN_CACHE ? resolve(process.env.DAGRUN_CACHE) : join(pipeline.dir, 'cache');
@@ -90,8 +83,11 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const store = new Store(options.cacheDir ? resolve(options.cacheDir) : defaultCacheDir(pipeline));
   const runId = newRunId();
   const started = new Date();
+  const emit = emitterFor(options.onEvent, runId);
+  const kind = options.dryRun ? 'plan' : 'build';
+  emit({ type: 'run-started', kind, targets: [...(options.targets ?? [])], schedule: options.schedule });
   let pool: KernelPool | undefined;
-  const release = options.dryRun ? () => undefined : await store.lock(options.lockTimeoutMs ?? 10 * 60_000, (holder) => options.onEvent?.({ type: 'waiting-for-lock', holder }));
+  const release = options.dryRun ? () => undefined : await store.lock(options.lockTimeoutMs ?? 10 * 60_000, (holder) => emit({ type: 'lock-wait', holder }));
   try {
     if (!options.dryRun) await store.clearScratch();
     const lastSeenFile = join(store.root, 'last-seen.json');
@@ -109,7 +105,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           const depRecords = await Promise.all(instance.deps.map(process_));
           const record = await runInstance(instance, depRecords);
           records.set(instance.id, record);
-          options.onEvent?.({ type: 'finish', record });
+          emitOutcome(emit, record);
           return record;
         })();
         promises.set(instance.id, promise);
@@ -127,9 +123,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         source: step.source,
       };
       const blocked = depRecords.find((r) => r.status === 'failed' || r.status === 'skipped');
-      if (blocked) return { ...base, status: 'skipped', reason: `upstream ${blocked.instance} ${blocked.status}`, inputs: [], outputs: [], params: params[step.name], metrics: {}, warnings: [], duration_ms: 0 };
+      if (blocked) return { ...base, status: 'skipped', ...because({ kind: 'upstream-failed', instance: blocked.instance, status: blocked.status as 'failed' | 'skipped' }), inputs: [], outputs: [], params: params[step.name], metrics: {}, warnings: [], duration_ms: 0 };
       const pending = depRecords.find((r) => r.status === 'would-build');
-      if (pending) return { ...base, status: 'would-build', reason: `upstream ${pending.instance} would rebuild`, inputs: [], outputs: [], params: params[step.name], metrics: {}, warnings: [], duration_ms: 0 };
+      if (pending) return { ...base, status: 'would-build', ...because({ kind: 'upstream-would-build', instance: pending.instance }), inputs: [], outputs: [], params: params[step.name], metrics: {}, warnings: [], duration_ms: 0 };
 
       const t0 = performance.now();
       try {
@@ -148,30 +144,33 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 
         const forced = options.force?.includes(step.name) ?? false;
         const refreshed = step.source && (options.refresh?.includes(step.name) ?? false);
-        let reason = forced ? 'forced (--force)' : refreshed ? 'refresh of a live source (--refresh)' : explainMiss(lastSeen[instance.id], seen, step);
+        let reasons: RerunReason[] = forced ? [{ kind: 'forced' }] : refreshed ? [{ kind: 'refresh' }] : rerunReasons(lastSeen[instance.id], seen, relative(process.cwd(), step.code));
         const action = forced || refreshed ? undefined : store.readAction(key);
         if (action) {
           try {
             const outputs = options.dryRun ? [...action.outputs] : await materialize(pipeline, store, action);
             outputsOf.set(instance.id, outputs);
             lastSeen[instance.id] = seen;
-            return { ...common, status: 'cached', reason: step.source ? 'pinned capture reused (use --refresh to capture again)' : 'inputs, params and code unchanged', pinned: step.source, outputs, metrics: action.metrics, warnings: [...action.warnings], duration_ms: Math.round(performance.now() - t0) };
+            return { ...common, status: 'cached', ...because({ kind: step.source ? 'pinned-capture' : 'unchanged' }), pinned: step.source, outputs, metrics: action.metrics, warnings: [...action.warnings], duration_ms: Math.round(performance.now() - t0) };
           } catch (error) {
             if (!(error instanceof CorruptObject)) throw error;
             await store.discard(error.digest);
             await store.dropAction(key);
-            reason = `cached output ${error.problem} in the store (${shortDigest(error.digest)}); rebuilding`;
+            reasons = [{ kind: 'corrupt-cache', problem: error.problem, digest: error.digest }];
           }
         }
-        if (options.dryRun) return { ...common, status: 'would-build', reason, outputs: [], metrics: {}, warnings: [], duration_ms: 0 };
+        if (options.dryRun) return { ...common, status: 'would-build', ...because(...reasons), outputs: [], metrics: {}, warnings: [], duration_ms: 0 };
 
-        options.onEvent?.({ type: 'start', instance: instance.id, reason });
-        const result = await semaphore.run(() => execute(pipeline, store, instance, inputs, stepParams, key, runId, options, pool as KernelPool));
+        const result = await semaphore.run(() => {
+          emit({ type: 'instance-started', instance: instance.id, step: step.name, partition: instance.partition, reasons });
+          return execute(pipeline, store, instance, inputs, stepParams, key, runId, emit, pool as KernelPool);
+        });
         outputsOf.set(instance.id, result.outputs as StoredOutput[]);
         lastSeen[instance.id] = seen;
-        return { ...common, status: 'built', reason, pinned: step.source || undefined, outputs: [...result.outputs], metrics: result.metrics, warnings: [...result.warnings], duration_ms: Math.round(performance.now() - t0) };
+        return { ...common, status: 'built', ...because(...reasons), pinned: step.source || undefined, outputs: [...result.outputs], metrics: result.metrics, warnings: [...result.warnings], duration_ms: Math.round(performance.now() - t0) };
       } catch (error) {
-        return { ...base, status: 'failed', reason: 'the step failed', error: isUserError(error) ? (error as UserError).format() : describeError(error), inputs: [], outputs: [], params: params[step.name], metrics: {}, warnings: [], duration_ms: Math.round(performance.now() - t0) };
+        const message = isUserError(error) ? (error as UserError).format() : describeError(error);
+        return { ...base, status: 'failed', ...because({ kind: 'step-failed', code: isUserError(error) ? (error as UserError).code : undefined, message } satisfies FailReason), error: message, inputs: [], outputs: [], params: params[step.name], metrics: {}, warnings: [], duration_ms: Math.round(performance.now() - t0) };
       }
     };
 
@@ -181,7 +180,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const manifest: Manifest = redactSecrets({
       $schema: 'https://dagrun.dev/schemas/manifest.schema.json',
       run_id: runId,
-      kind: options.dryRun ? 'plan' : 'build',
+      kind,
+      ...(options.schedule ? { schedule: options.schedule } : {}),
       status: ok ? 'ok' : 'failed',
       pipeline: { file: relative(process.cwd(), pipeline.file) || pipeline.file, name: pipeline.name, output_root: relative(pipeline.dir, pipeline.outputRoot) || '.' },
       started_at: started.toISOString(),
@@ -197,12 +197,17 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       },
       steps: ordered,
     });
-    if (options.dryRun) return { manifest, ok };
+    const finished = (manifestFile?: string): void => emit({ type: 'run-finished', kind, status: manifest.status, counts: countOutcomes(ordered), manifest: manifestFile, schedule: options.schedule });
+    if (options.dryRun) {
+      finished();
+      return { manifest, ok };
+    }
     const manifestPath = join(store.runsDir, `${runId}.json`);
     await writeFileAtomic(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
     await writeFileAtomic(lastSeenFile, JSON.stringify(lastSeen));
     await store.saveStatCache();
     await rm(join(store.tmpDir, runId), { recursive: true, force: true });
+    finished(relative(store.root, manifestPath).split(sep).join('/'));
     return { manifest, manifestPath, ok };
   } finally {
     await pool?.close();
@@ -354,7 +359,7 @@ function redactUri(uri: string): string {
   }
 }
 
-async function execute(pipeline: Pipeline, store: Store, instance: Instance, inputs: InputWithRecord[], params: Record<string, unknown>, key: string, runId: string, options: BuildOptions, pool: KernelPool): Promise<ActionResult> {
+async function execute(pipeline: Pipeline, store: Store, instance: Instance, inputs: InputWithRecord[], params: Record<string, unknown>, key: string, runId: string, emit: Emit, pool: KernelPool): Promise<ActionResult> {
   const { step } = instance;
   const scratch = join(store.tmpDir, runId, instance.id.replace(/[^A-Za-z0-9_.=-]/g, '_'));
   await rm(scratch, { recursive: true, force: true });
@@ -365,8 +370,8 @@ async function execute(pipeline: Pipeline, store: Store, instance: Instance, inp
     targets[output.name] = output.format === 'directory' ? join(dir, 'tree') : join(dir, basename(output.path.replaceAll(`{${step.partition}}`, instance.partitionValue ?? '')));
   }
   const result = await runStep(step, inputs, params, instance.partition, targets, {
-    log: (message) => options.onEvent?.({ type: 'log', instance: instance.id, message }),
-    progress: (done, total) => options.onEvent?.({ type: 'progress', instance: instance.id, done, total }),
+    log: (message) => emit({ type: 'log', instance: instance.id, message }),
+    progress: (done, total) => emit({ type: 'progress', instance: instance.id, done, total }),
   }, pipeline.dir, pool);
   const outputs: StoredOutput[] = [];
   for (const output of step.outputs) {
@@ -395,21 +400,41 @@ async function materialize(pipeline: Pipeline, store: Store, action: ActionResul
   return [...action.outputs];
 }
 
-function explainMiss(previous: LastSeen | undefined, current: LastSeen, step: StepSpec): string {
-  if (!previous) return 'no previous result';
-  if (previous.key === current.key) return 'no cached result for an unchanged key (cache cleared or entry dropped)';
-  const reasons: string[] = [];
-  if (previous.engine !== current.engine) reasons.push(`engine version changed (${previous.engine} → ${current.engine})`);
-  if (previous.packages !== current.packages) reasons.push('library versions changed (package-lock.json)');
-  if (previous.code !== current.code) reasons.push(`code changed (${relative(process.cwd(), step.code)})`);
-  if (previous.definition !== current.definition) reasons.push('step definition changed in the pipeline file');
-  for (const name of new Set([...Object.keys(previous.params), ...Object.keys(current.params)])) {
-    if (JSON.stringify(previous.params[name]) !== JSON.stringify(current.params[name])) reasons.push(`param ${name} changed (${JSON.stringify(previous.params[name])} → ${JSON.stringify(current.params[name])})`);
+/** A record's reasons: the structured form, and the sentence rendered from it in one place. */
+function because(...reasons: Reason[]): { reason: string; reasons: Reason[] } {
+  return { reason: describeReasons(reasons), reasons };
+}
+
+/** The event that reports one instance's outcome (plus its pinned capture and warnings). */
+function emitOutcome(emit: Emit, record: StepRecord): void {
+  const at = { instance: record.instance, step: record.step, partition: record.partition };
+  const reasons = (record.reasons ?? []) as Reason[];
+  switch (record.status) {
+    case 'built':
+      emit({ type: 'instance-built', ...at, reasons: reasons as RerunReason[], duration_ms: record.duration_ms, rows: Object.fromEntries(record.outputs.filter((o) => o.rows !== undefined).map((o) => [o.name, o.rows as number])) });
+      break;
+    case 'cached':
+      emit({ type: 'instance-cached', ...at, reason: reasons[0]?.kind === 'pinned-capture' ? { kind: 'pinned-capture' } : { kind: 'unchanged' } });
+      break;
+    case 'would-build':
+      emit({ type: 'instance-would-build', ...at, reasons: reasons as RerunReason[] });
+      break;
+    case 'failed':
+      emit({ type: 'instance-failed', ...at, reason: (reasons[0] as FailReason | undefined) ?? { kind: 'step-failed', message: record.error ?? describeReason({ kind: 'step-failed', message: '' }) }, duration_ms: record.duration_ms });
+      break;
+    case 'skipped': {
+      const reason = reasons[0];
+      if (reason?.kind === 'upstream-failed') emit({ type: 'instance-skipped', ...at, reason });
+      break;
+    }
   }
-  for (const name of new Set([...Object.keys(previous.inputs), ...Object.keys(current.inputs)])) {
-    if (previous.inputs[name] !== current.inputs[name]) reasons.push(`input ${name} changed`);
-  }
-  return reasons.length > 0 ? reasons.join('; ') : 'partition or key changed';
+  if (record.pinned && (record.status === 'built' || record.status === 'cached')) emit({ type: 'capture-pinned', ...at, reused: record.status === 'cached' });
+  if (record.status === 'built') for (const message of record.warnings) emit({ type: 'warning', instance: record.instance, message });
+}
+
+export function countOutcomes(records: readonly StepRecord[]): RunCounts {
+  const count = (status: string): number => records.filter((r) => r.status === status).length;
+  return { built: count('built'), cached: count('cached'), failed: count('failed'), skipped: count('skipped'), would_build: count('would-build') };
 }
 
 /**
@@ -421,7 +446,7 @@ async function packagesDigest(store: Store): Promise<string> {
   return existsSync(lock) ? (await store.digestOf(lock)).digest : `engine ${ENGINE_VERSION}`;
 }
 
-function newRunId(): string {
+export function newRunId(): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('.', '');
   // Only to tell apart runs started in the same millisecond; node:crypto's first use costs ~50 ms.
   const suffix = Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, '0');
