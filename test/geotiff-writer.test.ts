@@ -111,7 +111,14 @@ describe('geotiff-writer read back by GDAL', () => {
   beforeAll(() => {
     bands = bandsOf('float32', width, height, 3, 42);
     path = join(dir, 'gdal.tif');
-    writeFileSync(path, writeGeoTiff({ width, height, bands, sampleType: 'float32', epsg: 32630, transform, nodata: 0, tileSize: 128, overviews: 1 }));
+    writeFileSync(path, writeGeoTiff({ width, height, bands, sampleType: 'float32', epsg: 32630, transform, nodata: 0, tileSize: 128, overviews: 1, bandDescriptions: ['B02', 'nir08 (B8A)', 'swir16'] }));
+  });
+
+  it('GDAL shows the band descriptions; a count mismatch or a name GDAL cannot read back is refused', () => {
+    const info = JSON.parse(execFileSync('gdalinfo', ['-json', path], { encoding: 'utf8' }));
+    expect(info.bands.map((band: { description?: string }) => band.description)).toEqual(['B02', 'nir08 (B8A)', 'swir16']);
+    expect(() => writeGeoTiff({ width, height, bands, sampleType: 'float32', epsg: 32630, transform, bandDescriptions: ['B02', 'a&b', 'c'] })).toThrow(/band description "a&b"/);
+    expect(() => writeGeoTiff({ width, height, bands, sampleType: 'float32', epsg: 32630, transform, bandDescriptions: ['B02'] })).toThrow(/1 band descriptions for 3 bands/);
   });
 
   it('gdalinfo sees size, CRS, transform, nodata, tiling and deflate', () => {

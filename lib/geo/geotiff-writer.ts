@@ -37,6 +37,8 @@ export interface GeoTiffSpec {
   overviews?: number;
   /** Horizontal differencing before deflate (2 for integers, 3 floating point). Default true. */
   predictor?: boolean;
+  /** Band names (one per band), written as GDAL_METADATA band descriptions so GDAL/QGIS show them. */
+  bandDescriptions?: readonly string[];
 }
 
 const TAG = {
@@ -58,6 +60,7 @@ const TAG = {
   ModelPixelScale: 33550,
   ModelTiepoint: 33922,
   GeoKeyDirectory: 34735,
+  GdalMetadata: 42112,
   GdalNodata: 42113,
 } as const;
 
@@ -176,6 +179,7 @@ function entriesFor(spec: GeoTiffSpec, level: Level, index: number, tileSize: nu
     );
   }
   if (spec.nodata !== undefined) entries.push({ tag: TAG.GdalNodata, type: TYPE.ASCII, values: `${formatNodata(spec.nodata)}\0` });
+  if (index === 0 && spec.bandDescriptions) entries.push({ tag: TAG.GdalMetadata, type: TYPE.ASCII, values: `${gdalMetadataXml(spec.bandDescriptions, samples)}\0` });
   return entries;
 }
 
@@ -373,4 +377,16 @@ function downsample(level: Level, sampleType: SampleType, nodata: number | undef
     return out;
   });
   return { width, height, bands, pixelWidth: level.pixelWidth * 2, pixelHeight: level.pixelHeight * 2 };
+}
+
+/**
+ * GDAL's metadata XML with one DESCRIPTION item per band (what `GDALSetDescription` writes). Names are
+ * limited to a plain alphabet: GDAL's reader does not round-trip every XML escape (`&amp;` was cut).
+ */
+export function gdalMetadataXml(descriptions: readonly string[], samples: number): string {
+  if (descriptions.length !== samples) throw new Error(`${descriptions.length} band descriptions for ${samples} bands`);
+  const bad = descriptions.find((name) => !/^[A-Za-z0-9 _.()+-]{1,64}$/.test(name));
+  if (bad !== undefined) throw new Error(`band description ${JSON.stringify(bad)}: use 1–64 letters, digits, spaces or _ . ( ) + -`);
+  const items = descriptions.map((name, band) => `<Item name="DESCRIPTION" sample="${band}" role="description">${name}</Item>`);
+  return `<GDALMetadata>${items.join('')}</GDALMetadata>`;
 }

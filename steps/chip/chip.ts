@@ -193,8 +193,8 @@ export async function makeChip(task: ChipTask, params: ChipParams, context: Chip
       assets: Object.fromEntries(bands.concat('SCL').map((band) => [band, { href: task.assets[band].href, ...scalingOf(task.assets[band]) }])),
     };
     await mkdir(dirname(absoluteStem), { recursive: true });
-    await writeFile(`${absoluteStem}.tif`, writeGeoTiff({ width: grid.size, height: grid.size, bands: reflectance, sampleType: 'float32', nodata: 0, ...gridSpec }));
-    await writeFile(`${absoluteStem}_scl.tif`, writeGeoTiff({ width: grid.size, height: grid.size, bands: [scl], sampleType: 'uint8', nodata: 0, ...gridSpec }));
+    await writeFile(`${absoluteStem}.tif`, writeGeoTiff({ width: grid.size, height: grid.size, bands: reflectance, sampleType: 'float32', nodata: 0, bandDescriptions: bands, ...gridSpec }));
+    await writeFile(`${absoluteStem}_scl.tif`, writeGeoTiff({ width: grid.size, height: grid.size, bands: [scl], sampleType: 'uint8', nodata: 0, bandDescriptions: ['SCL'], ...gridSpec }));
     const feature = { type: 'Feature', id: id, geometry: { type: 'Polygon', coordinates: [ring] }, properties };
     await writeFile(`${absoluteStem}.geojson`, `${JSON.stringify(feature, null, 2)}\n`);
     await writeFile(`${absoluteStem}.json`, `${JSON.stringify(properties, null, 2)}\n`);

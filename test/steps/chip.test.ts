@@ -134,6 +134,8 @@ describe('chip against GDAL', () => {
           expect(corner[1]).toBeCloseTo(ring[i][1], 6);
         });
         expect(info.geoTransform).toEqual([x0, 10, 0, y0, 0, -10]);
+        // band names without the sidecar (QGIS/GDAL show them)
+        expect(info.bands.map((band: { description?: string }) => band.description)).toEqual(row.bands.split(','));
       }
     }
   });
