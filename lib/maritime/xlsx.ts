@@ -1,7 +1,6 @@
 // Excel snapshots (seed 001 layout: ais_overpass_{tile}.xlsx beside the parquet), written so the same
 // rows give the same bytes: fixed document dates and fixed zip entry dates.
-import { writeFile, rename, rm } from 'node:fs/promises';
-import { dirname, basename, join } from 'node:path';
+import { writeFileAtomic } from '../../src/sdk/atomic-write.js';
 
 /** Zip entries and document properties carry this date instead of the clock. */
 const FIXED_DATE = new Date(Date.UTC(2000, 0, 1));
@@ -19,14 +18,7 @@ export async function writeXlsx(path: string, sheetName: string, columns: readon
   for (const row of rows) sheet.addRow(columns.map((c) => cellValue(row[c])));
   const raw = Buffer.from(await workbook.xlsx.writeBuffer());
   const bytes = await normaliseZip(raw);
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  try {
-    await writeFile(temp, bytes);
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
+  await writeFileAtomic(path, bytes);
 }
 
 /** Re-pack a zip with every entry dated FIXED_DATE, in name order. */

@@ -1,28 +1,15 @@
 // pipeline.yaml → a validated, typed Pipeline. The YAML is parsed with positions kept, checked against
 // schemas/pipeline.schema.json, then normalised once here; every error names file:line:col.
-import { readFileSync, existsSync, mkdirSync, statSync, writeFileSync, renameSync } from 'node:fs';
+import { readFileSync, existsSync, statSync } from 'node:fs';
+import { writeFileAtomicSync } from '../sdk/atomic-write.js';
 import { dirname, isAbsolute, join, relative, resolve, sep, normalize } from 'node:path';
-import { createRequire } from 'node:module';
-import type { Document, Node } from 'yaml';
-import type { Ajv as AjvType, ErrorObject, ValidateFunction } from 'ajv';
+import type { ValidateFunction } from 'ajv';
+import { getAjv, yaml } from './lazy-modules.js';
+import { offsetOf, schemaError } from './diagnostics.js';
 import { UserError } from '../sdk/errors.js';
 import type { Columns } from '../sdk/table-io.js';
 import { ENGINE_VERSION, SCHEMAS_DIR } from './paths.js';
 import { DIGEST_PREFIX, digestBytes } from '../sdk/hash.js';
-
-// yaml and ajv cost ~0.2 s to load and compile; a no-op build on an unchanged pipeline file needs
-// neither (see loadPipeline's memo), so they are loaded on first use.
-const requireLazy = createRequire(import.meta.url);
-let yamlModule: typeof import('yaml') | undefined;
-const yaml = (): typeof import('yaml') => (yamlModule ??= requireLazy('yaml') as typeof import('yaml'));
-let ajvInstance: AjvType | undefined;
-function getAjv(): AjvType {
-  if (!ajvInstance) {
-    const { Ajv } = requireLazy('ajv') as typeof import('ajv');
-    ajvInstance = new Ajv({ allErrors: true, strict: false, verbose: true });
-  }
-  return ajvInstance;
-}
 
 export type OutputFormat = 'parquet' | 'csv' | 'json' | 'geojson' | 'directory';
 export type InputFormat = OutputFormat | 'ndjson' | 'text';
@@ -109,10 +96,7 @@ export function loadPipeline(file: string, memoDir?: string): Pipeline {
   if (remembered) return remembered;
   const pipeline = parsePipeline(text, path);
   try {
-    mkdirSync(dirname(memo), { recursive: true });
-    const temp = `${memo}.${process.pid}.tmp`;
-    writeFileSync(temp, JSON.stringify({ ...pipeline, steps: [...pipeline.steps.values()], locate: undefined }));
-    renameSync(temp, memo);
+    writeFileAtomicSync(memo, JSON.stringify({ ...pipeline, steps: [...pipeline.steps.values()], locate: undefined }));
   } catch {
     /* the memo is only a speed-up */
   }
@@ -396,101 +380,6 @@ function topologicalOrder(steps: Map<string, StepSpec>, locate: (p: readonly (st
   };
   for (const name of steps.keys()) visit(name, []);
   return order;
-}
-
-function schemaError(errors: ErrorObject[], locate: (p: readonly (string | number)[], key?: boolean) => string): UserError {
-  // Prefer the most specific error: deepest path, and not a combinator's summary.
-  const ranked = [...errors].sort((a, b) => score(b) - score(a));
-  const error = ranked[0];
-  const path = pointerToPath(error.instancePath);
-  const subject = describePath(path);
-  switch (error.keyword) {
-    case 'additionalProperties': {
-      const key = (error.params as { additionalProperty: string }).additionalProperty;
-      return new UserError('SCHEMA', `unknown key "${key}"${subject ? ` in ${subject}` : ' at the top level'}${suggestion(error)}`, locate([...path, key], true));
-    }
-    case 'required':
-      return new UserError('SCHEMA', `${subject || 'the pipeline'} is missing the required key "${(error.params as { missingProperty: string }).missingProperty}"`, locate(path, true));
-    case 'enum':
-      return new UserError('SCHEMA', `${subject} must be one of: ${((error.params as { allowedValues: unknown[] }).allowedValues).join(', ')}`, locate(path));
-    case 'type':
-      return new UserError('SCHEMA', `${subject} must be ${article((error.params as { type: string }).type)}`, locate(path));
-    case 'propertyNames':
-    case 'pattern':
-      return new UserError('SCHEMA', `${subject || 'a name'} ${error.message}`, locate(path, true));
-    default:
-      return new UserError('SCHEMA', `${subject || 'the pipeline'} ${error.message}`, locate(path));
-  }
-}
-
-function score(error: ErrorObject): number {
-  const depth = error.instancePath.split('/').length * 10;
-  const penalty = error.keyword === 'oneOf' || error.keyword === 'anyOf' || error.keyword === 'if' ? -5 : 0;
-  const bonus = error.keyword === 'additionalProperties' || error.keyword === 'required' ? 3 : 0;
-  return depth + penalty + bonus;
-}
-
-function suggestion(error: ErrorObject): string {
-  const allowed = Object.keys(((error.parentSchema as { properties?: Record<string, unknown> } | undefined)?.properties) ?? {});
-  if (allowed.length === 0) return '';
-  return ` (allowed: ${allowed.join(', ')})`;
-}
-
-function article(type: string): string {
-  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
-}
-
-function pointerToPath(pointer: string): (string | number)[] {
-  if (!pointer) return [];
-  return pointer
-    .slice(1)
-    .split('/')
-    .map((part) => part.replaceAll('~1', '/').replaceAll('~0', '~'))
-    .map((part) => (/^\d+$/.test(part) ? Number(part) : part));
-}
-
-function describePath(path: readonly (string | number)[]): string {
-  if (path.length === 0) return '';
-  if (path[0] === 'steps' && path.length >= 2) {
-    const rest = path.slice(2);
-    return rest.length === 0 ? `step "${path[1]}"` : `step "${path[1]}" ${rest.join('.')}`;
-  }
-  return `"${path.join('.')}"`;
-}
-
-/** Offset of a node (or, with key=true, of its key) for a path into the document. */
-function offsetOf(doc: Document, path: readonly (string | number)[], key: boolean): number {
-  const { isMap, isPair, isScalar } = yaml();
-  let node: unknown = doc.contents;
-  let best = (doc.contents as Node | null)?.range?.[0] ?? 0;
-  for (let i = 0; i < path.length; i += 1) {
-    if (!isMap(node) && !(node && typeof node === 'object' && 'items' in node)) break;
-    const items = (node as { items: unknown[] }).items;
-    const segment = path[i];
-    let next: unknown;
-    for (const item of items) {
-      if (isPair(item)) {
-        const k = isScalar(item.key) ? item.key.value : item.key;
-        if (String(k) === String(segment)) {
-          const keyNode = item.key as Node | null;
-          const valueNode = item.value as Node | null;
-          const last = i === path.length - 1;
-          if (last && key && keyNode?.range) return keyNode.range[0];
-          best = valueNode?.range?.[0] ?? keyNode?.range?.[0] ?? best;
-          if (last && !valueNode && keyNode?.range) best = keyNode.range[0];
-          next = valueNode;
-          break;
-        }
-      } else if (typeof segment === 'number' && items.indexOf(item) === segment) {
-        best = (item as Node).range?.[0] ?? best;
-        next = item;
-        break;
-      }
-    }
-    if (next === undefined) break;
-    node = next;
-  }
-  return best;
 }
 
 /** Resolve an output path template for a partition value. */

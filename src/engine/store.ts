@@ -4,17 +4,17 @@
 //   cache/actions/<hex>.json action key → output digests (a source step's entry is its pinned capture)
 //   cache/runs/<run>.json    lineage manifests
 //   cache/stat.json          (path, size, mtime, inode) → digest, so a no-op build reads no content
-//   cache/lock               held by the build that writes
+//   cache/lock               held by the build that writes (lock.ts)
 //   cache/tmp/               scratch for running steps
 //
-// Every write is temp-name + rename, so a crash leaves either the old or the new file, never half of one.
-import { closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { copyFile, lstat, mkdir, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+// Every write goes through atomic-write.ts (temp name + rename), so a crash leaves either the old or the new file, never half of one.
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { copyFile, lstat, mkdir, readFile, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { constants as fsConstants, type BigIntStats, type Dirent } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
-import { hostname } from 'node:os';
 import { DIGEST_PREFIX, canonicalJson, digestBytes, digestFile } from '../sdk/hash.js';
-import { UserError } from '../sdk/errors.js';
+import { replaceFile, writeFileAtomic } from '../sdk/atomic-write.js';
+import { acquireLock } from './lock.js';
 
 export interface TreeEntry {
   readonly path: string;
@@ -51,20 +51,6 @@ interface StatEntry {
   ctimeNs: string;
   ino: string;
   digest: string;
-}
-
-let tempCounter = 0;
-function tempName(path: string): string {
-  tempCounter += 1;
-  return join(dirname(path), `.${process.pid}.${tempCounter}.${Date.now().toString(36)}.tmp`);
-}
-
-/** Write a file atomically (temp + rename). */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const temp = tempName(path);
-  await writeFile(temp, data);
-  await rename(temp, path);
 }
 
 export class Store {
@@ -192,9 +178,7 @@ export class Store {
       await mkdir(dirname(target), { recursive: true });
       if ((await lstat(path)).isSymbolicLink()) {
         // A kernel may link to a file; the store keeps the content, never the link.
-        const temp = tempName(target);
-        await copyFile(path, temp);
-        await rename(temp, target);
+        await replaceFile(target, (temp) => copyFile(path, temp));
         await unlink(path);
       } else await rename(path, target);
     }
@@ -240,14 +224,10 @@ export class Store {
     if (!existsSync(source)) throw new CorruptObject(digest, 'missing');
     await mkdir(dirname(target), { recursive: true });
     if (current?.isDirectory()) await rm(target, { recursive: true, force: true });
-    const temp = tempName(target);
-    await copyFile(source, temp, fsConstants.COPYFILE_FICLONE);
-    const copied = await digestFile(temp);
-    if (copied.digest !== digest) {
-      await rm(temp, { force: true });
-      throw new CorruptObject(digest);
-    }
-    await rename(temp, target);
+    await replaceFile(target, async (temp) => {
+      await copyFile(source, temp, fsConstants.COPYFILE_FICLONE);
+      if ((await digestFile(temp)).digest !== digest) throw new CorruptObject(digest);
+    });
     this.remember(target, await stat(target, { bigint: true }), digest);
     return 'written';
   }
@@ -305,63 +285,9 @@ export class Store {
 
   // ---------- lock ----------
 
-  /**
-   * Take the cache lock. A lock whose holder is gone (same host, dead pid) is taken over; otherwise
-   * wait up to `timeoutMs`, then fail with a sentence naming the holder.
-   */
-  async lock(timeoutMs: number, onWait?: (holder: string) => void): Promise<() => void> {
-    const path = join(this.root, 'lock');
-    const deadline = Date.now() + timeoutMs;
-    const mine = JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString(), token: Math.random().toString(36).slice(2) });
-    let told = false;
-    for (;;) {
-      try {
-        const fd = openSync(path, 'wx');
-        writeSync(fd, mine);
-        closeSync(fd);
-        locksHeldHere.add(path);
-        // Release only a lock that is still ours (a takeover race must not delete another build's).
-        return () => {
-          locksHeldHere.delete(path);
-          try {
-            if (readFileSync(path, 'utf8') === mine) rmSync(path, { force: true });
-          } catch {
-            /* already gone */
-          }
-        };
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      }
-      const seen = readLockText(path);
-      if (seen !== undefined && isStale(seen, path)) {
-        // Take it over atomically: move it aside, and if what we moved is not what we judged dead
-        // (another waiter already took over and wrote a live lock), put it back.
-        const aside = `${path}.stale.${process.pid}.${Math.random().toString(36).slice(2)}`;
-        try {
-          renameSync(path, aside);
-          if (readLockText(aside) === seen) rmSync(aside, { force: true });
-          else {
-            try {
-              linkSync(aside, path);
-            } catch {
-              /* a third build holds it now; the live lock we moved is lost to it either way */
-            }
-            rmSync(aside, { force: true });
-          }
-        } catch {
-          /* someone else moved it first */
-        }
-        continue;
-      }
-      const holder = parseLock(seen);
-      const who = holder ? `pid ${holder.pid} on ${holder.host} since ${holder.since}` : 'another build';
-      if (Date.now() >= deadline) throw new UserError('LOCKED', `the cache ${this.root} is locked by ${who}; wait for it to finish, or raise --lock-timeout (remove ${path} if no build is running)`);
-      if (!told) {
-        onWait?.(who);
-        told = true;
-      }
-      await new Promise((r) => setTimeout(r, 50 + Math.random() * 50));
-    }
+  /** Take the cache lock (see lock.ts). */
+  lock(timeoutMs: number, onWait?: (holder: string) => void): Promise<() => void> {
+    return acquireLock(this.root, timeoutMs, onWait);
   }
 
   /** Remove scratch left by crashed builds (only called while holding the lock). */
@@ -482,51 +408,3 @@ async function statOrUndefined(path: string): Promise<BigIntStats | undefined> {
     return undefined;
   }
 }
-
-function readLockText(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
-function parseLock(text: string | undefined): { pid: number; host: string; since: string } | undefined {
-  try {
-    return text ? (JSON.parse(text) as { pid: number; host: string; since: string }) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * A lock is stale when its holder on this host is dead, or is this very process (a reused pid,
- * e.g. PID 1 in a fresh container: we do not hold it, so nobody does), or when it is empty or
- * unreadable for more than 10 s (a crash between creating and writing it).
- */
-function isStale(text: string, path: string): boolean {
-  const holder = parseLock(text);
-  if (!holder) {
-    try {
-      return Date.now() - statSync(path).mtimeMs > 10_000;
-    } catch {
-      return false;
-    }
-  }
-  if (holder.host !== hostname()) return false;
-  if (holder.pid === process.pid) return !locksHeldHere.has(path);
-  return !processAlive(holder.pid);
-}
-
-/** Lock files this process holds (two builds in one process must still exclude each other). */
-const locksHeldHere = new Set<string>();
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-

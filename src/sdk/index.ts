@@ -8,4 +8,5 @@ export {
 } from './table-io.js';
 export { digestBytes, digestFile, digestJson, canonicalJson, shortDigest } from './hash.js';
 export { seededRandom, gaussian } from './random.js';
+export { writeFileAtomic, replaceFile } from './atomic-write.js';
 export { startModuleWorker } from './module-worker.js';

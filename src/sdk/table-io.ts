@@ -1,9 +1,7 @@
 // Tables in and out of DuckDB, for the engine and for kernels. Every table the pipeline writes goes
 // through `copyToFile`, so every parquet/CSV file is written the same deterministic way.
 import { DuckDBConnection, DuckDBInstance, type DuckDBValue } from '@duckdb/node-api';
-import { rename, rm } from 'node:fs/promises';
-import { dirname, basename, join } from 'node:path';
-import { mkdirSync } from 'node:fs';
+import { replaceFile } from './atomic-write.js';
 
 export type TableFormat = 'parquet' | 'csv' | 'json';
 /** DuckDB column types by column name, in column order. */
@@ -121,22 +119,16 @@ export class Db {
    * left to right), fixed row groups, written to a temp name and renamed.
    */
   async copyToFile(relation: string, path: string, format: TableFormat, orderBy?: readonly string[]): Promise<void> {
-    mkdirSync(dirname(path), { recursive: true });
     const order = orderBy && orderBy.length > 0 ? orderBy.map(quoteIdent).join(', ') : 'ALL';
-    const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
     const options =
       format === 'parquet'
         ? `FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${PARQUET_ROW_GROUP_SIZE}`
         : format === 'csv'
           ? `FORMAT csv, HEADER true`
           : `FORMAT json, ARRAY true`;
-    try {
+    await replaceFile(path, async (temp) => {
       await this.run(`COPY (SELECT * FROM ${relation} ORDER BY ${order}) TO ${quoteLiteral(temp)} (${options})`);
-      await rename(temp, path);
-    } catch (error) {
-      await rm(temp, { force: true });
-      throw error;
-    }
+    });
   }
 
   /** Drop this Db's catalog and close its connection (the shared instance stays for the next Db). */

@@ -3,9 +3,10 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { mkdir, open, rename, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
 import { StepError } from '../../src/sdk/errors.js';
+import { writeFileAtomic } from '../../src/sdk/atomic-write.js';
 import { quoteIdent, quoteLiteral, withDb, type Db } from '../../src/sdk/table-io.js';
 import { loadAndClean, type CleanCounts } from './clean.js';
 import { fuse, type FuseStats } from './fuse.js';
@@ -277,8 +278,5 @@ function round(value: number, digits: number): number {
 }
 
 async function writeJsonAtomically(path: string, value: unknown): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  await writeFile(temp, JSON.stringify(value, null, 2) + '\n');
-  await rename(temp, path);
+  await writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n');
 }

@@ -1,0 +1,83 @@
+// Steps → instances: one instance per partition value of a partitioned step, each knowing exactly
+// the producer instances each input reads. Targets and a partition filter select what a build walks.
+import type { Pipeline, StepInput, StepSpec } from './pipeline.js';
+
+export interface Instance {
+  readonly id: string;
+  readonly step: StepSpec;
+  readonly partitionValue?: string;
+  readonly partition: Record<string, string>;
+  /** Per step input (by input name), exactly the producer instances it reads, in partition order. */
+  producers: Map<string, Instance[]>;
+  /** Every producer instance, once (a step reading two outputs of one producer depends on it once). */
+  deps: Instance[];
+}
+
+export function instanceId(step: string, partition: Record<string, string>): string {
+  const keys = Object.keys(partition);
+  return keys.length === 0 ? step : `${step}[${keys.map((k) => `${k}=${partition[k]}`).join(',')}]`;
+}
+
+export interface InstanceSelection {
+  /** Steps to build (with what they need); all when empty. */
+  readonly targets?: readonly string[];
+  readonly partitionFilter?: Readonly<Record<string, string>>;
+}
+
+export function selectInstances(pipeline: Pipeline, options: InstanceSelection): Instance[] {
+  const filter = options.partitionFilter ?? {};
+  const all = new Map<string, Instance>();
+  const make = (step: StepSpec, value: string | undefined): Instance => {
+    const partition: Record<string, string> = step.partition && value !== undefined ? { [step.partition]: value } : {};
+    const id = instanceId(step.name, partition);
+    let instance = all.get(id);
+    if (!instance) {
+      instance = { id, step, partitionValue: value, partition, producers: new Map(), deps: [] };
+      all.set(id, instance);
+      for (const input of step.inputs) if (input.kind === 'step') instance.producers.set(input.name, producersOf(instance, input));
+      instance.deps = [...new Set([...instance.producers.values()].flat())];
+    }
+    return instance;
+  };
+  const producersOf = (instance: Instance, input: StepInput): Instance[] => {
+    const producer = pipeline.steps.get(input.step as string) as StepSpec;
+    if (input.previous) {
+      const values = pipeline.partitions[producer.partition as string];
+      const index = values.indexOf(instance.partitionValue as string);
+      return index > 0 ? [make(producer, values[index - 1])] : [];
+    }
+    if (!producer.partition) return [make(producer, undefined)];
+    if (instance.step.partition) return [make(producer, instance.partitionValue)];
+    return pipeline.partitions[producer.partition].map((value) => make(producer, value));
+  };
+  const targets = options.targets && options.targets.length > 0 ? options.targets : pipeline.order;
+  const explicit = new Set(options.targets ?? []);
+  const roots: Instance[] = [];
+  for (const name of targets) {
+    const step = pipeline.steps.get(name) as StepSpec;
+    if (step.partition) {
+      const values = filter[step.partition] ? [filter[step.partition]] : pipeline.partitions[step.partition];
+      for (const value of values) roots.push(make(step, value));
+    } else {
+      // With a partition filter, an unpartitioned step that fans in over that partition is left out
+      // unless named: rebuilding one partition touches that partition's chain only.
+      if (Object.keys(filter).length > 0 && !explicit.has(name) && fansInOver(pipeline, step, Object.keys(filter))) continue;
+      roots.push(make(step, undefined));
+    }
+  }
+  // Order: pipeline order, then partition order.
+  const rank = new Map(pipeline.order.map((n, i) => [n, i]));
+  return [...all.values()].sort((a, b) => (rank.get(a.step.name) as number) - (rank.get(b.step.name) as number) || String(a.partitionValue).localeCompare(String(b.partitionValue)));
+}
+
+function fansInOver(pipeline: Pipeline, step: StepSpec, keys: string[], seen = new Set<string>()): boolean {
+  if (seen.has(step.name)) return false;
+  seen.add(step.name);
+  for (const input of step.inputs) {
+    if (input.kind !== 'step') continue;
+    const producer = pipeline.steps.get(input.step as string) as StepSpec;
+    if (producer.partition && keys.includes(producer.partition)) return true;
+    if (fansInOver(pipeline, producer, keys, seen)) return true;
+  }
+  return false;
+}

@@ -1,0 +1,157 @@
+// One instance of a step: compute its action key from what it consumes, serve a cached result
+// (materialised from the store) or run the step, and return its manifest record with its reasons.
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { basename, join, relative, resolve, sep } from 'node:path';
+import { describeError, isUserError, type UserError } from '../sdk/errors.js';
+import { digestJson } from '../sdk/hash.js';
+import { outputPath, type Pipeline } from './pipeline.js';
+import { CorruptObject, type ActionResult, type Store, type StoredOutput } from './store.js';
+import { codeDigest } from './code-digest.js';
+import { runStep, type KernelPool } from './execute.js';
+import { ENGINE_ROOT, ENGINE_VERSION } from './paths.js';
+import type { StepRecord } from './manifest.js';
+import type { Emit } from './events/bus.js';
+import { describeReasons, rerunReasons, type SeenState } from './events/reasons.js';
+import type { FailReason, Reason, RerunReason } from './events/types.js';
+import type { Instance } from './instances.js';
+import { resolveInputs, type InputWithRecord } from './inputs.js';
+import type { Semaphore } from './semaphore.js';
+import type { BuildOptions } from './runner.js';
+
+/** Per instance, what the last build saw, to explain why it runs again. */
+export type LastSeen = SeenState;
+
+/** What every instance of one build shares. */
+export interface BuildContext {
+  readonly pipeline: Pipeline;
+  readonly store: Store;
+  /** step → resolved params. */
+  readonly params: Record<string, Record<string, unknown>>;
+  readonly options: BuildOptions;
+  readonly runId: string;
+  readonly emit: Emit;
+  /** Per instance, what the last build saw; updated as instances finish. */
+  readonly lastSeen: Record<string, LastSeen>;
+  /** Stored outputs of finished instances, for their consumers. */
+  readonly outputsOf: Map<string, StoredOutput[]>;
+  readonly semaphore: Semaphore;
+  readonly pool: KernelPool;
+}
+
+export async function runInstance(ctx: BuildContext, instance: Instance, depRecords: StepRecord[]): Promise<StepRecord> {
+  const { pipeline, store, params, options, lastSeen, outputsOf, semaphore, pool, runId, emit } = ctx;
+  const { step } = instance;
+  const base = {
+    step: step.name,
+    instance: instance.id,
+    partition: instance.partition,
+    kind: step.kind,
+    source: step.source,
+  };
+  const blocked = depRecords.find((r) => r.status === 'failed' || r.status === 'skipped');
+  if (blocked) return { ...base, status: 'skipped', ...because({ kind: 'upstream-failed', instance: blocked.instance, status: blocked.status as 'failed' | 'skipped' }), inputs: [], outputs: [], params: params[step.name], metrics: {}, warnings: [], duration_ms: 0 };
+  const pending = depRecords.find((r) => r.status === 'would-build');
+  if (pending) return { ...base, status: 'would-build', ...because({ kind: 'upstream-would-build', instance: pending.instance }), inputs: [], outputs: [], params: params[step.name], metrics: {}, warnings: [], duration_ms: 0 };
+
+  const t0 = performance.now();
+  try {
+    const code = await codeDigest(store, step.code, pipeline.dir);
+    const inputs = await resolveInputs(pipeline, store, instance, outputsOf);
+    const stepParams = params[step.name];
+    // Params marked `x-execution-only: true` (worker counts and the like) do not change outputs.
+    const keyParams = Object.fromEntries(Object.entries(stepParams).filter(([name]) => !step.params.find((p) => p.name === name)?.schema['x-execution-only']));
+    // The definition names output schema files; their content matters too (a stricter schema must re-check).
+    const schemas = await Promise.all(step.outputs.filter((o) => o.schemaFile).map(async (o) => (await store.digestOf(o.schemaFile as string)).digest));
+    const definition = digestJson({ definition: step.definition, schemas });
+    const packages = await packagesDigest(store);
+    const key = digestJson({ engine: ENGINE_VERSION, packages, definition, code: code.digest, params: keyParams, inputs: inputs.map((i) => [i.record.name, i.record.digest]), partition: instance.partition });
+    const seen: LastSeen = { key, definition, code: code.digest, params: keyParams, inputs: Object.fromEntries(inputs.map((i) => [i.record.name, i.record.digest])), engine: ENGINE_VERSION, packages };
+    const common = { ...base, cache_key: key, code_digest: code.digest, code_files: code.files, params: stepParams, inputs: inputs.map((i) => i.record) };
+
+    const forced = options.force?.includes(step.name) ?? false;
+    const refreshed = step.source && (options.refresh?.includes(step.name) ?? false);
+    let reasons: RerunReason[] = forced ? [{ kind: 'forced' }] : refreshed ? [{ kind: 'refresh' }] : rerunReasons(lastSeen[instance.id], seen, relative(process.cwd(), step.code));
+    const action = forced || refreshed ? undefined : store.readAction(key);
+    if (action) {
+      try {
+        const outputs = options.dryRun ? [...action.outputs] : await materialize(pipeline, store, action);
+        outputsOf.set(instance.id, outputs);
+        lastSeen[instance.id] = seen;
+        return { ...common, status: 'cached', ...because({ kind: step.source ? 'pinned-capture' : 'unchanged' }), pinned: step.source, outputs, metrics: action.metrics, warnings: [...action.warnings], duration_ms: Math.round(performance.now() - t0) };
+      } catch (error) {
+        if (!(error instanceof CorruptObject)) throw error;
+        await store.discard(error.digest);
+        await store.dropAction(key);
+        reasons = [{ kind: 'corrupt-cache', problem: error.problem, digest: error.digest }];
+      }
+    }
+    if (options.dryRun) return { ...common, status: 'would-build', ...because(...reasons), outputs: [], metrics: {}, warnings: [], duration_ms: 0 };
+
+    const result = await semaphore.run(() => {
+      emit({ type: 'instance-started', instance: instance.id, step: step.name, partition: instance.partition, reasons });
+      return execute(pipeline, store, instance, inputs, stepParams, key, runId, emit, pool);
+    });
+    outputsOf.set(instance.id, result.outputs as StoredOutput[]);
+    lastSeen[instance.id] = seen;
+    return { ...common, status: 'built', ...because(...reasons), pinned: step.source || undefined, outputs: [...result.outputs], metrics: result.metrics, warnings: [...result.warnings], duration_ms: Math.round(performance.now() - t0) };
+  } catch (error) {
+    const message = isUserError(error) ? (error as UserError).format() : describeError(error);
+    return { ...base, status: 'failed', ...because({ kind: 'step-failed', code: isUserError(error) ? (error as UserError).code : undefined, message } satisfies FailReason), error: message, inputs: [], outputs: [], params: params[step.name], metrics: {}, warnings: [], duration_ms: Math.round(performance.now() - t0) };
+  }
+}
+
+async function execute(pipeline: Pipeline, store: Store, instance: Instance, inputs: InputWithRecord[], params: Record<string, unknown>, key: string, runId: string, emit: Emit, pool: KernelPool): Promise<ActionResult> {
+  const { step } = instance;
+  const scratch = join(store.tmpDir, runId, instance.id.replace(/[^A-Za-z0-9_.=-]/g, '_'));
+  await rm(scratch, { recursive: true, force: true });
+  const targets: Record<string, string> = {};
+  for (const output of step.outputs) {
+    const dir = join(scratch, output.name);
+    await mkdir(dir, { recursive: true });
+    targets[output.name] = output.format === 'directory' ? join(dir, 'tree') : join(dir, basename(output.path.replaceAll(`{${step.partition}}`, instance.partitionValue ?? '')));
+  }
+  const result = await runStep(step, inputs, params, instance.partition, targets, {
+    log: (message) => emit({ type: 'log', instance: instance.id, message }),
+    progress: (done, total) => emit({ type: 'progress', instance: instance.id, done, total }),
+  }, pipeline.dir, pool);
+  const outputs: StoredOutput[] = [];
+  for (const output of step.outputs) {
+    const finalPath = relative(pipeline.outputRoot, outputPath(pipeline, step, output, instance.partitionValue)).split(sep).join('/');
+    if (output.format === 'directory') {
+      const tree = await store.ingestTree(targets[output.name]);
+      outputs.push({ name: output.name, path: finalPath, kind: 'tree', digest: tree.digest, bytes: tree.size, files: tree.files });
+    } else {
+      const file = await store.ingestFile(targets[output.name]);
+      outputs.push({ name: output.name, path: finalPath, kind: 'file', digest: file.digest, bytes: file.size, rows: result.rows[output.name] });
+    }
+  }
+  const action: ActionResult = { key, step: step.name, partition: instance.partition, outputs, metrics: result.metrics, warnings: result.warnings, source: step.source, run_id: runId };
+  await store.writeAction(action);
+  await materialize(pipeline, store, action);
+  await rm(scratch, { recursive: true, force: true });
+  return action;
+}
+
+async function materialize(pipeline: Pipeline, store: Store, action: ActionResult): Promise<StoredOutput[]> {
+  for (const output of action.outputs) {
+    const target = resolve(pipeline.outputRoot, output.path);
+    if (output.kind === 'tree') await store.materializeTree(output.digest, target);
+    else await store.materializeFile(output.digest, target);
+  }
+  return [...action.outputs];
+}
+
+/** A record's reasons: the structured form, and the sentence rendered from it in one place. */
+function because(...reasons: Reason[]): { reason: string; reasons: Reason[] } {
+  return { reason: describeReasons(reasons), reasons };
+}
+
+/**
+ * Library versions (DuckDB, geotiff, satellite.js …) change what steps produce: the engine's lock
+ * file, digested through the stat cache, enters every action key.
+ */
+async function packagesDigest(store: Store): Promise<string> {
+  const lock = join(ENGINE_ROOT, 'package-lock.json');
+  return existsSync(lock) ? (await store.digestOf(lock)).digest : `engine ${ENGINE_VERSION}`;
+}
