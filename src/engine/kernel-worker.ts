@@ -4,6 +4,7 @@
 import { parentPort } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import type { Kernel, KernelContext } from '../sdk/kernel-api.js';
+import { redactorFor } from '../sdk/redact.js';
 
 export interface KernelJob {
   readonly kernel: string;
@@ -46,11 +47,7 @@ async function run(id: number, job: KernelJob): Promise<void> {
   // Every secret a kernel reads is scrubbed from what it reports (logs, warnings, metrics, errors),
   // so a credential can reach neither a manifest nor a cache entry nor a log line.
   const secrets = new Set<string>();
-  const scrub = (text: string): string => {
-    let out = text;
-    for (const secret of secrets) if (secret.length > 0) out = out.split(secret).join('***');
-    return out;
-  };
+  const scrub = redactorFor(secrets);
   const post = (event: WorkerEvent): void => parentPort?.postMessage({ id, event } satisfies WorkerMessage);
   const send = (event: WorkerEvent): void => {
     if (secrets.size === 0) return post(event);
@@ -76,6 +73,7 @@ async function run(id: number, job: KernelJob): Promise<void> {
       if (value) secrets.add(value);
       return value;
     },
+    redact: scrub,
     now: () => {
       if (!job.source) throw new Error(`step "${job.step}" is not a source step; only source steps may read the clock`);
       return new Date();

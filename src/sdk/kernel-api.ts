@@ -31,6 +31,12 @@ export interface KernelContext {
    * the value never reaches a manifest or a log line.
    */
   secret(name: string): string | undefined;
+  /**
+   * `text` with every value read through `secret()` replaced by `***` (also inside JSON strings).
+   * Logs and errors are scrubbed by the engine; a kernel that writes upstream data verbatim (a raw
+   * recording, a reject's raw line) passes it through this, since a feed may echo the credential.
+   */
+  redact(text: string): string;
   /** The current time; only source steps may read the clock (others get a StepError). */
   now(): Date;
 }

@@ -105,7 +105,9 @@ const kernel: Kernel = async (ctx) => {
   }
 
   function collect(result: CaptureResult): void {
-    lines.push(...result.lines);
+    // A feed may echo the subscription (and its APIKey): the recording, and the rejects and tables
+    // parsed from it, only ever see redacted lines.
+    lines.push(...result.lines.map((line) => ctx.redact(line)));
     totals.drops += result.drops;
     totals.reconnects += result.reconnects;
     totals.redelivered += result.redelivered;

@@ -11,6 +11,9 @@ import { PROJECT_ROOT } from '../helpers/paths.js';
 import { readXlsx } from '../../lib/maritime/xlsx.js';
 import { indexRecording, startReplayServer } from '../../steps/ais-capture/replay-server.js';
 import { sampleStreamLines } from '../../scripts/sample/20-ais.js';
+import { END_OF_RECORDING } from '../../steps/ais-capture/protocol.js';
+import { WebSocketServer } from 'ws';
+import type { AddressInfo } from 'node:net';
 
 const PIPELINE = join(PROJECT_ROOT, 'pipeline.yaml');
 // Kernel workers are pooled per process and copy the environment when they start, so the key is set
@@ -139,6 +142,44 @@ describe('ais-capture step (replay through the engine)', () => {
       for (const text of texts) expect(text).not.toContain(LIVE_KEY);
     } finally {
       await server.close();
+    }
+  });
+
+  it('live mode: a feed echoing the subscription (and its key) gets it redacted from the recording and the rejects', async () => {
+    // A hostile or buggy upstream: it sends the subscription it received straight back, once as it is
+    // (not an envelope: a reject carrying the raw line) and once inside a valid position's ShipName.
+    const [position] = sampleStreamLines().filter((l) => l.includes('"PositionReport"') && l.includes(DATE));
+    const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    server.on('connection', (socket) => {
+      socket.once('message', (data) => {
+        const subscription = String(data);
+        const envelope = JSON.parse(position) as { MetaData: Record<string, unknown> };
+        envelope.MetaData.ShipName = subscription;
+        socket.send(subscription);
+        socket.send(JSON.stringify(envelope));
+        socket.close(1000, END_OF_RECORDING);
+      });
+    });
+    await new Promise((resolve) => server.once('listening', resolve));
+    try {
+      const dir = mkdtempSync(join(tmpdir(), 'ais-echo-'));
+      const live = await execStep({
+        pipeline: PIPELINE, step: 'ais-capture', inputs: { schedule: `file:${schedule}` }, partition: { date: DATE }, outDir: dir,
+        params: { mode: 'live', endpoint: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`, sample_minutes: 0.05 },
+      });
+      expect(live.metrics.messages).toBe(2);
+      const stream = readFileSync(join(dir, 'ais', DATE, 'raw', 'stream.ndjson'), 'utf8');
+      expect(stream).toContain('"APIKey":"***"');
+      expect(stream).not.toContain(LIVE_KEY);
+      const rejects = await readTable(join(dir, 'ais', DATE, 'rejects.parquet'));
+      expect(rejects.map((r) => r.reason)).toEqual(['malformed_message']);
+      expect(String(rejects[0].raw)).toContain('"APIKey":"***"');
+      expect(JSON.stringify(rejects)).not.toContain(LIVE_KEY);
+      for (const file of Object.keys(digestDir(dir)).filter((f) => f.endsWith('.parquet'))) {
+        expect(JSON.stringify(await readTable(join(dir, file)))).not.toContain(LIVE_KEY);
+      }
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 
