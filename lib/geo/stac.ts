@@ -16,8 +16,11 @@ export interface LocatedItem {
   readonly location: string;
 }
 
-/** The bands the chip and gate steps use, by their Sentinel-2 names. */
-export const CHIP_BANDS = ['B02', 'B03', 'B04', 'B08', 'B11', 'B12', 'SCL'] as const;
+/**
+ * The bands the chip and gate steps use, by their Sentinel-2 names: seed 001's set and SCL, then the
+ * rest of Clay's ten (red edge and B8A, 20 m), appended so existing `assets` strings keep their order.
+ */
+export const CHIP_BANDS = ['B02', 'B03', 'B04', 'B08', 'B11', 'B12', 'SCL', 'B05', 'B06', 'B07', 'B8A'] as const;
 export type ChipBand = (typeof CHIP_BANDS)[number];
 
 /**
@@ -33,6 +36,10 @@ export const BAND_ASSET_KEYS: Readonly<Record<ChipBand, readonly string[]>> = {
   B11: ['swir16', 'B11', 'B11_20m', 'B11_60m'],
   B12: ['swir22', 'B12', 'B12_20m', 'B12_60m'],
   SCL: ['scl', 'SCL', 'SCL_20m', 'SCL_60m'],
+  B05: ['rededge1', 'B05', 'B05_20m', 'B05_60m'],
+  B06: ['rededge2', 'B06', 'B06_20m', 'B06_60m'],
+  B07: ['rededge3', 'B07', 'B07_20m', 'B07_60m'],
+  B8A: ['nir08', 'B8A', 'B8A_20m', 'B8A_60m'],
 };
 
 /** One band's file and how to turn its DN into physical values: value = DN × scale + offset. */

@@ -59,17 +59,19 @@ export function sceneSpecs(root: string): SceneSpec[] {
 
 /** Surface reflectance (before offset and scale) per band for each cover type. */
 const COVER = {
-  water: { B02: 0.045, B03: 0.04, B04: 0.025, B08: 0.012, B11: 0.006, B12: 0.004 },
-  land: { B02: 0.05, B03: 0.08, B04: 0.06, B08: 0.32, B11: 0.18, B12: 0.09 },
-  beach: { B02: 0.14, B03: 0.16, B04: 0.18, B08: 0.24, B11: 0.28, B12: 0.22 },
-  cloud: { B02: 0.62, B03: 0.6, B04: 0.6, B08: 0.62, B11: 0.42, B12: 0.3 },
-  ship: { B02: 0.18, B03: 0.19, B04: 0.2, B08: 0.24, B11: 0.16, B12: 0.12 },
+  water: { B02: 0.045, B03: 0.04, B04: 0.025, B08: 0.012, B11: 0.006, B12: 0.004, B05: 0.02, B06: 0.015, B07: 0.013, B8A: 0.011 },
+  land: { B02: 0.05, B03: 0.08, B04: 0.06, B08: 0.32, B11: 0.18, B12: 0.09, B05: 0.1, B06: 0.22, B07: 0.29, B8A: 0.33 },
+  beach: { B02: 0.14, B03: 0.16, B04: 0.18, B08: 0.24, B11: 0.28, B12: 0.22, B05: 0.19, B06: 0.21, B07: 0.23, B8A: 0.25 },
+  cloud: { B02: 0.62, B03: 0.6, B04: 0.6, B08: 0.62, B11: 0.42, B12: 0.3, B05: 0.6, B06: 0.61, B07: 0.62, B8A: 0.62 },
+  ship: { B02: 0.18, B03: 0.19, B04: 0.2, B08: 0.24, B11: 0.16, B12: 0.12, B05: 0.2, B06: 0.21, B07: 0.22, B8A: 0.23 },
 } as const;
 type Band = keyof typeof COVER.water;
 const BANDS_10M: Band[] = ['B02', 'B03', 'B04', 'B08'];
-const BANDS_20M: Band[] = ['B11', 'B12'];
+// The red-edge bands and B8A complete Clay's ten (a pixel's noise is drawn once for all bands, so
+// adding bands leaves the others' values unchanged).
+const BANDS_20M: Band[] = ['B11', 'B12', 'B05', 'B06', 'B07', 'B8A'];
 /** Earth Search v1 asset keys. */
-const ASSET_KEY: Record<Band | 'SCL', string> = { B02: 'blue', B03: 'green', B04: 'red', B08: 'nir', B11: 'swir16', B12: 'swir22', SCL: 'scl' };
+const ASSET_KEY: Record<Band | 'SCL', string> = { B02: 'blue', B03: 'green', B04: 'red', B08: 'nir', B11: 'swir16', B12: 'swir22', SCL: 'scl', B05: 'rededge1', B06: 'rededge2', B07: 'rededge3', B8A: 'nir08' };
 const SCL = { shadow: 3, vegetation: 4, bare: 5, water: 6, cloudMedium: 8, cloudHigh: 9 } as const;
 
 export interface Ship {

@@ -6,6 +6,8 @@ import { dirname, join } from 'node:path';
 import sharp from 'sharp';
 import { AssetReadError, type CogCache } from '../../lib/geo/cog-reader.js';
 import { writeGeoTiff } from '../../lib/geo/geotiff-writer.js';
+import { clayLatLon, clayPixels, clayTime, s2Band, type S2Band } from '../../lib/ml/clay.js';
+import { npzBytes } from '../../lib/ml/npz.js';
 import { chipGrid, chipId, footprintRing, footprintWkt, geoTransform, sceneDatetimeText, splitFor, type Split } from './geometry.js';
 import { readClasses, readReflectance, stretchRgb, type Scaling } from './raster.js';
 
@@ -41,6 +43,10 @@ export interface ChipParams {
   resolution_m: number;
   include_swir: boolean;
   split_fractions: { train: number; val: number; test: number };
+  /** Explicit bands by ESA id or Clay name (e.g. Clay's ten); null: the four core bands (+ SWIR per include_swir). */
+  bands?: readonly string[] | null;
+  /** `npz`: also write `{chip_id}.npz`, Clay v1.5-normalised tensors (pixels, time, latlon, gsd, waves, platform). */
+  tensors?: 'none' | 'npz';
 }
 
 export interface ChipRow {
@@ -93,10 +99,32 @@ export function scalingOf(asset: Asset): Scaling {
   };
 }
 
-/** The bands a chip gets: the four core bands, then B11 B12 when asked for and the scene has both. */
-export function bandsFor(task: ChipTask, includeSwir: boolean): string[] {
-  const swir = includeSwir && SWIR_BANDS.every((band) => task.assets[band]);
-  return [...CORE_BANDS, ...(swir ? SWIR_BANDS : [])];
+/**
+ * The `bands` param, checked: each name an ESA id or a Clay name, no band twice, the four core bands
+ * (gate's NDWI and the quicklook need them) present. Returns the ESA ids and the names as given.
+ */
+export function requestedBands(names: readonly string[]): { ids: string[]; names: string[] } {
+  const ids: string[] = [];
+  for (const name of names) {
+    const band = s2Band(name);
+    if (!band) throw new Error(`bands: unknown band ${JSON.stringify(name)} (ESA ids B02…B12, B8A, or Clay names blue…swir22)`);
+    if (ids.includes(band.id)) throw new Error(`bands: ${name} is ${band.id}, listed twice`);
+    ids.push(band.id);
+  }
+  const lacking = CORE_BANDS.filter((id) => !ids.includes(id));
+  if (lacking.length > 0) throw new Error(`bands: ${lacking.join(', ')} missing (the gate and the quicklook need B02 B03 B04 B08)`);
+  return { ids, names: [...names] };
+}
+
+/**
+ * The bands a chip gets, as ESA ids and the names written into the GeoTIFF: the `bands` param when
+ * given; else the four core bands, then B11 B12 when asked for and the scene has both.
+ */
+export function bandsFor(task: ChipTask, params: Pick<ChipParams, 'include_swir' | 'bands'>): { ids: string[]; names: string[] } {
+  if (params.bands) return requestedBands(params.bands);
+  const swir = params.include_swir && SWIR_BANDS.every((band) => task.assets[band]);
+  const ids = [...CORE_BANDS, ...(swir ? SWIR_BANDS : [])];
+  return { ids, names: ids };
 }
 
 /** Where a chip's files go, relative to the chips directory: {split}/{mmsi}/{chip_id}. */
@@ -116,7 +144,7 @@ export interface ChipContext {
 export async function makeChip(task: ChipTask, params: ChipParams, context: ChipContext): Promise<ChipRow> {
   const id = chipId(task.mmsi, task.sceneDatetime, task.lat, task.lon);
   const split = splitFor(id, params.split_fractions);
-  const bands = bandsFor(task, params.include_swir);
+  const { ids: bands, names: bandNames } = bandsFor(task, params);
   const stem = chipStem(split, task.mmsi, id);
   const base: Omit<ChipRow, 'path' | 'scl_path' | 'transform' | 'footprint_wkt' | 'status' | 'reason'> = {
     chip_id: id,
@@ -134,7 +162,7 @@ export async function makeChip(task: ChipTask, params: ChipParams, context: Chip
   };
   const failed = (reason: string, transform = ''): ChipRow => ({ ...base, path: null, scl_path: null, transform, footprint_wkt: null, status: 'failed', reason });
 
-  const missing = [...CORE_BANDS, 'SCL'].filter((band) => !task.assets[band]?.href);
+  const missing = [...new Set([...bands, ...CORE_BANDS, 'SCL'])].filter((band) => !task.assets[band]?.href);
   if (missing.length > 0) return failed(`asset ${missing.join(', ')} missing from the scene`);
 
   let grid;
@@ -189,23 +217,41 @@ export async function makeChip(task: ChipTask, params: ChipParams, context: Chip
       nodata: 0,
       reflectance: 'DN * scale + offset per asset, clamped to [0, 1]; 0 = nodata or outside the scene',
       quicklook_path: `${context.outPrefix}/${stem}_quicklook.jpg`,
+      band_names: bandNames,
+      ...(params.tensors === 'npz' ? { npz_path: `${context.outPrefix}/${stem}.npz` } : {}),
       scl: 'Sentinel-2 L2A scene classification, nearest-neighbour to the chip grid; 0 = no data / outside',
       assets: Object.fromEntries(bands.concat('SCL').map((band) => [band, { href: task.assets[band].href, ...scalingOf(task.assets[band]) }])),
     };
     await mkdir(dirname(absoluteStem), { recursive: true });
-    await writeFile(`${absoluteStem}.tif`, writeGeoTiff({ width: grid.size, height: grid.size, bands: reflectance, sampleType: 'float32', nodata: 0, bandDescriptions: bands, ...gridSpec }));
+    await writeFile(`${absoluteStem}.tif`, writeGeoTiff({ width: grid.size, height: grid.size, bands: reflectance, sampleType: 'float32', nodata: 0, bandDescriptions: bandNames, ...gridSpec }));
     await writeFile(`${absoluteStem}_scl.tif`, writeGeoTiff({ width: grid.size, height: grid.size, bands: [scl], sampleType: 'uint8', nodata: 0, bandDescriptions: ['SCL'], ...gridSpec }));
     const feature = { type: 'Feature', id: id, geometry: { type: 'Polygon', coordinates: [ring] }, properties };
     await writeFile(`${absoluteStem}.geojson`, `${JSON.stringify(feature, null, 2)}\n`);
     await writeFile(`${absoluteStem}.json`, `${JSON.stringify(properties, null, 2)}\n`);
-    const rgb = stretchRgb(reflectance[2], reflectance[1], reflectance[0]);
+    if (params.tensors === 'npz') await writeFile(`${absoluteStem}.npz`, chipTensors(reflectance, bands, task, grid.resolution));
+    const [red, green, blue] = ['B04', 'B03', 'B02'].map((id) => reflectance[bands.indexOf(id)]);
+    const rgb = stretchRgb(red, green, blue);
     const jpeg = await sharp(Buffer.from(rgb), { raw: { width: grid.size, height: grid.size, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
     await writeFile(`${absoluteStem}_quicklook.jpg`, jpeg);
     return row;
   } catch (error) {
     if (!(error instanceof AssetReadError)) throw error;
     // Nothing half-written stays behind for a failed chip.
-    await Promise.all(['.tif', '_scl.tif', '.geojson', '.json', '_quicklook.jpg'].map((suffix) => rm(`${absoluteStem}${suffix}`, { force: true })));
+    await Promise.all(['.tif', '_scl.tif', '.geojson', '.json', '_quicklook.jpg', '.npz'].map((suffix) => rm(`${absoluteStem}${suffix}`, { force: true })));
     return failed(error.detail, transform);
   }
+}
+
+/** A chip's Clay v1.5 inputs as an .npz (see steps/chip/README.md "Tensors"). */
+export function chipTensors(reflectance: readonly Float32Array[], bandIds: readonly string[], task: ChipTask, gsd: number): Buffer {
+  const bands = bandIds.map((id) => s2Band(id) as S2Band);
+  const size = Math.round(Math.sqrt(reflectance[0].length));
+  return npzBytes({
+    pixels: { dtype: 'float32', shape: [bands.length, size, size], data: clayPixels(reflectance, bands) },
+    time: { dtype: 'float32', shape: [4], data: clayTime(task.sceneDatetime) },
+    latlon: { dtype: 'float32', shape: [4], data: clayLatLon(task.lat, task.lon) },
+    gsd: { dtype: 'float32', shape: [], data: Float32Array.of(gsd) },
+    waves: { dtype: 'float32', shape: [bands.length], data: Float32Array.from(bands, (band) => band.wavelengthUm) },
+    platform: { dtype: 'str', shape: [], data: 'sentinel-2-l2a' },
+  });
 }

@@ -3,13 +3,20 @@
 import type { Kernel } from '../../src/sdk/kernel-api.js';
 import { StepError } from '../../src/sdk/errors.js';
 import { quoteLiteral, readTable, withDb, writeTable } from '../../src/sdk/table-io.js';
-import { CHIP_COLUMNS, type ChipParams } from './chip.js';
+import { CHIP_COLUMNS, requestedBands, type ChipParams } from './chip.js';
 import { orderTasks, parseMatches, runChips } from './run.js';
 
 const REQUIRED = ['mmsi', 'ais_time', 'lat', 'lon', 'scene_id', 'scene_datetime', 'cloud_cover', 'epsg', 'assets'];
 
 const kernel: Kernel = async (ctx) => {
   const params = ctx.params as unknown as ChipParams & { jobs: number };
+  if (params.bands) {
+    try {
+      requestedBands(params.bands);
+    } catch (error) {
+      throw new StepError((error as Error).message, 'chip params');
+    }
+  }
   const matchesPath = ctx.inputs.matches;
   const columns = await withDb((db) => db.describe(`read_parquet(${quoteLiteral(matchesPath)})`));
   const missing = REQUIRED.filter((name) => !(name in columns));

@@ -41,7 +41,7 @@ describe('chip on the sample scene through execStep', () => {
 
   it('the sample catalog is an Earth Search v1 style L2A scene with all chip bands, scale 0.0001 and offset −0.1', () => {
     expect(scene.epsg).toBe(32630);
-    expect(Object.keys(scene.assets).sort()).toEqual(['B02', 'B03', 'B04', 'B08', 'B11', 'B12', 'SCL']);
+    expect(Object.keys(scene.assets).sort()).toEqual(['B02', 'B03', 'B04', 'B05', 'B06', 'B07', 'B08', 'B11', 'B12', 'B8A', 'SCL']);
     expect(scene.assets.B04).toMatchObject({ scale: 0.0001, offset: -0.1, nodata: 0 });
     expect(matches.length).toBeGreaterThanOrEqual(3);
   });

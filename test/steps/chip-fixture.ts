@@ -12,6 +12,7 @@ export const ORIGIN = { x: 614_700, y: 5_631_840 };
 export const SIZE_10M = 600;
 export const BANDS_10M = ['B02', 'B03', 'B04', 'B08'] as const;
 export const BANDS_20M = ['B11', 'B12'] as const;
+export const BANDS_20M_CLAY = ['B05', 'B06', 'B07', 'B8A'] as const;
 export const SCENE_DATETIME = '2026-05-25T11:17:00.538Z';
 /** 20 m rows [100, 130) × cols [150, 190) are nodata in B11/B12: a hole inside the scene. */
 export const SWIR_HOLE = [100, 130, 150, 190] as const;
@@ -43,6 +44,11 @@ export function writeScene(dir: string, seed = 11): Fixture {
     write(band, half, 20, dn);
   }
   write('SCL', half, 20, Uint8Array.from({ length: half * half }, () => 1 + Math.floor(random() * 11)));
+  // the rest of Clay's ten, 20 m, drawn after everything above so the other bands keep their values
+  for (const band of BANDS_20M_CLAY) {
+    const phase = random() * 10;
+    write(band, half, 20, Uint16Array.from({ length: half * half }, (_, i) => 1800 + Math.round(600 * Math.cos((i % half) / 11 + phase) * Math.sin(Math.floor(i / half) / 7))));
+  }
   return { dir, assets };
 }
 

@@ -71,7 +71,7 @@ describe('Planetary Computer items', async () => {
   it('reads all 13 items of the FeatureCollection with every band present', () => {
     const scenes = collection.map((entry) => normaliseItem(entry));
     expect(scenes).toHaveLength(13);
-    for (const scene of scenes) expect(Object.keys(scene.assets).sort()).toEqual(['B02', 'B03', 'B04', 'B08', 'B11', 'B12', 'SCL']);
+    for (const scene of scenes) expect(Object.keys(scene.assets).sort()).toEqual(['B02', 'B03', 'B04', 'B05', 'B06', 'B07', 'B08', 'B11', 'B12', 'B8A', 'SCL']);
   });
 
   it('applies −0.1 when the same item carries baseline 04.00 or later, and keeps 0 before', () => {

@@ -64,7 +64,7 @@ describe('stac-search, chip, gate and index through execStep on the sample scene
       expect(m.scene_datetime).toBe(sceneTime);
       expect(m.epsg).toBe(32630);
       const assets = JSON.parse(m.assets as string);
-      expect(Object.keys(assets)).toEqual(['B02', 'B03', 'B04', 'B08', 'B11', 'B12', 'SCL']);
+      expect(Object.keys(assets)).toEqual(['B02', 'B03', 'B04', 'B08', 'B11', 'B12', 'SCL', 'B05', 'B06', 'B07', 'B8A']);
       expect(assets.B02.href).toBe(join(PROJECT_ROOT, `datasets/sample/scene/sentinel-2-l2a/${sceneId}/B02.tif`));
       expect(assets.B02).toMatchObject({ scale: 0.0001, offset: -0.1, nodata: 0 });
       // local COGs carry their content digest, so the chip step's cache key follows the pixels
