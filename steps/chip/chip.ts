@@ -9,7 +9,7 @@ import { writeGeoTiff } from '../../lib/geo/geotiff-writer.js';
 import { clayLatLon, clayPixels, clayTime, s2Band, type S2Band } from '../../lib/ml/clay.js';
 import { npzBytes } from '../../lib/ml/npz.js';
 import { chipGrid, chipId, footprintRing, footprintWkt, geoTransform, sceneDatetimeText, splitFor, type Split } from './geometry.js';
-import { readClasses, readReflectance, stretchRgb, type Scaling } from './raster.js';
+import { readClasses, readReflectance, stretchRgb, waterStretchMask, type Scaling } from './raster.js';
 
 export const CORE_BANDS = ['B02', 'B03', 'B04', 'B08'] as const;
 export const SWIR_BANDS = ['B11', 'B12'] as const;
@@ -230,7 +230,8 @@ export async function makeChip(task: ChipTask, params: ChipParams, context: Chip
     await writeFile(`${absoluteStem}.json`, `${JSON.stringify(properties, null, 2)}\n`);
     if (params.tensors === 'npz') await writeFile(`${absoluteStem}.npz`, chipTensors(reflectance, bands, task, grid.resolution));
     const [red, green, blue] = ['B04', 'B03', 'B02'].map((id) => reflectance[bands.indexOf(id)]);
-    const rgb = stretchRgb(red, green, blue);
+    // The stretch comes from the chip's water (what ships are seen against) when there is enough of it.
+    const rgb = stretchRgb(red, green, blue, { mask: waterStretchMask(scl, [red, green, blue], Math.round(red.length * 0.05)) });
     const jpeg = await sharp(Buffer.from(rgb), { raw: { width: grid.size, height: grid.size, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
     await writeFile(`${absoluteStem}_quicklook.jpg`, jpeg);
     return row;

@@ -210,17 +210,17 @@ export async function readClasses(reader: CogReader, grid: ChipGrid): Promise<Ui
 }
 
 /**
- * The value at quantile q (0..1) of the non-zero values (0 is nodata); 0 when there are none.
- * Reflectance lies in [0, 1], so a 10 000-bin histogram (the DN quantum, 1e-4) is exact enough and
- * avoids sorting every band of every chip.
+ * The value at quantile q (0..1) of the non-zero values (0 is nodata), counting only pixels where
+ * `mask` is 1 when a mask is given; 0 when there are none. Reflectance lies in [0, 1], so a
+ * 10 000-bin histogram (the DN quantum, 1e-4) is exact enough and avoids sorting every band of every chip.
  */
-export function quantileOfValid(values: Float32Array, q: number): number {
+export function quantileOfValid(values: Float32Array, q: number, mask?: Uint8Array): number {
   const bins = 10_000;
   const histogram = new Uint32Array(bins + 1);
   let count = 0;
   for (let i = 0; i < values.length; i++) {
     const value = values[i];
-    if (!(value > 0)) continue;
+    if (!(value > 0) || (mask && mask[i] !== 1)) continue;
     histogram[Math.min(bins, Math.round(value * bins))]++;
     count++;
   }
@@ -234,13 +234,51 @@ export function quantileOfValid(values: Float32Array, q: number): number {
   return 1;
 }
 
-/** RGB bytes (pixel-interleaved) with a per-band 2–98 % stretch; nodata stays black. */
-export function stretchRgb(red: Float32Array, green: Float32Array, blue: Float32Array, low = 0.02, high = 0.98): Uint8Array {
+export interface StretchOptions {
+  /** Pixels (1) whose values set the stretch, e.g. the chip's valid water pixels; default all valid pixels. */
+  mask?: Uint8Array;
+  low?: number;
+  high?: number;
+  /**
+   * Smallest reflectance span the stretch may map onto 0–255. Calm water varies by ~1e-3, and a
+   * plain 2–98 % stretch turns that into full-range noise; the floor keeps water a flat mid-tone
+   * against which ships stand out. Default 0.05.
+   */
+  minSpan?: number;
+}
+
+/** The SCL class "water" (Sentinel-2 L2A scene classification). */
+export const SCL_WATER = 6;
+
+/**
+ * Which chip pixels set the quicklook stretch: valid water (SCL 6, all three bands non-zero) when
+ * there are at least `minPixels` of them, else undefined (every valid pixel).
+ */
+export function waterStretchMask(scl: Uint8Array, bands: readonly Float32Array[], minPixels: number): Uint8Array | undefined {
+  const mask = new Uint8Array(scl.length);
+  let count = 0;
+  for (let i = 0; i < scl.length; i++) {
+    if (scl[i] === SCL_WATER && bands.every((band) => band[i] > 0)) {
+      mask[i] = 1;
+      count++;
+    }
+  }
+  return count >= minPixels ? mask : undefined;
+}
+
+/** RGB bytes (pixel-interleaved) with a per-band 2–98 % stretch (see StretchOptions); nodata stays black. */
+export function stretchRgb(red: Float32Array, green: Float32Array, blue: Float32Array, options: StretchOptions = {}): Uint8Array {
+  const { mask, low = 0.02, high = 0.98, minSpan = 0.05 } = options;
   const out = new Uint8Array(red.length * 3);
   [red, green, blue].forEach((band, channel) => {
-    const lo = quantileOfValid(band, low);
-    const hi = quantileOfValid(band, high);
-    const span = hi > lo ? hi - lo : 1;
+    let lo = quantileOfValid(band, low, mask);
+    let hi = quantileOfValid(band, high, mask);
+    if (hi - lo < minSpan) {
+      const middle = (lo + hi) / 2;
+      lo = Math.max(0, middle - minSpan / 2);
+      hi = lo + minSpan;
+    }
+    const span = hi - lo;
     for (let i = 0; i < band.length; i++) {
       if (band[i] === 0) continue;
       const scaled = Math.round(((band[i] - lo) / span) * 255);
