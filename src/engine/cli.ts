@@ -9,6 +9,8 @@ import { build, defaultCacheDir, type BuildResult } from './runner.js';
 import { diffManifests, formatDiff, formatLineage, lineageOf, listRuns, readManifest, redactSecrets, type Manifest, type StepRecord } from './manifest.js';
 import { Store } from './store.js';
 import { execStep } from './exec.js';
+import { formatRemote } from './cache/report.js';
+import type { RemoteMode } from './cache/remote.js';
 import { fanOut } from './events/bus.js';
 import { ndjsonWriter, terminalReporter } from './events/logging.js';
 import { gcRun, verifyRun } from './events/maintenance-runs.js';
@@ -42,6 +44,9 @@ Options:
   --out DIR           (exec) where outputs go
   --keep-runs N       (gc) keep only the newest N manifests
   --lock-timeout S    seconds to wait for another build's lock (default 600)
+  --remote-cache URL  shared cache behind the local one: http(s)://host/base or s3://bucket/prefix
+                      (else $DAGRUN_REMOTE_CACHE, else pipeline.yaml cache.remote; "off" for none)
+  --remote-mode M     read (fetch only) or read-write (default; also upload what ran)
   --json              print one machine-readable JSON document
   --verbose           show step log lines
   --events ndjson     stream every event (run, instance, log, progress…) to stderr, one JSON per line
@@ -67,6 +72,8 @@ export async function main(argv: string[]): Promise<number> {
         out: { type: 'string' },
         'keep-runs': { type: 'string' },
         'lock-timeout': { type: 'string' },
+        'remote-cache': { type: 'string' },
+        'remote-mode': { type: 'string' },
         json: { type: 'boolean' },
         verbose: { type: 'boolean' },
         events: { type: 'string' },
@@ -104,9 +111,11 @@ export async function main(argv: string[]): Promise<number> {
           force: values.force,
           dryRun,
           lockTimeoutMs,
+          remoteCache: values['remote-cache'],
+          remoteMode: values['remote-mode'] as RemoteMode | undefined,
           onEvent: events,
         });
-        print(dryRun ? formatPlan(result.manifest) : formatBuild(result), dryRun ? result.manifest.steps.map(planEntry) : { ...result.manifest, manifest_path: result.manifestPath });
+        print(dryRun ? formatPlan(result.manifest) : formatBuild(result) + formatRemote(result.remote), dryRun ? result.manifest.steps.map(planEntry) : { ...result.manifest, manifest_path: result.manifestPath, remote_cache: result.remote });
         return result.ok ? 0 : 1;
       }
       case 'validate': {

@@ -10,6 +10,7 @@ import { UserError } from '../sdk/errors.js';
 import type { Columns } from '../sdk/table-io.js';
 import { ENGINE_VERSION, SCHEMAS_DIR } from './paths.js';
 import { DIGEST_PREFIX, digestBytes } from '../sdk/hash.js';
+import type { RemoteCacheConfig } from './cache/config.js';
 
 export type OutputFormat = 'parquet' | 'csv' | 'json' | 'geojson' | 'directory';
 export type InputFormat = OutputFormat | 'ndjson' | 'text';
@@ -69,6 +70,8 @@ export interface Pipeline {
   readonly steps: ReadonlyMap<string, StepSpec>;
   /** Step names in a topological order (producers first; ties by declaration order). */
   readonly order: readonly string[];
+  /** `cache: { remote, mode }`: the remote cache (cache/config.ts resolves it against CLI and env). */
+  readonly cache?: RemoteCacheConfig;
   /** `file:line:col` of a node in the YAML, for error messages. */
   locate(path: readonly (string | number)[]): string;
 }
@@ -170,6 +173,7 @@ interface RawPipeline {
   pipeline?: string;
   output_root?: string;
   partitions?: Record<string, { values?: string[]; from?: string; to?: string }>;
+  cache?: RemoteCacheConfig;
   steps: Record<string, RawStep>;
 }
 
@@ -275,7 +279,7 @@ function normalise(raw: RawPipeline, file: string, locate: (p: readonly (string 
 
   checkReferences(steps, locate);
   const order = topologicalOrder(steps, locate);
-  return { file, dir, name: raw.pipeline ?? 'pipeline', outputRoot, partitions, steps, order, locate: (p) => locate(p) };
+  return { file, dir, name: raw.pipeline ?? 'pipeline', outputRoot, partitions, steps, order, cache: raw.cache, locate: (p) => locate(p) };
 }
 
 /** Partition values become path segments: plain names only. */

@@ -18,6 +18,7 @@ import type { Instance } from './instances.js';
 import { resolveInputs, type InputWithRecord } from './inputs.js';
 import type { Semaphore } from './semaphore.js';
 import type { BuildOptions } from './runner.js';
+import type { Cache, ExpectedOutput } from './cache/tiered.js';
 
 /** Per instance, what the last build saw, to explain why it runs again. */
 export type LastSeen = SeenState;
@@ -37,10 +38,12 @@ export interface BuildContext {
   readonly outputsOf: Map<string, StoredOutput[]>;
   readonly semaphore: Semaphore;
   readonly pool: KernelPool;
+  /** The local store, then the remote cache if one is configured (cache/tiered.ts). */
+  readonly cache: Cache;
 }
 
 export async function runInstance(ctx: BuildContext, instance: Instance, depRecords: StepRecord[]): Promise<StepRecord> {
-  const { pipeline, store, params, options, lastSeen, outputsOf, semaphore, pool, runId, emit } = ctx;
+  const { pipeline, store, params, options, lastSeen, outputsOf, semaphore, pool, runId, emit, cache } = ctx;
   const { step } = instance;
   const base = {
     step: step.name,
@@ -72,13 +75,15 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
     const forced = options.force?.includes(step.name) ?? false;
     const refreshed = step.source && (options.refresh?.includes(step.name) ?? false);
     let reasons: RerunReason[] = forced ? [{ kind: 'forced' }] : refreshed ? [{ kind: 'refresh' }] : rerunReasons(lastSeen[instance.id], seen, relative(process.cwd(), step.code));
-    const action = forced || refreshed ? undefined : store.readAction(key);
+    const found = forced || refreshed ? undefined : await cache.lookup(key, expectedOutputs(pipeline, instance), { dryRun: options.dryRun, onProgress: (done, total) => emit({ type: 'progress', instance: instance.id, done, total }) });
+    const action = found?.action;
+    if (found && !found.action && found.problem) reasons = [{ kind: 'remote-rejected', problem: found.problem }];
     if (action) {
       try {
         const outputs = options.dryRun ? [...action.outputs] : await materialize(pipeline, store, action);
         outputsOf.set(instance.id, outputs);
         lastSeen[instance.id] = seen;
-        return { ...common, status: 'cached', ...because({ kind: step.source ? 'pinned-capture' : 'unchanged' }), pinned: step.source, outputs, metrics: action.metrics, warnings: [...action.warnings], duration_ms: Math.round(performance.now() - t0) };
+        return { ...common, status: 'cached', ...because(found?.from === 'remote' ? { kind: 'remote-hit', pinned: step.source } : { kind: step.source ? 'pinned-capture' : 'unchanged' }), pinned: step.source, outputs, metrics: action.metrics, warnings: [...action.warnings], duration_ms: Math.round(performance.now() - t0) };
       } catch (error) {
         if (!(error instanceof CorruptObject)) throw error;
         await store.discard(error.digest);
@@ -93,6 +98,7 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
       return execute(pipeline, store, instance, inputs, stepParams, key, runId, emit, pool);
     });
     outputsOf.set(instance.id, result.outputs as StoredOutput[]);
+    cache.record(result);
     lastSeen[instance.id] = seen;
     return { ...common, status: 'built', ...because(...reasons), pinned: step.source || undefined, outputs: [...result.outputs], metrics: result.metrics, warnings: [...result.warnings], duration_ms: Math.round(performance.now() - t0) };
   } catch (error) {
@@ -131,6 +137,15 @@ async function execute(pipeline: Pipeline, store: Store, instance: Instance, inp
   await materialize(pipeline, store, action);
   await rm(scratch, { recursive: true, force: true });
   return action;
+}
+
+/** The outputs a step instance declares, as an action entry must list them. */
+function expectedOutputs(pipeline: Pipeline, instance: Instance): ExpectedOutput[] {
+  return instance.step.outputs.map((output) => ({
+    name: output.name,
+    path: relative(pipeline.outputRoot, outputPath(pipeline, instance.step, output, instance.partitionValue)).split(sep).join('/'),
+    kind: output.format === 'directory' ? 'tree' : 'file',
+  }));
 }
 
 async function materialize(pipeline: Pipeline, store: Store, action: ActionResult): Promise<StoredOutput[]> {

@@ -18,6 +18,9 @@ import type { DagrunEvent, EventSink, FailReason, Reason, RerunReason, RunCounts
 import { selectInstances, type Instance } from './instances.js';
 import { runInstance, type LastSeen } from './run-instance.js';
 import { Semaphore } from './semaphore.js';
+import { openCache, type Cache, type CacheReport } from './cache/tiered.js';
+import { resolveRemoteSettings } from './cache/config.js';
+import type { RemoteMode } from './cache/remote.js';
 
 export interface BuildOptions {
   readonly pipelineFile: string;
@@ -33,6 +36,9 @@ export interface BuildOptions {
   /** Plan only: decide what would run and why; run nothing, write nothing. */
   readonly dryRun?: boolean;
   readonly lockTimeoutMs?: number;
+  /** Remote cache URL (http(s):// Bazel layout or s3://) and mode; else DAGRUN_REMOTE_CACHE, else pipeline.yaml. */
+  readonly remoteCache?: string;
+  readonly remoteMode?: RemoteMode;
   /** The event stream (events/types.ts): every outcome of this run. */
   readonly onEvent?: EventSink;
   /** The schedule that fired this build; recorded in the manifest and on its events. */
@@ -45,6 +51,8 @@ export interface BuildResult {
   readonly manifest: Manifest;
   readonly manifestPath?: string;
   readonly ok: boolean;
+  /** What the remote cache did, when one is configured. */
+  readonly remote?: CacheReport;
 }
 
 export function defaultCacheDir(pipeline: Pipeline): string {
@@ -70,16 +78,19 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const kind = options.dryRun ? 'plan' : 'build';
   emit({ type: 'run-started', kind, targets: [...(options.targets ?? [])], schedule: options.schedule });
   let pool: KernelPool | undefined;
+  let cache: Cache | undefined;
+  const remoteSettings = resolveRemoteSettings({ remote: options.remoteCache, mode: options.remoteMode }, pipeline.cache);
   const release = options.dryRun ? () => undefined : await store.lock(options.lockTimeoutMs ?? 10 * 60_000, (holder) => emit({ type: 'lock-wait', holder }));
   try {
     if (!options.dryRun) await store.clearScratch();
+    cache = await openCache(store, remoteSettings, (message) => emit({ type: 'warning', message }));
     const lastSeenFile = join(store.root, 'last-seen.json');
     const lastSeen = readJson<Record<string, LastSeen>>(lastSeenFile) ?? {};
     const records = new Map<string, StepRecord>();
     const outputsOf = new Map<string, StoredOutput[]>();
     const semaphore = new Semaphore(Math.max(1, options.jobs ?? 2));
     pool = new KernelPool(Math.max(1, options.jobs ?? 2));
-    const context = { pipeline, store, params, options, runId, emit, lastSeen, outputsOf, semaphore, pool };
+    const context = { pipeline, store, params, options, runId, emit, lastSeen, outputsOf, semaphore, pool, cache };
     const promises = new Map<string, Promise<StepRecord>>();
 
     const process_ = (instance: Instance): Promise<StepRecord> => {
@@ -100,6 +111,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     await Promise.all(instances.map(process_));
     const ordered = instances.map((i) => records.get(i.id) as StepRecord);
     const ok = ordered.every((r) => r.status !== 'failed' && r.status !== 'skipped');
+    const remote = await cache.finish();
     const manifest: Manifest = redactSecrets({
       $schema: 'https://dagrun.dev/schemas/manifest.schema.json',
       run_id: runId,
@@ -117,13 +129,14 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         jobs: options.jobs ?? 2,
         refresh: [...(options.refresh ?? [])],
         force: [...(options.force ?? [])],
+        ...(remote ? { remote_cache: { url: remote.remote, mode: remote.mode } } : {}),
       },
       steps: ordered,
     });
     const finished = (manifestFile?: string): void => emit({ type: 'run-finished', kind, status: manifest.status, counts: countOutcomes(ordered), manifest: manifestFile, schedule: options.schedule });
     if (options.dryRun) {
       finished();
-      return { manifest, ok };
+      return { manifest, ok, remote };
     }
     const manifestPath = join(store.runsDir, `${runId}.json`);
     await writeFileAtomic(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
@@ -131,9 +144,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     await store.saveStatCache();
     await rm(join(store.tmpDir, runId), { recursive: true, force: true });
     finished(relative(store.root, manifestPath).split(sep).join('/'));
-    return { manifest, manifestPath, ok };
+    return { manifest, manifestPath, ok, remote };
   } finally {
     await pool?.close();
+    await cache?.finish();
     release();
   }
 }
@@ -163,7 +177,7 @@ function emitOutcome(emit: Emit, record: StepRecord): void {
       emit({ type: 'instance-built', ...at, reasons: reasons as RerunReason[], duration_ms: record.duration_ms, rows: Object.fromEntries(record.outputs.filter((o) => o.rows !== undefined).map((o) => [o.name, o.rows as number])) });
       break;
     case 'cached':
-      emit({ type: 'instance-cached', ...at, reason: reasons[0]?.kind === 'pinned-capture' ? { kind: 'pinned-capture' } : { kind: 'unchanged' } });
+      emit({ type: 'instance-cached', ...at, reason: reasons[0]?.kind === 'pinned-capture' || reasons[0]?.kind === 'remote-hit' ? reasons[0] : { kind: 'unchanged' } });
       break;
     case 'would-build':
       emit({ type: 'instance-would-build', ...at, reasons: reasons as RerunReason[] });

@@ -31,6 +31,10 @@ export function describeReason(reason: Reason): string {
       return 'run outside the cache (dagrun exec)';
     case 'corrupt-cache':
       return `cached output ${reason.problem} in the store (${shortDigest(reason.digest)}); rebuilding`;
+    case 'remote-rejected':
+      return `${reason.problem}; rebuilding`;
+    case 'remote-hit':
+      return reason.pinned ? 'pinned capture fetched from the remote cache' : 'inputs, params and code unchanged (fetched from the remote cache)';
     case 'upstream-would-build':
       return `upstream ${reason.instance} would rebuild`;
     case 'unchanged':

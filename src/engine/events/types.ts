@@ -21,10 +21,12 @@ export type RerunReason =
   | { readonly kind: 'refresh' }
   | { readonly kind: 'outside-cache' }
   | { readonly kind: 'corrupt-cache'; readonly problem: string; readonly digest: string }
+  /** The remote cache had an entry, but it or an object it references failed its checks. */
+  | { readonly kind: 'remote-rejected'; readonly problem: string }
   | { readonly kind: 'upstream-would-build'; readonly instance: string };
 
 /** Why an instance was served from the store. */
-export type CachedReason = { readonly kind: 'unchanged' } | { readonly kind: 'pinned-capture' };
+export type CachedReason = { readonly kind: 'unchanged' } | { readonly kind: 'pinned-capture' } | { readonly kind: 'remote-hit'; readonly pinned: boolean };
 
 /** Why an instance did not run at all. */
 export type SkipReason = { readonly kind: 'upstream-failed'; readonly instance: string; readonly status: 'failed' | 'skipped' };
