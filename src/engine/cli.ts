@@ -11,6 +11,8 @@ import { Store } from './store.js';
 import { execStep } from './exec.js';
 import { formatRemote } from './cache/report.js';
 import type { RemoteMode } from './cache/remote.js';
+import { initProject } from './init.js';
+import { ENGINE_VERSION } from './paths.js';
 import { fanOut } from './events/bus.js';
 import { ndjsonWriter, terminalReporter } from './events/logging.js';
 import { gcRun, verifyRun } from './events/maintenance-runs.js';
@@ -29,6 +31,7 @@ Commands:
   diff RUN_A RUN_B    what changed between two runs
   lineage PATH        the upstream tree that produced one output
   exec STEP           run one step on given inputs, outside the cache (--input, --out)
+  init [DIR]          scaffold a minimal pipeline (one SQL step, one kernel step, a test) in DIR (default .)
   verify              re-hash the cache store and report corrupt objects
   gc                  remove cache objects no kept manifest references
 
@@ -50,6 +53,7 @@ Options:
   --json              print one machine-readable JSON document
   --verbose           show step log lines
   --events ndjson     stream every event (run, instance, log, progress…) to stderr, one JSON per line
+  --version           print dagrun's version
   -h, --help          this help
 `;
 
@@ -78,10 +82,15 @@ export async function main(argv: string[]): Promise<number> {
         verbose: { type: 'boolean' },
         events: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
       },
     });
     json = values.json ?? false;
     const [command, ...rest] = positionals;
+    if (values.version) {
+      process.stdout.write(json ? `${JSON.stringify({ version: ENGINE_VERSION })}\n` : `dagrun ${ENGINE_VERSION}\n`);
+      return 0;
+    }
     if (values.help || !command || command === 'help') {
       process.stdout.write(HELP);
       return command || values.help ? 0 : 2;
@@ -117,6 +126,13 @@ export async function main(argv: string[]): Promise<number> {
         });
         print(dryRun ? formatPlan(result.manifest) : formatBuild(result) + formatRemote(result.remote), dryRun ? result.manifest.steps.map(planEntry) : { ...result.manifest, manifest_path: result.manifestPath, remote_cache: result.remote });
         return result.ok ? 0 : 1;
+      }
+      case 'init': {
+        const dir = rest[0] ?? '.';
+        const result = initProject(dir);
+        const next = [`cd ${dir}`, ...(result.kept.includes('package.json') ? [] : ['npm install --save-dev dagrun   # or the tarball you installed dagrun from']), 'npx dagrun build'];
+        print(`created ${result.created.join(', ')}${result.kept.length ? `\nkept your ${result.kept.join(', ')}` : ''}\nnext:\n${(dir === '.' ? next.slice(1) : next).map((l) => `  ${l}`).join('\n')}`, result);
+        return 0;
       }
       case 'validate': {
         const pipeline = loadPipeline(pipelineFile);

@@ -2,6 +2,7 @@
 // (tsx, DuckDB's native library) is paid once per worker, not once per step. The parent sends
 // `{ id, job }`; the worker answers with `{ id, event }` messages, ending in `done` or `failed`.
 import { parentPort } from 'node:worker_threads';
+import { register } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import type { Kernel, KernelContext } from '../sdk/kernel-api.js';
 import { redactorFor } from '../sdk/redact.js';
@@ -32,6 +33,13 @@ export type WorkerEvent =
 export interface WorkerMessage {
   readonly id: number;
   readonly event: WorkerEvent;
+}
+
+// Compiled (an installed dagrun): kernels that import dagrun/sdk get this engine's own sdk when their
+// project does not have dagrun installed. From source, steps import src/sdk/ by relative path.
+if (import.meta.url.endsWith('.js')) {
+  const sdk = (name: string): string => new URL(`../sdk/${name}.js`, import.meta.url).href;
+  register(new URL('./sdk-resolve-hook.js', import.meta.url).href, { data: { targets: { 'dagrun/sdk': sdk('index'), 'dagrun/testing': sdk('testing') } } });
 }
 
 async function loadKernel(path: string): Promise<Kernel> {

@@ -2,7 +2,7 @@
 // (materialised from the store) or run the step, and return its manifest record with its reasons.
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import { basename, join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { describeError, isUserError, type UserError } from '../sdk/errors.js';
 import { digestJson } from '../sdk/hash.js';
 import { outputPath, type Pipeline } from './pipeline.js';
@@ -67,7 +67,7 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
     // The definition names output schema files; their content matters too (a stricter schema must re-check).
     const schemas = await Promise.all(step.outputs.filter((o) => o.schemaFile).map(async (o) => (await store.digestOf(o.schemaFile as string)).digest));
     const definition = digestJson({ definition: step.definition, schemas });
-    const packages = await packagesDigest(store);
+    const packages = await packagesDigest(store, pipeline.dir);
     const key = digestJson({ engine: ENGINE_VERSION, packages, definition, code: code.digest, params: keyParams, inputs: inputs.map((i) => [i.record.name, i.record.digest]), partition: instance.partition });
     const seen: LastSeen = { key, definition, code: code.digest, params: keyParams, inputs: Object.fromEntries(inputs.map((i) => [i.record.name, i.record.digest])), engine: ENGINE_VERSION, packages };
     const common = { ...base, cache_key: key, code_digest: code.digest, code_files: code.files, params: stepParams, inputs: inputs.map((i) => i.record) };
@@ -163,10 +163,16 @@ function because(...reasons: Reason[]): { reason: string; reasons: Reason[] } {
 }
 
 /**
- * Library versions (DuckDB, geotiff, satellite.js …) change what steps produce: the engine's lock
- * file, digested through the stat cache, enters every action key.
+ * Library versions (DuckDB, geotiff, satellite.js …) change what steps produce: the lock file of the
+ * project the pipeline lives in (nearest package-lock.json above it; an installed dagrun has none of
+ * its own), else the engine's, digested through the stat cache, enters every action key.
  */
-async function packagesDigest(store: Store): Promise<string> {
+async function packagesDigest(store: Store, pipelineDir: string): Promise<string> {
+  for (let dir = pipelineDir; ; dir = dirname(dir)) {
+    const lock = join(dir, 'package-lock.json');
+    if (existsSync(lock)) return (await store.digestOf(lock)).digest;
+    if (dirname(dir) === dir) break;
+  }
   const lock = join(ENGINE_ROOT, 'package-lock.json');
   return existsSync(lock) ? (await store.digestOf(lock)).digest : `engine ${ENGINE_VERSION}`;
 }
