@@ -10,6 +10,7 @@ import { diffManifests, formatDiff, formatLineage, lineageOf, listRuns, readMani
 import { Store } from './store.js';
 import { execStep } from './exec.js';
 import { formatRemote } from './cache/report.js';
+import { publishRun, verifyRelease } from './cache/release.js';
 import type { RemoteMode } from './cache/remote.js';
 import { initProject } from './init.js';
 import { ENGINE_VERSION } from './paths.js';
@@ -34,6 +35,8 @@ Commands:
   init [DIR]          scaffold a minimal pipeline (one SQL step, one kernel step, a test) in DIR (default .)
   verify              re-hash the cache store and report corrupt objects
   gc                  remove cache objects no kept manifest references
+  publish RUN --to T  copy a run's outputs, release.json and SHA256SUMS to T (a folder, s3://…, http(s)://)
+  verify-release T    re-hash a published release against its SHA256SUMS and release.json
 
 Options:
   --pipeline FILE     pipeline file (default ./pipeline.yaml)
@@ -75,6 +78,7 @@ export async function main(argv: string[]): Promise<number> {
         input: { type: 'string', multiple: true },
         out: { type: 'string' },
         'keep-runs': { type: 'string' },
+        to: { type: 'string' },
         'lock-timeout': { type: 'string' },
         'remote-cache': { type: 'string' },
         'remote-mode': { type: 'string' },
@@ -200,6 +204,20 @@ export async function main(argv: string[]): Promise<number> {
         const report = await gcRun(store(), lockTimeoutMs, values['keep-runs'] ? positiveInt(values['keep-runs'], '--keep-runs') : undefined, events);
         print(`removed ${report.objects_removed} objects (${report.bytes_removed} bytes) and ${report.actions_removed} action entries; kept ${report.kept_runs} runs, dropped ${report.dropped_runs}`, report);
         return 0;
+      }
+      case 'publish': {
+        const s = store();
+        const target = need(values.to, 'publish RUN --to TARGET');
+        // Under the cache lock: gc must not collect an object while it is being published.
+        const release = await s.lock(lockTimeoutMs, (holder) => process.stderr.write(`waiting for the cache lock held by ${holder}…\n`));
+        const report = await publishRun(s, need(rest[0], 'publish RUN --to TARGET'), target).finally(release);
+        print(report.unchanged ? `${report.target} already holds release ${report.run_id} (${report.files} files); nothing written` : `published run ${report.run_id} to ${report.target}: ${report.files} files, ${report.bytes} bytes, release.json, SHA256SUMS`, report);
+        return 0;
+      }
+      case 'verify-release': {
+        const report = await verifyRelease(need(rest[0], 'verify-release TARGET'));
+        print(report.problems.length === 0 ? `ok: ${report.target}: ${report.files} files, ${report.bytes} bytes match SHA256SUMS and release.json` : `${report.target}: ${report.problems.length} problem(s):\n${report.problems.map((p) => `  ${p}`).join('\n')}`, report);
+        return report.problems.length === 0 ? 0 : 1;
       }
       default:
         throw new UserError('CLI', `unknown command "${command}" (see dagrun --help)`);

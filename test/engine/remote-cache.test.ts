@@ -11,7 +11,7 @@ import { build, type BuildOptions, type BuildResult } from '../../src/engine/run
 import type { Manifest } from '../../src/engine/manifest.js';
 import { isSafeRelativePath, parseEntry } from '../../src/engine/cache/tiered.js';
 import { resolveRemoteSettings } from '../../src/engine/cache/config.js';
-import { HttpRemote } from '../../src/engine/cache/http.js';
+import { HttpBlobs } from '../../src/engine/cache/http.js';
 import { copyFixture, removeFixture, runCli } from '../helpers/fixture.js';
 import { freePort, startNginx, startS3, type Nginx, type S3Server } from '../helpers/servers.js';
 
@@ -188,14 +188,14 @@ describe('remote cache over HTTP (nginx, Bazel layout)', () => {
     writeFileSync(big, data);
     const { digestFile } = await import('../../src/sdk/hash.js');
     const { digest } = await digestFile(big);
-    const remote = new HttpRemote(nginx.url, 4);
+    const remote = new HttpBlobs(nginx.url, 4);
     try {
-      await remote.putObject(hex(digest), big, data.length);
-      expect(await remote.hasObject(hex(digest))).toBe(true);
+      await remote.upload(`cas/${hex(digest)}`, big, data.length);
+      expect(await remote.has(`cas/${hex(digest)}`)).toBe(true);
       const back = join(a.dir, 'back.bin');
-      const got = await remote.getObject(hex(digest), back);
+      const got = await remote.download(`cas/${hex(digest)}`, back);
       expect(got).toEqual({ digest, size: data.length });
-      expect(await remote.getObject('0'.repeat(64), join(a.dir, 'none.bin'))).toBeUndefined();
+      expect(await remote.download(`cas/${'0'.repeat(64)}`, join(a.dir, 'none.bin'))).toBeUndefined();
       expect(existsSync(join(a.dir, 'none.bin'))).toBe(false);
     } finally {
       await remote.close();
