@@ -118,11 +118,13 @@ export class Db {
    * Write a relation to a file deterministically: rows in `orderBy` order (default: every column,
    * left to right), fixed row groups, written to a temp name and renamed.
    */
-  async copyToFile(relation: string, path: string, format: TableFormat, orderBy?: readonly string[]): Promise<void> {
+  async copyToFile(relation: string, path: string, format: TableFormat, orderBy?: readonly string[], parquetMetadata?: Readonly<Record<string, string>>): Promise<void> {
     const order = orderBy && orderBy.length > 0 ? orderBy.map(quoteIdent).join(', ') : 'ALL';
+    // Extra parquet key-value metadata (e.g. GeoParquet's `geo`), written as given.
+    const kv = parquetMetadata && Object.keys(parquetMetadata).length > 0 ? `, KV_METADATA {${Object.entries(parquetMetadata).map(([k, v]) => `${quoteIdent(k)}: ${quoteLiteral(v)}`).join(', ')}}` : '';
     const options =
       format === 'parquet'
-        ? `FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${PARQUET_ROW_GROUP_SIZE}`
+        ? `FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${PARQUET_ROW_GROUP_SIZE}${kv}`
         : format === 'csv'
           ? `FORMAT csv, HEADER true`
           : `FORMAT json, ARRAY true`;

@@ -2,8 +2,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StepError } from '../../src/sdk/errors.js';
-import { readerFor, withDb, writeTable } from '../../src/sdk/table-io.js';
-import { dailyCollections, PRUNED_COLUMNS, prunedRow, selectChips, stacCollection, stacItem, tilesRow, TILES_COLUMNS, type IndexInput, type PruneTolerances } from './index-build.js';
+import { quoteIdent, readerFor, withDb, writeTable } from '../../src/sdk/table-io.js';
+import { dailyCollections, labelCollection, PRUNED_COLUMNS, prunedRow, selectChips, stacCollection, stacItem, TILES_COLUMNS, TILES_STAGING_COLUMNS, tilesGeoMetadata, tilesStagingRow, type IndexInput, type Listed, type PruneTolerances } from './index-build.js';
 
 const CHIP_COLUMNS = ['chip_id', 'path', 'scl_path', 'mmsi', 'lat', 'lon', 'overpass_time', 'scene_id', 'scene_datetime', 'cloud_cover', 'split', 'bands', 'has_swir', 'epsg', 'transform', 'footprint_wkt', 'status'];
 const GATE_COLUMNS = ['chip_id', 'decision', 'reason', 'qa_cloud_frac', 'qa_water_frac', 'qa_land_frac'];
@@ -39,9 +39,16 @@ export async function readJoined(chips: readonly string[], gate: readonly string
              QUALIFY row_number() OVER (PARTITION BY c.chip_id ORDER BY abs(epoch(p.ts_utc::TIMESTAMP) - epoch(c.scene_datetime::TIMESTAMP)), p.ts_utc, p.lat, p.lon) = 1`
         : `CREATE TABLE fixes (chip_id VARCHAR, fix_time TIMESTAMP, fix_lat DOUBLE, fix_lon DOUBLE)`,
     );
+    // The vessel type (AIS static data, often absent from position rows): the latest reported per MMSI.
+    const hasVesselType = positions.length > 0 && 'vessel_type' in (await db.describe(`SELECT * FROM ${readerFor(positions)}`));
+    await db.run(
+      hasVesselType
+        ? `CREATE TABLE vessels AS SELECT mmsi, arg_max(vessel_type, ts_utc) FILTER (WHERE vessel_type IS NOT NULL) AS vessel_type FROM ${readerFor(positions)} GROUP BY mmsi`
+        : `CREATE TABLE vessels (mmsi BIGINT, vessel_type INTEGER)`,
+    );
     const rows = await db.all(
-      `SELECT c.*, g.decision, g.reason AS gate_reason, g.qa_cloud_frac, g.qa_water_frac, g.qa_land_frac, f.fix_time, f.fix_lat, f.fix_lon
-       FROM chips c LEFT JOIN gate g USING (chip_id) LEFT JOIN fixes f USING (chip_id) ORDER BY c.chip_id`,
+      `SELECT c.*, g.decision, g.reason AS gate_reason, g.qa_cloud_frac, g.qa_water_frac, g.qa_land_frac, f.fix_time, f.fix_lat, f.fix_lon, v.vessel_type::INTEGER AS vessel_type
+       FROM chips c LEFT JOIN gate g USING (chip_id) LEFT JOIN fixes f USING (chip_id) LEFT JOIN vessels v ON v.mmsi = c.mmsi ORDER BY c.chip_id`,
     );
     return rows as unknown as IndexInput[];
   });
@@ -72,12 +79,28 @@ export async function buildIndexes(inputs: IndexInputs, outputs: IndexOutputs, t
     throw new StepError((error as Error).message, inputs.chips[0]);
   }
   const { listed, pruned } = selection;
-  await writeTable(outputs.tiles, TILES_COLUMNS, listed.map(tilesRow), { orderBy: ['chip_id'] });
+  await writeTiles(outputs.tiles, listed);
   await writeTable(outputs.pruned, PRUNED_COLUMNS, pruned.map(prunedRow), { orderBy: ['chip_id'] });
   await mkdir(outputs.daily, { recursive: true });
   for (const [name, collection] of dailyCollections(listed)) await writeFile(join(outputs.daily, name), json(collection));
   await mkdir(join(outputs.stac, 'items'), { recursive: true });
   await writeFile(join(outputs.stac, 'collection.json'), json(stacCollection(listed)));
-  for (const entry of listed) await writeFile(join(outputs.stac, 'items', `${entry.chip.chip_id}.json`), json(stacItem(entry)));
+  for (const entry of listed) {
+    await writeFile(join(outputs.stac, 'items', `${entry.chip.chip_id}.json`), json(stacItem(entry)));
+    await writeFile(join(outputs.stac, 'items', `${entry.chip.chip_id}.labels.geojson`), json(labelCollection(entry)));
+  }
   return { chipsIn: joined.length, listed: listed.length, pruned: pruned.length };
+}
+
+/**
+ * tiles.parquet as GeoParquet 1.1: footprint as WKB (so DuckDB adds no 1.0 `geo` key of its own), a
+ * `bbox` struct covering column, and our `geo` metadata naming it (see tilesGeoMetadata).
+ */
+export async function writeTiles(path: string, listed: readonly Listed[]): Promise<void> {
+  await withDb(async (db) => {
+    await db.createTable('tiles', TILES_STAGING_COLUMNS, listed.map(tilesStagingRow));
+    const columns = Object.keys(TILES_COLUMNS).map((name) => (name === 'footprint' ? 'ST_AsWKB(footprint) AS footprint' : quoteIdent(name)));
+    await db.run(`CREATE TABLE tiles_out AS SELECT ${columns.join(', ')}, {'xmin': bbox_xmin, 'ymin': bbox_ymin, 'xmax': bbox_xmax, 'ymax': bbox_ymax} AS bbox FROM tiles`);
+    await db.copyToFile('tiles_out', path, 'parquet', ['chip_id'], { geo: tilesGeoMetadata(listed) });
+  });
 }

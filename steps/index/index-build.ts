@@ -19,6 +19,8 @@ export interface IndexInput extends Omit<ChipRow, 'split' | 'status' | 'reason'>
   fix_time: string | null;
   fix_lat: number | null;
   fix_lon: number | null;
+  /** The MMSI's latest reported AIS vessel type (ITU ship type code); null when never reported. */
+  vessel_type?: number | null;
 }
 
 export interface PruneTolerances {
@@ -122,6 +124,38 @@ export const TILES_COLUMNS = {
   qa_water_frac: 'DOUBLE', qa_land_frac: 'DOUBLE', epsg: 'INTEGER', footprint: 'GEOMETRY',
 };
 
+/**
+ * GeoParquet 1.1 `geo` metadata for tiles.parquet: WKB footprints in OGC:CRS84 (the default CRS, so
+ * no `crs` key), the file's bbox, and the `bbox` covering column readers use to prune row groups.
+ */
+export function tilesGeoMetadata(listed: readonly Listed[]): string {
+  const boxes = listed.map(({ ring }) => bboxOf(ring));
+  const bbox = boxes.length
+    ? [Math.min(...boxes.map((b) => b[0])), Math.min(...boxes.map((b) => b[1])), Math.max(...boxes.map((b) => b[2])), Math.max(...boxes.map((b) => b[3]))]
+    : undefined;
+  return JSON.stringify({
+    version: '1.1.0',
+    primary_column: 'footprint',
+    columns: {
+      footprint: {
+        encoding: 'WKB',
+        geometry_types: ['Polygon'],
+        ...(bbox ? { bbox } : {}),
+        covering: { bbox: { xmin: ['bbox', 'xmin'], ymin: ['bbox', 'ymin'], xmax: ['bbox', 'xmax'], ymax: ['bbox', 'ymax'] } },
+      },
+    },
+  });
+}
+
+/** Staging columns for tiles.parquet: the table's columns with the footprint's bbox as four doubles. */
+export const TILES_STAGING_COLUMNS = { ...TILES_COLUMNS, bbox_xmin: 'DOUBLE', bbox_ymin: 'DOUBLE', bbox_xmax: 'DOUBLE', bbox_ymax: 'DOUBLE' };
+
+/** The staging row: `tilesRow` plus the footprint's bbox. */
+export function tilesStagingRow(entry: Listed): Record<string, unknown> {
+  const [xmin, ymin, xmax, ymax] = bboxOf(entry.ring);
+  return { ...tilesRow(entry), bbox_xmin: xmin, bbox_ymin: ymin, bbox_xmax: xmax, bbox_ymax: ymax };
+}
+
 export const PRUNED_COLUMNS = { chip_id: 'VARCHAR', path: 'VARCHAR', mmsi: 'BIGINT', scene_datetime: 'TIMESTAMP', ais_dt_s: 'DOUBLE', ais_distance_m: 'DOUBLE', reason: 'VARCHAR' };
 
 export function prunedRow({ chip, check }: Pruned): Record<string, unknown> {
@@ -166,7 +200,26 @@ export const STAC_EXTENSIONS = [
   'https://stac-extensions.github.io/projection/v1.1.0/schema.json',
   'https://stac-extensions.github.io/eo/v1.1.0/schema.json',
   'https://stac-extensions.github.io/raster/v1.1.0/schema.json',
+  'https://stac-extensions.github.io/ml-aoi/v0.1.0/schema.json',
+  'https://stac-extensions.github.io/label/v1.0.0/schema.json',
 ];
+
+/** ml-aoi names the validation split `validate`; the chip step calls it `val` (seed 001). */
+export function mlAoiSplit(split: string): 'train' | 'validate' | 'test' {
+  if (split === 'train' || split === 'test') return split;
+  if (split === 'val') return 'validate';
+  throw new Error(`unknown split ${JSON.stringify(split)}`);
+}
+
+/** The label of a chip: the AIS-reported vessel as a point (the fix nearest the scene time, else the match point). */
+export function labelCollection({ chip }: Listed): Record<string, unknown> {
+  const lon = chip.fix_lon ?? chip.lon;
+  const lat = chip.fix_lat ?? chip.lat;
+  return {
+    type: 'FeatureCollection',
+    features: [{ type: 'Feature', id: String(chip.mmsi), geometry: { type: 'Point', coordinates: [lon, lat] }, properties: { mmsi: chip.mmsi, vessel_type: chip.vessel_type ?? null } }],
+  };
+}
 export const COLLECTION_ID = 'maritime-s2-ship-chips';
 
 const BAND_INFO: Record<string, { common_name: string; center_wavelength: number; full_width_half_max: number; description: string }> = {
@@ -245,6 +298,12 @@ export function stacItem({ chip, ring }: Listed, stacDir = STAC_DIR): Record<str
       qa_cloud_frac: chip.qa_cloud_frac,
       qa_water_frac: chip.qa_water_frac,
       qa_land_frac: chip.qa_land_frac,
+      'ml-aoi:split': mlAoiSplit(chip.split),
+      'label:type': 'vector',
+      'label:properties': ['mmsi', 'vessel_type'],
+      'label:description': 'AIS-reported vessel at the chip centre: its MMSI and AIS vessel type (ITU code), as a point at the AIS fix nearest the scene time',
+      'label:tasks': ['detection', 'classification'],
+      'label:methods': ['automated'],
     },
     links: [
       { rel: 'collection', href: '../collection.json', type: 'application/json' },
@@ -266,6 +325,7 @@ export function stacItem({ chip, ring }: Listed, stacDir = STAC_DIR): Record<str
       footprint: { href: hrefFromItem(files.geojson, stacDir), type: 'application/geo+json', roles: ['metadata'] },
       metadata: { href: hrefFromItem(files.json, stacDir), type: 'application/json', roles: ['metadata'] },
       thumbnail: { href: hrefFromItem(files.quicklook, stacDir), type: 'image/jpeg', roles: ['thumbnail'] },
+      labels: { href: `./${chip.chip_id}.labels.geojson`, type: 'application/geo+json', title: 'AIS vessel label', roles: ['labels', 'labels-vector'] },
     },
   };
   return item;

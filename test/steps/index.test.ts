@@ -120,6 +120,50 @@ describe('index outputs', async () => {
     expect(schema).toEqual([{ name: 'footprint', type: 'BYTE_ARRAY' }]);
   });
 
+  it('is GeoParquet 1.1: one `geo` key valid against the 1.1 schema, a bbox covering column with row-group statistics', async () => {
+    const metas = await withDb((db) => db.all(`SELECT decode(value) AS v FROM parquet_kv_metadata('${outputs.tiles}') WHERE decode(key) = 'geo'`));
+    expect(metas).toHaveLength(1);
+    const geo = JSON.parse(metas[0].v as string);
+    const ajv = new Ajv({ allErrors: true, strict: false });
+    const validate = ajv.compile(JSON.parse(readFileSync(join(PROJECT_ROOT, 'schemas', 'vendor', 'geoparquet-1.1.schema.json'), 'utf8')));
+    expect(validate(geo), JSON.stringify(validate.errors)).toBe(true);
+    expect(geo.version).toBe('1.1.0');
+    expect(geo.columns.footprint.covering).toEqual({ bbox: { xmin: ['bbox', 'xmin'], ymin: ['bbox', 'ymin'], xmax: ['bbox', 'xmax'], ymax: ['bbox', 'ymax'] } });
+    // the covering column holds each footprint's bounds, and every row group has min/max statistics on it
+    const boxes = await withDb((db) => db.all(`SELECT chip_id, bbox.xmin AS xmin, bbox.ymin AS ymin, bbox.xmax AS xmax, bbox.ymax AS ymax FROM read_parquet('${outputs.tiles}') ORDER BY chip_id`));
+    for (const box of boxes) {
+      const ring = parseWktPolygon(Object.values(rows).find((r) => r.chip_id === box.chip_id)!.footprint_wkt as string);
+      expect([box.xmin, box.ymin, box.xmax, box.ymax]).toEqual([Math.min(...ring.map((p) => p[0])), Math.min(...ring.map((p) => p[1])), Math.max(...ring.map((p) => p[0])), Math.max(...ring.map((p) => p[1]))]);
+    }
+    const stats = await withDb((db) => db.all(`SELECT path_in_schema AS p, stats_min IS NOT NULL AND stats_max IS NOT NULL AS has FROM parquet_metadata('${outputs.tiles}') WHERE path_in_schema LIKE 'bbox%'`));
+    expect(stats.map((r) => [r.p, r.has])).toEqual([['bbox, xmin', true], ['bbox, ymin', true], ['bbox, xmax', true], ['bbox, ymax', true]]);
+    // the geo metadata of a metadata-less schema check fails: the validator is not vacuous
+    expect(validate({ ...geo, version: '1.0.0' })).toBe(false);
+  });
+
+  it('STAC items carry ml-aoi splits and an AIS vessel label, valid against both extensions', () => {
+    const ajv = new Ajv({ allErrors: true, strict: false });
+    const schema = (name: string) => ajv.compile(JSON.parse(readFileSync(join(PROJECT_ROOT, 'schemas', 'vendor', name), 'utf8')));
+    const mlAoi = schema('stac-ml-aoi-0.1.0.schema.json');
+    const label = schema('stac-label-1.0.0.schema.json');
+    const items = readdirSync(join(outputs.stac, 'items')).filter((f) => f.endsWith('.json'));
+    expect(items).toHaveLength(2);
+    for (const file of items) {
+      const item = JSON.parse(readFileSync(join(outputs.stac, 'items', file), 'utf8'));
+      expect(mlAoi(item), JSON.stringify(mlAoi.errors)).toBe(true);
+      expect(label(item), JSON.stringify(label.errors)).toBe(true);
+      const chip = Object.values(rows).find((r) => r.chip_id === item.id)!;
+      expect(item.properties['ml-aoi:split']).toBe(chip.split === 'val' ? 'validate' : chip.split);
+      const labels = JSON.parse(readFileSync(join(outputs.stac, 'items', item.assets.labels.href), 'utf8'));
+      expect(labels.features[0].properties).toEqual({ mmsi: chip.mmsi, vessel_type: null });
+      expect(labels.features[0].geometry.type).toBe('Point');
+      // a wrong split or a missing label field is refused: the schemas are not vacuous
+      expect(mlAoi({ ...item, properties: { ...item.properties, 'ml-aoi:split': 'val' } })).toBe(false);
+      const { ['label:type']: _dropped, ...withoutType } = item.properties;
+      expect(label({ ...item, properties: withoutType })).toBe(false);
+    }
+  });
+
   it('carries GeoParquet 1.0 `geo` metadata that is valid JSON per the spec', async () => {
     const [meta] = await withDb((db) => db.all(`SELECT decode(value) AS v FROM parquet_kv_metadata('${outputs.tiles}') WHERE decode(key) = 'geo'`));
     const geo = JSON.parse(meta.v as string);
@@ -191,7 +235,7 @@ describe('index outputs', async () => {
     pruned.forEach((r, i) => expect(r.reason).toMatch(expected[i][1] as RegExp));
     const tiles = (await withDb((db) => db.all(`SELECT chip_id FROM read_parquet('${outputs.tiles}')`))).map((r) => r.chip_id);
     const daily = readdirSync(outputs.daily).flatMap((f) => JSON.parse(readFileSync(join(outputs.daily, f), 'utf8')).features.map((x: { id: string }) => x.id));
-    const stacFiles = readdirSync(join(outputs.stac, 'items')).map((f) => f.replace(/\.json$/, ''));
+    const stacFiles = readdirSync(join(outputs.stac, 'items')).filter((f) => !f.endsWith('.labels.geojson')).map((f) => f.replace(/\.json$/, ''));
     const links = JSON.parse(readFileSync(join(outputs.stac, 'collection.json'), 'utf8')).links.filter((l: { rel: string }) => l.rel === 'item').map((l: { href: string }) => l.href.replace(/^\.\/items\/|\.json$/g, ''));
     for (const list of [tiles, daily, stacFiles, links]) {
       expect([...list].sort()).toEqual([id('listed'), id('day2')].sort());
