@@ -1,6 +1,6 @@
 // The flagship: the root pipeline.yaml on the embedded sample, and the sample's own generator.
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
@@ -8,6 +8,8 @@ import { PROJECT_ROOT } from './helpers/paths.js';
 import { runCli } from './helpers/fixture.js';
 import { Store } from '../src/engine/store.js';
 import type { Manifest } from '../src/engine/manifest.js';
+import { readTable } from '../src/sdk/table-io.js';
+import { checkRelease } from '../scripts/check-release.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'dagrun-pipeline-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -40,5 +42,35 @@ describe('the embedded sample', () => {
     expect(second.steps.map((s) => s.status).every((s) => s === 'cached')).toBe(true);
     const digests = (m: Manifest): string[] => m.steps.flatMap((s) => s.outputs.map((o) => `${o.path}=${o.digest}`));
     expect(digests(second)).toEqual(digests(first));
+  });
+
+  it('scripts/check-release finds the built sample consistent, and names each tampered file', async () => {
+    const release = join(scratch, 'release');
+    cpSync(join(PROJECT_ROOT, 'out'), release, { recursive: true });
+    const clean = await checkRelease(release);
+    expect(clean.problems).toEqual([]);
+    expect(clean.chips).toBeGreaterThan(0);
+    expect(clean.items).toBe(clean.chips);
+
+    const rows = await readTable(join(release, 'indexes', 'tiles.parquet'));
+    const [first, second] = rows.map((r) => ({ id: String(r.chip_id), tif: String(r.path) }));
+    rmSync(join(release, first.tif.replace(/\.tif$/, '.json')));
+    const itemPath = join(release, 'indexes', 'stac', 'items', `${second.id}.json`);
+    const item = JSON.parse(readFileSync(itemPath, 'utf8'));
+    item.properties.split = item.properties.split === 'train' ? 'test' : 'train';
+    item.assets.thumbnail.href = '../../../../outside.jpg';
+    writeFileSync(itemPath, JSON.stringify(item));
+    writeFileSync(join(release, 'indexes', 'stac', 'items', 'ffffffffffffffff.json'), '{}');
+    const report = await checkRelease(release);
+    const messages = report.problems.map((p) => `${p.file}: ${p.message}`);
+    expect(messages).toContainEqual(expect.stringMatching(new RegExp(`^${first.tif.replace(/\.tif$/, '.json')}: sidecar unreadable`)));
+    expect(messages).toContainEqual(`indexes/stac/items/${second.id}.json: split ${item.properties.split} but the index row says ${item.properties.split === 'train' ? 'test' : 'train'}`);
+    expect(messages).toContainEqual(`indexes/stac/items/${second.id}.json: asset thumbnail href ../../../../outside.jpg leaves the release folder`);
+    expect(messages).toContainEqual('indexes/stac/items/ffffffffffffffff.json: STAC item ffffffffffffffff has no row in indexes/tiles.parquet');
+    // the command: exit 1 with problems, 2 for a folder that is not a release
+    const script = join(PROJECT_ROOT, 'scripts', 'check-release.ts');
+    expect(spawnSync(process.execPath, ['--import', 'tsx', script, release], { cwd: PROJECT_ROOT, encoding: 'utf8' }).status).toBe(1);
+    const notRelease = spawnSync(process.execPath, ['--import', 'tsx', script, 'docs'], { cwd: PROJECT_ROOT, encoding: 'utf8' });
+    expect([notRelease.status, notRelease.stderr.trim()]).toEqual([2, 'docs: no indexes/tiles.parquet — not a dagrun chip release']);
   });
 });
