@@ -1,20 +1,22 @@
 // An instance's inputs resolved to files (or a URI) plus the record that enters its action key and
-// its manifest: a producer's stored output, a file or folder in the project, or a remote location.
+// its manifest: a producer's stored output, a file or folder in the project (a template filled per
+// partition, a glob listed), or a remote location.
 import { existsSync, statSync } from 'node:fs';
 import { extname, relative, resolve, sep } from 'node:path';
 import { UserError } from '../sdk/errors.js';
-import { digestJson } from '../sdk/hash.js';
-import type { InputFormat, Pipeline, StepInput, StepSpec } from './pipeline.js';
-import type { Store, StoredOutput } from './store.js';
+import { digestBytes, digestJson } from '../sdk/hash.js';
+import { isPerInstance, type InputFormat, type Pipeline, type StepInput, type StepSpec } from './pipeline.js';
+import { treeBytes, type Store, type StoredOutput } from './store.js';
 import type { ResolvedInput } from './execute.js';
 import type { InputRecord } from './manifest.js';
-import type { Instance } from './instances.js';
+import { instanceId, type Instance } from './instances.js';
+import { TemplateError, expandTemplate, globFiles, isGlob } from './templates.js';
 
 export interface InputWithRecord extends ResolvedInput {
   readonly record: InputRecord;
 }
 
-export async function resolveInputs(pipeline: Pipeline, store: Store, instance: Instance, outputsOf: Map<string, StoredOutput[]>): Promise<InputWithRecord[]> {
+export async function resolveInputs(pipeline: Pipeline, store: Store, files: FileInputs, instance: Instance, outputsOf: Map<string, StoredOutput[]>): Promise<InputWithRecord[]> {
   const resolved: InputWithRecord[] = [];
   for (const input of instance.step.inputs) {
     if (input.kind === 'step') {
@@ -37,7 +39,7 @@ export async function resolveInputs(pipeline: Pipeline, store: Store, instance: 
         },
       });
     } else if (input.kind === 'file') {
-      resolved.push(await resolveFileInput(pipeline, store, input));
+      resolved.push(await resolveFileInput(store, files, instance, input));
     } else {
       resolved.push({ name: input.name, files: [], format: input.format ?? 'text', uri: input.location, record: { name: input.name, source: redactUri(input.location as string), digest: digestJson(input.location), bytes: 0 } });
     }
@@ -45,11 +47,76 @@ export async function resolveInputs(pipeline: Pipeline, store: Store, instance: 
   return resolved;
 }
 
-async function resolveFileInput(pipeline: Pipeline, store: Store, input: StepInput): Promise<InputWithRecord> {
-  const location = input.location as string;
-  const shown = relative(pipeline.dir, location).split(sep).join('/');
+/** Where a file input points for one instance: its template filled and its glob listed, remembered per build. */
+export class FileInputs {
+  private readonly globs = new Map<string, string[]>();
+  readonly pipelineDir: string;
+  constructor(private readonly pipeline: Pipeline) {
+    this.pipelineDir = pipeline.dir;
+  }
+
+  /** The instance's path (a template filled), and for a glob the files it matches now. */
+  locate(step: StepSpec, input: StepInput, partition: Readonly<Record<string, string>>): { location: string; shown: string; matches?: string[] } {
+    let location: string;
+    try {
+      location = expandTemplate(input.location as string, partition);
+    } catch (error) {
+      if (error instanceof TemplateError) throw new UserError('BAD_INPUT', `input "${step.name}.${input.name}": ${error.message}`, this.pipeline.locate(['steps', step.name, 'inputs', input.name]));
+      throw error;
+    }
+    const shown = relative(this.pipeline.dir, location).split(sep).join('/');
+    if (!isGlob(location)) return { location, shown };
+    let matches = this.globs.get(location);
+    if (!matches) {
+      matches = globFiles(location);
+      this.globs.set(location, matches);
+    }
+    return { location, shown, matches };
+  }
+
+  /** A sentence naming the missing file (or the glob matching nothing) of a non-optional input; undefined when present. */
+  missing(step: StepSpec, input: StepInput, partition: Readonly<Record<string, string>>): string | undefined {
+    if (input.optional) return undefined;
+    const { location, shown, matches } = this.locate(step, input, partition);
+    if (matches ? matches.length > 0 : existsSync(location)) return undefined;
+    const instance = instanceId(step.name, { ...partition });
+    return `input "${step.name}.${input.name}" of ${instance}: file:${shown} ${matches ? 'matches no file' : 'does not exist'}${input.location !== location ? ` (from file:${relative(this.pipeline.dir, input.location as string).split(sep).join('/')})` : ''}; add it, or mark the input \`optional: true\``;
+  }
+}
+
+/**
+ * Every per-instance file input (template or glob) of the selected instances is checked before
+ * anything runs: a missing partition file is a user error naming the path, like a missing plain file.
+ */
+export function checkFileInputs(pipeline: Pipeline, instances: readonly Instance[], files: FileInputs): void {
+  const problems: { sentence: string; where: string; instance: string }[] = [];
+  for (const instance of instances) {
+    for (const input of instance.step.inputs) {
+      if (input.kind !== 'file' || !isPerInstance(input.location as string)) continue;
+      const sentence = files.missing(instance.step, input, instance.partition);
+      if (sentence) problems.push({ sentence, where: pipeline.locate(['steps', instance.step.name, 'inputs', input.name]), instance: instance.id });
+    }
+  }
+  if (problems.length === 0) return;
+  const more = problems.length > 1 ? ` (and ${problems.length - 1} more: ${problems.slice(1, 4).map((p) => p.instance).join(', ')}${problems.length > 4 ? ', …' : ''})` : '';
+  throw new UserError('BAD_INPUT', `${problems[0].sentence}${more}`, problems[0].where);
+}
+
+async function resolveFileInput(store: Store, files: FileInputs, instance: Instance, input: StepInput): Promise<InputWithRecord> {
+  const { location, shown, matches } = files.locate(instance.step, input, instance.partition);
+  const empty = (): InputWithRecord => ({ name: input.name, files: [], format: input.format ?? (matches ? formatFromExtension(location) : 'parquet'), columns: input.columns, record: { name: input.name, source: `file:${shown}`, digest: digestJson(null), bytes: 0, ...(matches ? { files: 0 } : {}) } });
+  if (matches) {
+    if (matches.length === 0) {
+      if (input.optional) return empty();
+      throw new UserError('BAD_INPUT', `input "${input.name}": file:${shown} matches no file`);
+    }
+    // The glob's files by path relative to the fixed part of the pattern: a rename changes the key.
+    const digests = await Promise.all(matches.map((file) => store.digestOf(file)));
+    const entries = matches.map((file, i) => ({ path: relative(files.pipelineDir, file).split(sep).join('/'), digest: digests[i].digest, size: digests[i].size }));
+    return { name: input.name, files: matches, format: input.format ?? formatFromExtension(location), columns: input.columns, record: { name: input.name, source: `file:${shown}`, digest: digestBytes(treeBytes(entries)), bytes: entries.reduce((sum, e) => sum + e.size, 0), files: entries.length } };
+  }
   if (!existsSync(location)) {
-    if (input.optional) return { name: input.name, files: [], format: input.format ?? 'parquet', columns: input.columns, record: { name: input.name, source: `file:${shown}`, digest: digestJson(null), bytes: 0 } };
+    if (input.optional) return empty();
     throw new UserError('BAD_INPUT', `input "${input.name}": file:${shown} does not exist`);
   }
   if (statSync(location).isDirectory()) {

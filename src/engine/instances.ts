@@ -43,12 +43,22 @@ export function selectInstances(pipeline: Pipeline, options: InstanceSelection):
     const producer = pipeline.steps.get(input.step as string) as StepSpec;
     if (input.previous) {
       const values = pipeline.partitions[producer.partition as string];
-      const index = values.indexOf(instance.partitionValue as string);
+      const index = positionOf(producer.partition as string, instance.partitionValue as string);
       return index > 0 ? [make(producer, values[index - 1])] : [];
     }
     if (!producer.partition) return [make(producer, undefined)];
     if (instance.step.partition) return [make(producer, instance.partitionValue)];
     return pipeline.partitions[producer.partition].map((value) => make(producer, value));
+  };
+  // Position of each value in its partition, so `previous: true` stays O(1) per instance at 365+ values.
+  const positions = new Map<string, Map<string, number>>();
+  const positionOf = (key: string, value: string): number => {
+    let map = positions.get(key);
+    if (!map) {
+      map = new Map(pipeline.partitions[key].map((v, i) => [v, i]));
+      positions.set(key, map);
+    }
+    return map.get(value) ?? -1;
   };
   const targets = options.targets && options.targets.length > 0 ? options.targets : pipeline.order;
   const explicit = new Set(options.targets ?? []);
@@ -67,7 +77,8 @@ export function selectInstances(pipeline: Pipeline, options: InstanceSelection):
   }
   // Order: pipeline order, then partition order.
   const rank = new Map(pipeline.order.map((n, i) => [n, i]));
-  return [...all.values()].sort((a, b) => (rank.get(a.step.name) as number) - (rank.get(b.step.name) as number) || String(a.partitionValue).localeCompare(String(b.partitionValue)));
+  const byValue = (a: string | undefined, b: string | undefined): number => (a === b ? 0 : a === undefined ? -1 : b === undefined ? 1 : a < b ? -1 : 1);
+  return [...all.values()].sort((a, b) => (rank.get(a.step.name) as number) - (rank.get(b.step.name) as number) || byValue(a.partitionValue, b.partitionValue));
 }
 
 function fansInOver(pipeline: Pipeline, step: StepSpec, keys: string[], seen = new Set<string>()): boolean {

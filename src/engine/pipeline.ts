@@ -11,6 +11,7 @@ import type { Columns } from '../sdk/table-io.js';
 import { ENGINE_VERSION, SCHEMAS_DIR } from './paths.js';
 import { DIGEST_PREFIX, digestBytes } from '../sdk/hash.js';
 import type { RemoteCacheConfig } from './cache/config.js';
+import { TemplateError, checkTemplate, discoverPartitions, isGlob, isTemplate } from './templates.js';
 
 export type OutputFormat = 'parquet' | 'csv' | 'json' | 'geojson' | 'directory';
 export type InputFormat = OutputFormat | 'ndjson' | 'text';
@@ -34,7 +35,10 @@ export interface StepInput {
   readonly output?: string;
   /** The previous partition's output of this same step. */
   readonly previous: boolean;
-  /** For 'file': absolute path. For 'remote': the URI (https:, wss:, …). */
+  /**
+   * For 'file': absolute path, possibly a template (`{date}`, `{yyyy}/{mm}/{dd}`) and/or a glob,
+   * resolved per instance. For 'remote': the URI (https:, wss:, …).
+   */
   readonly location?: string;
   readonly format?: InputFormat;
   readonly columns?: Columns;
@@ -67,6 +71,8 @@ export interface Pipeline {
   readonly name: string;
   readonly outputRoot: string;
   readonly partitions: Readonly<Record<string, readonly string[]>>;
+  /** Partition keys whose values are discovered from files (`from_files`): key → template. */
+  readonly discovered?: Readonly<Record<string, string>>;
   readonly steps: ReadonlyMap<string, StepSpec>;
   /** Step names in a topological order (producers first; ties by declaration order). */
   readonly order: readonly string[];
@@ -116,7 +122,7 @@ function readMemo(memo: string, text: string, file: string): Pipeline | undefine
   // What validation checked on disk must still hold; otherwise re-parse for a located error.
   for (const step of stored.steps) {
     if (!existsSync(step.code)) return undefined;
-    if (step.inputs.some((i) => i.kind === 'file' && !i.optional && !existsSync(i.location as string))) return undefined;
+    if (step.inputs.some((i) => i.kind === 'file' && !i.optional && !isPerInstance(i.location as string) && !existsSync(i.location as string))) return undefined;
     if (step.outputs.some((o) => o.schemaFile && !existsSync(o.schemaFile))) return undefined;
   }
   let parsed: Pipeline | undefined;
@@ -124,7 +130,19 @@ function readMemo(memo: string, text: string, file: string): Pipeline | undefine
     parsed ??= parsePipeline(text, file);
     return parsed.locate(p);
   };
-  return { ...stored, steps: new Map(stored.steps.map((s) => [s.name, s])), locate };
+  // Discovered partitions are the files on disk now, not when the memo was written.
+  const partitions = { ...stored.partitions };
+  for (const [key, template] of Object.entries(stored.discovered ?? {})) {
+    const values = discoverPartitions(stored.dir, template, key);
+    if (values.length === 0) return undefined; // the full parse reports it with a location
+    partitions[key] = values;
+  }
+  return { ...stored, partitions, steps: new Map(stored.steps.map((s) => [s.name, s])), locate };
+}
+
+/** A file input resolved per instance (a template or a glob), so not checked when the pipeline loads. */
+export function isPerInstance(location: string): boolean {
+  return isTemplate(location) || isGlob(location);
 }
 
 export function parsePipeline(text: string, file: string): Pipeline {
@@ -169,10 +187,11 @@ interface RawStep {
   params?: Record<string, Record<string, unknown> & { default: unknown }>;
   outputs: Record<string, RawOutput>;
 }
+interface RawPartition { values?: string[]; from?: string; to?: string; from_files?: string }
 interface RawPipeline {
   pipeline?: string;
   output_root?: string;
-  partitions?: Record<string, { values?: string[]; from?: string; to?: string }>;
+  partitions?: Record<string, RawPartition>;
   cache?: RemoteCacheConfig;
   steps: Record<string, RawStep>;
 }
@@ -181,7 +200,11 @@ function normalise(raw: RawPipeline, file: string, locate: (p: readonly (string 
   const dir = dirname(file);
   const outputRoot = resolve(dir, raw.output_root ?? 'out');
   const partitions: Record<string, string[]> = {};
-  for (const [key, spec] of Object.entries(raw.partitions ?? {})) partitions[key] = partitionValues(key, spec, locate);
+  const discovered: Record<string, string> = {};
+  for (const [key, spec] of Object.entries(raw.partitions ?? {})) {
+    partitions[key] = partitionValues(key, spec, dir, locate);
+    if (spec.from_files) discovered[key] = spec.from_files;
+  }
 
   const steps = new Map<string, StepSpec>();
   const outputPaths = new Map<string, string>();
@@ -234,7 +257,10 @@ function normalise(raw: RawPipeline, file: string, locate: (p: readonly (string 
       const base = { name: inName, format: spec.format, columns: spec.columns, optional: spec.optional ?? false, previous: spec.previous ?? false };
       if (from.startsWith('file:')) {
         const location = resolve(dir, from.slice('file:'.length));
-        if (!existsSync(location) && !base.optional) throw new UserError('SCHEMA', `input "${name}.${inName}": ${from} does not exist`, where('inputs', inName));
+        const problem = checkTemplate(from, step.partition);
+        if (problem) throw new UserError('SCHEMA', `input "${name}.${inName}": ${from} ${problem}`, where('inputs', inName));
+        // A template or glob is resolved (and checked) per instance; a plain path is checked now.
+        if (!isPerInstance(location) && !existsSync(location) && !base.optional) throw new UserError('SCHEMA', `input "${name}.${inName}": ${from} does not exist`, where('inputs', inName));
         inputs.push({ ...base, kind: 'file', location });
       } else if (/^(https?|wss?|s3):\/\//.test(from)) {
         if (!step.source) throw new UserError('SCHEMA', `input "${name}.${inName}" reads ${from.split(':')[0]}: — only a step marked \`source: true\` may read a remote URI`, where('inputs', inName));
@@ -279,13 +305,34 @@ function normalise(raw: RawPipeline, file: string, locate: (p: readonly (string 
 
   checkReferences(steps, locate);
   const order = topologicalOrder(steps, locate);
-  return { file, dir, name: raw.pipeline ?? 'pipeline', outputRoot, partitions, steps, order, cache: raw.cache, locate: (p) => locate(p) };
+  return { file, dir, name: raw.pipeline ?? 'pipeline', outputRoot, partitions, ...(Object.keys(discovered).length > 0 ? { discovered } : {}), steps, order, cache: raw.cache, locate: (p) => locate(p) };
 }
 
 /** Partition values become path segments: plain names only. */
 export const SAFE_PARTITION_VALUE = /^(?!\.{1,2}$)[A-Za-z0-9_.=-]+$/;
 
-function partitionValues(key: string, spec: { values?: string[]; from?: string; to?: string }, locate: (p: readonly (string | number)[]) => string): string[] {
+function partitionValues(key: string, spec: RawPartition, dir: string, locate: (p: readonly (string | number)[]) => string): string[] {
+  const ways = [spec.values !== undefined, spec.from !== undefined || spec.to !== undefined, spec.from_files !== undefined].filter(Boolean).length;
+  if (ways > 1) throw new UserError('SCHEMA', `partition "${key}" takes one of \`values:\`, \`from:\`/\`to:\` or \`from_files:\``, locate(['partitions', key]));
+  if (spec.from_files !== undefined) {
+    const template = spec.from_files;
+    const where = locate(['partitions', key, 'from_files']);
+    if (isAbsolute(template) || template.split(/[\\/]/).includes('..')) throw new UserError('SCHEMA', `partition "${key}" from_files "${template}" must be a path inside the pipeline folder`, where);
+    const problem = checkTemplate(template, key);
+    if (problem) throw new UserError('SCHEMA', `partition "${key}" from_files "${template}" ${problem.replace('the step is partitioned by', 'the partition is')}`, where);
+    const names = new Set(template.match(/\{([a-z_][a-z0-9_]*)\}/g) ?? []);
+    if (!names.has(`{${key}}`) && !(names.has('{yyyy}') && names.has('{mm}') && names.has('{dd}'))) throw new UserError('SCHEMA', `partition "${key}" from_files "${template}" must contain {${key}} or all of {yyyy}, {mm}, {dd}`, where);
+    let values: string[];
+    try {
+      values = discoverPartitions(dir, template, key);
+    } catch (error) {
+      if (error instanceof TemplateError) throw new UserError('SCHEMA', `partition "${key}" from_files "${template}": ${error.message}`, where);
+      throw error;
+    }
+    values = values.filter((v) => SAFE_PARTITION_VALUE.test(v));
+    if (values.length === 0) throw new UserError('SCHEMA', `partition "${key}" from_files "${template}" matches nothing under ${relative(process.cwd(), dir) || '.'}`, where);
+    return values;
+  }
   if (spec.values) {
     spec.values.forEach((value, index) => {
       if (!SAFE_PARTITION_VALUE.test(value)) throw new UserError('SCHEMA', `partition "${key}" value "${value}" must be a plain name (letters, digits, _ . = -): it becomes part of output paths`, locate(['partitions', key, 'values', index]));

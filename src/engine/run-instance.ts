@@ -15,7 +15,7 @@ import type { Emit } from './events/bus.js';
 import { describeReasons, rerunReasons, type SeenState } from './events/reasons.js';
 import type { FailReason, Reason, RerunReason } from './events/types.js';
 import type { Instance } from './instances.js';
-import { resolveInputs, type InputWithRecord } from './inputs.js';
+import { resolveInputs, type FileInputs, type InputWithRecord } from './inputs.js';
 import type { Semaphore } from './semaphore.js';
 import type { BuildOptions } from './runner.js';
 import type { Cache, ExpectedOutput } from './cache/tiered.js';
@@ -40,6 +40,10 @@ export interface BuildContext {
   readonly pool: KernelPool;
   /** The local store, then the remote cache if one is configured (cache/tiered.ts). */
   readonly cache: Cache;
+  /** Per-instance file inputs (templates, globs), resolved once per build. */
+  readonly fileInputs: FileInputs;
+  /** The partition label (`date=…`) when no earlier build saw this instance's partition value. */
+  readonly newPartition: (instance: Instance) => string | undefined;
 }
 
 export async function runInstance(ctx: BuildContext, instance: Instance, depRecords: StepRecord[]): Promise<StepRecord> {
@@ -60,7 +64,7 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
   const t0 = performance.now();
   try {
     const code = await codeDigest(store, step.code, pipeline.dir);
-    const inputs = await resolveInputs(pipeline, store, instance, outputsOf);
+    const inputs = await resolveInputs(pipeline, store, ctx.fileInputs, instance, outputsOf);
     const stepParams = params[step.name];
     // Params marked `x-execution-only: true` (worker counts and the like) do not change outputs.
     const keyParams = Object.fromEntries(Object.entries(stepParams).filter(([name]) => !step.params.find((p) => p.name === name)?.schema['x-execution-only']));
@@ -74,7 +78,7 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
 
     const forced = options.force?.includes(step.name) ?? false;
     const refreshed = step.source && (options.refresh?.includes(step.name) ?? false);
-    let reasons: RerunReason[] = forced ? [{ kind: 'forced' }] : refreshed ? [{ kind: 'refresh' }] : rerunReasons(lastSeen[instance.id], seen, relative(process.cwd(), step.code));
+    let reasons: RerunReason[] = forced ? [{ kind: 'forced' }] : refreshed ? [{ kind: 'refresh' }] : rerunReasons(lastSeen[instance.id], seen, relative(process.cwd(), step.code), ctx.newPartition(instance));
     const found = forced || refreshed ? undefined : await cache.lookup(key, expectedOutputs(pipeline, instance), { dryRun: options.dryRun, onProgress: (done, total) => emit({ type: 'progress', instance: instance.id, done, total }) });
     const action = found?.action;
     if (found && !found.action && found.problem) reasons = [{ kind: 'remote-rejected', problem: found.problem }];

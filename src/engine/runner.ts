@@ -15,7 +15,8 @@ import { duckdbVersion, redactSecrets, type Manifest, type StepRecord } from './
 import { emitterFor, type Emit } from './events/bus.js';
 import { describeReason } from './events/reasons.js';
 import type { DagrunEvent, EventSink, FailReason, Reason, RerunReason, RunCounts } from './events/types.js';
-import { selectInstances, type Instance } from './instances.js';
+import { instanceId, selectInstances, type Instance } from './instances.js';
+import { FileInputs, checkFileInputs } from './inputs.js';
 import { runInstance, type LastSeen } from './run-instance.js';
 import { Semaphore } from './semaphore.js';
 import { openCache, type Cache, type CacheReport } from './cache/tiered.js';
@@ -71,6 +72,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     if (!values.includes(value)) throw new UserError('CLI', `--partition ${key}=${value}: not one of the declared values (${values.join(', ')})`);
   }
   const instances = selectInstances(pipeline, options);
+  const fileInputs = new FileInputs(pipeline);
+  checkFileInputs(pipeline, instances, fileInputs);
   const store = new Store(options.cacheDir ? resolve(options.cacheDir) : defaultCacheDir(pipeline));
   const runId = newRunId();
   const started = new Date();
@@ -86,11 +89,18 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     cache = await openCache(store, remoteSettings, (message) => emit({ type: 'warning', message }));
     const lastSeenFile = join(store.root, 'last-seen.json');
     const lastSeen = readJson<Record<string, LastSeen>>(lastSeenFile) ?? {};
+    // Partition values some earlier build saw: an instance of any other value is a new partition (data landed).
+    const knownPartitions = new Set(Object.keys(lastSeen).map((id) => id.slice(id.indexOf('['))).filter((p) => p.startsWith('[')));
+    const newPartition = (instance: Instance): string | undefined => {
+      if (instance.partitionValue === undefined || knownPartitions.size === 0) return undefined; // a first build: nothing is "new"
+      const label = instanceId('', instance.partition); // "[date=…]"
+      return knownPartitions.has(label) ? undefined : label.slice(1, -1);
+    };
     const records = new Map<string, StepRecord>();
     const outputsOf = new Map<string, StoredOutput[]>();
     const semaphore = new Semaphore(Math.max(1, options.jobs ?? 2));
     pool = new KernelPool(Math.max(1, options.jobs ?? 2));
-    const context = { pipeline, store, params, options, runId, emit, lastSeen, outputsOf, semaphore, pool, cache };
+    const context = { pipeline, store, params, options, runId, emit, lastSeen, outputsOf, semaphore, pool, cache, fileInputs, newPartition };
     const promises = new Map<string, Promise<StepRecord>>();
 
     const process_ = (instance: Instance): Promise<StepRecord> => {

@@ -7,6 +7,8 @@ export function describeReason(reason: Reason): string {
   switch (reason.kind) {
     case 'no-previous-result':
       return 'no previous result';
+    case 'new-partition':
+      return `new partition ${reason.partition}`;
     case 'cache-entry-missing':
       return 'no cached result for an unchanged key (cache cleared or entry dropped)';
     case 'engine-changed':
@@ -64,8 +66,8 @@ export interface SeenState {
   readonly packages?: string;
 }
 
-export function rerunReasons(previous: SeenState | undefined, current: SeenState, codeFile: string): RerunReason[] {
-  if (!previous) return [{ kind: 'no-previous-result' }];
+export function rerunReasons(previous: SeenState | undefined, current: SeenState, codeFile: string, newPartition?: string): RerunReason[] {
+  if (!previous) return [newPartition ? { kind: 'new-partition', partition: newPartition } : { kind: 'no-previous-result' }];
   if (previous.key === current.key) return [{ kind: 'cache-entry-missing' }];
   const reasons: RerunReason[] = [];
   if (previous.engine !== current.engine) reasons.push({ kind: 'engine-changed', from: previous.engine, to: current.engine });

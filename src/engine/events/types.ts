@@ -9,6 +9,8 @@
 /** Why an instance must run (a cache miss, or a user's request). */
 export type RerunReason =
   | { readonly kind: 'no-previous-result' }
+  /** A partition value no earlier build saw (its data landed: `from_files`). */
+  | { readonly kind: 'new-partition'; readonly partition: string }
   | { readonly kind: 'cache-entry-missing' }
   | { readonly kind: 'engine-changed'; readonly from: string; readonly to: string }
   | { readonly kind: 'packages-changed' }

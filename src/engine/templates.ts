@@ -1,0 +1,238 @@
+// Partition templates: `{date}` (any declared partition key) and the date parts `{yyyy}`, `{mm}`,
+// `{dd}` of a YYYY-MM-DD value, in file paths, globs and remote URIs. Expansion is one pure function
+// (remote inputs use it on URIs); discovery (`from_files`) runs the same template backwards.
+import { readdirSync, statSync } from 'node:fs';
+import { join, sep } from 'node:path';
+
+export const DATE_PARTS = ['yyyy', 'mm', 'dd'] as const;
+const PLACEHOLDER = /\{([a-z_][a-z0-9_]*)\}/g;
+const DATE_VALUE = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+/** A template problem, as data: the caller adds where it was declared. */
+export class TemplateError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TemplateError';
+  }
+}
+
+/** Placeholder names used in a template, in order of appearance (repeats kept once). */
+export function templatePlaceholders(template: string): string[] {
+  return [...new Set([...template.matchAll(PLACEHOLDER)].map((m) => m[1]))];
+}
+
+export function isTemplate(text: string): boolean {
+  return templatePlaceholders(text).length > 0;
+}
+
+/**
+ * Placeholders a step partitioned by `key` may use; anything else is named in the returned sentence.
+ * Date parts are allowed for any key (a non-date value is refused when expanded).
+ */
+export function checkTemplate(template: string, key: string | undefined): string | undefined {
+  for (const name of templatePlaceholders(template)) {
+    if (!key) return `uses {${name}}, but the step is not partitioned`;
+    if (name !== key && !(DATE_PARTS as readonly string[]).includes(name)) return `uses {${name}}, but the step is partitioned by "${key}" (placeholders: {${key}}, {yyyy}, {mm}, {dd})`;
+  }
+  return undefined;
+}
+
+/** Fill a template for one partition: `{key}` is the value, date parts come from a YYYY-MM-DD value. */
+export function expandTemplate(template: string, partition: Readonly<Record<string, string>>): string {
+  return template.replace(PLACEHOLDER, (whole, name: string) => {
+    if (name in partition) return partition[name];
+    if ((DATE_PARTS as readonly string[]).includes(name)) {
+      const dates = Object.entries(partition).filter(([, v]) => DATE_VALUE.test(v));
+      if (dates.length !== 1) throw new TemplateError(`{${name}} needs a YYYY-MM-DD partition value (partition: ${describePartition(partition)})`);
+      const [, yyyy, mm, dd] = DATE_VALUE.exec(dates[0][1]) as RegExpExecArray;
+      return name === 'yyyy' ? yyyy : name === 'mm' ? mm : dd;
+    }
+    throw new TemplateError(`{${name}} is not a partition of this instance (partition: ${describePartition(partition)})`);
+  });
+}
+
+function describePartition(partition: Readonly<Record<string, string>>): string {
+  const entries = Object.entries(partition);
+  return entries.length === 0 ? 'none' : entries.map(([k, v]) => `${k}=${v}`).join(', ');
+}
+
+// ---------- globs ----------
+
+const GLOB_CHARS = /[*?[]/;
+
+export function isGlob(path: string): boolean {
+  return GLOB_CHARS.test(path);
+}
+
+/** One path segment's glob (`*`, `?`, `[abc]`) as a regular expression; `*` never crosses a `/`. */
+function segmentRegex(segment: string): RegExp {
+  let source = '';
+  for (let i = 0; i < segment.length; i += 1) {
+    const c = segment[i];
+    if (c === '*') source += '[^/]*';
+    else if (c === '?') source += '[^/]';
+    else if (c === '[') {
+      const end = segment.indexOf(']', i + 2);
+      if (end < 0) source += '\\[';
+      else {
+        const body = segment.slice(i + 1, end).replace(/\\/g, '\\\\');
+        source += `[${body.startsWith('!') ? `^${body.slice(1)}` : body}]`;
+        i = end;
+      }
+    } else source += c.replace(/[.+^${}()|\\]/g, '\\$&');
+  }
+  return new RegExp(`^${source}$`);
+}
+
+/**
+ * Files matching an absolute glob (`*`, `?`, `[…]` within a segment, `**` for any depth), sorted.
+ * Hidden names (leading `.`) match only a pattern segment that starts with `.`; symlinks are followed
+ * as the tree walker follows them.
+ */
+export function globFiles(pattern: string): string[] {
+  const segments = pattern.split(/[\\/]/);
+  let fixed = 0;
+  while (fixed < segments.length && !isGlob(segments[fixed])) fixed += 1;
+  const base = segments.slice(0, fixed).join(sep) || sep;
+  const rest = segments.slice(fixed);
+  const found = new Set<string>();
+  const walk = (dir: string, index: number): void => {
+    if (index === rest.length) return;
+    const segment = rest[index];
+    const last = index === rest.length - 1;
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    if (segment === '**') {
+      // Zero directories, then one more level with `**` still to apply.
+      walk(dir, index + 1);
+      for (const entry of entries) if (!entry.name.startsWith('.') && kindOf(join(dir, entry.name), entry) === 'dir') walk(join(dir, entry.name), index);
+      return;
+    }
+    const matcher = isGlob(segment) ? segmentRegex(segment) : undefined;
+    for (const entry of entries) {
+      if (matcher ? !matcher.test(entry.name) || (entry.name.startsWith('.') && !segment.startsWith('.')) : entry.name !== segment) continue;
+      if (entry.name.endsWith('.tmp')) continue;
+      const full = join(dir, entry.name);
+      const kind = kindOf(full, entry);
+      if (last && kind === 'file') found.add(full);
+      else if (!last && kind === 'dir') walk(full, index + 1);
+    }
+  };
+  if (rest.length === 0) return [];
+  walk(base, 0);
+  return [...found].sort();
+}
+
+function kindOf(full: string, entry: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }): 'file' | 'dir' | 'other' {
+  if (entry.isFile()) return 'file';
+  if (entry.isDirectory()) return 'dir';
+  if (entry.isSymbolicLink()) {
+    try {
+      const target = statSync(full);
+      return target.isFile() ? 'file' : target.isDirectory() ? 'dir' : 'other';
+    } catch {
+      return 'other';
+    }
+  }
+  return 'other';
+}
+
+// ---------- discovery ----------
+
+/**
+ * Partition values found on disk for a template relative to `root` (`raw/{date}/`,
+ * `raw/{yyyy}/{mm}/{dd}/`, `inputs/{date}.csv`): a trailing `/` matches directories, otherwise files.
+ * Date parts combine into YYYY-MM-DD; a value that is not a real date is skipped. Sorted, unique.
+ */
+export function discoverPartitions(root: string, template: string, key: string): string[] {
+  const wantDirs = /[\\/]$/.test(template);
+  const segments = template.replace(/[\\/]+$/, '').split(/[\\/]/);
+  const values = new Set<string>();
+  const walk = (dir: string, index: number, bound: Record<string, string>): void => {
+    const segment = segments[index];
+    const last = index === segments.length - 1;
+    const names = templatePlaceholders(segment);
+    if (names.length === 0 && !isGlob(segment)) {
+      const full = join(dir, segment);
+      if (last) {
+        if (kindOf(full, statEntry(full)) === (wantDirs ? 'dir' : 'file')) finish(bound);
+      } else walk(full, index + 1, bound);
+      return;
+    }
+    const matcher = segmentMatcher(segment, key);
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      if (entry.name.startsWith('.') || entry.name.endsWith('.tmp')) continue;
+      const match = matcher.exec(entry.name);
+      if (!match) continue;
+      const next = { ...bound };
+      let consistent = true;
+      for (const [name, value] of Object.entries(match.groups ?? {})) {
+        if (next[name] !== undefined && next[name] !== value) consistent = false;
+        next[name] = value;
+      }
+      if (!consistent) continue;
+      const full = join(dir, entry.name);
+      const kind = kindOf(full, entry);
+      if (last) {
+        if (kind === (wantDirs ? 'dir' : 'file')) finish(next);
+      } else if (kind === 'dir') walk(full, index + 1, next);
+    }
+  };
+  const finish = (bound: Record<string, string>): void => {
+    const parts = bound.yyyy !== undefined && bound.mm !== undefined && bound.dd !== undefined ? `${bound.yyyy}-${bound.mm}-${bound.dd}` : undefined;
+    const value = bound[key] ?? parts;
+    if (value === undefined) return;
+    if (parts !== undefined && bound[key] !== undefined && parts !== bound[key]) return;
+    if (parts !== undefined || DATE_VALUE.test(value)) {
+      if (!isRealDate(value)) return;
+    }
+    values.add(value);
+  };
+  walk(root, 0, {});
+  return [...values].sort();
+}
+
+function statEntry(full: string): { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean } {
+  try {
+    return statSync(full);
+  } catch {
+    return { isFile: () => false, isDirectory: () => false, isSymbolicLink: () => false };
+  }
+}
+
+/** A segment like `{date}.csv`, `day={date}` or `{dd}` as a regex with one named group per placeholder. */
+function segmentMatcher(segment: string, key: string): RegExp {
+  let source = '';
+  let last = 0;
+  const seen = new Set<string>();
+  for (const m of segment.matchAll(PLACEHOLDER)) {
+    source += globSource(segment.slice(last, m.index));
+    const name = m[1];
+    const pattern = name === 'yyyy' ? '\\d{4}' : name === 'mm' || name === 'dd' ? '\\d{2}' : name === key ? '[A-Za-z0-9_.=-]+?' : undefined;
+    if (pattern === undefined) throw new TemplateError(`{${name}} is neither the partition key "${key}" nor one of {yyyy}, {mm}, {dd}`);
+    source += seen.has(name) ? `\\k<${name}>` : `(?<${name}>${pattern})`;
+    seen.add(name);
+    last = (m.index as number) + m[0].length;
+  }
+  source += globSource(segment.slice(last));
+  return new RegExp(`^${source}$`);
+}
+
+function globSource(text: string): string {
+  return segmentRegex(text).source.slice(1, -1);
+}
+
+function isRealDate(value: string): boolean {
+  const t = Date.parse(`${value}T00:00:00Z`);
+  return Number.isFinite(t) && new Date(t).toISOString().slice(0, 10) === value;
+}
