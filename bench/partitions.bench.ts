@@ -1,0 +1,240 @@
+// Partitions at scale (issue 17), side by side with Snakemake 7.21 (Debian's `snakemake`):
+//  per date a 10-row CSV, a copy step, a ×2 step, then a fan-in sum over all dates; dagrun steps are
+//  DuckDB SQL with `file:inputs/{date}.csv`, Snakemake's rules are cp/awk. Both with 2 jobs.
+//  For N = 7 and N = 365: cold build, no-op, rebuild after one date's input changed.
+//  Then: `dagrun plan` over 3,650 instances (365 dates × 10 chained steps), and a no-op over one
+//  directory input of 100,000 files against `git status --porcelain` on the same tree.
+// Every figure is CPU-seconds (user+sys of the process and its children, from /usr/bin/time) and
+// wall seconds, each with the command that produced it.
+// Usage: node --import tsx bench/partitions.bench.ts [--quick]   (--quick: N = 7 and 30, 10,000 files)
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { seededRandom } from '../src/sdk/random.js';
+
+const quick = process.argv.includes('--quick');
+const sizes = quick ? [7, 30] : [7, 365];
+const bigFiles = quick ? 10_000 : 100_000;
+const repeats = 3;
+const root = fileURLToPath(new URL('..', import.meta.url));
+const work = join(root, 'bench', '.work', 'partitions');
+const cli = join(root, 'bin', 'dagrun.js');
+
+interface Timing {
+  wall: number;
+  cpu: number;
+  command: string;
+}
+
+/** Run a command under /usr/bin/time: wall and user+sys CPU seconds, children included. */
+function timed(command: string, args: string[], cwd: string): Timing {
+  const result = spawnSync('/usr/bin/time', ['-f', '%e %U %S', command, ...args], { cwd, encoding: 'utf8', maxBuffer: 1 << 28 });
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${result.status}): ${result.stderr.slice(-2000)}`);
+  const last = result.stderr.trim().split('\n').pop() as string;
+  const [wall, user, sys] = last.split(' ').map(Number);
+  return { wall, cpu: user + sys, command: `${command === process.execPath ? 'node' : command} ${args.map((a) => a.replace(root, '')).join(' ')}` };
+}
+
+/** The median (by wall) of repeated runs, `prepare` run before each. */
+function median(run: () => Timing, prepare: () => void = () => undefined, times = repeats): Timing {
+  const results: Timing[] = [];
+  for (let i = 0; i < times; i += 1) {
+    prepare();
+    results.push(run());
+  }
+  results.sort((a, b) => a.wall - b.wall);
+  return results[Math.floor(results.length / 2)];
+}
+
+function ensureSnakemake(): boolean {
+  if (spawnSync('snakemake', ['--version'], { stdio: 'ignore' }).status === 0) return true;
+  process.stderr.write('snakemake missing: installing Debian\'s package\n');
+  spawnSync('apt-get', ['install', '-y', '-qq', 'snakemake'], { stdio: 'inherit' });
+  return spawnSync('snakemake', ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+function dates(n: number): string[] {
+  const start = Date.parse('2025-01-01T00:00:00Z');
+  return Array.from({ length: n }, (_, i) => new Date(start + i * 86_400_000).toISOString().slice(0, 10));
+}
+
+function writeInputs(dir: string, days: string[]): void {
+  const random = seededRandom(days.length);
+  mkdirSync(join(dir, 'inputs'), { recursive: true });
+  for (const day of days) {
+    const rows = Array.from({ length: 10 }, (_, i) => `${i},${Math.floor(random() * 1000)}`);
+    writeFileSync(join(dir, 'inputs', `${day}.csv`), `id,v\n${rows.join('\n')}\n`);
+  }
+}
+
+function dagrunProject(dir: string, days: string[]): void {
+  rmSync(dir, { recursive: true, force: true });
+  writeInputs(dir, days);
+  mkdirSync(join(dir, 'steps'), { recursive: true });
+  writeFileSync(join(dir, 'steps', 'copy.sql'), 'CREATE TABLE copied AS SELECT id, v FROM raw;\n');
+  writeFileSync(join(dir, 'steps', 'double.sql'), 'CREATE TABLE doubled AS SELECT id, v * 2 AS v FROM copied;\n');
+  writeFileSync(join(dir, 'steps', 'sum.sql'), 'CREATE TABLE total AS SELECT sum(v)::BIGINT AS v FROM doubled;\n');
+  writeFileSync(
+    join(dir, 'pipeline.yaml'),
+    `pipeline: partitions-bench
+partitions:
+  date: { from: "${days[0]}", to: "${days[days.length - 1]}" }
+steps:
+  copy:
+    sql: steps/copy.sql
+    partition: date
+    inputs:
+      raw: { from: "file:inputs/{date}.csv", columns: { id: BIGINT, v: BIGINT } }
+    outputs:
+      copied: { path: "copied/{date}.csv", format: csv, columns: { id: BIGINT, v: BIGINT } }
+  double:
+    sql: steps/double.sql
+    partition: date
+    inputs:
+      copied: copy.copied
+    outputs:
+      doubled: { path: "doubled/{date}.csv", format: csv, columns: { id: BIGINT, v: BIGINT } }
+  sum:
+    sql: steps/sum.sql
+    inputs:
+      doubled: double.doubled
+    outputs:
+      total: { path: total.csv, format: csv, columns: { v: BIGINT } }
+`,
+  );
+}
+
+function snakemakeProject(dir: string, days: string[]): void {
+  rmSync(dir, { recursive: true, force: true });
+  writeInputs(dir, days);
+  writeFileSync(
+    join(dir, 'Snakefile'),
+    `DATES = ${JSON.stringify(days)}
+
+rule all:
+    input: "out/total.csv"
+
+rule copy:
+    input: "inputs/{date}.csv"
+    output: "out/copied/{date}.csv"
+    shell: "cp {input} {output}"
+
+rule double:
+    input: "out/copied/{date}.csv"
+    output: "out/doubled/{date}.csv"
+    shell: "awk -F, 'NR==1{{print; next}} {{print $1 \\",\\" $2*2}}' {input} > {output}"
+
+rule sum:
+    input: expand("out/doubled/{date}.csv", date=DATES)
+    output: "out/total.csv"
+    shell: "awk -F, 'FNR>1{{s+=$2}} END{{print \\"v\\"; print s}}' {input} > {output}"
+`,
+  );
+}
+
+/** Change one date's input (content and a later mtime), the same way for both tools. */
+function touchOneDate(dir: string, day: string, round: number): void {
+  const path = join(dir, 'inputs', `${day}.csv`);
+  writeFileSync(path, `id,v\n${Array.from({ length: 10 }, (_, i) => `${i},${round * 10 + i}`).join('\n')}\n`);
+  const later = new Date(Date.now() + 1000 * (round + 1));
+  utimesSync(path, later, later);
+}
+
+const ratio = (a: Timing, b: Timing): { cpu: number; wall: number } => ({ cpu: Number((a.cpu / b.cpu).toFixed(2)), wall: Number((a.wall / b.wall).toFixed(2)) });
+const show = (t: Timing): string => `${t.cpu.toFixed(2)} CPU-s, ${t.wall.toFixed(2)} s wall  [${t.command}]`;
+
+const haveSnakemake = ensureSnakemake();
+const dagrun = (dir: string, ...args: string[]): Timing => timed(process.execPath, [cli, ...args], dir);
+const snakemake = (dir: string): Timing => timed('snakemake', ['--cores', '2', '--quiet', 'all'], dir);
+const nodeBare = median(() => timed(process.execPath, ['-e', '0'], work), () => mkdirSync(work, { recursive: true }), 5);
+const report: Record<string, unknown> = { node_e_0: nodeBare };
+const lines: string[] = [`node -e 0: ${show(nodeBare)}`];
+
+for (const n of sizes) {
+  const days = dates(n);
+  const d = join(work, `dagrun-${n}`);
+  const s = join(work, `snakemake-${n}`);
+  dagrunProject(d, days);
+  const cold = dagrun(d, 'build', '--jobs', '2');
+  const noop = median(() => dagrun(d, 'build', '--jobs', '2'));
+  let round = 0;
+  const mid = days[Math.floor(n / 2)];
+  const rebuild = median(() => dagrun(d, 'build', '--jobs', '2'), () => touchOneDate(d, mid, (round += 1)));
+  const entry: Record<string, unknown> = { dagrun: { cold, noop, rebuild } };
+  lines.push(`N=${n} dagrun cold:    ${show(cold)}`, `N=${n} dagrun no-op:   ${show(noop)}`, `N=${n} dagrun rebuild: ${show(rebuild)}`);
+  if (haveSnakemake) {
+    snakemakeProject(s, days);
+    const sCold = snakemake(s);
+    const sNoop = median(() => snakemake(s));
+    round = 0;
+    const sRebuild = median(() => snakemake(s), () => touchOneDate(s, mid, (round += 1)));
+    entry.snakemake = { cold: sCold, noop: sNoop, rebuild: sRebuild };
+    entry.ratio = { cold: ratio(cold, sCold), noop: ratio(noop, sNoop), rebuild: ratio(rebuild, sRebuild) };
+    lines.push(
+      `N=${n} snakemake cold:    ${show(sCold)}`,
+      `N=${n} snakemake no-op:   ${show(sNoop)}`,
+      `N=${n} snakemake rebuild: ${show(sRebuild)}`,
+      `N=${n} dagrun/snakemake CPU (wall): cold ${ratio(cold, sCold).cpu} (${ratio(cold, sCold).wall}), no-op ${ratio(noop, sNoop).cpu} (${ratio(noop, sNoop).wall}), rebuild ${ratio(rebuild, sRebuild).cpu} (${ratio(rebuild, sRebuild).wall})`,
+    );
+  }
+  lines.push(`N=${n} dagrun no-op / node -e 0: ${(noop.wall / nodeBare.wall).toFixed(2)} wall`);
+  report[`n${n}`] = entry;
+}
+const [small, large] = sizes.map((n) => (report[`n${n}`] as { dagrun: { rebuild: Timing } }).dagrun.rebuild);
+lines.push(`dagrun rebuild-1-of-${sizes[1]} / rebuild-1-of-${sizes[0]}: ${(large.cpu / small.cpu).toFixed(2)} CPU (${(large.wall / small.wall).toFixed(2)} wall)`);
+
+// ---------- plan over 3,650 instances ----------
+{
+  const days = dates(quick ? 30 : 365);
+  const dir = join(work, 'plan');
+  rmSync(dir, { recursive: true, force: true });
+  writeInputs(dir, days);
+  mkdirSync(join(dir, 'steps'), { recursive: true });
+  writeFileSync(join(dir, 'steps', 'pass.sql'), 'CREATE TABLE o AS SELECT * FROM i;\n');
+  const steps = Array.from({ length: 10 }, (_, k) =>
+    `  s${k}:\n    sql: steps/pass.sql\n    partition: date\n    inputs:\n      i: ${k === 0 ? '"file:inputs/{date}.csv"' : `s${k - 1}.o`}\n    outputs:\n      o: { path: "s${k}/{date}.csv", format: csv, columns: { id: BIGINT, v: BIGINT } }\n`,
+  ).join('');
+  writeFileSync(join(dir, 'pipeline.yaml'), `partitions:\n  date: { from: "${days[0]}", to: "${days[days.length - 1]}" }\nsteps:\n${steps}`);
+  dagrun(dir, 'validate'); // the memo: plan measures planning, not YAML parsing
+  const plan = median(() => dagrun(dir, 'plan', '--json'));
+  lines.push(`plan of ${days.length * 10} instances: ${show(plan)}; minus node -e 0: ${(plan.wall - nodeBare.wall).toFixed(2)} s wall`);
+  report.plan = { instances: days.length * 10, ...plan };
+}
+
+// ---------- no-op over a 100,000-file directory input ----------
+{
+  const dir = join(work, `tree-${bigFiles}`);
+  if (!existsSync(join(dir, '.git'))) {
+    rmSync(dir, { recursive: true, force: true });
+    const random = seededRandom(bigFiles);
+    for (let i = 0; i < bigFiles; i += 1) {
+      const sub = join(dir, 'inputs', String(i % 100).padStart(2, '0'));
+      if (i < 100) mkdirSync(sub, { recursive: true });
+      writeFileSync(join(sub, `part-${String(i).padStart(6, '0')}.csv`), `id,v\n${i},${Math.floor(random() * 1000)}\n`);
+    }
+    mkdirSync(join(dir, 'steps'), { recursive: true });
+    // The step only has to depend on the tree (its key covers every file); it reads none of them.
+    writeFileSync(join(dir, 'steps', 'total.sql'), 'CREATE TABLE total AS SELECT 1::BIGINT AS files;\n');
+    writeFileSync(join(dir, 'pipeline.yaml'), `steps:\n  total:\n    sql: steps/total.sql\n    inputs:\n      inputs: { from: "file:inputs", format: text }\n    outputs:\n      total: { path: total.csv, format: csv, columns: { files: BIGINT } }\n`);
+    writeFileSync(join(dir, '.gitignore'), 'cache/\nout/\n');
+    execFileSync('git', ['init', '-q'], { cwd: dir });
+    execFileSync('git', ['add', '-A'], { cwd: dir });
+    execFileSync('git', ['-c', 'user.email=bench@dagrun', '-c', 'user.name=bench', 'commit', '-qm', 'bench tree'], { cwd: dir });
+  }
+  rmSync(join(dir, 'cache'), { recursive: true, force: true });
+  rmSync(join(dir, 'out'), { recursive: true, force: true });
+  const cold = dagrun(dir, 'build');
+  const noop = median(() => dagrun(dir, 'build'), undefined, 5);
+  const git = median(() => timed('git', ['status', '--porcelain'], dir), undefined, 5);
+  lines.push(
+    `${bigFiles}-file tree: dagrun cold ${show(cold)}`,
+    `${bigFiles}-file tree: dagrun no-op ${show(noop)}`,
+    `${bigFiles}-file tree: git status --porcelain ${show(git)}`,
+    `${bigFiles}-file tree: no-op / git status: ${(noop.wall / git.wall).toFixed(2)} wall, ${(noop.cpu / git.cpu).toFixed(2)} CPU; start-up subtracted (minus node -e 0): ${((noop.wall - nodeBare.wall) / git.wall).toFixed(2)} wall`,
+  );
+  report.tree = { files: bigFiles, cold, noop, git_status: git };
+}
+
+console.log(lines.join('\n'));
+console.log(JSON.stringify(report));
