@@ -121,7 +121,7 @@ async function resolveFileInput(store: Store, files: FileInputs, instance: Insta
   }
   if (statSync(location).isDirectory()) {
     const tree = await store.digestInputTree(location);
-    return { name: input.name, files: [location], format: input.format ?? 'directory', columns: input.columns, record: { name: input.name, source: `file:${shown}`, digest: tree.digest, bytes: tree.size, files: tree.entries.length } };
+    return { name: input.name, files: [location], format: input.format ?? 'directory', columns: input.columns, record: { name: input.name, source: `file:${shown}`, digest: tree.digest, bytes: tree.size, files: tree.files } };
   }
   const { digest, size } = await store.digestOf(location);
   return { name: input.name, files: [location], format: input.format ?? formatFromExtension(location), columns: input.columns, record: { name: input.name, source: `file:${shown}`, digest, bytes: size } };
