@@ -3,7 +3,7 @@
 // (inside the cache) and `exec` (outside it).
 import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { relative } from 'node:path';
 import type { Ajv as AjvType, ValidateFunction } from 'ajv';
@@ -93,7 +93,7 @@ async function runSql(step: StepSpec, inputs: readonly ResolvedInput[], params: 
 }
 
 async function createInputView(db: Db, step: StepSpec, input: ResolvedInput): Promise<void> {
-  const { quoteIdent, readerFor } = await import('../sdk/table-io.js');
+  const { quoteIdent, quoteLiteral, readerFor } = await import('../sdk/table-io.js');
   const name = quoteIdent(input.name);
   let files = [...input.files];
   let format = input.format;
@@ -111,12 +111,38 @@ async function createInputView(db: Db, step: StepSpec, input: ResolvedInput): Pr
     await db.run(`CREATE VIEW ${name} AS SELECT ${columns} WHERE false`);
     return;
   }
-  if (format === 'parquet' || format === 'csv' || format === 'json') {
+  if (format === 'csv' && input.columns && files.length > 1 && headersAre(files, Object.keys(input.columns))) {
+    // Many CSVs with the declared header (a fan-in over partitions): give DuckDB the types instead
+    // of letting union_by_name sniff every file (365 files: ~0.4 CPU-s → ~0.05).
+    const columns = Object.entries(input.columns).map(([c, t]) => `${quoteLiteral(c)}: ${quoteLiteral(t)}`).join(', ');
+    await db.run(`CREATE VIEW ${name} AS SELECT * FROM read_csv([${files.map(quoteLiteral).join(', ')}], header = true, columns = {${columns}}, hive_partitioning = false)`);
+  } else if (format === 'parquet' || format === 'csv' || format === 'json') {
     await db.run(`CREATE VIEW ${name} AS SELECT * FROM ${readerFor(files, format)}`);
   } else if (format === 'ndjson') {
     await db.run(`CREATE VIEW ${name} AS SELECT * FROM read_json_auto(${`[${files.map((f) => `'${f.replaceAll("'", "''")}'`).join(', ')}]`}, format = 'newline_delimited')`);
   }
   // geojson/text inputs are for kernels; a SQL step that needs them reads them with DuckDB functions itself.
+}
+
+/** Whether every file's first line is exactly these column names, comma-separated (as copyToFile writes them). */
+function headersAre(files: readonly string[], names: readonly string[]): boolean {
+  const expected = names.join(',');
+  if (names.some((n) => /[",\r\n]/.test(n) || n.trim() !== n)) return false;
+  const buffer = Buffer.allocUnsafe(expected.length + 2);
+  for (const file of files) {
+    let fd: number | undefined;
+    try {
+      fd = openSync(file, 'r');
+      const read = readSync(fd, buffer, 0, buffer.length, 0);
+      const head = buffer.toString('utf8', 0, read);
+      if (!(head === `${expected}\n` || head.startsWith(`${expected}\n`) || head.startsWith(`${expected}\r\n`))) return false;
+    } catch {
+      return false;
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+  }
+  return true;
 }
 
 function bindParams(prepared: DuckDBPreparedStatement, bindings: Record<string, unknown>, stepName: string): void {

@@ -172,6 +172,17 @@ function because(...reasons: Reason[]): { reason: string; reasons: Reason[] } {
  * its own), else the engine's, digested through the stat cache, enters every action key.
  */
 async function packagesDigest(store: Store, pipelineDir: string): Promise<string> {
+  // One lookup per build (Store), not one walk up the folders and stat per instance.
+  let known = packagesDigests.get(store);
+  if (!known) {
+    known = findPackagesDigest(store, pipelineDir);
+    packagesDigests.set(store, known);
+  }
+  return known;
+}
+const packagesDigests = new WeakMap<Store, Promise<string>>();
+
+async function findPackagesDigest(store: Store, pipelineDir: string): Promise<string> {
   for (let dir = pipelineDir; ; dir = dirname(dir)) {
     const lock = join(dir, 'package-lock.json');
     if (existsSync(lock)) return (await store.digestOf(lock)).digest;

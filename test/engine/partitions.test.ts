@@ -236,3 +236,22 @@ describe('partitions discovered from data', () => {
     expect(() => loadPipeline(join(dir, 'pipeline.yaml'))).toThrow(/takes one of/);
   });
 });
+
+describe('fan-in over many CSV partitions', () => {
+  it('reads by column name whatever order a producer wrote its columns in', async () => {
+    const dir = workDir();
+    write(join(dir, 'steps', 'make.sql'), "CREATE TABLE made AS SELECT CASE WHEN $partition_date = 'c' THEN 'x' ELSE 'y' END AS b, 1 AS a WHERE false UNION ALL SELECT 'k' || $partition_date AS b, length($partition_date)::INTEGER * 10 AS a;\n");
+    // Partition "c" writes columns in the declared order (a, b) only if the SQL says so: make two layouts.
+    write(join(dir, 'steps', 'swap.sql'), 'CREATE TABLE swapped AS SELECT a, b FROM made;\n');
+    write(join(dir, 'steps', 'keep.sql'), 'CREATE TABLE kept AS SELECT b, a FROM made;\n');
+    write(join(dir, 'steps', 'sum.sql'), 'CREATE TABLE total AS SELECT sum(a)::BIGINT AS a, string_agg(b, \',\' ORDER BY b) AS b FROM rows;\n');
+    const pipeline = (producer: string): string => `partitions:\n  date: { values: ["a", "bb", "ccc"] }\nsteps:\n  make:\n    sql: steps/make.sql\n    partition: date\n    outputs:\n      made: { path: "made/{date}.csv", format: csv, columns: { a: INTEGER, b: VARCHAR } }\n  shape:\n    sql: steps/${producer}.sql\n    partition: date\n    inputs:\n      made: make.made\n    outputs:\n      out: { path: "shape/{date}.csv", format: csv, columns: { a: INTEGER, b: VARCHAR } }\n  sum:\n    sql: steps/sum.sql\n    inputs:\n      rows: shape.out\n    outputs:\n      total: { path: total.csv, format: csv, columns: { a: BIGINT, b: VARCHAR } }\n`;
+    for (const producer of ['swap', 'keep']) {
+      write(join(dir, 'steps', `${producer}.sql`), producer === 'swap' ? 'CREATE TABLE "out" AS SELECT a, b FROM made;\n' : 'CREATE TABLE "out" AS SELECT b, a FROM made;\n');
+      write(join(dir, 'pipeline.yaml'), pipeline(producer));
+      const result = await build({ pipelineFile: join(dir, 'pipeline.yaml') });
+      expect(result.manifest.steps.filter((s) => s.status === 'failed').map((s) => s.error)).toEqual([]);
+      expect(await readTable(join(dir, 'out', 'total.csv'), 'csv')).toEqual([{ a: 60, b: 'ka,kbb,kccc' }]);
+    }
+  });
+});
