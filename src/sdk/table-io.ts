@@ -121,15 +121,23 @@ export class Db {
   async copyToFile(relation: string, path: string, format: TableFormat, orderBy?: readonly string[], parquetMetadata?: Readonly<Record<string, string>>): Promise<void> {
     const order = orderBy && orderBy.length > 0 ? orderBy.map(quoteIdent).join(', ') : 'ALL';
     // Extra parquet key-value metadata (e.g. GeoParquet's `geo`), written as given.
-    const kv = parquetMetadata && Object.keys(parquetMetadata).length > 0 ? `, KV_METADATA {${Object.entries(parquetMetadata).map(([k, v]) => `${quoteIdent(k)}: ${quoteLiteral(v)}`).join(', ')}}` : '';
-    const options =
+    const kvOption = (metadata: Readonly<Record<string, string>> | undefined): string =>
+      metadata && Object.keys(metadata).length > 0 ? `, KV_METADATA {${Object.entries(metadata).map(([k, v]) => `${quoteIdent(k)}: ${quoteLiteral(v)}`).join(', ')}}` : '';
+    const options = (metadata = parquetMetadata): string =>
       format === 'parquet'
-        ? `FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${PARQUET_ROW_GROUP_SIZE}${kv}`
+        ? `FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ${PARQUET_ROW_GROUP_SIZE}${kvOption(metadata)}`
         : format === 'csv'
           ? `FORMAT csv, HEADER true`
           : `FORMAT json, ARRAY true`;
+    // DuckDB writes the GeoParquet `geo` key only when a geometry column holds a value, so an empty
+    // (or all-NULL) geometry column would read back as BLOB: those files get the key written for them.
+    const geometry = format === 'parquet' && !parquetMetadata?.geo ? Object.entries(await this.describe(relation)).filter(([, type]) => /^GEOMETRY\b/i.test(type)).map(([name]) => name) : [];
     await replaceFile(path, async (temp) => {
-      await this.run(`COPY (SELECT * FROM ${relation} ORDER BY ${order}) TO ${quoteLiteral(temp)} (${options})`);
+      const copy = (metadata?: Readonly<Record<string, string>>): Promise<void> => this.run(`COPY (SELECT * FROM ${relation} ORDER BY ${order}) TO ${quoteLiteral(temp)} (${options(metadata)})`);
+      await copy();
+      if (geometry.length === 0) return;
+      const [{ n }] = await this.all(`SELECT count(*)::INTEGER AS n FROM parquet_kv_metadata(${quoteLiteral(temp)}) WHERE decode(key) = 'geo'`);
+      if (Number(n) === 0) await copy({ ...parquetMetadata, geo: JSON.stringify(geoParquetMetadata(geometry)) });
     });
   }
 
@@ -182,6 +190,15 @@ export async function writeTable(
     await db.createTable('out', columns, rows);
     await db.copyToFile('"out"', path, options.format ?? 'parquet', options.orderBy);
   });
+}
+
+/** GeoParquet 1.0 file metadata for WKB geometry columns with no values (CRS omitted: OGC:CRS84, as DuckDB writes it). */
+function geoParquetMetadata(columns: readonly string[]): unknown {
+  return {
+    version: '1.0.0',
+    primary_column: columns[0],
+    columns: Object.fromEntries(columns.map((name) => [name, { encoding: 'WKB', geometry_types: [] }])),
+  };
 }
 
 type StagingType = 'DOUBLE' | 'BIGINT' | 'BOOLEAN' | 'VARCHAR' | 'BLOB';

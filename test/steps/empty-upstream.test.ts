@@ -1,0 +1,66 @@
+// Issue 10 item 3: every sample step runs on empty upstream results. Each step input that another
+// step produces is given as that producer's output with zero rows (its declared columns and types),
+// an empty folder, or an empty file; the step must succeed and write every output with its declared
+// types (execStep checks them as a build does).
+import { afterAll, describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { execStep } from '../../src/engine/exec.js';
+import { loadPipeline, type OutputSpec } from '../../src/engine/pipeline.js';
+import { readTable, writeTable } from '../../src/sdk/table-io.js';
+import { PROJECT_ROOT } from '../helpers/paths.js';
+
+const PIPELINE = join(PROJECT_ROOT, 'pipeline.yaml');
+const pipeline = loadPipeline(PIPELINE);
+const scratch = mkdtempSync(join(tmpdir(), 'dagrun-empty-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** An empty instance of a producer's output. */
+async function emptyOutput(spec: OutputSpec, dir: string): Promise<string> {
+  const path = join(dir, `${spec.name}.${spec.format === 'directory' ? 'd' : spec.format}`);
+  if (spec.format === 'directory') mkdirSync(path, { recursive: true });
+  else if (spec.format === 'parquet' || spec.format === 'csv') await writeTable(path, spec.columns ?? {}, [], { format: spec.format });
+  else writeFileSync(path, '');
+  return path;
+}
+
+/**
+ * Steps for which an empty upstream means a broken source, refused with a clear error rather than an
+ * empty result: predict with no TLE at all has no satellite to predict for (tle-fetch refuses
+ * such a file before it, naming the satellites it looked for).
+ */
+const REFUSES_EMPTY: Record<string, RegExp> = { predict: /the TLE table holds no Sentinel-2 element sets/ };
+
+const consumers = pipeline.order.map((name) => pipeline.steps.get(name)!).filter((step) => step.inputs.some((i) => i.kind === 'step' && !i.previous));
+
+describe('every step that reads another step runs on empty upstream results', () => {
+  it('covers the sample pipeline’s consumers', () => {
+    expect(consumers.map((s) => s.name)).toEqual(expect.arrayContaining(['predict', 'ais-capture', 'thin', 'stac-search', 'chip', 'gate', 'index']));
+  });
+
+  for (const step of consumers) {
+    it(`${step.name}`, async () => {
+      const dir = mkdtempSync(join(scratch, `${step.name}-`));
+      const inputs: Record<string, string> = {};
+      for (const input of step.inputs) {
+        if (input.kind !== 'step' || input.previous) continue;
+        const spec = pipeline.steps.get(input.step!)!.outputs.find((o) => o.name === input.output)!;
+        inputs[input.name] = `file:${await emptyOutput(spec, mkdtempSync(join(dir, 'in-')))}`;
+      }
+      const run = () => execStep({ pipeline: PIPELINE, step: step.name, inputs, partition: step.partition ? { [step.partition]: pipeline.partitions[step.partition][0] } : {}, outDir: join(dir, 'out') });
+      const refusal = REFUSES_EMPTY[step.name];
+      if (refusal) {
+        await expect(run()).rejects.toThrow(refusal);
+        return;
+      }
+      const result = await run();
+      for (const output of step.outputs) {
+        if (output.format !== 'parquet' && output.format !== 'csv') continue;
+        // Nothing upstream, nothing out (a step's own file inputs may still add rows: transit-reconcile, publish).
+        if (['thin', 'stac-search', 'chip', 'gate', 'index'].includes(step.name)) expect(result.rows[output.name], output.name).toBe(0);
+        expect(await readTable(result.outputs[output.name], output.format)).toHaveLength(result.rows[output.name]);
+      }
+    });
+  }
+});
