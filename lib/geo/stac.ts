@@ -340,16 +340,29 @@ async function readDocument(location: string, http: HttpOptions): Promise<JsonOb
  * `item` and `items` links), an ItemCollection / FeatureCollection, or a single Item.
  * Items come back sorted by id (then location) so the result does not depend on link order.
  */
-export async function loadStaticItems(location: string, http: HttpOptions = DEFAULT_HTTP, maxDocuments = 10_000): Promise<LocatedItem[]> {
+export async function loadStaticItems(
+  location: string,
+  http: HttpOptions = DEFAULT_HTTP,
+  maxDocuments = 10_000,
+  /** An item document (an `item` link) that cannot be read: reported here and skipped; without it, thrown. */
+  onUnreadableItem?: (location: string, message: string) => void,
+): Promise<LocatedItem[]> {
   const items: LocatedItem[] = [];
   const visited = new Set<string>();
-  const queue: string[] = [normaliseLocation(location)];
+  const queue: { href: string; rel: string }[] = [{ href: normaliseLocation(location), rel: 'root' }];
   while (queue.length > 0) {
-    const here = queue.shift() as string;
+    const { href: here, rel } = queue.shift() as { href: string; rel: string };
     if (visited.has(here)) continue;
     visited.add(here);
     if (visited.size > maxDocuments) throw new StepError(`static catalog has more than ${maxDocuments} documents`, location);
-    const doc = await readDocument(here, http);
+    let doc: JsonObject;
+    try {
+      doc = await readDocument(here, http);
+    } catch (error) {
+      if (rel !== 'item' || !onUnreadableItem) throw error;
+      onUnreadableItem(here, (error as Error).message);
+      continue;
+    }
     if (doc.type === 'Feature') {
       items.push({ item: doc, location: here });
       continue;
@@ -362,7 +375,7 @@ export async function loadStaticItems(location: string, http: HttpOptions = DEFA
     }
     for (const link of (doc.links ?? []) as StacLink[]) {
       if (typeof link.href !== 'string' || !['child', 'item', 'items'].includes(link.rel ?? '')) continue;
-      queue.push(normaliseLocation(resolveHref(link.href, here)));
+      queue.push({ href: normaliseLocation(resolveHref(link.href, here)), rel: link.rel as string });
     }
   }
   return items.sort((a, b) => compareText(String(a.item.id), String(b.item.id)) || compareText(a.location, b.location));

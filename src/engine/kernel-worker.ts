@@ -6,6 +6,10 @@ import { register } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import type { Kernel, KernelContext } from '../sdk/kernel-api.js';
 import { redactorFor } from '../sdk/redact.js';
+import { ItemOutcomes, MAX_FAILED_FRACTION } from '../sdk/items.js';
+
+/** Failed items shown one warning each; the rest are counted in one. */
+const ITEM_WARNINGS = 20;
 
 export interface KernelJob {
   readonly kernel: string;
@@ -64,6 +68,7 @@ async function run(id: number, job: KernelJob): Promise<void> {
     if (event.type === 'failed') return post({ ...event, message: scrub(event.message), where: event.where && scrub(event.where), stack: event.stack && scrub(event.stack) });
     return post(event);
   };
+  const items = new ItemOutcomes();
   const ctx: KernelContext = {
     step: job.step,
     inputs: job.inputs,
@@ -75,6 +80,11 @@ async function run(id: number, job: KernelJob): Promise<void> {
     warn: (message) => send({ type: 'warn', message }),
     progress: (done, total) => send({ type: 'progress', done, total }),
     metric: (name, value) => send({ type: 'metric', name, value }),
+    itemDone: (count = 1) => items.succeeded(count),
+    itemFailed: (item, reason) => {
+      items.fail(item, reason);
+      if (items.failed <= ITEM_WARNINGS) send({ type: 'warn', message: `${item} failed: ${reason}` });
+    },
     secret: (name) => {
       if (!job.source) throw new Error(`step "${job.step}" is not a source step; only source steps may read secrets (${name})`);
       const value = (job.env ?? process.env)[name];
@@ -90,6 +100,17 @@ async function run(id: number, job: KernelJob): Promise<void> {
   try {
     const kernel = await loadKernel(job.kernel);
     await kernel(ctx);
+    if (items.total > 0) {
+      if (items.failed > ITEM_WARNINGS) send({ type: 'warn', message: `${items.failed - ITEM_WARNINGS} more item(s) failed` });
+      send({ type: 'metric', name: 'items_done', value: items.done });
+      send({ type: 'metric', name: 'items_failed', value: items.failed });
+      const tolerated = job.params[MAX_FAILED_FRACTION];
+      const verdict = items.verdict(typeof tolerated === 'number' ? tolerated : undefined);
+      if (verdict) {
+        send({ type: 'failed', name: 'StepError', message: verdict, where: job.step });
+        return;
+      }
+    }
     send({ type: 'done' });
   } catch (error) {
     const e = error as Error & { where?: string; code?: string };

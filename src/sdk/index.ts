@@ -7,6 +7,7 @@ export {
   quoteIdent, quoteLiteral, readerFor, Db, withDb, readTable, writeTable,
 } from './table-io.js';
 export { digestBytes, digestFile, digestJson, canonicalJson, shortDigest } from './hash.js';
+export { ItemOutcomes, MAX_FAILED_FRACTION } from './items.js';
 export { redactorFor, REDACTED } from './redact.js';
 export { seededRandom, gaussian } from './random.js';
 export { writeFileAtomic, replaceFile } from './atomic-write.js';

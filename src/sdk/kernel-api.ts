@@ -24,6 +24,14 @@ export interface KernelContext {
   warn(message: string): void;
   /** Progress for long work: a TTY shows a progress line. */
   progress(done: number, total?: number): void;
+  /**
+   * Per-item outcomes, for kernels that loop over items (chips, STAC items, scenes). Report every item:
+   * `itemDone()` when it was processed (a count for many), `itemFailed(id, reason)` when it could not
+   * be. Failed items become warnings and `items_failed`/`items_done` metrics; the step fails, naming
+   * the first reasons, when every item failed or more than its `max_failed_fraction` param allows.
+   */
+  itemDone(count?: number): void;
+  itemFailed(item: string, reason: string): void;
   /** A number or short string recorded in the manifest (row counts, rejects, KPIs). */
   metric(name: string, value: number | string): void;
   /**

@@ -23,8 +23,9 @@ const kernel: Kernel = async (ctx) => {
   if (missing.length > 0) throw new StepError(`missing column(s) ${missing.join(', ')} (has ${Object.keys(columns).join(', ')})`, matchesPath);
 
   const { tasks, bad } = parseMatches(await readTable(matchesPath));
-  for (const problem of bad.slice(0, 20)) ctx.warn(`${matchesPath} row ${problem.row} field ${problem.field}: ${problem.message}; row skipped`);
-  if (bad.length > 20) ctx.warn(`${bad.length - 20} more invalid rows skipped`);
+  // Every match is an item: an invalid row or a chip that could not be cut is a failed one (the step
+  // fails when all fail, or more than max_failed_fraction).
+  for (const problem of bad) ctx.itemFailed(`matches row ${problem.row}`, `field ${problem.field}: ${problem.message}; row skipped`);
   const ordered = orderTasks(tasks);
   ctx.log(`${ordered.length} chips to cut from ${new Set(ordered.map((t) => t.sceneId)).size} scene(s) with ${params.jobs} job(s)`);
 
@@ -37,7 +38,8 @@ const kernel: Kernel = async (ctx) => {
     onChip: (done) => ctx.progress(done, ordered.length),
   });
   const failed = rows.filter((row) => row.status === 'failed');
-  for (const row of failed.slice(0, 20)) ctx.warn(`chip ${row.chip_id} (mmsi ${row.mmsi}, scene ${row.scene_id}) failed: ${row.reason}`);
+  ctx.itemDone(rows.length - failed.length);
+  for (const row of failed) ctx.itemFailed(`chip ${row.chip_id} (mmsi ${row.mmsi}, scene ${row.scene_id})`, String(row.reason));
   await writeTable(ctx.outputs.chips, CHIP_COLUMNS, rows as unknown as Record<string, unknown>[], { orderBy: ['chip_id'] });
 
   ctx.metric('chips_ok', rows.length - failed.length);

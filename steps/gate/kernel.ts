@@ -19,7 +19,12 @@ const kernel: Kernel = async (ctx) => {
   const rows: GateRow[] = [];
   for (const [index, chip] of chips.entries()) {
     if (typeof chip.chip_id !== 'string' || chip.chip_id === '') throw new StepError('chip_id is missing', `${ctx.inputs.chips} row ${index + 1} field chip_id`);
-    rows.push(await gateChip(chip as unknown as ChipRecord, ctx.inputs.chips_dir, params));
+    const row = await gateChip(chip as unknown as ChipRecord, ctx.inputs.chips_dir, params);
+    rows.push(row);
+    // A chip the gate could not measure (file missing or unreadable, bands lacking) is a failed item;
+    // one the chip step already failed is that step's to count, not this one's.
+    if (row.qa_source !== null) ctx.itemDone();
+    else if (!chip.status || chip.status === 'ok') ctx.itemFailed(`chip ${chip.chip_id}`, row.reason);
     ctx.progress(index + 1, chips.length);
   }
   await writeTable(ctx.outputs.gate, GATE_COLUMNS, rows as never, { orderBy: ['chip_id'] });

@@ -1,7 +1,7 @@
 // stac-search: for each AIS point near an overpass, the closest-in-time Sentinel-2 L2A scene whose
 // footprint contains it, from a static catalog (default) or a STAC API (`api_url` set).
 import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import type { Kernel, KernelContext } from '../../src/sdk/kernel-api.js';
 import { StepError } from '../../src/sdk/errors.js';
 import { digestFile } from '../../src/sdk/hash.js';
@@ -115,14 +115,25 @@ async function catalogueScenes(ctx: KernelContext, params: Params, points: reado
     }
     ctx.metric('api_pages', pages);
   } else {
-    located = await loadStaticItems(catalogDocument(ctx.inputs.catalog), http);
+    const where = (location: string): string => relative(dirname(catalogDocument(ctx.inputs.catalog)), location) || location;
+    located = await loadStaticItems(catalogDocument(ctx.inputs.catalog), http, undefined, (location, message) => ctx.itemFailed(`STAC item ${where(location)}`, message));
   }
   ctx.metric('http_requests', requests);
   // The same item can come back from several searches: keep one per id.
   const byId = new Map<string, Scene>();
+  // Every STAC item is an item of this step: one that cannot be read or normalised is a failed item
+  // (the step fails when all fail, or more than max_failed_fraction), the others are searched.
+  const failedIds = new Set<string>();
   for (const entry of located) {
-    const scene = normaliseItem(entry);
-    if (!byId.has(scene.id)) byId.set(scene.id, scene);
+    const id = typeof entry.item.id === 'string' ? entry.item.id : '(no id)';
+    if (byId.has(id) || failedIds.has(id)) continue;
+    try {
+      byId.set(id, normaliseItem(entry));
+      ctx.itemDone();
+    } catch (error) {
+      failedIds.add(id);
+      ctx.itemFailed(`STAC item ${id}`, (error as Error).message);
+    }
   }
   return [...byId.values()];
 }
