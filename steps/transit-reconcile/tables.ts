@@ -46,7 +46,8 @@ export async function readVesselTracks(db: Db, path: string | readonly string[],
      FROM positions p LEFT JOIN vessel_imo v USING (mmsi)
      ORDER BY p.mmsi, p.ts_utc, p.lat, p.lon, p.sog, p.cog`,
   );
-  const [mmsis, imos, times, lats, lons, sogs, cogs] = reader.getColumnsJS() as (number | null)[][];
+  // By name: getColumnsJS() of an empty result is [] (no chunk), which left every column undefined.
+  const { mmsi: mmsis, imo: imos, ts_ms: times, lat: lats, lon: lons, sog: sogs, cog: cogs } = reader.getColumnsObjectJS() as Record<string, (number | null)[]>;
   const finite = (v: number | null) => (v === null || !Number.isFinite(v) ? null : v);
   const tracks: VesselTrack[] = [];
   for (let i = 0; i < mmsis.length; i++) {

@@ -1,14 +1,14 @@
 // Issue 10 item 3: every sample step runs on empty upstream results. Each step input that another
 // step produces is given as that producer's output with zero rows (its declared columns and types),
 // an empty folder, or an empty file; the step must succeed and write every output with its declared
-// types (execStep checks them as a build does).
+// types (execStep checks them as a build does). Steps fed by data files get those files emptied.
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execStep } from '../../src/engine/exec.js';
 import { loadPipeline, type OutputSpec } from '../../src/engine/pipeline.js';
-import { readTable, writeTable } from '../../src/sdk/table-io.js';
+import { quoteLiteral, readTable, withDb, writeTable } from '../../src/sdk/table-io.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
 
 const PIPELINE = join(PROJECT_ROOT, 'pipeline.yaml');
@@ -61,6 +61,40 @@ describe('every step that reads another step runs on empty upstream results', ()
         if (['thin', 'stac-search', 'chip', 'gate', 'index'].includes(step.name)) expect(result.rows[output.name], output.name).toBe(0);
         expect(await readTable(result.outputs[output.name], output.format)).toHaveLength(result.rows[output.name]);
       }
+    });
+  }
+});
+
+/** A copy of a sample data file or folder with every table emptied: same columns and types, no rows. */
+async function emptyLike(source: string, target: string): Promise<string> {
+  if (statSync(source).isDirectory()) {
+    for (const entry of readdirSync(source, { recursive: true, withFileTypes: true })) {
+      if (entry.isFile()) await emptyLike(join(entry.parentPath, entry.name), join(target, relative(source, join(entry.parentPath, entry.name))));
+    }
+    return target;
+  }
+  mkdirSync(dirname(target), { recursive: true });
+  if (source.endsWith('.parquet')) await withDb((db) => db.run(`COPY (SELECT * FROM read_parquet(${quoteLiteral(source)}) LIMIT 0) TO ${quoteLiteral(target)} (FORMAT parquet)`));
+  else if (source.endsWith('.csv')) writeFileSync(target, `${readFileSync(source, 'utf8').split('\n')[0]}\n`);
+  else throw new Error(`no empty form for ${source}`);
+  return target;
+}
+
+describe('steps fed by data files run on empty files of the same shape', () => {
+  const sample = (path: string) => join(PROJECT_ROOT, 'datasets', 'sample', path);
+  const cases: [string, Record<string, string>, Record<string, string>][] = [
+    ['ais-import', { file: 'ais/user_upload.csv' }, {}],
+    ['transit-reconcile', { positions: 'transits/positions.parquet', detections: 'transits/sar_detections.csv' }, { date: '2026-05-25' }],
+    ['rf-fuse', { ais: 'rf/ais', rf: 'rf/rf', entity_map: 'rf/entity_map.parquet', labels: 'rf/truth' }, { date: '2026-05-25' }],
+  ];
+  for (const [name, files, partition] of cases) {
+    it(name, async () => {
+      const dir = mkdtempSync(join(scratch, `${name}-`));
+      const inputs: Record<string, string> = {};
+      for (const [input, path] of Object.entries(files)) inputs[input] = `file:${await emptyLike(sample(path), join(dir, 'in', path))}`;
+      const result = await execStep({ pipeline: PIPELINE, step: name, inputs, partition, outDir: join(dir, 'out') });
+      const tables = pipeline.steps.get(name)!.outputs.filter((o) => o.format === 'parquet');
+      for (const output of tables) expect(result.rows[output.name], output.name).toBe(0);
     });
   }
 });
