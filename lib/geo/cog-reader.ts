@@ -4,6 +4,7 @@
 // with adjacent tiles merged into one range, and every byte read is counted.
 import { open, type FileHandle } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { addDecoder, BaseDecoder, GeoTIFF, type GeoTIFFImage } from 'geotiff';
 
@@ -56,10 +57,11 @@ export function isRemote(href: string): boolean {
   return /^https?:\/\//i.test(href);
 }
 
-/** Open a range reader for an absolute local path, a file: URL, or an http(s) URL. */
-export function openRangeReader(href: string, options: { timeoutMs?: number } = {}): RangeReader {
+/** Open a range reader for a local path (relative ones against `baseDir`), a file: URL, or an http(s) URL. */
+export function openRangeReader(href: string, options: { timeoutMs?: number; baseDir?: string } = {}): RangeReader {
   if (isRemote(href)) return new HttpRangeReader(href, options.timeoutMs ?? 30_000);
-  return new FileRangeReader(href.startsWith('file:') ? fileURLToPath(href) : href);
+  const path = href.startsWith('file:') ? fileURLToPath(href) : href;
+  return new FileRangeReader(href, options.baseDir ? resolve(options.baseDir, path) : path);
 }
 
 class FileRangeReader implements RangeReader {
@@ -67,21 +69,25 @@ class FileRangeReader implements RangeReader {
   private fileSize: number | undefined;
   wireBytes = 0;
 
-  constructor(readonly href: string) {}
+  constructor(
+    readonly href: string,
+    private readonly path: string = href,
+  ) {}
 
   size(): number | undefined {
     return this.fileSize;
   }
 
   private async file(): Promise<FileHandle> {
-    this.handle ??= open(this.href, 'r').then(async (handle) => {
+    this.handle ??= open(this.path, 'r').then(async (handle) => {
       this.fileSize = (await handle.stat()).size;
       return handle;
     });
     try {
       return await this.handle;
     } catch (error) {
-      throw new AssetReadError(this.href, `cannot open: ${(error as Error).message}`);
+      // Node's message names the resolved path; the href as given is what the user can act on.
+      throw new AssetReadError(this.href, `cannot open: ${(error as Error).message.split(this.path).join(this.href)}`);
     }
   }
 
@@ -167,6 +173,8 @@ export interface CogReaderOptions {
   /** Budget for cached compressed tiles; least recently used are dropped beyond it (default 256 MiB). */
   tileCacheBytes?: number;
   timeoutMs?: number;
+  /** Relative local hrefs resolve against this folder (the pipeline folder); errors still name the href as given. */
+  baseDir?: string;
 }
 
 export type Samples = Uint8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array;

@@ -1,7 +1,7 @@
 // The `dagrun` command line. Every command takes --pipeline FILE and --json; user errors print one
 // `where: sentence` line and exit 2, never a stack trace.
 import { parseArgs } from 'node:util';
-import { resolve } from 'node:path';
+import { relative, resolve, sep } from 'node:path';
 import { createRequire } from 'node:module';
 import { describeError, isUserError, UserError } from '../sdk/errors.js';
 import { loadPipeline } from './pipeline.js';
@@ -18,6 +18,8 @@ import { fanOut } from './events/bus.js';
 import { ndjsonWriter, terminalReporter } from './events/logging.js';
 import { gcRun, verifyRun } from './events/maintenance-runs.js';
 import type { EventSink, Reason } from './events/types.js';
+import { Captures, parseAge } from './captures.js';
+import { shortDigest } from '../sdk/hash.js';
 
 const HELP = `dagrun — declarative, content-addressed data builds
 
@@ -33,8 +35,11 @@ Commands:
   lineage PATH        the upstream tree that produced one output
   exec STEP           run one step on given inputs, outside the cache (--input, --out)
   init [DIR]          scaffold a minimal pipeline (one SQL step, one kernel step, a test) in DIR (default .)
-  verify              re-hash the cache store and report corrupt objects
-  gc                  remove cache objects no kept manifest references
+  verify              re-hash the cache store and report corrupt objects (captures included)
+  gc                  remove cache objects no kept manifest or capture references
+  captures            list the durable captures of live sources (cache/captures/)
+  captures export FILE [STEP…]   write captures (all, or of these steps/instances) to one file
+  captures import FILE           add the captures in FILE to this cache
   publish RUN --to T  copy a run's outputs, release.json and SHA256SUMS to T (a folder, s3://…, http(s)://)
   verify-release T    re-hash a published release against its SHA256SUMS and release.json
 
@@ -49,6 +54,8 @@ Options:
   --input NAME=URI    (exec) an input: file:PATH, a path, or a remote URI
   --out DIR           (exec) where outputs go
   --keep-runs N       (gc) keep only the newest N manifests
+  --captures          (gc) also drop captures older than --older-than (never otherwise)
+  --older-than AGE    (gc --captures) e.g. 30d, 12h
   --lock-timeout S    seconds to wait for another build's lock (default 600)
   --remote-cache URL  shared cache behind the local one: http(s)://host/base or s3://bucket/prefix
                       (else $DAGRUN_REMOTE_CACHE, else pipeline.yaml cache.remote; "off" for none)
@@ -79,6 +86,8 @@ export async function main(argv: string[]): Promise<number> {
         out: { type: 'string' },
         'keep-runs': { type: 'string' },
         to: { type: 'string' },
+        captures: { type: 'boolean' },
+        'older-than': { type: 'string' },
         'lock-timeout': { type: 'string' },
         'remote-cache': { type: 'string' },
         'remote-mode': { type: 'string' },
@@ -128,7 +137,7 @@ export async function main(argv: string[]): Promise<number> {
           remoteMode: values['remote-mode'] as RemoteMode | undefined,
           onEvent: events,
         });
-        print(dryRun ? formatPlan(result.manifest) : formatBuild(result) + formatRemote(result.remote), dryRun ? result.manifest.steps.map(planEntry) : { ...result.manifest, manifest_path: result.manifestPath, remote_cache: result.remote });
+        print(dryRun ? formatPlan(result.manifest) : formatBuild(result) + formatRemote(result.remote), dryRun ? result.manifest.steps.map(planEntry) : { ...result.manifest, manifest_path: result.manifestPath && shownPath(result.manifestPath), remote_cache: result.remote });
         return result.ok ? 0 : 1;
       }
       case 'init': {
@@ -192,17 +201,52 @@ export async function main(argv: string[]): Promise<number> {
           onLog: values.verbose && !values.events ? (m) => process.stderr.write(`${redactSecrets(m)}\n`) : undefined,
           onEvent: values.events ? events : undefined,
         });
-        print(Object.entries(result.outputs).map(([k, v]) => `${k}: ${v}${result.rows[k] !== undefined ? ` (${result.rows[k]} rows)` : ''}`).join('\n'), result);
+        const outputs = Object.fromEntries(Object.entries(result.outputs).map(([k, v]) => [k, shownPath(v)]));
+        print(Object.entries(outputs).map(([k, v]) => `${k}: ${v}${result.rows[k] !== undefined ? ` (${result.rows[k]} rows)` : ''}`).join('\n'), { ...result, outputs });
         return 0;
       }
       case 'verify': {
         const report = await verifyRun(store(), lockTimeoutMs, events);
-        print(report.corrupt.length === 0 ? `ok: ${report.objects} objects, ${report.bytes} bytes verified` : `${report.corrupt.length} corrupt object(s) set aside:\n${report.corrupt.map((c) => `  ${c.digest}  (${c.path}) hashes to ${c.actual}`).join('\n')}`, report);
-        return report.corrupt.length === 0 ? 0 : 1;
+        const captureLines = report.captures.problems.map((p) => `  capture ${p.instance} (${shortDigest(p.key)}): ${p.problem}`);
+        print(
+          report.corrupt.length === 0 && captureLines.length === 0
+            ? `ok: ${report.objects} objects, ${report.bytes} bytes verified; ${report.captures.checked} capture(s) complete`
+            : [report.corrupt.length > 0 ? `${report.corrupt.length} corrupt object(s) set aside:\n${report.corrupt.map((c) => `  ${c.digest}  (${shownPath(c.path)}) hashes to ${c.actual}`).join('\n')}` : '', captureLines.length > 0 ? `${captureLines.length} capture problem(s):\n${captureLines.join('\n')}` : ''].filter(Boolean).join('\n'),
+          { ...report, corrupt: report.corrupt.map((c) => ({ ...c, path: shownPath(c.path) })) },
+        );
+        return report.corrupt.length === 0 && captureLines.length === 0 ? 0 : 1;
       }
       case 'gc': {
-        const report = await gcRun(store(), lockTimeoutMs, values['keep-runs'] ? positiveInt(values['keep-runs'], '--keep-runs') : undefined, events);
-        print(`removed ${report.objects_removed} objects (${report.bytes_removed} bytes) and ${report.actions_removed} action entries; kept ${report.kept_runs} runs, dropped ${report.dropped_runs}`, report);
+        if (values.captures && !values['older-than']) throw new UserError('CLI', 'gc --captures needs --older-than AGE (e.g. 90d): captures cannot be recorded again');
+        if (values['older-than'] && !values.captures) throw new UserError('CLI', '--older-than applies to captures: give gc --captures --older-than AGE');
+        const capturesOlderThanMs = values.captures ? parseAge(values['older-than'] as string, '--older-than') : undefined;
+        const report = await gcRun(store(), lockTimeoutMs, { keepRuns: values['keep-runs'] ? positiveInt(values['keep-runs'], '--keep-runs') : undefined, capturesOlderThanMs }, events);
+        print(`removed ${report.objects_removed} objects (${report.bytes_removed} bytes) and ${report.actions_removed} action entries; kept ${report.kept_runs} runs, dropped ${report.dropped_runs}; captures kept ${report.captures_kept}, removed ${report.captures_removed}`, report);
+        return 0;
+      }
+      case 'captures': {
+        const s = store();
+        const captures = new Captures(s);
+        const [action = 'list', file, ...names] = rest;
+        if (action === 'list') {
+          const list = captures.list().map((r) => ({ instance: r.instance, key: r.key, captured_at: r.captured_at, sources: r.sources, outputs: r.outputs.length, bytes: r.outputs.reduce((n, o) => n + o.bytes, 0) }));
+          print(list.length === 0 ? 'no captures' : list.map((c) => `${c.instance}  captured ${c.captured_at}  ${c.outputs} outputs, ${c.bytes} bytes  ${shortDigest(c.key)}  from ${c.sources.join(', ')}`).join('\n'), list);
+          return 0;
+        }
+        if (action !== 'export' && action !== 'import') throw new UserError('CLI', `captures takes list, export FILE [STEP…] or import FILE, not "${action}"`);
+        const path = resolve(need(file, `captures ${action} FILE`));
+        const release = await s.lock(lockTimeoutMs, (holder) => process.stderr.write(`waiting for the cache lock held by ${holder}…\n`));
+        try {
+          if (action === 'export') {
+            const report = await captures.export(captures.select(names), path);
+            print(`exported ${report.captures} capture(s), ${report.objects} objects (${report.bytes} bytes) to ${shownPath(path)}`, { ...report, file: shownPath(path) });
+          } else {
+            const report = await captures.import(path, shownPath(path));
+            print(`imported ${report.captures.length} capture(s) (${report.captures.map((c) => c.instance).join(', ')}), ${report.objects} objects (${report.bytes} bytes)`, { captures: report.captures.map((c) => ({ instance: c.instance, key: c.key, captured_at: c.captured_at })), objects: report.objects, bytes: report.bytes });
+          }
+        } finally {
+          release();
+        }
         return 0;
       }
       case 'publish': {
@@ -232,6 +276,11 @@ export async function main(argv: string[]): Promise<number> {
     else process.stderr.write(`dagrun: ${redactSecrets(message)}\n`);
     return userFacing && !stepFailed ? 2 : 1;
   }
+}
+
+/** A path as the user typed it would be: relative to the working directory, '/'-separated. */
+function shownPath(path: string): string {
+  return relative(process.cwd(), path).split(sep).join('/') || '.';
 }
 
 function need(value: string | undefined, usage: string): string {
@@ -280,7 +329,7 @@ function summarise(manifest: Manifest): { run_id: string; status: string; built:
 function formatBuild(result: BuildResult): string {
   const lines = result.manifest.steps.map((s) => formatRecord(s));
   const sum = summarise(result.manifest);
-  lines.push(`run ${result.manifest.run_id}: ${sum.built} built, ${sum.cached} cached, ${sum.failed} failed — manifest ${result.manifestPath ?? '(none)'}`);
+  lines.push(`run ${result.manifest.run_id}: ${sum.built} built, ${sum.cached} cached, ${sum.failed} failed — manifest ${result.manifestPath ? shownPath(result.manifestPath) : '(none)'}`);
   return lines.join('\n');
 }
 

@@ -53,7 +53,7 @@ export async function runStep(
   const metrics: Record<string, number | string> = {};
   const warnings: string[] = [];
   if (step.kind === 'sql') await runSql(step, inputs, params, partition, outputs, pipelineDir);
-  else await runKernel(step, inputs, params, partition, outputs, metrics, warnings, events, pool);
+  else await runKernel(step, inputs, params, partition, outputs, metrics, warnings, events, pipelineDir, pool);
   const rows = await checkOutputs(step, outputs, pipelineDir);
   return { metrics, warnings, rows };
 }
@@ -268,6 +268,7 @@ async function runKernel(
   metrics: Record<string, number | string>,
   warnings: string[],
   events: StepEvents,
+  projectDir: string,
   pool: KernelPool | undefined,
 ): Promise<void> {
   const job: KernelJob = {
@@ -279,6 +280,7 @@ async function runKernel(
     outputs,
     params,
     partition,
+    projectDir,
     env: step.source ? { ...process.env } : undefined,
   };
   await (pool ?? sharedPool()).run(job, (event) => {

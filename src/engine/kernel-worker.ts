@@ -10,6 +10,7 @@ import { ItemOutcomes, MAX_FAILED_FRACTION } from '../sdk/items.js';
 
 /** Failed items shown one warning each; the rest are counted in one. */
 const ITEM_WARNINGS = 20;
+import { projectRelative, projectResolve } from '../sdk/project-paths.js';
 
 export interface KernelJob {
   readonly kernel: string;
@@ -20,6 +21,8 @@ export interface KernelJob {
   readonly outputs: Record<string, string>;
   readonly params: Record<string, unknown>;
   readonly partition: Record<string, string>;
+  /** The pipeline folder: stored paths are relative to it. */
+  readonly projectDir: string;
   /**
    * The parent's environment at the time the job starts, for source steps only: a pooled worker's
    * own process.env is a copy taken when the worker started, so it would miss later changes.
@@ -96,6 +99,8 @@ async function run(id: number, job: KernelJob): Promise<void> {
       if (!job.source) throw new Error(`step "${job.step}" is not a source step; only source steps may read the clock`);
       return new Date();
     },
+    relativePath: (path) => projectRelative(job.projectDir, path),
+    resolvePath: (path) => projectResolve(job.projectDir, path),
   };
   try {
     const kernel = await loadKernel(job.kernel);

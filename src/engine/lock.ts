@@ -2,7 +2,7 @@
 // pid, host and a token; a lock whose holder is gone (same host, dead pid) is taken over atomically.
 import { closeSync, linkSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { UserError } from '../sdk/errors.js';
 
 /**
@@ -55,7 +55,9 @@ export async function acquireLock(cacheRoot: string, timeoutMs: number, onWait?:
     }
     const holder = parseLock(seen);
     const who = holder ? `pid ${holder.pid} on ${holder.host} since ${holder.since}` : 'another build';
-    if (Date.now() >= deadline) throw new UserError('LOCKED', `the cache ${cacheRoot} is locked by ${who}; wait for it to finish, or raise --lock-timeout (remove ${path} if no build is running)`);
+    // Named from the working directory: no machine path in what the user sees.
+    const shown = (p: string): string => relative(process.cwd(), p).split(sep).join('/') || '.';
+    if (Date.now() >= deadline) throw new UserError('LOCKED', `the cache ${shown(cacheRoot)} is locked by ${who}; wait for it to finish, or raise --lock-timeout (remove ${shown(path)} if no build is running)`);
     if (!told) {
       onWait?.(who);
       told = true;

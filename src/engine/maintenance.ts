@@ -5,12 +5,15 @@ import { join } from 'node:path';
 import { DIGEST_PREFIX, digestFile } from '../sdk/hash.js';
 import { listRuns, type Manifest } from './manifest.js';
 import type { Store } from './store.js';
+import { Captures } from './captures.js';
 import { readFileSync } from 'node:fs';
 
 export interface VerifyReport {
   readonly objects: number;
   readonly bytes: number;
   readonly corrupt: { digest: string; path: string; actual: string }[];
+  /** Captures whose objects are missing or corrupt (cache/captures/). */
+  readonly captures: { checked: number; problems: { instance: string; key: string; problem: string }[] };
 }
 
 /** Re-hash every object. A corrupt one is moved to cache/corrupt/ so it can never be served. */
@@ -30,7 +33,9 @@ export async function verifyStore(store: Store, onProgress?: (done: number) => v
     }
     onProgress?.(objects);
   }
-  return { objects, bytes, corrupt };
+  // Captures cannot be recorded again: each must still have every object it needs.
+  const captures = new Captures(store);
+  return { objects, bytes, corrupt, captures: { checked: captures.list().length, problems: await captures.check() } };
 }
 
 export interface GcReport {
@@ -39,10 +44,25 @@ export interface GcReport {
   readonly objects_removed: number;
   readonly bytes_removed: number;
   readonly actions_removed: number;
+  readonly captures_kept: number;
+  readonly captures_removed: number;
 }
 
-/** Keep the newest `keepRuns` manifests (all when undefined); remove objects and actions none of them reference. */
-export async function collectGarbage(store: Store, keepRuns?: number): Promise<GcReport> {
+export interface GcOptions {
+  /** Keep only the newest N manifests (all when undefined). */
+  readonly keepRuns?: number;
+  /** `gc --captures --older-than D`: drop captures recorded more than this many ms ago. Captures are kept otherwise. */
+  readonly capturesOlderThanMs?: number;
+  readonly now?: Date;
+}
+
+/**
+ * Keep the newest `keepRuns` manifests (all when undefined); remove objects and actions none of them
+ * reference. Every capture's objects are kept, whatever the manifests say, unless the capture itself
+ * is dropped by `capturesOlderThanMs`.
+ */
+export async function collectGarbage(store: Store, options: GcOptions | number = {}): Promise<GcReport> {
+  const { keepRuns, capturesOlderThanMs, now = new Date() } = typeof options === 'number' ? { keepRuns: options } : options;
   const runs = listRuns(store.runsDir);
   const kept = keepRuns === undefined ? runs : runs.slice(Math.max(0, runs.length - keepRuns));
   const dropped = runs.filter((r) => !kept.includes(r));
@@ -65,6 +85,23 @@ export async function collectGarbage(store: Store, keepRuns?: number): Promise<G
       }
     }
   }
+  const captures = new Captures(store);
+  let capturesRemoved = 0;
+  let capturesKept = 0;
+  for (const record of captures.list()) {
+    if (capturesOlderThanMs !== undefined && now.getTime() - Date.parse(record.captured_at) > capturesOlderThanMs) {
+      await captures.remove(record.key);
+      capturesRemoved += 1;
+      continue;
+    }
+    capturesKept += 1;
+    try {
+      for (const { digest } of await captures.objectsOf(record)) liveObjects.add(digest);
+    } catch {
+      /* verify reports a capture with a missing tree; its files stay where they are */
+      for (const output of record.outputs) liveObjects.add(output.digest);
+    }
+  }
   let objectsRemoved = 0;
   let bytesRemoved = 0;
   for await (const object of store.allObjects()) {
@@ -79,5 +116,5 @@ export async function collectGarbage(store: Store, keepRuns?: number): Promise<G
     await store.dropAction(key);
     actionsRemoved += 1;
   }
-  return { kept_runs: kept.length, dropped_runs: dropped.length, objects_removed: objectsRemoved, bytes_removed: bytesRemoved, actions_removed: actionsRemoved };
+  return { kept_runs: kept.length, dropped_runs: dropped.length, objects_removed: objectsRemoved, bytes_removed: bytesRemoved, actions_removed: actionsRemoved, captures_kept: capturesKept, captures_removed: capturesRemoved };
 }

@@ -33,6 +33,9 @@ export interface StepRecord {
   readonly reasons?: readonly Reason[];
   readonly pinned?: boolean;
   readonly cache_key?: string;
+  /** Source steps: the capture their outputs are (cache/captures/), and when it was recorded. */
+  readonly capture_key?: string;
+  readonly captured_at?: string;
   readonly code_digest?: string;
   readonly code_files?: readonly string[];
   readonly params: Record<string, unknown>;

@@ -83,6 +83,8 @@ export interface Pipeline {
 }
 
 let schemaValidator: ValidateFunction | undefined;
+/** Bumped when what the memo holds changes shape or meaning (e.g. what a definition includes). */
+const MEMO_FORMAT = 2;
 
 function pipelineValidator(): ValidateFunction {
   schemaValidator ??= getAjv().compile(JSON.parse(readFileSync(resolve(SCHEMAS_DIR, 'pipeline.schema.json'), 'utf8')));
@@ -100,7 +102,7 @@ export function loadPipeline(file: string, memoDir?: string): Pipeline {
   const text = readFileSync(path, 'utf8');
   // The key covers what validation depends on: engine version, the schema file, the path and the text.
   const schema = statSync(resolve(SCHEMAS_DIR, 'pipeline.schema.json'));
-  const memo = join(memoDir ?? join(dirname(path), 'cache'), 'pipelines', `${digestBytes(`${ENGINE_VERSION}\0${schema.size}:${schema.mtimeMs}\0${path}\0${text}`).slice(DIGEST_PREFIX.length)}.json`);
+  const memo = join(memoDir ?? join(dirname(path), 'cache'), 'pipelines', `${digestBytes(`${MEMO_FORMAT}\0${ENGINE_VERSION}\0${schema.size}:${schema.mtimeMs}\0${path}\0${text}`).slice(DIGEST_PREFIX.length)}.json`);
   const remembered = readMemo(memo, text, path);
   if (remembered) return remembered;
   const pipeline = parsePipeline(text, path);
@@ -297,7 +299,8 @@ function normalise(raw: RawPipeline, file: string, locate: (p: readonly (string 
         source: step.source ?? false,
         partition: step.partition ?? null,
         inputs: inputs.map((i) => ({ ...i, location: i.kind === 'file' ? relative(dir, i.location as string).split(sep).join('/') : i.location ?? null })),
-        params: params.map((p) => ({ name: p.name, schema: p.schema })),
+        // Only what changes results: a param's description or title is documentation.
+        params: params.map((p) => ({ name: p.name, schema: semanticSchema(p.schema) })),
         outputs: outputs.map((o) => ({ ...o, schemaFile: o.schemaFile ? relative(dir, o.schemaFile).split(sep).join('/') : null })),
       },
     });
@@ -306,6 +309,21 @@ function normalise(raw: RawPipeline, file: string, locate: (p: readonly (string 
   checkReferences(steps, locate);
   const order = topologicalOrder(steps, locate);
   return { file, dir, name: raw.pipeline ?? 'pipeline', outputRoot, partitions, ...(Object.keys(discovered).length > 0 ? { discovered } : {}), steps, order, cache: raw.cache, locate: (p) => locate(p) };
+}
+
+/** JSON Schema keywords that document and never constrain: left out of cache keys. */
+const ANNOTATIONS = new Set(['description', 'title', 'examples', '$comment', 'deprecated', 'readOnly', 'writeOnly']);
+
+/** A JSON Schema without its annotations (recursively), for cache keys. Names under `properties` are kept whatever they are. */
+export function semanticSchema<T>(schema: T, namesOnly = false): T {
+  if (Array.isArray(schema)) return schema.map((item: unknown) => semanticSchema(item)) as T;
+  if (!schema || typeof schema !== 'object') return schema;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(schema as Record<string, unknown>)) {
+    if (!namesOnly && ANNOTATIONS.has(key)) continue;
+    out[key] = semanticSchema(value, !namesOnly && (key === 'properties' || key === 'patternProperties' || key === '$defs' || key === 'definitions' || key === 'dependentSchemas'));
+  }
+  return out as T;
 }
 
 /** Partition values become path segments: plain names only. */

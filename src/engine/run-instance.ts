@@ -1,15 +1,17 @@
 // One instance of a step: compute its action key from what it consumes, serve a cached result
 // (materialised from the store) or run the step, and return its manifest record with its reasons.
-import { existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { describeError, isUserError, type UserError } from '../sdk/errors.js';
 import { digestJson } from '../sdk/hash.js';
-import { outputPath, type Pipeline } from './pipeline.js';
+import { relativiser } from '../sdk/project-paths.js';
+import { outputPath, semanticSchema, type Pipeline } from './pipeline.js';
 import { CorruptObject, type ActionResult, type Store, type StoredOutput } from './store.js';
-import { codeDigest } from './code-digest.js';
+import { codeDigest, type PackageCache } from './code-digest.js';
+import type { CaptureRecord, Captures } from './captures.js';
 import { runStep, type KernelPool } from './execute.js';
-import { ENGINE_ROOT, ENGINE_VERSION } from './paths.js';
+import { ENGINE_VERSION } from './paths.js';
 import type { StepRecord } from './manifest.js';
 import type { Emit } from './events/bus.js';
 import { describeReasons, rerunReasons, type SeenState } from './events/reasons.js';
@@ -44,10 +46,14 @@ export interface BuildContext {
   readonly fileInputs: FileInputs;
   /** The partition label (`date=…`) when no earlier build saw this instance's partition value. */
   readonly newPartition: (instance: Instance) => string | undefined;
+  /** Live sources' durable captures (cache/captures/). */
+  readonly captures: Captures;
+  /** package.json reads of this build (library versions in keys). */
+  readonly packages: PackageCache;
 }
 
 export async function runInstance(ctx: BuildContext, instance: Instance, depRecords: StepRecord[]): Promise<StepRecord> {
-  const { pipeline, store, params, options, lastSeen, outputsOf, semaphore, pool, runId, emit, cache } = ctx;
+  const { pipeline, store, params, options, lastSeen, outputsOf, semaphore, pool, runId, emit, cache, captures } = ctx;
   const { step } = instance;
   const base = {
     step: step.name,
@@ -63,23 +69,43 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
 
   const t0 = performance.now();
   try {
-    const code = await codeDigest(store, step.code, pipeline.dir);
+    const code = await codeDigest(store, step.code, pipeline.dir, step.kind, ctx.packages);
     const inputs = await resolveInputs(pipeline, store, ctx.fileInputs, instance, outputsOf);
     const stepParams = params[step.name];
     // Params marked `x-execution-only: true` (worker counts and the like) do not change outputs.
     const keyParams = Object.fromEntries(Object.entries(stepParams).filter(([name]) => !step.params.find((p) => p.name === name)?.schema['x-execution-only']));
-    // The definition names output schema files; their content matters too (a stricter schema must re-check).
-    const schemas = await Promise.all(step.outputs.filter((o) => o.schemaFile).map(async (o) => (await store.digestOf(o.schemaFile as string)).digest));
+    // The definition names output schema files; what they constrain matters too (a stricter schema must re-check), their descriptions do not.
+    const schemas = step.outputs.filter((o) => o.schemaFile).map((o) => digestJson(semanticSchema(JSON.parse(readFileSync(o.schemaFile as string, 'utf8')))));
     const definition = digestJson({ definition: step.definition, schemas });
-    const packages = await packagesDigest(store, pipeline.dir);
+    // Library versions: the resolved versions of the packages the step's code imports, not the lock file's bytes.
+    const packages = digestJson(code.packages);
     const key = digestJson({ engine: ENGINE_VERSION, packages, definition, code: code.digest, params: keyParams, inputs: inputs.map((i) => [i.record.name, i.record.digest]), partition: instance.partition });
-    const seen: LastSeen = { key, definition, code: code.digest, params: keyParams, inputs: Object.fromEntries(inputs.map((i) => [i.record.name, i.record.digest])), engine: ENGINE_VERSION, packages };
+    const seen: LastSeen = { key, definition, code: code.digest, params: keyParams, inputs: Object.fromEntries(inputs.map((i) => [i.record.name, i.record.digest])), engine: ENGINE_VERSION, packages, package_versions: code.packages };
     const common = { ...base, cache_key: key, code_digest: code.digest, code_files: code.files, params: stepParams, inputs: inputs.map((i) => i.record) };
 
     const forced = options.force?.includes(step.name) ?? false;
     const refreshed = step.source && (options.refresh?.includes(step.name) ?? false);
-    let reasons: RerunReason[] = forced ? [{ kind: 'forced' }] : refreshed ? [{ kind: 'refresh' }] : rerunReasons(lastSeen[instance.id], seen, relative(process.cwd(), step.code), ctx.newPartition(instance));
-    const found = forced || refreshed ? undefined : await cache.lookup(key, expectedOutputs(pipeline, instance), { dryRun: options.dryRun, onProgress: (done, total) => emit({ type: 'progress', instance: instance.id, done, total }) });
+    let reasons: RerunReason[] = forced ? [{ kind: 'forced' }] : refreshed ? [{ kind: 'refresh' }] : rerunReasons(lastSeen[instance.id], seen, (step.definition as { code: string }).code, ctx.newPartition(instance));
+    // A source step's result is a capture, looked up by what it is of — not by the code or versions that made it.
+    const captureKey = step.source ? digestJson({ capture: 1, step: step.name, partition: instance.partition, definition, params: keyParams, inputs: seen.inputs }) : undefined;
+    if (captureKey && !forced && !refreshed) {
+      const capture = captures.read(captureKey) ?? (await adoptPinnedAction(captures, store.readAction(key), captureKey, instance, inputs, keyParams, code.digest, packages));
+      if (capture) {
+        try {
+          const outputs = options.dryRun ? [...capture.outputs] : await materialize(pipeline, store, capture);
+          outputsOf.set(instance.id, outputs);
+          lastSeen[instance.id] = seen;
+          const changed = [capture.engine !== ENGINE_VERSION && 'engine' as const, capture.packages !== packages && 'packages' as const, capture.code_digest !== code.digest && 'code' as const].filter((c) => c !== false);
+          return { ...common, status: 'cached', ...because({ kind: 'pinned-capture', step: step.name, captured_at: capture.captured_at, changed_since: changed }), pinned: true, capture_key: captureKey, captured_at: capture.captured_at, outputs, metrics: capture.metrics, warnings: [...capture.warnings], duration_ms: Math.round(performance.now() - t0) };
+        } catch (error) {
+          if (!(error instanceof CorruptObject)) throw error;
+          await store.discard(error.digest);
+          reasons = [{ kind: 'corrupt-cache', problem: error.problem, digest: error.digest }];
+        }
+      }
+    }
+    // Captures are local data (shared by `dagrun captures export/import`), not action entries: sources skip the action cache.
+    const found = forced || refreshed || step.source ? undefined : await cache.lookup(key, expectedOutputs(pipeline, instance), { dryRun: options.dryRun, onProgress: (done, total) => emit({ type: 'progress', instance: instance.id, done, total }) });
     const action = found?.action;
     if (found && !found.action && found.problem) reasons = [{ kind: 'remote-rejected', problem: found.problem }];
     if (action) {
@@ -87,7 +113,7 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
         const outputs = options.dryRun ? [...action.outputs] : await materialize(pipeline, store, action);
         outputsOf.set(instance.id, outputs);
         lastSeen[instance.id] = seen;
-        return { ...common, status: 'cached', ...because(found?.from === 'remote' ? { kind: 'remote-hit', pinned: step.source } : { kind: step.source ? 'pinned-capture' : 'unchanged' }), pinned: step.source, outputs, metrics: action.metrics, warnings: [...action.warnings], duration_ms: Math.round(performance.now() - t0) };
+        return { ...common, status: 'cached', ...because(found?.from === 'remote' ? { kind: 'remote-hit', pinned: false } : { kind: 'unchanged' }), outputs, metrics: action.metrics, warnings: [...action.warnings], duration_ms: Math.round(performance.now() - t0) };
       } catch (error) {
         if (!(error instanceof CorruptObject)) throw error;
         await store.discard(error.digest);
@@ -97,14 +123,22 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
     }
     if (options.dryRun) return { ...common, status: 'would-build', ...because(...reasons), outputs: [], metrics: {}, warnings: [], duration_ms: 0 };
 
+    const capturedAt = new Date().toISOString();
     const result = await semaphore.run(() => {
       emit({ type: 'instance-started', instance: instance.id, step: step.name, partition: instance.partition, reasons });
       return execute(pipeline, store, instance, inputs, stepParams, key, runId, emit, pool);
     });
+    if (captureKey) {
+      await captures.write({
+        key: captureKey, step: step.name, instance: instance.id, partition: instance.partition, captured_at: capturedAt,
+        sources: inputs.map((i) => i.record.source), params: keyParams, outputs: result.outputs, metrics: result.metrics, warnings: result.warnings,
+        engine: ENGINE_VERSION, code_digest: code.digest, packages, run_id: runId,
+      });
+    }
     outputsOf.set(instance.id, result.outputs as StoredOutput[]);
-    cache.record(result);
+    if (!step.source) cache.record(result);
     lastSeen[instance.id] = seen;
-    return { ...common, status: 'built', ...because(...reasons), pinned: step.source || undefined, outputs: [...result.outputs], metrics: result.metrics, warnings: [...result.warnings], duration_ms: Math.round(performance.now() - t0) };
+    return { ...common, status: 'built', ...because(...reasons), pinned: step.source || undefined, capture_key: captureKey, captured_at: captureKey ? capturedAt : undefined, outputs: [...result.outputs], metrics: result.metrics, warnings: [...result.warnings], duration_ms: Math.round(performance.now() - t0) };
   } catch (error) {
     const message = isUserError(error) ? (error as UserError).format() : describeError(error);
     return { ...base, status: 'failed', ...because({ kind: 'step-failed', code: isUserError(error) ? (error as UserError).code : undefined, message } satisfies FailReason), error: message, inputs: [], outputs: [], params: params[step.name], metrics: {}, warnings: [], duration_ms: Math.round(performance.now() - t0) };
@@ -121,8 +155,9 @@ async function execute(pipeline: Pipeline, store: Store, instance: Instance, inp
     await mkdir(dir, { recursive: true });
     targets[output.name] = output.format === 'directory' ? join(dir, 'tree') : join(dir, basename(output.path.replaceAll(`{${step.partition}}`, instance.partitionValue ?? '')));
   }
+  const portable = relativiser(pipeline.dir);
   const result = await runStep(step, inputs, params, instance.partition, targets, {
-    log: (message) => emit({ type: 'log', instance: instance.id, message }),
+    log: (message) => emit({ type: 'log', instance: instance.id, message: portable(message) }),
     progress: (done, total) => emit({ type: 'progress', instance: instance.id, done, total }),
   }, pipeline.dir, pool);
   const outputs: StoredOutput[] = [];
@@ -136,8 +171,12 @@ async function execute(pipeline: Pipeline, store: Store, instance: Instance, inp
       outputs.push({ name: output.name, path: finalPath, kind: 'file', digest: file.digest, bytes: file.size, rows: result.rows[output.name] });
     }
   }
-  const action: ActionResult = { key, step: step.name, partition: instance.partition, outputs, metrics: result.metrics, warnings: result.warnings, source: step.source, run_id: runId };
-  await store.writeAction(action);
+  // Warnings and metrics name files relative to the pipeline folder: an action entry (or a capture) is
+  // valid wherever the checkout, or a shared cache, lives.
+  const metrics = Object.fromEntries(Object.entries(result.metrics).map(([name, value]) => [name, typeof value === 'string' ? portable(value) : value]));
+  const action: ActionResult = { key, step: step.name, partition: instance.partition, outputs, metrics, warnings: result.warnings.map(portable), source: step.source, run_id: runId };
+  // A source step's result is kept as a capture (captures.ts), not as an action entry.
+  if (!step.source) await store.writeAction(action);
   await materialize(pipeline, store, action);
   await rm(scratch, { recursive: true, force: true });
   return action;
@@ -152,7 +191,28 @@ function expectedOutputs(pipeline: Pipeline, instance: Instance): ExpectedOutput
   }));
 }
 
-async function materialize(pipeline: Pipeline, store: Store, action: ActionResult): Promise<StoredOutput[]> {
+/**
+ * A live source pinned by an earlier engine (as an action entry) becomes a capture the first time it
+ * is seen, so upgrading does not throw away what cannot be recorded again.
+ */
+async function adoptPinnedAction(captures: Captures, action: ActionResult | undefined, captureKey: string, instance: Instance, inputs: InputWithRecord[], params: Record<string, unknown>, code: string, packages: string): Promise<CaptureRecord | undefined> {
+  if (!action || !action.source) return undefined;
+  const record: CaptureRecord = {
+    key: captureKey, step: action.step, instance: instance.id, partition: action.partition, captured_at: runIdTime(action.run_id),
+    sources: inputs.map((i) => i.record.source), params, outputs: action.outputs, metrics: action.metrics, warnings: action.warnings,
+    engine: ENGINE_VERSION, code_digest: code, packages, run_id: action.run_id,
+  };
+  await captures.write(record);
+  return record;
+}
+
+/** The start time a run id encodes (20261203T095609332Z-3fc6de → 2026-12-03T09:56:09.332Z). */
+function runIdTime(runId: string): string {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(\d{3})Z/.exec(runId);
+  return m ? `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.${m[7]}Z` : new Date(0).toISOString();
+}
+
+async function materialize(pipeline: Pipeline, store: Store, action: { readonly outputs: readonly StoredOutput[] }): Promise<StoredOutput[]> {
   for (const output of action.outputs) {
     const target = resolve(pipeline.outputRoot, output.path);
     if (output.kind === 'tree') await store.materializeTree(output.digest, target);
@@ -164,30 +224,4 @@ async function materialize(pipeline: Pipeline, store: Store, action: ActionResul
 /** A record's reasons: the structured form, and the sentence rendered from it in one place. */
 function because(...reasons: Reason[]): { reason: string; reasons: Reason[] } {
   return { reason: describeReasons(reasons), reasons };
-}
-
-/**
- * Library versions (DuckDB, geotiff, satellite.js …) change what steps produce: the lock file of the
- * project the pipeline lives in (nearest package-lock.json above it; an installed dagrun has none of
- * its own), else the engine's, digested through the stat cache, enters every action key.
- */
-async function packagesDigest(store: Store, pipelineDir: string): Promise<string> {
-  // One lookup per build (Store), not one walk up the folders and stat per instance.
-  let known = packagesDigests.get(store);
-  if (!known) {
-    known = findPackagesDigest(store, pipelineDir);
-    packagesDigests.set(store, known);
-  }
-  return known;
-}
-const packagesDigests = new WeakMap<Store, Promise<string>>();
-
-async function findPackagesDigest(store: Store, pipelineDir: string): Promise<string> {
-  for (let dir = pipelineDir; ; dir = dirname(dir)) {
-    const lock = join(dir, 'package-lock.json');
-    if (existsSync(lock)) return (await store.digestOf(lock)).digest;
-    if (dirname(dir) === dir) break;
-  }
-  const lock = join(ENGINE_ROOT, 'package-lock.json');
-  return existsSync(lock) ? (await store.digestOf(lock)).digest : `engine ${ENGINE_VERSION}`;
 }

@@ -22,6 +22,8 @@ import { Semaphore } from './semaphore.js';
 import { openCache, type Cache, type CacheReport } from './cache/tiered.js';
 import { resolveRemoteSettings } from './cache/config.js';
 import type { RemoteMode } from './cache/remote.js';
+import { relativiser } from '../sdk/project-paths.js';
+import { Captures } from './captures.js';
 
 export interface BuildOptions {
   readonly pipelineFile: string;
@@ -100,7 +102,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const outputsOf = new Map<string, StoredOutput[]>();
     const semaphore = new Semaphore(Math.max(1, options.jobs ?? 2));
     pool = new KernelPool(Math.max(1, options.jobs ?? 2));
-    const context = { pipeline, store, params, options, runId, emit, lastSeen, outputsOf, semaphore, pool, cache, fileInputs, newPartition };
+    const context = { pipeline, store, params, options, runId, emit, lastSeen, outputsOf, semaphore, pool, cache, fileInputs, newPartition, captures: new Captures(store), packages: new Map() };
     const promises = new Map<string, Promise<StepRecord>>();
 
     const process_ = (instance: Instance): Promise<StepRecord> => {
@@ -122,13 +124,15 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const ordered = instances.map((i) => records.get(i.id) as StepRecord);
     const ok = ordered.every((r) => r.status !== 'failed' && r.status !== 'skipped');
     const remote = await cache.finish();
-    const manifest: Manifest = redactSecrets({
+    // Nothing in a manifest names the machine's folders: files are named relative to the pipeline folder.
+    const portable = relativiser(pipeline.dir);
+    const manifest: Manifest = redactSecrets(JSON.parse(portable(JSON.stringify({
       $schema: 'https://dagrun.dev/schemas/manifest.schema.json',
       run_id: runId,
       kind,
       ...(options.schedule ? { schedule: options.schedule } : {}),
       status: ok ? 'ok' : 'failed',
-      pipeline: { file: relative(process.cwd(), pipeline.file) || pipeline.file, name: pipeline.name, output_root: relative(pipeline.dir, pipeline.outputRoot) || '.' },
+      pipeline: { file: relative(pipeline.dir, pipeline.file).split(sep).join('/'), name: pipeline.name, output_root: relative(pipeline.dir, pipeline.outputRoot).split(sep).join('/') || '.' },
       started_at: started.toISOString(),
       finished_at: new Date().toISOString(),
       versions: { engine: ENGINE_VERSION, node: process.version, duckdb: await duckdbVersion() },
@@ -142,7 +146,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         ...(remote ? { remote_cache: { url: remote.remote, mode: remote.mode } } : {}),
       },
       steps: ordered,
-    });
+    } satisfies Manifest))) as Manifest);
     const finished = (manifestFile?: string): void => emit({ type: 'run-finished', kind, status: manifest.status, counts: countOutcomes(ordered), manifest: manifestFile, schedule: options.schedule });
     if (options.dryRun) {
       finished();

@@ -1,7 +1,7 @@
 // The cache folder: content-addressed objects, action results, a stat cache, run manifests and a lock.
 //
 //   cache/objects/ab/<hex>   file contents by SHA-256 digest (directory outputs: a tree object listing files)
-//   cache/actions/<hex>.json action key → output digests (a source step's entry is its pinned capture)
+//   cache/actions/<hex>.json action key → output digests (a source step's result is a capture: captures.ts)
 //   cache/runs/<run>.json    lineage manifests
 //   cache/stat.json          (path, size, mtime, inode) → digest, so a no-op build reads no content
 //   cache/lock               held by the build that writes (lock.ts)

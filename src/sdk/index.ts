@@ -12,3 +12,4 @@ export { redactorFor, REDACTED } from './redact.js';
 export { seededRandom, gaussian } from './random.js';
 export { writeFileAtomic, replaceFile } from './atomic-write.js';
 export { startModuleWorker } from './module-worker.js';
+export { isUri, projectRelative, projectResolve } from './project-paths.js';

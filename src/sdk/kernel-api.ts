@@ -47,6 +47,13 @@ export interface KernelContext {
   redact(text: string): string;
   /** The current time; only source steps may read the clock (others get a StepError). */
   now(): Date;
+  /**
+   * `path` relative to the pipeline folder, '/'-separated (URIs unchanged): what an output, a
+   * warning or an error should name, so a build does not depend on where the checkout lives.
+   */
+  relativePath(path: string): string;
+  /** A path stored relative to the pipeline folder (as `relativePath` gives it), usable again; URIs unchanged. */
+  resolvePath(path: string): string;
 }
 
 export type Kernel = (ctx: KernelContext) => Promise<void> | void;

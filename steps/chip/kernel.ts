@@ -35,6 +35,8 @@ const kernel: Kernel = async (ctx) => {
     outDir: ctx.outputs.chips_dir,
     outPrefix,
     jobs: params.jobs,
+    // stac-search stores local asset hrefs relative to the pipeline folder.
+    cache: { baseDir: ctx.resolvePath('.') },
     onChip: (done) => ctx.progress(done, ordered.length),
   });
   const failed = rows.filter((row) => row.status === 'failed');

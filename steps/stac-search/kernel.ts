@@ -5,6 +5,7 @@ import { dirname, join, relative } from 'node:path';
 import type { Kernel, KernelContext } from '../../src/sdk/kernel-api.js';
 import { StepError } from '../../src/sdk/errors.js';
 import { digestFile } from '../../src/sdk/hash.js';
+import { isUri } from '../../src/sdk/project-paths.js';
 import { quoteLiteral, withDb, writeTable, type Row } from '../../src/sdk/table-io.js';
 import { loadStaticItems, normaliseItem, searchStacApi, type HttpOptions, type LocatedItem, type Scene, type SearchRequest } from '../../lib/geo/stac.js';
 import {
@@ -157,21 +158,34 @@ const kernel: Kernel = async (ctx) => {
     }),
   );
   ctx.metric('aligned_to_scene_time', aligned);
-  // Content digests of the local asset files the matches use (remote assets are pinned with the capture).
+  // Local asset hrefs are stored relative to the pipeline folder (chip resolves them again), so the
+  // matches table is the same wherever the checkout lives; each local file's content digest goes
+  // with it (remote assets are pinned with the capture).
   const digests = new Map<string, string>();
-  for (const result of results) {
-    if (!isMatch(result)) continue;
-    for (const asset of Object.values(result.scene.assets)) {
-      if (!asset || digests.has(asset.href) || /^[a-z][a-z0-9+.-]*:\/\//i.test(asset.href) || !existsSync(asset.href)) continue;
-      digests.set(asset.href, (await digestFile(asset.href)).digest);
+  const portableScenes = new Map<string, Scene>();
+  const portableScene = async (scene: Scene): Promise<Scene> => {
+    let portable = portableScenes.get(scene.id);
+    if (portable) return portable;
+    const assets: Scene['assets'] = {};
+    for (const [band, asset] of Object.entries(scene.assets) as [keyof Scene['assets'], NonNullable<Scene['assets'][keyof Scene['assets']]>][]) {
+      if (!asset || isUri(asset.href) || !existsSync(asset.href)) {
+        if (asset) assets[band] = asset;
+        continue;
+      }
+      const href = ctx.relativePath(asset.href);
+      if (!digests.has(href)) digests.set(href, (await digestFile(asset.href)).digest);
+      assets[band] = { ...asset, href };
     }
-  }
+    portable = { ...scene, assets };
+    portableScenes.set(scene.id, portable);
+    return portable;
+  };
   const matches: Row[] = [];
   const noMatches: Row[] = [];
   for (const result of results) {
     const base = { mmsi: result.point.mmsi, ais_time: result.point.aisTime, lat: result.point.lat, lon: result.point.lon };
     if (isMatch(result)) {
-      const scene = result.scene;
+      const scene = await portableScene(result.scene);
       matches.push({ ...base, scene_id: scene.id, scene_datetime: scene.datetime, cloud_cover: scene.cloudCover, epsg: scene.epsg, assets: assetsJson(scene, digests) });
     } else {
       noMatches.push({ ...base, reason: result.reason });

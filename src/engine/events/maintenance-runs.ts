@@ -1,6 +1,6 @@
 // verify and gc as runs on the event stream: they take the cache lock (reporting the wait), report
 // progress and each corrupt object, and open and close with run events like a build.
-import { collectGarbage, verifyStore, type GcReport, type VerifyReport } from '../maintenance.js';
+import { collectGarbage, verifyStore, type GcOptions, type GcReport, type VerifyReport } from '../maintenance.js';
 import type { Store } from '../store.js';
 import { newRunId } from '../runner.js';
 import { emitterFor } from './bus.js';
@@ -15,7 +15,9 @@ export async function verifyRun(store: Store, lockTimeoutMs: number, sink?: Even
   try {
     const report = await verifyStore(store, (done) => emit({ type: 'progress', done }));
     for (const c of report.corrupt) emit({ type: 'warning', message: `object ${c.digest} hashes to ${c.actual}: set aside in corrupt/` });
-    emit({ type: 'run-finished', kind: 'verify', status: report.corrupt.length === 0 ? 'ok' : 'failed', counts: { ...NO_COUNTS, failed: report.corrupt.length } });
+    for (const p of report.captures.problems) emit({ type: 'warning', instance: p.instance, message: `capture ${p.key}: ${p.problem}` });
+    const failed = report.corrupt.length + report.captures.problems.length;
+    emit({ type: 'run-finished', kind: 'verify', status: failed === 0 ? 'ok' : 'failed', counts: { ...NO_COUNTS, failed } });
     return report;
   } finally {
     release();
@@ -23,13 +25,13 @@ export async function verifyRun(store: Store, lockTimeoutMs: number, sink?: Even
 }
 
 // gc must not run while a build writes objects no manifest references yet: it holds the lock too.
-export async function gcRun(store: Store, lockTimeoutMs: number, keepRuns: number | undefined, sink?: EventSink): Promise<GcReport> {
+export async function gcRun(store: Store, lockTimeoutMs: number, options: GcOptions, sink?: EventSink): Promise<GcReport> {
   const emit = emitterFor(sink, newRunId());
   emit({ type: 'run-started', kind: 'gc', targets: [] });
   const release = await store.lock(lockTimeoutMs, (holder) => emit({ type: 'lock-wait', holder }));
   try {
-    const report = await collectGarbage(store, keepRuns);
-    emit({ type: 'log', message: `removed ${report.objects_removed} objects (${report.bytes_removed} bytes) and ${report.actions_removed} action entries; kept ${report.kept_runs} runs, dropped ${report.dropped_runs}` });
+    const report = await collectGarbage(store, options);
+    emit({ type: 'log', message: `removed ${report.objects_removed} objects (${report.bytes_removed} bytes) and ${report.actions_removed} action entries; kept ${report.kept_runs} runs, dropped ${report.dropped_runs}; captures kept ${report.captures_kept}, removed ${report.captures_removed}` });
     emit({ type: 'run-finished', kind: 'gc', status: 'ok', counts: NO_COUNTS });
     return report;
   } finally {

@@ -14,7 +14,7 @@ export function describeReason(reason: Reason): string {
     case 'engine-changed':
       return `engine version changed (${reason.from} → ${reason.to})`;
     case 'packages-changed':
-      return 'library versions changed (package-lock.json)';
+      return `library versions changed${reason.changes?.length ? ` (${reason.changes.length > 6 ? `${reason.changes.slice(0, 6).join(', ')} and ${reason.changes.length - 6} more` : reason.changes.join(', ')})` : ''}`;
     case 'code-changed':
       return `code changed (${reason.file})`;
     case 'definition-changed':
@@ -41,8 +41,10 @@ export function describeReason(reason: Reason): string {
       return `upstream ${reason.instance} would rebuild`;
     case 'unchanged':
       return 'inputs, params and code unchanged';
-    case 'pinned-capture':
-      return 'pinned capture reused (use --refresh to capture again)';
+    case 'pinned-capture': {
+      const since = (reason.changed_since ?? []).map((c) => ({ engine: 'the engine', packages: 'library versions', code: 'the code' })[c]);
+      return `pinned capture${reason.captured_at ? ` from ${reason.captured_at}` : ''} reused${since.length > 0 ? `; ${since.join(', ')} changed since, which does not redo a capture` : ''} (use --refresh${reason.step ? ` ${reason.step}` : ''} to capture again)`;
+    }
     case 'upstream-failed':
       return `upstream ${reason.instance} ${reason.status}`;
     case 'step-failed':
@@ -64,6 +66,8 @@ export interface SeenState {
   readonly inputs: Readonly<Record<string, string>>;
   readonly engine: string;
   readonly packages?: string;
+  /** `name@version` of every package the code imports (with their dependencies), to say which changed. */
+  readonly package_versions?: readonly string[];
 }
 
 export function rerunReasons(previous: SeenState | undefined, current: SeenState, codeFile: string, newPartition?: string): RerunReason[] {
@@ -71,7 +75,7 @@ export function rerunReasons(previous: SeenState | undefined, current: SeenState
   if (previous.key === current.key) return [{ kind: 'cache-entry-missing' }];
   const reasons: RerunReason[] = [];
   if (previous.engine !== current.engine) reasons.push({ kind: 'engine-changed', from: previous.engine, to: current.engine });
-  if (previous.packages !== current.packages) reasons.push({ kind: 'packages-changed' });
+  if (previous.packages !== current.packages) reasons.push({ kind: 'packages-changed', changes: packageChanges(previous.package_versions, current.package_versions ?? []) });
   if (previous.code !== current.code) reasons.push({ kind: 'code-changed', file: codeFile });
   if (previous.definition !== current.definition) reasons.push({ kind: 'definition-changed' });
   for (const name of new Set([...Object.keys(previous.params), ...Object.keys(current.params)])) {
@@ -81,6 +85,19 @@ export function rerunReasons(previous: SeenState | undefined, current: SeenState
     if (previous.inputs[name] !== current.inputs[name]) reasons.push({ kind: 'input-changed', name, from: previous.inputs[name], to: current.inputs[name] });
   }
   return reasons.length > 0 ? reasons : [{ kind: 'partition-changed' }];
+}
+
+/** `duckdb 1.5.6 → 1.5.7`, `sharp 0.35.5 added` from two `name@version` lists; none when the old list is unknown. */
+function packageChanges(before: readonly string[] | undefined, after: readonly string[]): string[] | undefined {
+  if (!before) return undefined;
+  const split = (list: readonly string[]): Map<string, string> => new Map(list.map((entry) => [entry.slice(0, entry.lastIndexOf('@')), entry.slice(entry.lastIndexOf('@') + 1)]));
+  const [a, b] = [split(before), split(after)];
+  const changes: string[] = [];
+  for (const name of [...new Set([...a.keys(), ...b.keys()])].sort()) {
+    if (a.get(name) === b.get(name)) continue;
+    changes.push(!a.has(name) ? `${name} ${b.get(name)} added` : !b.has(name) ? `${name} removed` : `${name} ${a.get(name)} → ${b.get(name)}`);
+  }
+  return changes;
 }
 
 function show(value: unknown): string {

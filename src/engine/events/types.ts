@@ -13,7 +13,7 @@ export type RerunReason =
   | { readonly kind: 'new-partition'; readonly partition: string }
   | { readonly kind: 'cache-entry-missing' }
   | { readonly kind: 'engine-changed'; readonly from: string; readonly to: string }
-  | { readonly kind: 'packages-changed' }
+  | { readonly kind: 'packages-changed'; readonly changes?: readonly string[] }
   | { readonly kind: 'code-changed'; readonly file: string }
   | { readonly kind: 'definition-changed' }
   | { readonly kind: 'param-changed'; readonly name: string; readonly from: unknown; readonly to: unknown }
@@ -28,7 +28,11 @@ export type RerunReason =
   | { readonly kind: 'upstream-would-build'; readonly instance: string };
 
 /** Why an instance was served from the store. */
-export type CachedReason = { readonly kind: 'unchanged' } | { readonly kind: 'pinned-capture' } | { readonly kind: 'remote-hit'; readonly pinned: boolean };
+export type CachedReason =
+  | { readonly kind: 'unchanged' }
+  /** A live source's capture reused; `changed_since` names what changed since it was recorded (none of it redoes a capture). */
+  | { readonly kind: 'pinned-capture'; readonly step?: string; readonly captured_at?: string; readonly changed_since?: readonly ('engine' | 'packages' | 'code')[] }
+  | { readonly kind: 'remote-hit'; readonly pinned: boolean };
 
 /** Why an instance did not run at all. */
 export type SkipReason = { readonly kind: 'upstream-failed'; readonly instance: string; readonly status: 'failed' | 'skipped' };
