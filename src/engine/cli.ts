@@ -19,6 +19,7 @@ import { ndjsonWriter, terminalReporter } from './events/logging.js';
 import { gcRun, verifyRun } from './events/maintenance-runs.js';
 import type { EventSink, Reason } from './events/types.js';
 import { Captures, parseAge } from './captures.js';
+import { formatStatus, pipelineStatus } from './status.js';
 import { shortDigest } from '../sdk/hash.js';
 
 const HELP = `dagrun — declarative, content-addressed data builds
@@ -35,6 +36,7 @@ Commands:
   lineage PATH        the upstream tree that produced one output
   exec STEP           run one step on given inputs, outside the cache (--input, --out)
   init [DIR]          scaffold a minimal pipeline (one SQL step, one kernel step, a test) in DIR (default .)
+  status              per step × partition: does out/ match the last build (missing, edited, stale upstream)
   verify              re-hash the cache store and report corrupt objects (captures included)
   gc                  remove cache objects no kept manifest or capture references
   captures            list the durable captures of live sources (cache/captures/)
@@ -53,6 +55,9 @@ Options:
   --force STEP        rebuild a step even when cached; repeatable
   --input NAME=URI    (exec) an input: file:PATH, a path, or a remote URI
   --out DIR           (exec) where outputs go
+  --via STEP          (exec) run producer STEP first on the given --input, and feed its output in
+  --with-fan-in       (build, plan with --partition) also rebuild steps that read every partition
+  --all               (diff) also list instances only one of the runs has
   --keep-runs N       (gc) keep only the newest N manifests
   --captures          (gc) also drop captures older than --older-than (never otherwise)
   --older-than AGE    (gc --captures) e.g. 30d, 12h
@@ -87,6 +92,9 @@ export async function main(argv: string[]): Promise<number> {
         'keep-runs': { type: 'string' },
         to: { type: 'string' },
         captures: { type: 'boolean' },
+        all: { type: 'boolean' },
+        'with-fan-in': { type: 'boolean' },
+        via: { type: 'string', multiple: true },
         'older-than': { type: 'string' },
         'lock-timeout': { type: 'string' },
         'remote-cache': { type: 'string' },
@@ -132,6 +140,7 @@ export async function main(argv: string[]): Promise<number> {
           refresh: values.refresh,
           force: values.force,
           dryRun,
+          withFanIn: values['with-fan-in'],
           lockTimeoutMs,
           remoteCache: values['remote-cache'],
           remoteMode: values['remote-mode'] as RemoteMode | undefined,
@@ -166,7 +175,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'diff': {
         const s = store();
         const diff = diffManifests(readManifest(s.runsDir, need(rest[0], 'diff RUN_A RUN_B')), readManifest(s.runsDir, need(rest[1], 'diff RUN_A RUN_B')));
-        print(formatDiff(diff), diff);
+        print(formatDiff(diff, values.all ?? false), values.all ? diff : { ...diff, steps: diff.steps.filter((d) => d.change === 'changed') });
         return 0;
       }
       case 'lineage': {
@@ -200,6 +209,7 @@ export async function main(argv: string[]): Promise<number> {
           outDir: values.out ?? need(undefined, 'exec STEP --out DIR'),
           onLog: values.verbose && !values.events ? (m) => process.stderr.write(`${redactSecrets(m)}\n`) : undefined,
           onEvent: values.events ? events : undefined,
+          via: values.via,
         });
         const outputs = Object.fromEntries(Object.entries(result.outputs).map(([k, v]) => [k, shownPath(v)]));
         print(Object.entries(outputs).map(([k, v]) => `${k}: ${v}${result.rows[k] !== undefined ? ` (${result.rows[k]} rows)` : ''}`).join('\n'), { ...result, outputs });
@@ -222,6 +232,12 @@ export async function main(argv: string[]): Promise<number> {
         const capturesOlderThanMs = values.captures ? parseAge(values['older-than'] as string, '--older-than') : undefined;
         const report = await gcRun(store(), lockTimeoutMs, { keepRuns: values['keep-runs'] ? positiveInt(values['keep-runs'], '--keep-runs') : undefined, capturesOlderThanMs }, events);
         print(`removed ${report.objects_removed} objects (${report.bytes_removed} bytes) and ${report.actions_removed} action entries; kept ${report.kept_runs} runs, dropped ${report.dropped_runs}; captures kept ${report.captures_kept}, removed ${report.captures_removed}`, report);
+        return 0;
+      }
+      case 'status': {
+        const pipeline = loadPipeline(pipelineFile);
+        const statuses = await pipelineStatus(pipeline, new Store(values.cache ? resolve(values.cache) : defaultCacheDir(pipeline)));
+        print(formatStatus(statuses), statuses);
         return 0;
       }
       case 'captures': {
@@ -329,6 +345,9 @@ function summarise(manifest: Manifest): { run_id: string; status: string; built:
 function formatBuild(result: BuildResult): string {
   const lines = result.manifest.steps.map((s) => formatRecord(s));
   const sum = summarise(result.manifest);
+  for (const stale of result.manifest.stale_fan_in ?? []) lines.push(`stale   ${stale.instance}: ${stale.reason}`);
+  const restored = result.manifest.steps.filter((s) => s.restored_files);
+  if (restored.length > 0) lines.push(`restored ${restored.reduce((n, s) => n + (s.restored_files ?? 0), 0)} file(s) in out/ that were deleted or edited by hand (${restored.map((s) => `${s.instance}: ${s.restored_files}`).join(', ')})`);
   lines.push(`run ${result.manifest.run_id}: ${sum.built} built, ${sum.cached} cached, ${sum.failed} failed — manifest ${result.manifestPath ? shownPath(result.manifestPath) : '(none)'}`);
   return lines.join('\n');
 }
@@ -346,8 +365,11 @@ function planEntry(s: StepRecord): { instance: string; action: string; reason: s
 }
 
 function formatPlan(manifest: Manifest): string {
-  return manifest.steps.map((s) => {
-    const entry = planEntry(s);
-    return `${entry.action.padEnd(7)} ${entry.instance} — ${entry.reason}`;
-  }).join('\n');
+  return [
+    ...manifest.steps.map((s) => {
+      const entry = planEntry(s);
+      return `${entry.action.padEnd(7)} ${entry.instance} — ${entry.reason}`;
+    }),
+    ...(manifest.stale_fan_in ?? []).map((stale) => `stale   ${stale.instance}: ${stale.reason}`),
+  ].join('\n');
 }

@@ -1,6 +1,6 @@
 // `dagrun exec`: run one declared step on given inputs, outside the cache, writing into --out.
 // For ad-hoc runs and for checking a step on other data; it goes through the same runner code as build.
-import { existsSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,11 @@ export interface ExecOptions {
   readonly onLog?: (message: string) => void;
   /** The event stream: run-started, log, progress, warning, run-finished (kind `exec`). */
   readonly onEvent?: EventSink;
+  /**
+   * Producer steps to run first (`--via tle-fetch`): an --input given for an input that comes from
+   * one of them is handed to that producer instead, and its output feeds this step.
+   */
+  readonly via?: readonly string[];
 }
 
 export interface ExecResult {
@@ -40,18 +45,35 @@ export async function execStep(options: ExecOptions): Promise<ExecResult> {
   if (!step) throw new UserError('CLI', `no step named "${options.step}" (steps: ${pipeline.order.join(', ')})`);
   const params = resolveParams(pipeline, { [step.name]: options.params ?? {} })[step.name];
   const partition = partitionFor(step, options.partition ?? {});
-  const given = options.inputs ?? {};
+  const given: Record<string, string> = { ...(options.inputs ?? {}) };
   for (const name of Object.keys(given)) {
     if (!step.inputs.some((i) => i.name === name)) throw new UserError('CLI', `step "${step.name}" has no input "${name}" (inputs: ${step.inputs.map((i) => i.name).join(', ')})`);
+  }
+  for (const via of options.via ?? []) {
+    const fed = step.inputs.filter((i) => i.kind === 'step' && i.step === via && !i.previous);
+    if (!pipeline.steps.has(via)) throw new UserError('CLI', `--via ${via}: no step named "${via}" (steps: ${pipeline.order.join(', ')})`);
+    if (fed.length === 0) throw new UserError('CLI', `--via ${via}: no input of "${step.name}" comes from "${via}" (its inputs: ${step.inputs.map((i) => `${i.name} ← ${i.kind === 'step' ? `${i.step}.${i.output}` : i.kind}`).join(', ')})`);
+    const producer = pipeline.steps.get(via) as StepSpec;
+    // What the user gave for the consumer's input is the producer's raw input: same name, or its only file/remote input.
+    const raw = producer.inputs.filter((i) => i.kind !== 'step');
+    const producerInputs: Record<string, string> = {};
+    for (const input of fed) {
+      if (given[input.name] === undefined) continue;
+      const target = producer.inputs.find((i) => i.name === input.name && i.kind !== 'step') ?? (raw.length === 1 ? raw[0] : undefined);
+      if (!target) throw new UserError('CLI', `--via ${via}: "${via}" has no input to take ${input.name}=${given[input.name]} (its inputs: ${producer.inputs.map((i) => i.name).join(', ')})`);
+      producerInputs[target.name] = given[input.name];
+    }
+    const ran = await execStep({ pipeline: options.pipeline, step: via, inputs: producerInputs, partition: producer.partition ? options.partition : {}, outDir: options.outDir, onLog: options.onLog, onEvent: options.onEvent });
+    for (const input of fed) given[input.name] = `file:${ran.outputs[input.output as string]}`;
   }
   const inputs: ResolvedInput[] = step.inputs.map((input) => {
     const uri = given[input.name];
     const producerSpec = input.kind === 'step' ? pipeline.steps.get(input.step as string)?.outputs.find((o) => o.name === input.output) : undefined;
-    if (uri !== undefined) return inputFromUri(input.name, uri, step, producerSpec?.format, producerSpec?.columns ?? input.columns);
+    if (uri !== undefined) return inputFromUri(input.name, uri, step, producerSpec?.format ?? input.format, producerSpec?.columns ?? input.columns, input.kind === 'step' ? input.step : undefined);
     if (input.kind === 'file') return { name: input.name, files: existsSync(input.location as string) ? [input.location as string] : [], format: input.format ?? formatFromExtension(input.location as string), columns: input.columns };
     if (input.kind === 'remote') return { name: input.name, files: [], format: input.format ?? 'text', uri: input.location };
     if (input.previous || input.optional) return { name: input.name, files: [], format: producerSpec?.format ?? 'parquet', columns: producerSpec?.columns };
-    throw new UserError('CLI', `input "${input.name}" comes from step "${input.step}": give it with --input ${input.name}=file:PATH`);
+    throw new UserError('CLI', `input "${input.name}" comes from step "${input.step}": give it with --input ${input.name}=file:PATH${pipeline.steps.get(input.step as string)?.source ? ` (or its raw input with --via ${input.step})` : ''}`);
   });
   const outDir = resolve(options.outDir);
   const outputs: Record<string, string> = {};
@@ -95,14 +117,33 @@ function partitionFor(step: StepSpec, given: Readonly<Record<string, string>>): 
   return { [step.partition]: value };
 }
 
-function inputFromUri(name: string, uri: string, step: StepSpec, producerFormat: string | undefined, columns: Record<string, string> | undefined): ResolvedInput {
+function inputFromUri(name: string, uri: string, step: StepSpec, expected: string | undefined, columns: Record<string, string> | undefined, producer: string | undefined): ResolvedInput {
   if (/^(https?|wss?|s3):\/\//.test(uri)) {
     if (!step.source) throw new UserError('CLI', `--input ${name}=${uri.split('?')[0]}: only a source step reads remote URIs`);
     return { name, files: [], format: 'text', uri };
   }
-  const path = resolve(uri.startsWith('file://') ? fileURLToPath(uri) : uri.replace(/^file:/, ''));
-  if (!existsSync(path)) throw new UserError('CLI', `--input ${name}: ${path} does not exist`);
+  const given = uri.startsWith('file://') ? fileURLToPath(uri) : uri.replace(/^file:/, '');
+  const path = resolve(given);
+  if (!existsSync(path)) throw new UserError('CLI', `--input ${name}: ${given} does not exist`);
   const byExtension = formatFromExtension(path);
-  const format = statSync(path).isDirectory() ? 'directory' : byExtension !== 'text' ? byExtension : ((producerFormat as ResolvedInput['format']) ?? 'text');
+  const isDirectory = statSync(path).isDirectory();
+  const format = isDirectory ? 'directory' : byExtension !== 'text' ? byExtension : ((expected as ResolvedInput['format']) ?? 'text');
+  // A file in the wrong format for the consumer fails here, in one sentence, not inside DuckDB halfway through.
+  const wrong = (what: string): UserError =>
+    new UserError('CLI', `--input ${name}=${given}: "${step.name}" reads ${name} as ${expected}${producer ? ` (what ${producer} writes)` : ''}, but ${given} is ${what}${producer ? `; give a ${expected} file, or let exec make it from this file: --via ${producer}` : ''}`);
+  if (expected === 'directory' && !isDirectory) throw wrong('a file');
+  if (expected && expected !== 'directory' && isDirectory) throw wrong('a directory');
+  if (expected === 'parquet' && !isDirectory && !hasParquetMagic(path)) throw wrong('not a parquet file');
   return { name, files: [path], format, columns };
+}
+
+/** Parquet files begin (and end) with the magic bytes PAR1. */
+function hasParquetMagic(path: string): boolean {
+  const fd = openSync(path, 'r');
+  try {
+    const head = Buffer.alloc(4);
+    return readSync(fd, head, 0, 4, 0) === 4 && head.toString('latin1') === 'PAR1';
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -22,6 +22,8 @@ export interface InstanceSelection {
   /** Steps to build (with what they need); all when empty. */
   readonly targets?: readonly string[];
   readonly partitionFilter?: Readonly<Record<string, string>>;
+  /** With a partition filter: also rebuild the unpartitioned steps that read every partition (`--with-fan-in`). */
+  readonly withFanIn?: boolean;
 }
 
 export function selectInstances(pipeline: Pipeline, options: InstanceSelection): Instance[] {
@@ -71,7 +73,7 @@ export function selectInstances(pipeline: Pipeline, options: InstanceSelection):
     } else {
       // With a partition filter, an unpartitioned step that fans in over that partition is left out
       // unless named: rebuilding one partition touches that partition's chain only.
-      if (Object.keys(filter).length > 0 && !explicit.has(name) && fansInOver(pipeline, step, Object.keys(filter))) continue;
+      if (!options.withFanIn && Object.keys(filter).length > 0 && !explicit.has(name) && fansInOver(pipeline, step, Object.keys(filter))) continue;
       roots.push(make(step, undefined));
     }
   }
@@ -79,6 +81,18 @@ export function selectInstances(pipeline: Pipeline, options: InstanceSelection):
   const rank = new Map(pipeline.order.map((n, i) => [n, i]));
   const byValue = (a: string | undefined, b: string | undefined): number => (a === b ? 0 : a === undefined ? -1 : b === undefined ? 1 : a < b ? -1 : 1);
   return [...all.values()].sort((a, b) => (rank.get(a.step.name) as number) - (rank.get(b.step.name) as number) || byValue(a.partitionValue, b.partitionValue));
+}
+
+/** The fan-in steps a partition-filtered selection leaves out (they read every partition). */
+export function leftOutFanIns(pipeline: Pipeline, options: InstanceSelection): string[] {
+  const keys = Object.keys(options.partitionFilter ?? {});
+  if (keys.length === 0 || options.withFanIn) return [];
+  const targets = options.targets && options.targets.length > 0 ? options.targets : pipeline.order;
+  const explicit = new Set(options.targets ?? []);
+  return targets.filter((name) => {
+    const step = pipeline.steps.get(name) as StepSpec;
+    return !step.partition && !explicit.has(name) && fansInOver(pipeline, step, keys);
+  });
 }
 
 function fansInOver(pipeline: Pipeline, step: StepSpec, keys: string[], seen = new Set<string>()): boolean {

@@ -36,6 +36,8 @@ export interface StepRecord {
   /** Source steps: the capture their outputs are (cache/captures/), and when it was recorded. */
   readonly capture_key?: string;
   readonly captured_at?: string;
+  /** Cached instances: files in out/ that were deleted or edited by hand and were put back. */
+  readonly restored_files?: number;
   readonly code_digest?: string;
   readonly code_files?: readonly string[];
   readonly params: Record<string, unknown>;
@@ -60,6 +62,8 @@ export interface Manifest {
   readonly versions: { engine: string; node: string; duckdb: string };
   readonly options: Record<string, unknown>;
   readonly steps: readonly StepRecord[];
+  /** Fan-in steps a partition-filtered run left out and made stale (`--with-fan-in` rebuilds them). */
+  readonly stale_fan_in?: readonly { readonly instance: string; readonly partition: string; readonly reason: string }[];
 }
 
 /** DuckDB's version from the installed binding's package (loading DuckDB itself costs ~1 s). */
@@ -112,7 +116,8 @@ export function readManifest(runsDir: string, name: string): Manifest {
 
 export interface StepDiff {
   readonly instance: string;
-  readonly change: 'added' | 'removed' | 'changed' | 'unchanged';
+  /** `not-in-from` / `not-in-to`: the instance is absent from that run (a partial build, or a step added or removed). */
+  readonly change: 'not-in-from' | 'not-in-to' | 'changed' | 'unchanged';
   readonly status: [string | null, string | null];
   readonly rebuilt: boolean;
   readonly params: { name: string; from: unknown; to: unknown }[];
@@ -121,13 +126,33 @@ export interface StepDiff {
   readonly outputs: { name: string; from: string | null; to: string | null; rows_from?: number; rows_to?: number; rows_delta?: number; bytes_delta: number }[];
 }
 
+/** What a run was asked for: its targets, partition filter and --set values. */
+export interface RunScope {
+  readonly run_id: string;
+  readonly targets: readonly string[];
+  readonly partition: Readonly<Record<string, string>>;
+  readonly set: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  readonly instances: number;
+}
+
 export interface RunDiff {
   readonly from: string;
   readonly to: string;
+  readonly runs: [RunScope, RunScope];
   readonly steps: StepDiff[];
-  readonly summary: { added: string[]; removed: string[]; rebuilt: string[]; changed: string[] };
+  readonly summary: { changed: string[]; rebuilt: string[]; not_in_from: string[]; not_in_to: string[] };
 }
 
+function scopeOf(manifest: Manifest): RunScope {
+  const options = manifest.options as { targets?: string[]; partition?: Record<string, string>; set?: Record<string, Record<string, unknown>> };
+  return { run_id: manifest.run_id, targets: options.targets ?? [], partition: options.partition ?? {}, set: options.set ?? {}, instances: manifest.steps.length };
+}
+
+/**
+ * What changed between two runs, instance by instance. An instance only one run has is "not in this
+ * run" — a partial build (`--partition`, named targets) simply did not look at it — and is compared
+ * no further: its params and outputs did not become null.
+ */
 export function diffManifests(a: Manifest, b: Manifest): RunDiff {
   const before = new Map(a.steps.map((s) => [s.instance, s]));
   const after = new Map(b.steps.map((s) => [s.instance, s]));
@@ -135,20 +160,21 @@ export function diffManifests(a: Manifest, b: Manifest): RunDiff {
   const steps: StepDiff[] = ids.map((id) => {
     const x = before.get(id);
     const y = after.get(id);
+    if (!x || !y) return { instance: id, change: !x ? 'not-in-from' : 'not-in-to', status: [x?.status ?? null, y?.status ?? null], rebuilt: false, params: [], code: false, inputs: [], outputs: [] };
     const params: StepDiff['params'] = [];
-    for (const name of new Set([...Object.keys(x?.params ?? {}), ...Object.keys(y?.params ?? {})])) {
-      if (JSON.stringify(x?.params?.[name]) !== JSON.stringify(y?.params?.[name])) params.push({ name, from: x?.params?.[name] ?? null, to: y?.params?.[name] ?? null });
+    for (const name of new Set([...Object.keys(x.params ?? {}), ...Object.keys(y.params ?? {})])) {
+      if (JSON.stringify(x.params?.[name]) !== JSON.stringify(y.params?.[name])) params.push({ name, from: x.params?.[name] ?? null, to: y.params?.[name] ?? null });
     }
     const inputs: StepDiff['inputs'] = [];
-    for (const name of new Set([...(x?.inputs ?? []).map((i) => i.name), ...(y?.inputs ?? []).map((i) => i.name)])) {
-      const from = x?.inputs.find((i) => i.name === name)?.digest ?? null;
-      const to = y?.inputs.find((i) => i.name === name)?.digest ?? null;
+    for (const name of new Set([...x.inputs.map((i) => i.name), ...y.inputs.map((i) => i.name)])) {
+      const from = x.inputs.find((i) => i.name === name)?.digest ?? null;
+      const to = y.inputs.find((i) => i.name === name)?.digest ?? null;
       if (from !== to) inputs.push({ name, from, to });
     }
     const outputs: StepDiff['outputs'] = [];
-    for (const name of new Set([...(x?.outputs ?? []).map((o) => o.name), ...(y?.outputs ?? []).map((o) => o.name)])) {
-      const ox = x?.outputs.find((o) => o.name === name);
-      const oy = y?.outputs.find((o) => o.name === name);
+    for (const name of new Set([...x.outputs.map((o) => o.name), ...y.outputs.map((o) => o.name)])) {
+      const ox = x.outputs.find((o) => o.name === name);
+      const oy = y.outputs.find((o) => o.name === name);
       if (ox?.digest === oy?.digest) continue;
       outputs.push({
         name,
@@ -160,33 +186,50 @@ export function diffManifests(a: Manifest, b: Manifest): RunDiff {
         bytes_delta: (oy?.bytes ?? 0) - (ox?.bytes ?? 0),
       });
     }
-    const code = Boolean(x?.code_digest && y?.code_digest && x.code_digest !== y.code_digest);
-    const change = !x ? 'added' : !y ? 'removed' : params.length || inputs.length || outputs.length || code || x.cache_key !== y.cache_key ? 'changed' : 'unchanged';
-    return { instance: id, change, status: [x?.status ?? null, y?.status ?? null], rebuilt: y?.status === 'built', params, code, inputs, outputs };
+    const code = Boolean(x.code_digest && y.code_digest && x.code_digest !== y.code_digest);
+    const change = params.length || inputs.length || outputs.length || code || x.cache_key !== y.cache_key ? 'changed' : 'unchanged';
+    return { instance: id, change, status: [x.status, y.status], rebuilt: y.status === 'built', params, code, inputs, outputs };
   });
   return {
     from: a.run_id,
     to: b.run_id,
+    runs: [scopeOf(a), scopeOf(b)],
     steps,
     summary: {
-      added: steps.filter((s) => s.change === 'added').map((s) => s.instance),
-      removed: steps.filter((s) => s.change === 'removed').map((s) => s.instance),
-      rebuilt: steps.filter((s) => s.rebuilt && s.change !== 'added').map((s) => s.instance),
       changed: steps.filter((s) => s.change === 'changed').map((s) => s.instance),
+      rebuilt: steps.filter((s) => s.rebuilt).map((s) => s.instance),
+      not_in_from: steps.filter((s) => s.change === 'not-in-from').map((s) => s.instance),
+      not_in_to: steps.filter((s) => s.change === 'not-in-to').map((s) => s.instance),
     },
   };
 }
 
-export function formatDiff(diff: RunDiff): string {
-  const lines = [`diff ${diff.from} → ${diff.to}`];
-  const changed = diff.steps.filter((s) => s.change !== 'unchanged');
-  if (changed.length === 0) lines.push('  no differences');
+function describeScope(scope: RunScope): string {
+  const parts: string[] = [];
+  if (scope.targets.length > 0) parts.push(scope.targets.join(' '));
+  for (const [key, value] of Object.entries(scope.partition)) parts.push(`--partition ${key}=${value}`);
+  for (const [step, values] of Object.entries(scope.set)) for (const [name, value] of Object.entries(values)) parts.push(`--set ${step}.${name}=${JSON.stringify(value)}`);
+  return `${scope.run_id}: ${parts.length > 0 ? parts.join(' ') : 'everything, defaults'} (${scope.instances} instances)`;
+}
+
+/** The human diff; instances only one run has are counted, and listed with `all`. */
+export function formatDiff(diff: RunDiff, all = false): string {
+  const lines = [`diff ${diff.from} → ${diff.to}`, `  from ${describeScope(diff.runs[0])}`, `  to   ${describeScope(diff.runs[1])}`];
+  const changed = diff.steps.filter((s) => s.change === 'changed');
+  if (changed.length === 0) lines.push('  no differences in the instances both runs have');
   for (const s of changed) {
-    lines.push(`  ${s.change === 'added' ? '+' : s.change === 'removed' ? '-' : '~'} ${s.instance}${s.rebuilt ? ' (rebuilt)' : ''}`);
+    lines.push(`  ~ ${s.instance}${s.rebuilt ? ' (rebuilt)' : ''}`);
     if (s.code) lines.push('      code changed');
     for (const p of s.params) lines.push(`      param ${p.name}: ${JSON.stringify(p.from)} → ${JSON.stringify(p.to)}`);
     for (const i of s.inputs) lines.push(`      input ${i.name}: ${short(i.from)} → ${short(i.to)}`);
     for (const o of s.outputs) lines.push(`      output ${o.name}: ${short(o.from)} → ${short(o.to)}${o.rows_delta !== undefined ? `, rows ${o.rows_from} → ${o.rows_to} (${o.rows_delta >= 0 ? '+' : ''}${o.rows_delta})` : ''}`);
+  }
+  const { not_in_from: notFrom, not_in_to: notTo } = diff.summary;
+  if (all) {
+    for (const id of notFrom) lines.push(`  · ${id}: not in run ${diff.from}`);
+    for (const id of notTo) lines.push(`  · ${id}: not in run ${diff.to}`);
+  } else if (notFrom.length + notTo.length > 0) {
+    lines.push(`  ${notFrom.length + notTo.length} instance(s) not in one of the runs (${notFrom.length} not in ${diff.from}, ${notTo.length} not in ${diff.to}); --all lists them`);
   }
   return lines.join('\n');
 }

@@ -92,11 +92,12 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
       const capture = captures.read(captureKey) ?? (await adoptPinnedAction(captures, store.readAction(key), captureKey, instance, inputs, keyParams, code.digest, packages));
       if (capture) {
         try {
-          const outputs = options.dryRun ? [...capture.outputs] : await materialize(pipeline, store, capture);
+          const restored = { files: 0 };
+          const outputs = options.dryRun ? [...capture.outputs] : await materialize(pipeline, store, capture, restored);
           outputsOf.set(instance.id, outputs);
           lastSeen[instance.id] = seen;
           const changed = [capture.engine !== ENGINE_VERSION && 'engine' as const, capture.packages !== packages && 'packages' as const, capture.code_digest !== code.digest && 'code' as const].filter((c) => c !== false);
-          return { ...common, status: 'cached', ...because({ kind: 'pinned-capture', step: step.name, captured_at: capture.captured_at, changed_since: changed }), pinned: true, capture_key: captureKey, captured_at: capture.captured_at, outputs, metrics: capture.metrics, warnings: [...capture.warnings], duration_ms: Math.round(performance.now() - t0) };
+          return { ...common, status: 'cached', ...because({ kind: 'pinned-capture', step: step.name, captured_at: capture.captured_at, changed_since: changed }), pinned: true, capture_key: captureKey, captured_at: capture.captured_at, ...(restored.files > 0 ? { restored_files: restored.files } : {}), outputs, metrics: capture.metrics, warnings: [...capture.warnings], duration_ms: Math.round(performance.now() - t0) };
         } catch (error) {
           if (!(error instanceof CorruptObject)) throw error;
           await store.discard(error.digest);
@@ -110,10 +111,11 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
     if (found && !found.action && found.problem) reasons = [{ kind: 'remote-rejected', problem: found.problem }];
     if (action) {
       try {
-        const outputs = options.dryRun ? [...action.outputs] : await materialize(pipeline, store, action);
+        const restored = { files: 0 };
+        const outputs = options.dryRun ? [...action.outputs] : await materialize(pipeline, store, action, restored);
         outputsOf.set(instance.id, outputs);
         lastSeen[instance.id] = seen;
-        return { ...common, status: 'cached', ...because(found?.from === 'remote' ? { kind: 'remote-hit', pinned: false } : { kind: 'unchanged' }), outputs, metrics: action.metrics, warnings: [...action.warnings], duration_ms: Math.round(performance.now() - t0) };
+        return { ...common, status: 'cached', ...because(found?.from === 'remote' ? { kind: 'remote-hit', pinned: false } : { kind: 'unchanged' }), ...(restored.files > 0 ? { restored_files: restored.files } : {}), outputs, metrics: action.metrics, warnings: [...action.warnings], duration_ms: Math.round(performance.now() - t0) };
       } catch (error) {
         if (!(error instanceof CorruptObject)) throw error;
         await store.discard(error.digest);
@@ -212,11 +214,15 @@ function runIdTime(runId: string): string {
   return m ? `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.${m[7]}Z` : new Date(0).toISOString();
 }
 
-async function materialize(pipeline: Pipeline, store: Store, action: { readonly outputs: readonly StoredOutput[] }): Promise<StoredOutput[]> {
+/**
+ * Make out/ hold a result's outputs. `restored` counts the files that had to be written or removed
+ * (deleted or edited by hand since), so a build can say how many it put back.
+ */
+async function materialize(pipeline: Pipeline, store: Store, action: { readonly outputs: readonly StoredOutput[] }, restored = { files: 0 }): Promise<StoredOutput[]> {
   for (const output of action.outputs) {
     const target = resolve(pipeline.outputRoot, output.path);
-    if (output.kind === 'tree') await store.materializeTree(output.digest, target);
-    else await store.materializeFile(output.digest, target);
+    if (output.kind === 'tree') await store.materializeTree(output.digest, target, restored);
+    else if ((await store.materializeFile(output.digest, target)) === 'written') restored.files += 1;
   }
   return [...action.outputs];
 }

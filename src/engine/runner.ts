@@ -15,7 +15,7 @@ import { duckdbVersion, redactSecrets, type Manifest, type StepRecord } from './
 import { emitterFor, type Emit } from './events/bus.js';
 import { describeReason } from './events/reasons.js';
 import type { DagrunEvent, EventSink, FailReason, Reason, RerunReason, RunCounts } from './events/types.js';
-import { instanceId, selectInstances, type Instance } from './instances.js';
+import { instanceId, leftOutFanIns, selectInstances, type Instance } from './instances.js';
 import { FileInputs, checkFileInputs } from './inputs.js';
 import { runInstance, type LastSeen } from './run-instance.js';
 import { Semaphore } from './semaphore.js';
@@ -46,6 +46,8 @@ export interface BuildOptions {
   readonly onEvent?: EventSink;
   /** The schedule that fired this build; recorded in the manifest and on its events. */
   readonly schedule?: string;
+  /** With --partition: also rebuild the fan-in steps that read every partition. */
+  readonly withFanIn?: boolean;
 }
 
 export type BuildEvent = DagrunEvent;
@@ -124,6 +126,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const ordered = instances.map((i) => records.get(i.id) as StepRecord);
     const ok = ordered.every((r) => r.status !== 'failed' && r.status !== 'skipped');
     const remote = await cache.finish();
+    if (!options.dryRun) await store.saveStatCache();
+    const staleFanIn = await staleFanIns(pipeline, options, ordered);
     // Nothing in a manifest names the machine's folders: files are named relative to the pipeline folder.
     const portable = relativiser(pipeline.dir);
     const manifest: Manifest = redactSecrets(JSON.parse(portable(JSON.stringify({
@@ -146,6 +150,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         ...(remote ? { remote_cache: { url: remote.remote, mode: remote.mode } } : {}),
       },
       steps: ordered,
+      ...(staleFanIn.length > 0 ? { stale_fan_in: staleFanIn } : {}),
     } satisfies Manifest))) as Manifest);
     const finished = (manifestFile?: string): void => emit({ type: 'run-finished', kind, status: manifest.status, counts: countOutcomes(ordered), manifest: manifestFile, schedule: options.schedule });
     if (options.dryRun) {
@@ -164,6 +169,49 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     await cache?.finish();
     release();
   }
+}
+
+/**
+ * After a partition-filtered build (or plan), the fan-in steps it left out (e.g. `index`, reading
+ * every date) that are now out of date: planned as they would be by `dagrun plan STEP`, without the filter.
+ */
+async function staleFanIns(pipeline: Pipeline, options: BuildOptions, records: readonly StepRecord[]): Promise<StaleFanIn[]> {
+  // Planned even when this run built nothing: an earlier partition rebuild may have left it stale.
+  const fanIns = leftOutFanIns(pipeline, options);
+  if (fanIns.length === 0) return [];
+  if (records.some((r) => r.status === 'failed' || r.status === 'skipped')) return [];
+  const partition = Object.entries(options.partitionFilter ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
+  const plan = await build({ pipelineFile: options.pipelineFile, cacheDir: options.cacheDir, targets: fanIns, sets: options.sets, jobs: options.jobs, dryRun: true, remoteCache: 'off' });
+  const store = new Store(options.cacheDir ? resolve(options.cacheDir) : defaultCacheDir(pipeline));
+  const stale: StaleFanIn[] = [];
+  for (const record of plan.manifest.steps) {
+    if (!fanIns.includes(record.step)) continue;
+    // Cached means a build would only restore it: stale still when out/ holds another version.
+    const outdated = record.status === 'would-build' || (record.status === 'cached' && !(await outputsInPlace(pipeline, store, record)));
+    if (outdated) stale.push({ instance: record.instance, partition, reason: `stale — partition ${partition} changed; run \`dagrun build ${record.step}\` (or build with --with-fan-in)` });
+  }
+  return stale;
+}
+
+/** Whether every output of a record is in out/ as recorded (through the stat cache: no content read when unchanged). */
+async function outputsInPlace(pipeline: Pipeline, store: Store, record: StepRecord): Promise<boolean> {
+  for (const output of record.outputs) {
+    const path = resolve(pipeline.outputRoot, output.path);
+    try {
+      const digest = output.kind === 'tree' ? (await store.digestTree(path)).digest : (await store.digestOf(path)).digest;
+      if (digest !== output.digest) return false;
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}
+
+export interface StaleFanIn {
+  readonly instance: string;
+  /** The partition filter of the run that left it stale. */
+  readonly partition: string;
+  readonly reason: string;
 }
 
 /** Defaults overlaid with --set values, each checked against its param schema. */

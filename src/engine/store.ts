@@ -234,7 +234,7 @@ export class Store {
   }
 
   /** Make directory `target` hold exactly the tree `digest` (files not in the tree are removed). */
-  async materializeTree(digest: string, target: string): Promise<'kept' | 'written'> {
+  async materializeTree(digest: string, target: string, counts?: { files: number }): Promise<'kept' | 'written'> {
     const entries = await this.readTree(digest);
     const current = await statOrUndefined(target);
     if (current && !current.isDirectory()) await rm(target, { force: true });
@@ -246,13 +246,17 @@ export class Store {
         if (!wanted.has(file)) {
           await rm(join(target, file), { force: true });
           changed = true;
+          if (counts) counts.files += 1;
         }
       }
       await removeEmptyDirs(target);
     }
     await mkdir(target, { recursive: true });
     for (const entry of entries) {
-      if ((await this.materializeFile(entry.digest, join(target, ...entry.path.split('/')))) === 'written') changed = true;
+      if ((await this.materializeFile(entry.digest, join(target, ...entry.path.split('/')))) === 'written') {
+        changed = true;
+        if (counts) counts.files += 1;
+      }
     }
     return changed ? 'written' : 'kept';
   }
