@@ -62,10 +62,17 @@ describe('the packed tarball', () => {
     const again = JSON.parse(ok(run('npx', ['dagrun', 'build', '--json'], project))) as { steps: { status: string }[] };
     expect(again.steps.map((s) => s.status)).toEqual(['cached', 'cached']);
 
-    // The project's own lock file is what pins its libraries: changing it reruns every step.
+    // Library versions in the key are the installed versions of what the steps import (issue 11), not
+    // the lock file's bytes: `npm install` rewriting the lock reruns nothing; an upgraded DuckDB reruns both.
     const lock = join(project, 'package-lock.json');
     writeFileSync(lock, `${readFileSync(lock, 'utf8')}\n`);
+    const unchanged = JSON.parse(ok(run('npx', ['dagrun', 'plan', '--json'], project))) as { action: string }[];
+    expect(unchanged.map((p) => p.action)).toEqual(['cached', 'cached']);
+    const duckdb = join(project, 'node_modules', '@duckdb', 'node-api', 'package.json');
+    const original = readFileSync(duckdb, 'utf8');
+    writeFileSync(duckdb, JSON.stringify({ ...JSON.parse(original), version: '99.0.0' }));
     const plan = JSON.parse(ok(run('npx', ['dagrun', 'plan', '--json'], project))) as { action: string; reasons: { kind: string }[] }[];
+    writeFileSync(duckdb, original);
     expect(plan.map((p) => [p.action, p.reasons.map((r) => r.kind)])).toEqual([['build', ['packages-changed']], ['build', ['upstream-would-build']]]);
 
     // The scaffolded test imports dagrun/sdk and dagrun/testing and runs the step through the engine.
