@@ -20,6 +20,7 @@ import { gcRun, verifyRun } from './events/maintenance-runs.js';
 import type { EventSink, Reason } from './events/types.js';
 import { Captures, parseAge } from './captures.js';
 import { formatStatus, pipelineStatus } from './status.js';
+import { relativiser } from '../sdk/project-paths.js';
 import { shortDigest } from '../sdk/hash.js';
 
 const HELP = `dagrun — declarative, content-addressed data builds
@@ -287,7 +288,8 @@ export async function main(argv: string[]): Promise<number> {
     const usage = (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ?? false;
     const userFacing = isUserError(error) || usage;
     const stepFailed = isUserError(error) && ['STEP', 'OUTPUT_SCHEMA', 'BAD_INPUT', 'NETWORK', 'AUTH'].includes((error as UserError).code);
-    const message = isUserError(error) ? (error as UserError).format() : usage ? `${(error as Error).message} (see dagrun --help)` : describeError(error);
+    // Files named from the working directory: no machine path in what the user sees.
+    const message = relativiser(process.cwd())(isUserError(error) ? (error as UserError).format() : usage ? `${(error as Error).message} (see dagrun --help)` : describeError(error));
     if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: redactSecrets(message) }, null, 2)}\n`);
     else process.stderr.write(`dagrun: ${redactSecrets(message)}\n`);
     return userFacing && !stepFailed ? 2 : 1;

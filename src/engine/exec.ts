@@ -5,6 +5,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../sdk/errors.js';
+import { relativiser } from '../sdk/project-paths.js';
 import { loadPipeline, SAFE_PARTITION_VALUE, type StepSpec } from './pipeline.js';
 import { resolveParams } from './runner.js';
 import { formatFromExtension } from './inputs.js';
@@ -90,13 +91,17 @@ export async function execStep(options: ExecOptions): Promise<ExecResult> {
   const counts = { built: 0, cached: 0, failed: 0, skipped: 0, would_build: 0 };
   const started = performance.now();
   try {
-    const result = await runStep(step, inputs, params, partition, outputs, {
+    // Warnings, metrics and log lines name files relative to the pipeline folder, as in a build.
+    const portable = relativiser(pipeline.dir);
+    const ran = await runStep(step, inputs, params, partition, outputs, {
       log: (message) => {
+        message = portable(message);
         options.onLog?.(message);
         emit({ type: 'log', instance: step.name, message });
       },
       progress: (done, total) => emit({ type: 'progress', instance: step.name, done, total }),
     }, pipeline.dir);
+    const result = { ...ran, warnings: ran.warnings.map(portable), metrics: Object.fromEntries(Object.entries(ran.metrics).map(([k, v]) => [k, typeof v === 'string' ? portable(v) : v])) };
     for (const message of result.warnings) emit({ type: 'warning', instance: step.name, message });
     emit({ type: 'instance-built', ...at, reasons: [{ kind: 'outside-cache' }], duration_ms: Math.round(performance.now() - started), rows: result.rows });
     emit({ type: 'run-finished', kind: 'exec', status: 'ok', counts: { ...counts, built: 1 } });
