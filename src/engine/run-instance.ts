@@ -89,7 +89,9 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
     // A source step's result is a capture, looked up by what it is of — not by the code or versions that made it.
     const captureKey = step.source ? digestJson({ capture: 1, step: step.name, partition: instance.partition, definition, params: keyParams, inputs: seen.inputs }) : undefined;
     if (captureKey && !forced && !refreshed) {
-      const capture = captures.read(captureKey) ?? (await adoptPinnedAction(captures, store.readAction(key), captureKey, instance, inputs, keyParams, code.digest, packages));
+      // Else a pin from an earlier engine (a local action entry), else a teammate's capture of the same key on the shared remote cache.
+      const pinned = async (): Promise<ActionResult | undefined> => store.readAction(key) ?? (options.dryRun ? undefined : (await cache.lookup(key, expectedOutputs(pipeline, instance), { onProgress: (done, total) => emit({ type: 'progress', instance: instance.id, done, total }) })).action);
+      const capture = captures.read(captureKey) ?? (await adoptPinnedAction(captures, await pinned(), captureKey, instance, inputs, keyParams, code.digest, packages));
       if (capture) {
         try {
           const restored = { files: 0 };
@@ -138,7 +140,8 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
       });
     }
     outputsOf.set(instance.id, result.outputs as StoredOutput[]);
-    if (!step.source) cache.record(result);
+    // Uploaded to a shared remote (read-write) like any result; a source's is adopted as a capture where it is fetched.
+    cache.record(result);
     lastSeen[instance.id] = seen;
     return { ...common, status: 'built', ...because(...reasons), pinned: step.source || undefined, capture_key: captureKey, captured_at: captureKey ? capturedAt : undefined, outputs: [...result.outputs], metrics: result.metrics, warnings: [...result.warnings], duration_ms: Math.round(performance.now() - t0) };
   } catch (error) {
