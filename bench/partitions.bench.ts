@@ -149,7 +149,11 @@ const dagrun = (dir: string, ...args: string[]): Timing => timed(process.execPat
 const snakemake = (dir: string): Timing => timed('snakemake', ['--cores', '2', '--quiet', 'all'], dir);
 const nodeBare = median(() => timed(process.execPath, ['-e', '0'], work), () => mkdirSync(work, { recursive: true }), 5);
 const report: Record<string, unknown> = { node_e_0: nodeBare };
-const lines: string[] = [`node -e 0: ${show(nodeBare)}`];
+/** Print each figure as soon as it is measured (a full run takes minutes); the JSON report comes last. */
+const say = (...text: string[]): void => {
+  for (const line of text) console.log(line);
+};
+say(`node -e 0: ${show(nodeBare)}`);
 
 for (const n of sizes) {
   const days = dates(n);
@@ -162,7 +166,7 @@ for (const n of sizes) {
   const mid = days[Math.floor(n / 2)];
   const rebuild = median(() => dagrun(d, 'build', '--jobs', '2'), () => touchOneDate(d, mid, (round += 1)));
   const entry: Record<string, unknown> = { dagrun: { cold, noop, rebuild } };
-  lines.push(`N=${n} dagrun cold:    ${show(cold)}`, `N=${n} dagrun no-op:   ${show(noop)}`, `N=${n} dagrun rebuild: ${show(rebuild)}`);
+  say(`N=${n} dagrun cold:    ${show(cold)}`, `N=${n} dagrun no-op:   ${show(noop)}`, `N=${n} dagrun rebuild: ${show(rebuild)}`);
   if (haveSnakemake) {
     snakemakeProject(s, days);
     const sCold = snakemake(s);
@@ -171,18 +175,18 @@ for (const n of sizes) {
     const sRebuild = median(() => snakemake(s), () => touchOneDate(s, mid, (round += 1)));
     entry.snakemake = { cold: sCold, noop: sNoop, rebuild: sRebuild };
     entry.ratio = { cold: ratio(cold, sCold), noop: ratio(noop, sNoop), rebuild: ratio(rebuild, sRebuild) };
-    lines.push(
+    say(
       `N=${n} snakemake cold:    ${show(sCold)}`,
       `N=${n} snakemake no-op:   ${show(sNoop)}`,
       `N=${n} snakemake rebuild: ${show(sRebuild)}`,
       `N=${n} dagrun/snakemake CPU (wall): cold ${ratio(cold, sCold).cpu} (${ratio(cold, sCold).wall}), no-op ${ratio(noop, sNoop).cpu} (${ratio(noop, sNoop).wall}), rebuild ${ratio(rebuild, sRebuild).cpu} (${ratio(rebuild, sRebuild).wall})`,
     );
   }
-  lines.push(`N=${n} dagrun no-op / node -e 0: ${(noop.wall / nodeBare.wall).toFixed(2)} wall`);
+  say(`N=${n} dagrun no-op / node -e 0: ${(noop.wall / nodeBare.wall).toFixed(2)} wall`);
   report[`n${n}`] = entry;
 }
 const [small, large] = sizes.map((n) => (report[`n${n}`] as { dagrun: { rebuild: Timing } }).dagrun.rebuild);
-lines.push(`dagrun rebuild-1-of-${sizes[1]} / rebuild-1-of-${sizes[0]}: ${(large.cpu / small.cpu).toFixed(2)} CPU (${(large.wall / small.wall).toFixed(2)} wall)`);
+say(`dagrun rebuild-1-of-${sizes[1]} / rebuild-1-of-${sizes[0]}: ${(large.cpu / small.cpu).toFixed(2)} CPU (${(large.wall / small.wall).toFixed(2)} wall)`);
 
 // ---------- plan over 3,650 instances ----------
 {
@@ -198,7 +202,7 @@ lines.push(`dagrun rebuild-1-of-${sizes[1]} / rebuild-1-of-${sizes[0]}: ${(large
   writeFileSync(join(dir, 'pipeline.yaml'), `partitions:\n  date: { from: "${days[0]}", to: "${days[days.length - 1]}" }\nsteps:\n${steps}`);
   dagrun(dir, 'validate'); // the memo: plan measures planning, not YAML parsing
   const plan = median(() => dagrun(dir, 'plan', '--json'));
-  lines.push(`plan of ${days.length * 10} instances: ${show(plan)}; minus node -e 0: ${(plan.wall - nodeBare.wall).toFixed(2)} s wall`);
+  say(`plan of ${days.length * 10} instances: ${show(plan)}; minus node -e 0: ${(plan.wall - nodeBare.wall).toFixed(2)} s wall`);
   report.plan = { instances: days.length * 10, ...plan };
 }
 
@@ -227,7 +231,7 @@ lines.push(`dagrun rebuild-1-of-${sizes[1]} / rebuild-1-of-${sizes[0]}: ${(large
   const cold = dagrun(dir, 'build');
   const noop = median(() => dagrun(dir, 'build'), undefined, 5);
   const git = median(() => timed('git', ['status', '--porcelain'], dir), undefined, 5);
-  lines.push(
+  say(
     `${bigFiles}-file tree: dagrun cold ${show(cold)}`,
     `${bigFiles}-file tree: dagrun no-op ${show(noop)}`,
     `${bigFiles}-file tree: git status --porcelain ${show(git)}`,
@@ -236,5 +240,4 @@ lines.push(`dagrun rebuild-1-of-${sizes[1]} / rebuild-1-of-${sizes[0]}: ${(large
   report.tree = { files: bigFiles, cold, noop, git_status: git };
 }
 
-console.log(lines.join('\n'));
 console.log(JSON.stringify(report));
