@@ -45,6 +45,9 @@ Commands:
   captures import FILE           add the captures in FILE to this cache
   publish RUN --to T  copy a run's outputs, release.json and SHA256SUMS to T (a folder, s3://…, http(s)://)
   verify-release T    re-hash a published release against its SHA256SUMS and release.json
+  schedule list       the declared schedules and their next fires (computed; nothing runs)
+  schedule run NAME   fire one schedule now (a build of its targets on its partition)
+  schedule log [NAME] the ingestion log: one entry per fire
 
 Options:
   --pipeline FILE     pipeline file (default ./pipeline.yaml)
@@ -279,6 +282,10 @@ export async function main(argv: string[]): Promise<number> {
         const report = await verifyRelease(need(rest[0], 'verify-release TARGET'));
         print(report.problems.length === 0 ? `ok: ${report.target}: ${report.files} files, ${report.bytes} bytes match SHA256SUMS and release.json` : `${report.target}: ${report.problems.length} problem(s):\n${report.problems.map((p) => `  ${p}`).join('\n')}`, report);
         return report.problems.length === 0 ? 0 : 1;
+      }
+      case 'schedule': {
+        const { scheduleCommand } = await import('./schedule/commands.js');
+        return await scheduleCommand(rest, { pipelineFile, cacheDir: values.cache ? resolve(values.cache) : undefined, json, events, jobs: values.jobs ? positiveInt(values.jobs, '--jobs') : undefined, print });
       }
       default:
         throw new UserError('CLI', `unknown command "${command}" (see dagrun --help)`);

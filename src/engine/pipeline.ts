@@ -12,6 +12,7 @@ import { ENGINE_VERSION, SCHEMAS_DIR } from './paths.js';
 import { DIGEST_PREFIX, digestBytes } from '../sdk/hash.js';
 import type { RemoteCacheConfig } from './cache/config.js';
 import { TemplateError, checkTemplate, discoverPartitions, isGlob, isTemplate } from './templates.js';
+import { normaliseSchedules, type RawSchedule, type ScheduleSpec } from './schedule/spec.js';
 
 export type OutputFormat = 'parquet' | 'csv' | 'json' | 'geojson' | 'directory';
 export type InputFormat = OutputFormat | 'ndjson' | 'text';
@@ -78,6 +79,8 @@ export interface Pipeline {
   readonly order: readonly string[];
   /** `cache: { remote, mode }`: the remote cache (cache/config.ts resolves it against CLI and env). */
   readonly cache?: RemoteCacheConfig;
+  /** `schedules:`, normalised and checked (schedule/spec.ts). */
+  readonly schedules?: Readonly<Record<string, ScheduleSpec>>;
   /** `file:line:col` of a node in the YAML, for error messages. */
   locate(path: readonly (string | number)[]): string;
 }
@@ -196,6 +199,7 @@ interface RawPipeline {
   partitions?: Record<string, RawPartition>;
   cache?: RemoteCacheConfig;
   steps: Record<string, RawStep>;
+  schedules?: Record<string, RawSchedule>;
 }
 
 function normalise(raw: RawPipeline, file: string, locate: (p: readonly (string | number)[], key?: boolean) => string): Pipeline {
@@ -308,7 +312,8 @@ function normalise(raw: RawPipeline, file: string, locate: (p: readonly (string 
 
   checkReferences(steps, locate);
   const order = topologicalOrder(steps, locate);
-  return { file, dir, name: raw.pipeline ?? 'pipeline', outputRoot, partitions, ...(Object.keys(discovered).length > 0 ? { discovered } : {}), steps, order, cache: raw.cache, locate: (p) => locate(p) };
+  const schedules = normaliseSchedules(raw.schedules, { steps, partitions }, (p) => locate(p));
+  return { file, dir, name: raw.pipeline ?? 'pipeline', outputRoot, partitions, ...(Object.keys(discovered).length > 0 ? { discovered } : {}), steps, order, cache: raw.cache, schedules, locate: (p) => locate(p) };
 }
 
 /** JSON Schema keywords that document and never constrain: left out of cache keys. */

@@ -7,7 +7,7 @@ import { rm } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { UserError } from '../sdk/errors.js';
 import { writeFileAtomic } from '../sdk/atomic-write.js';
-import { checkParam, loadPipeline, type Pipeline } from './pipeline.js';
+import { checkParam, loadPipeline, SAFE_PARTITION_VALUE, type Pipeline } from './pipeline.js';
 import { Store, type StoredOutput } from './store.js';
 import { KernelPool } from './execute.js';
 import { ENGINE_VERSION } from './paths.js';
@@ -48,6 +48,8 @@ export interface BuildOptions {
   readonly schedule?: string;
   /** With --partition: also rebuild the fan-in steps that read every partition. */
   readonly withFanIn?: boolean;
+  /** A `partitionFilter` value the pipeline does not declare joins its partition for this build (schedules' `{today}`). */
+  readonly admitPartitionValues?: boolean;
 }
 
 export type BuildEvent = DagrunEvent;
@@ -65,7 +67,7 @@ export function defaultCacheDir(pipeline: Pipeline): string {
 }
 
 export async function build(options: BuildOptions): Promise<BuildResult> {
-  const pipeline = loadPipeline(options.pipelineFile, options.cacheDir ? resolve(options.cacheDir) : process.env.DAGRUN_CACHE);
+  const pipeline = admitPartitionValues(loadPipeline(options.pipelineFile, options.cacheDir ? resolve(options.cacheDir) : process.env.DAGRUN_CACHE), options.admitPartitionValues ? options.partitionFilter : undefined);
   const params = resolveParams(pipeline, options.sets ?? {});
   for (const name of [...(options.targets ?? []), ...(options.refresh ?? []), ...(options.force ?? [])]) {
     if (!pipeline.steps.has(name)) throw new UserError('CLI', `no step named "${name}" (steps: ${pipeline.order.join(', ')})`);
@@ -212,6 +214,16 @@ export interface StaleFanIn {
   /** The partition filter of the run that left it stale. */
   readonly partition: string;
   readonly reason: string;
+/** The pipeline with extra partition values (kept sorted, so `previous: true` still finds the day before). */
+function admitPartitionValues(pipeline: Pipeline, values: Readonly<Record<string, string>> | undefined): Pipeline {
+  if (!values) return pipeline;
+  const partitions: Record<string, readonly string[]> = { ...pipeline.partitions };
+  for (const [key, value] of Object.entries(values)) {
+    if (!partitions[key] || partitions[key].includes(value)) continue;
+    if (!SAFE_PARTITION_VALUE.test(value)) throw new UserError('CLI', `partition ${key}=${value}: a partition value must be a plain name (letters, digits, _ . = -)`);
+    partitions[key] = [...partitions[key], value].sort();
+  }
+  return { ...pipeline, partitions, locate: pipeline.locate };
 }
 
 /** Defaults overlaid with --set values, each checked against its param schema. */
