@@ -48,6 +48,7 @@ Commands:
   schedule list       the declared schedules and their next fires (computed; nothing runs)
   schedule run NAME   fire one schedule now (a build of its targets on its partition)
   schedule log [NAME] the ingestion log: one entry per fire
+  serve               the scheduler and the web UI (--host, default 127.0.0.1; --port, default 8765)
 
 Options:
   --pipeline FILE     pipeline file (default ./pipeline.yaml)
@@ -69,6 +70,8 @@ Options:
   --remote-cache URL  shared cache behind the local one: http(s)://host/base or s3://bucket/prefix
                       (else $DAGRUN_REMOTE_CACHE, else pipeline.yaml cache.remote; "off" for none)
   --remote-mode M     read (fetch only) or read-write (default; also upload what ran)
+  --host H, --port N  (serve) where to listen (default 127.0.0.1:8765; 0 = any free port)
+  --allow-actions     (serve) actions without the token, only on a loopback host
   --json              print one machine-readable JSON document
   --verbose           show step log lines
   --events ndjson     stream every event (run, instance, log, progress…) to stderr, one JSON per line
@@ -106,6 +109,9 @@ export async function main(argv: string[]): Promise<number> {
         json: { type: 'boolean' },
         verbose: { type: 'boolean' },
         events: { type: 'string' },
+        host: { type: 'string' },
+        port: { type: 'string' },
+        'allow-actions': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
       },
@@ -282,6 +288,19 @@ export async function main(argv: string[]): Promise<number> {
         const report = await verifyRelease(need(rest[0], 'verify-release TARGET'));
         print(report.problems.length === 0 ? `ok: ${report.target}: ${report.files} files, ${report.bytes} bytes match SHA256SUMS and release.json` : `${report.target}: ${report.problems.length} problem(s):\n${report.problems.map((p) => `  ${p}`).join('\n')}`, report);
         return report.problems.length === 0 ? 0 : 1;
+      }
+      case 'serve': {
+        const { serve } = await import('./serve/server.js');
+        const port = values.port === undefined ? undefined : Number(values.port);
+        if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port < 65536)) throw new UserError('CLI', `--port takes 0-65535, not "${values.port}"`);
+        const server = await serve({ pipelineFile, cacheDir: values.cache ? resolve(values.cache) : undefined, host: values.host, port, allowActions: values['allow-actions'], jobs: values.jobs ? positiveInt(values.jobs, '--jobs') : undefined, onEvent: events });
+        process.stdout.write(`dagrun serve: ${server.url}/  (actions token: ${server.token})\n`);
+        await new Promise<void>((done) => {
+          const stop = (): void => void server.close().then(done);
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+        });
+        return 0;
       }
       case 'schedule': {
         const { scheduleCommand } = await import('./schedule/commands.js');

@@ -13,6 +13,7 @@ import { KernelPool } from './execute.js';
 import { ENGINE_VERSION } from './paths.js';
 import { duckdbVersion, redactSecrets, type Manifest, type StepRecord } from './manifest.js';
 import { emitterFor, type Emit } from './events/bus.js';
+import { bindInputs } from './bind.js';
 import { describeReason } from './events/reasons.js';
 import type { DagrunEvent, EventSink, FailReason, Reason, RerunReason, RunCounts } from './events/types.js';
 import { instanceId, leftOutFanIns, selectInstances, type Instance } from './instances.js';
@@ -50,6 +51,8 @@ export interface BuildOptions {
   readonly withFanIn?: boolean;
   /** A `partitionFilter` value the pipeline does not declare joins its partition for this build (schedules' `{today}`). */
   readonly admitPartitionValues?: boolean;
+  /** `STEP.INPUT` → `file:PATH` or `STEP.OUTPUT`: rewire inputs for this build (bind.ts). */
+  readonly bind?: Readonly<Record<string, string>>;
 }
 
 export type BuildEvent = DagrunEvent;
@@ -67,7 +70,7 @@ export function defaultCacheDir(pipeline: Pipeline): string {
 }
 
 export async function build(options: BuildOptions): Promise<BuildResult> {
-  const pipeline = admitPartitionValues(loadPipeline(options.pipelineFile, options.cacheDir ? resolve(options.cacheDir) : process.env.DAGRUN_CACHE), options.admitPartitionValues ? options.partitionFilter : undefined);
+  const pipeline = bindInputs(admitPartitionValues(loadPipeline(options.pipelineFile, options.cacheDir ? resolve(options.cacheDir) : process.env.DAGRUN_CACHE), options.admitPartitionValues ? options.partitionFilter : undefined), options.bind);
   const params = resolveParams(pipeline, options.sets ?? {});
   for (const name of [...(options.targets ?? []), ...(options.refresh ?? []), ...(options.force ?? [])]) {
     if (!pipeline.steps.has(name)) throw new UserError('CLI', `no step named "${name}" (steps: ${pipeline.order.join(', ')})`);
@@ -150,6 +153,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         refresh: [...(options.refresh ?? [])],
         force: [...(options.force ?? [])],
         ...(remote ? { remote_cache: { url: remote.remote, mode: remote.mode } } : {}),
+        ...(options.bind ? { bind: Object.fromEntries(Object.entries(options.bind).map(([input, source]) => [input, source.startsWith('file:') ? `file:${relative(pipeline.dir, resolve(pipeline.dir, source.slice(5))).split(sep).join('/')}` : source])) } : {}),
       },
       steps: ordered,
       ...(staleFanIn.length > 0 ? { stale_fan_in: staleFanIn } : {}),
@@ -214,6 +218,8 @@ export interface StaleFanIn {
   /** The partition filter of the run that left it stale. */
   readonly partition: string;
   readonly reason: string;
+}
+
 /** The pipeline with extra partition values (kept sorted, so `previous: true` still finds the day before). */
 function admitPartitionValues(pipeline: Pipeline, values: Readonly<Record<string, string>> | undefined): Pipeline {
   if (!values) return pipeline;
