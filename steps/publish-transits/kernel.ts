@@ -13,7 +13,7 @@ import { parseChokepoints } from '../transit-reconcile/chokepoints.js';
 import { assertTransitConstraints, fromTableRow, toTableRow } from '../transit-reconcile/transits.js';
 import { loadMigrations, migrate, STORE_LOCK_KEY } from './migrate.js';
 import { currentPublication, logJob, recordPublication, refreshWeekly, upsertChokepoints, upsertRows, type UpsertCounts } from './store.js';
-import { VESSEL_TRANSITS } from './tables.js';
+import { DARK_EVENTS, SAR_DETECTIONS, VESSEL_TRANSITS } from './tables.js';
 
 /** Parse DATABASE_URL without ever echoing it; returns the parts to scrub from error messages. */
 export function checkDatabaseUrl(url: string): string[] {
@@ -57,6 +57,15 @@ const kernel: Kernel = async (ctx) => {
   assertTransitConstraints(transits, 'transits', new Set(corridors.map((c) => c.id)));
   const snapshot = (await digestFile(transitsFile)).digest;
   const migrations = await loadMigrations(ctx.inputs.migrations);
+  // Optional SAR inputs: the day's CFAR clusters (for the monitor's log row) and the dark-fleet sweep.
+  const optional = async (name: string) => {
+    const file = ctx.inputFiles[name]?.[0] ?? ctx.inputs[name];
+    return file ? readTable(file) : null;
+  };
+  const detections = await optional('detections');
+  const darkEvents = await optional('dark_events');
+  const sarDetections = await optional('sar_detections');
+  const withTimes = (rows: Record<string, unknown>[]) => rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v instanceof Date ? v.toISOString() : v])));
 
   const client = new pg.Client({
     connectionString: url,
@@ -89,6 +98,9 @@ const kernel: Kernel = async (ctx) => {
         transitCounts = await upsertRows(client, VESSEL_TRANSITS, transits.map(toTableRow), { keepOnly: true });
         await recordPublication(client, { partition, snapshot }, started);
       }
+      const sarTables: Record<string, UpsertCounts> = {};
+      if (darkEvents) sarTables.dark_events = await upsertRows(client, DARK_EVENTS, withTimes(darkEvents));
+      if (sarDetections) sarTables.sar_detections = await upsertRows(client, SAR_DETECTIONS, withTimes(sarDetections));
       const weeklyRows = await refreshWeekly(client);
       const finished = ctx.now();
       const changed = transitCounts.inserted + transitCounts.updated + transitCounts.deleted > 0;
@@ -98,6 +110,14 @@ const kernel: Kernel = async (ctx) => {
       await logJob(client, { ...common, source: 'populate_predicted_transits', status: changed ? 'ok' : 'unchanged', counts: { rows: newPredictions }, detail: { snapshot } });
       await logJob(client, { ...common, source: 'reconcile_vessel_transits', status: changed ? 'ok' : 'unchanged', counts: transitCounts, detail: { snapshot, stale, unchanged: transitCounts.unchanged } });
       await logJob(client, { ...common, source: 'refresh_mv_chokepoint_transits_weekly', status: 'ok', counts: { rows: weeklyRows } });
+      if (detections) {
+        const scenes = new Set(detections.map((d) => d.scene_id)).size;
+        await logJob(client, { ...common, source: 'monitor_corridor_sar', status: 'ok', counts: { rows: detections.length }, detail: { scenes, in_corridors: detections.filter((d) => d.chokepoint_id !== null).length } });
+      }
+      if (sarTables.sar_detections) {
+        const c = sarTables.sar_detections;
+        await logJob(client, { ...common, source: 'verify_dark_fleet_sar', status: c.inserted + c.updated > 0 ? 'ok' : 'unchanged', counts: c, detail: { dark_events: darkEvents?.length ?? 0 } });
+      }
       await client.query('COMMIT');
       report = {
         status,
@@ -106,7 +126,7 @@ const kernel: Kernel = async (ctx) => {
         snapshot,
         schema_version: schema.current,
         migrations_applied: schema.applied,
-        tables: { chokepoints, vessel_transits: transitCounts },
+        tables: { chokepoints, vessel_transits: transitCounts, ...sarTables },
         weekly_rows: weeklyRows,
       };
     } catch (error) {

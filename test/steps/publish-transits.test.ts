@@ -25,7 +25,7 @@ let day2: string;
 let weekly2: string;
 
 async function reconcileDay(date: string, previous?: string): Promise<{ transits: string; weekly: string }> {
-  const result = await execStep({ pipeline, step: 'transit-reconcile', partition: { date }, outDir: join(work, 'tr'), inputs: previous ? { previous: `file:${previous}` } : {} });
+  const result = await execStep({ pipeline, step: 'transit-reconcile', partition: { date }, outDir: join(work, 'tr'), inputs: { detections: `file:${join(PROJECT_ROOT, 'datasets/sample/transits/sar_detections.csv')}`, ...(previous ? { previous: `file:${previous}` } : {}) } });
   const copy = join(work, `vessel_transits_${date}.parquet`);
   cpSync(result.outputs.vessel_transits, copy);
   const weekly = join(work, `weekly_${date}.parquet`);
@@ -44,6 +44,14 @@ async function publish(date: string, transits: string, url: string | undefined, 
     if (saved === undefined) delete process.env.DATABASE_URL;
     else process.env.DATABASE_URL = saved;
   }
+}
+
+async function sarChain(date: string): Promise<Record<string, string>> {
+  const out = join(work, 'sar');
+  const search = await execStep({ pipeline, step: 'sar-search', partition: { date }, outDir: out });
+  const detect = await execStep({ pipeline, step: 'sar-detect', partition: { date }, outDir: out, inputs: { scenes: `file:${search.outputs.scenes}` } });
+  const sweep = await execStep({ pipeline, step: 'verify-dark-fleet-sar', partition: { date }, outDir: out, inputs: { detections: `file:${detect.outputs.detections}` } });
+  return { detections: detect.outputs.detections, ...sweep.outputs };
 }
 
 async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -224,6 +232,39 @@ describe('publish-transits on a private PostgreSQL', () => {
     expect(ids).toEqual(['00000000-0000-5000-8000-000000000001']);
     const definer = await superuser(async (c) => (await c.query("SELECT prosecdef, array(SELECT r.rolname FROM pg_roles r WHERE has_function_privilege(r.oid, p.oid, 'EXECUTE') AND r.rolname IN ('anon','authenticated','service_role') ORDER BY 1)::text[] AS roles FROM pg_proc p WHERE proname = 'get_chokepoint_transits'")).rows[0]);
     expect(definer).toEqual({ prosecdef: true, roles: ['anon', 'authenticated', 'service_role'] });
+  });
+});
+
+describe('the SAR side in the store', () => {
+  it('dark_events and sar_detections are upserted (FK satisfied), the monitor and sweep log a row each, re-publishing changes nothing', async () => {
+    const sar = await sarChain('2026-05-26');
+    const url = db.urlFor('postgres', undefined, 'sar');
+    await superuser((c) => c.query('CREATE DATABASE sar'));
+    const inputs = { transits: `file:${day2}`, detections: `file:${sar.detections}`, dark_events: `file:${sar.dark_events}`, sar_detections: `file:${sar.sar_detections}` };
+    const run = async () => {
+      process.env.DATABASE_URL = url;
+      try {
+        const result = await execStep({ pipeline, step: 'publish-transits', partition: { date: '2026-05-26' }, outDir: join(work, 'pub-sar'), inputs });
+        return JSON.parse(readFileSync(result.outputs.report, 'utf8'));
+      } finally {
+        delete process.env.DATABASE_URL;
+      }
+    };
+    const first = await run();
+    expect(first.tables.dark_events).toMatchObject({ rows: 4, inserted: 4 });
+    expect(first.tables.sar_detections).toMatchObject({ rows: 1, inserted: 1 });
+    const stored = await withClient(url, async (c) => (await c.query('SELECT d.vessel_imo, e.risk_tier, d.detection_method, d.pixel_detection_count > 20 AS big FROM public.sar_detections d JOIN public.dark_events e ON e.id = d.dark_event_id')).rows);
+    expect(stored).toEqual([{ vessel_imo: '9800002', risk_tier: 'high', detection_method: 'sentinel-1-cfar-v1', big: true }]);
+    const second = await run();
+    expect(second.tables.dark_events).toMatchObject({ inserted: 0, updated: 0 });
+    expect(second.tables.sar_detections).toMatchObject({ inserted: 0, updated: 0 });
+    const logs = await withClient(url, async (c) => (await c.query("SELECT source, status, rows_in, rows_inserted FROM public.ingestion_logs WHERE source IN ('monitor_corridor_sar', 'verify_dark_fleet_sar') ORDER BY id")).rows);
+    expect(logs).toEqual([
+      { source: 'monitor_corridor_sar', status: 'ok', rows_in: 2, rows_inserted: 0 },
+      { source: 'verify_dark_fleet_sar', status: 'ok', rows_in: 1, rows_inserted: 1 },
+      { source: 'monitor_corridor_sar', status: 'ok', rows_in: 2, rows_inserted: 0 },
+      { source: 'verify_dark_fleet_sar', status: 'unchanged', rows_in: 1, rows_inserted: 0 },
+    ]);
   });
 });
 

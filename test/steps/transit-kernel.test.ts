@@ -22,7 +22,8 @@ async function runDay(date: string, outDir: string, previous?: string, inputs: R
     step: 'transit-reconcile',
     partition: { date },
     outDir,
-    inputs: { ...(previous ? { previous: `file:${previous}` } : {}), ...inputs },
+    // The sample's SAR detections as a CSV (the pipeline feeds sar-detect's clusters; test/steps/sar-detect.test.ts runs that chain).
+    inputs: { detections: `file:${join(PROJECT_ROOT, 'datasets/sample/transits/sar_detections.csv')}`, ...(previous ? { previous: `file:${previous}` } : {}), ...inputs },
   });
 }
 

@@ -1,0 +1,113 @@
+// sar-search (source, per date): Sentinel-1 IW GRDH scenes over each chokepoint corridor acquired in
+// the partition's day (monitor-corridor-sar's cue). From a STAC API (Earth Search `sentinel-1-grd`,
+// CDSE) when api_url is set, else from a static catalog; items normalised by lib/geo/sentinel1.ts.
+// Local hrefs are written relative to the catalog folder, so the output does not depend on where the
+// project lives; sar-detect resolves them against the same catalog input.
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, sep } from 'node:path';
+import { StepError } from '../../src/sdk/errors.js';
+import type { Kernel } from '../../src/sdk/kernel-api.js';
+import { writeTable } from '../../src/sdk/table-io.js';
+import { loadStaticItems, searchStacApi, type LocatedItem } from '../../lib/geo/stac.js';
+import { normaliseS1Item, type S1Scene } from '../../lib/geo/sentinel1.js';
+import { parseChokepoints, type Corridor } from '../transit-reconcile/chokepoints.js';
+import { footprintIntersects } from './footprint.js';
+
+export const SCENE_COLUMNS = {
+  scene_id: 'VARCHAR',
+  acquired_at: 'TIMESTAMP',
+  platform: 'VARCHAR',
+  chokepoint_id: 'VARCHAR',
+  polarisations: 'VARCHAR',
+  vv: 'VARCHAR',
+  vh: 'VARCHAR',
+  calibration_vv: 'VARCHAR',
+  calibration_vh: 'VARCHAR',
+  scale: 'DOUBLE',
+};
+
+const DAY = 86_400_000;
+
+const kernel: Kernel = async (ctx) => {
+  const p = ctx.params;
+  const date = ctx.partition.date;
+  if (!date || !/^\d{4}-\d{2}-\d{2}$/.test(date)) throw new StepError('needs a date partition', 'partition');
+  const fromMs = Date.parse(`${date}T00:00:00Z`) - Number(p.lead_hours) * 3_600_000;
+  const toMs = Date.parse(`${date}T00:00:00Z`) + DAY;
+  const corridors = parseChokepoints(await readFile(ctx.inputs.chokepoints, 'utf8'), 'chokepoints');
+  const wanted = (p.chokepoints as string[]).length > 0 ? corridors.filter((c) => (p.chokepoints as string[]).includes(c.id)) : corridors;
+  for (const id of p.chokepoints as string[]) if (!corridors.some((c) => c.id === id)) throw new StepError(`unknown chokepoint "${id}"`, 'param chokepoints');
+
+  const apiUrl = String(p.api_url ?? '');
+  let catalogRoot: string | null = null;
+  const perCorridor = new Map<string, LocatedItem[]>();
+  if (apiUrl) {
+    const http = { timeoutMs: Number(p.timeout_s) * 1000, retries: Number(p.retries), backoffMs: Number(p.backoff_ms), maxPages: Number(p.max_pages) };
+    for (const corridor of wanted) {
+      const result = await searchStacApi(apiUrl, {
+        collections: [String(p.collection)],
+        intersects: { type: 'Polygon', coordinates: corridor.polygon },
+        datetime: `${new Date(fromMs).toISOString()}/${new Date(toMs - 1).toISOString()}`,
+        limit: 100,
+      }, http);
+      perCorridor.set(corridor.id, result.items);
+      ctx.log(`${corridor.id}: ${result.items.length} item(s) in ${result.pages} page(s)`);
+    }
+  } else {
+    const location = ctx.inputs.catalog;
+    const isDir = (await stat(location)).isDirectory();
+    catalogRoot = isDir ? location : dirname(location);
+    const items = await loadStaticItems(isDir ? join(location, 'catalog.json') : location);
+    for (const corridor of wanted) perCorridor.set(corridor.id, items);
+  }
+
+  const rows: Record<string, unknown>[] = [];
+  const rejected = new Map<string, number>();
+  const seen = new Set<string>();
+  for (const corridor of wanted) {
+    for (const located of perCorridor.get(corridor.id) ?? []) {
+      const result = normaliseS1Item(located);
+      if ('rejected' in result) {
+        rejected.set(result.rejected, (rejected.get(result.rejected) ?? 0) + 1);
+        continue;
+      }
+      const scene = result.scene;
+      const at = Date.parse(scene.datetime);
+      if (at < fromMs || at >= toMs || !footprintIntersects(scene.geometry, corridor)) continue;
+      const key = `${scene.id}|${corridor.id}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      rows.push(sceneRow(scene, corridor, catalogRoot));
+    }
+  }
+  for (const [reason, n] of rejected) ctx.warn(`${n} item(s) skipped: ${reason}`);
+  await writeTable(ctx.outputs.scenes, SCENE_COLUMNS, rows, { orderBy: ['acquired_at', 'scene_id', 'chokepoint_id'] });
+  ctx.metric('scenes', new Set(rows.map((r) => r.scene_id)).size);
+  ctx.metric('scene_corridor_pairs', rows.length);
+};
+
+/** Local hrefs relative to the catalog folder ('/'-separated); URLs as they are. */
+export function portableHref(href: string | undefined, root: string | null): string | null {
+  if (!href) return null;
+  if (root === null || !isAbsolute(href)) return href;
+  const rel = relative(root, href);
+  if (rel.startsWith('..')) throw new StepError(`asset ${href} lies outside the catalog folder`, 'catalog');
+  return rel.split(sep).join('/');
+}
+
+function sceneRow(scene: S1Scene, corridor: Corridor, root: string | null): Record<string, unknown> {
+  return {
+    scene_id: scene.id,
+    acquired_at: scene.datetime,
+    platform: scene.platform,
+    chokepoint_id: corridor.id,
+    polarisations: scene.polarisations.join(','),
+    vv: portableHref(scene.assets.vv, root),
+    vh: portableHref(scene.assets.vh, root),
+    calibration_vv: portableHref(scene.assets.calibration_vv, root),
+    calibration_vh: portableHref(scene.assets.calibration_vh, root),
+    scale: scene.scale,
+  };
+}
+
+export default kernel;
