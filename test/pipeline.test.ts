@@ -52,7 +52,7 @@ describe('the embedded sample', () => {
     expect(index?.status).toBe('built');
     expect(index?.outputs.find((o) => o.name === 'tiles')?.rows).toBe(0);
     expect(gated.steps.filter((s) => s.step === 'gate').every((s) => s.status === 'built' && s.outputs[0].rows! > 0)).toBe(true);
-  });
+  }, 600_000); // every step of the sample twice, then a gated rebuild: minutes on a loaded 2-core machine
 
   it('scripts/check-release finds the built sample consistent, and names each tampered file', async () => {
     const release = join(scratch, 'release');

@@ -25,7 +25,8 @@ export async function cfarParallel(scene: SharedScene, width: number, height: nu
   if (jobs <= 1 || height < 2 * jobs) return cfar(scene.sigma, scene.valid, width, height, params);
   const out = new Float32Array(new SharedArrayBuffer(width * height * 4));
   const strip = Math.ceil(height / jobs);
-  const typescript = import.meta.url.endsWith('.ts');
+  // tsx may add a query string to the module URL: decide by the path.
+  const typescript = new URL(import.meta.url).pathname.endsWith('.ts');
   const workers: Worker[] = [];
   try {
     await Promise.all(

@@ -3,7 +3,8 @@
 // and place each cluster in WGS84 with its size.
 import proj4 from 'proj4';
 import { CogReader } from '../../lib/geo/cog-reader.js';
-import { calibrate, cfar, clusterDetections, dilate, rasterizeLand, scoreConfidence, type CalibrationLut, type CfarParams, type Grid, type Polygon } from '../../lib/geo/sar.js';
+import { cfarParallel, shareScene } from '../../lib/geo/sar-parallel.js';
+import { calibrate, clusterDetections, dilate, rasterizeLand, scoreConfidence, type CalibrationLut, type CfarParams, type Grid, type Polygon } from '../../lib/geo/sar.js';
 import { M_PER_DEG_LAT, mPerDegLon } from '../../lib/geo/sar-synthetic.js';
 import { StepError } from '../../src/sdk/errors.js';
 
@@ -13,6 +14,8 @@ export interface DetectParams extends CfarParams {
   minPixels: number;
   landBufferPx: number;
   maxWindowPx: number;
+  /** Worker threads for the CFAR (row strips); the result does not depend on it. */
+  jobs: number;
 }
 
 export interface Detection {
@@ -70,10 +73,10 @@ export async function detectInWindow(reader: CogReader, bbox: readonly [number, 
   const grid: Grid = { width, height, originX: geo.originX + x0 * geo.pixelWidth, originY: geo.originY - y0 * geo.pixelHeight, pixelWidth: geo.pixelWidth, pixelHeight: geo.pixelHeight };
   const landMask = rasterizeLand(grid, land, 0, (p) => crs.fromLonLat(p[0], p[1]));
   const buffered = params.landBufferPx > 0 ? dilate(landMask, width, height, params.landBufferPx) : landMask;
-  const valid = new Uint8Array(width * height);
+  const valid = new Uint8Array(new SharedArrayBuffer(width * height));
   let sea = 0;
   for (let i = 0; i < valid.length; i++) if (!buffered[i] && sigma[i] > 0) (valid[i] = 1), sea++;
-  const score = cfar(sigma, valid, width, height, params);
+  const score = await cfarParallel(shareScene(sigma, valid), width, height, params, params.jobs);
   const clusters = clusterDetections(score, sigma, width, height, params.minPixels);
   const detections = clusters.map((c) => {
     const x = grid.originX + c.col * grid.pixelWidth;

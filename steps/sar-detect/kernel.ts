@@ -72,6 +72,7 @@ const kernel: Kernel = async (ctx) => {
     minPixels: Number(p.min_pixels),
     landBufferPx: Number(p.land_buffer_px),
     maxWindowPx: Number(p.max_window_px),
+    jobs: Number(p.jobs),
   };
   const polarisation = String(p.polarisation);
   const marginDeg = Number(p.corridor_margin_km) / 111;

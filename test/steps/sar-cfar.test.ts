@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { calibrate, cfar, cfarRows, clusterDetections, DEFAULT_CFAR, dilate, parseCalibrationLut, probit, rasterizeLand, scoreConfidence, type Grid } from '../../lib/geo/sar.js';
 import { gammaUnitMean, lutXml, measurementSpec, scoreAgainstTruth, synthesize, syntheticLut } from '../../lib/geo/sar-synthetic.js';
 import { seededRandom } from '../../src/sdk/random.js';
+import { cfarParallel, shareScene } from '../../lib/geo/sar-parallel.js';
 
 const lutOf = (l: ReturnType<typeof syntheticLut>) => ({ lines: l.lines, pixels: l.lines.map(() => l.pixels), sigma: l.lines.map(() => l.sigma) });
 
@@ -111,6 +112,20 @@ describe('two-parameter CFAR', () => {
     strips.set(cfarRows(sigma, valid, w, h, 0, 10, params), 0);
     strips.set(cfarRows(sigma, valid, w, h, 10, h, params), 10 * w);
     expect(strips).toEqual(fast);
+  });
+
+  it('on worker threads (row strips over shared memory) it equals one thread bit for bit, and reports a worker error', async () => {
+    const random = seededRandom(9);
+    const w = 120, h = 97;
+    const sigma = Float32Array.from({ length: w * h }, () => gammaUnitMean(random, 3));
+    for (let k = 0; k < 12; k++) sigma[Math.floor(random() * w * h)] = 30;
+    const valid = new Uint8Array(w * h).fill(1);
+    const params = { ...DEFAULT_CFAR, guardPx: 3, backgroundPx: 8, pfa: 1e-4 };
+    const single = cfar(sigma, valid, w, h, params);
+    const parallel = await cfarParallel(shareScene(sigma, valid), w, h, params, 3);
+    expect(parallel).toEqual(single);
+    expect(single.some((v) => v > 0)).toBe(true);
+    await expect(cfarParallel(shareScene(sigma, valid), w, h, { ...params, guardPx: 9 }, 2)).rejects.toThrow(/background_px 8 must be a whole number larger than guard_px 9/);
   });
 
   it('rejects a guard window not smaller than the background window', () => {

@@ -131,8 +131,8 @@ describe('sar-detect on the sample scenes', () => {
     });
   });
 
-  it('is byte-identical on a rerun', async () => {
-    const again = await execStep({ pipeline, step: 'sar-detect', partition: { date: '2026-05-26' }, outDir: join(work, 'again'), inputs: { scenes: `file:${scenes['2026-05-26']}` } });
+  it('is byte-identical on a rerun, with the CFAR on 2 worker threads', async () => {
+    const again = await execStep({ pipeline, step: 'sar-detect', partition: { date: '2026-05-26' }, outDir: join(work, 'again'), inputs: { scenes: `file:${scenes['2026-05-26']}` }, params: { jobs: 2 } });
     expect(readFileSync(again.outputs.detections).equals(readFileSync(detections['2026-05-26']))).toBe(true);
   });
 
