@@ -3,7 +3,7 @@
 // cfarRows is exact per row, so the result equals the single-thread one bit for bit.
 import type { Worker } from 'node:worker_threads';
 import { startModuleWorker } from '../../src/sdk/module-worker.js';
-import { cfar, type CfarParams } from './sar.js';
+import { cfar, REBASE_ROWS, type CfarParams } from './sar.js';
 
 export interface SharedScene {
   sigma: Float32Array;
@@ -22,9 +22,12 @@ export function shareScene(sigma: Float32Array, valid: Uint8Array): SharedScene 
 }
 
 export async function cfarParallel(scene: SharedScene, width: number, height: number, params: CfarParams, jobs: number): Promise<Float32Array> {
-  if (jobs <= 1 || height < 2 * jobs) return cfar(scene.sigma, scene.valid, width, height, params);
+  if (jobs <= 1 || height <= REBASE_ROWS) return cfar(scene.sigma, scene.valid, width, height, params);
   const out = new Float32Array(new SharedArrayBuffer(width * height * 4));
-  const strip = Math.ceil(height / jobs);
+  // Strip boundaries on multiples of REBASE_ROWS: each row's sums are then exactly the single-thread ones.
+  const strip = Math.ceil(Math.ceil(height / jobs) / REBASE_ROWS) * REBASE_ROWS;
+  jobs = Math.ceil(height / strip);
+  if (jobs <= 1) return cfar(scene.sigma, scene.valid, width, height, params);
   // tsx may add a query string to the module URL: decide by the path.
   const typescript = new URL(import.meta.url).pathname.endsWith('.ts');
   const workers: Worker[] = [];

@@ -218,11 +218,15 @@ export function checkCfarParams(p: CfarParams): void {
   if (!(p.minBackgroundFraction > 0 && p.minBackgroundFraction <= 1)) throw new Error(`min_background_fraction ${p.minBackgroundFraction} must be in (0, 1]`);
 }
 
+/** Column sums are recomputed from scratch every this many rows (see cfarRows). */
+export const REBASE_ROWS = 256;
+
 /**
  * Two-parameter CFAR over rows [rowStart, rowEnd) of a `width`-wide image: a pixel is a detection
  * when (x − μ)/σ > Φ⁻¹(1 − Pfa), μ and σ over the valid pixels of the background ring. Box sums of
  * x, x² and counts come from running column sums, so the cost per pixel does not depend on the
- * window size and memory is O(width). `valid` is 1 for sea pixels with data. Returns the score
+ * window size and memory is O(width); they are rebuilt every REBASE_ROWS rows, so a strip starting
+ * at a multiple of REBASE_ROWS gives exactly the whole image's rows. `valid` is 1 for sea pixels with data. Returns the score
  * (x − μ)/σ where detected, else 0.
  */
 export function cfarRows(sigma: Float32Array, valid: Uint8Array, width: number, height: number, rowStart: number, rowEnd: number, params: CfarParams): Float32Array {
@@ -247,11 +251,17 @@ export function cfarRows(sigma: Float32Array, valid: Uint8Array, width: number, 
       N[c] += sign;
     }
   };
-  for (let r = rowStart - B; r <= rowStart + B - 1; r++) addRow(oS, oQ, oN, r, 1);
-  for (let r = rowStart - G; r <= rowStart + G - 1; r++) addRow(iS, iQ, iN, r, 1);
   for (let row = rowStart; row < rowEnd; row++) {
-    addRow(oS, oQ, oN, row + B, 1);
-    addRow(iS, iQ, iN, row + G, 1);
+    if (row === rowStart || row % REBASE_ROWS === 0) {
+      // Fresh column sums: the sums at a row then depend only on the row, not on where the strip
+      // began (floating-point add/subtract does not cancel exactly), so aligned strips are bit-identical.
+      for (const a of [oS, oQ, oN, iS, iQ, iN]) a.fill(0);
+      for (let r = row - B; r <= row + B; r++) addRow(oS, oQ, oN, r, 1);
+      for (let r = row - G; r <= row + G; r++) addRow(iS, iQ, iN, r, 1);
+    } else {
+      addRow(oS, oQ, oN, row + B, 1);
+      addRow(iS, iQ, iN, row + G, 1);
+    }
     // Horizontal running sums of the column sums: the box sums centred on each column.
     let hoS = 0, hoQ = 0, hoN = 0, hiS = 0, hiQ = 0, hiN = 0;
     for (let c = 0; c < B && c < width; c++) (hoS += oS[c]), (hoQ += oQ[c]), (hoN += oN[c]);

@@ -107,18 +107,20 @@ describe('two-parameter CFAR', () => {
         expect(fast[r * w + c]).toBeCloseTo(expected, 3);
       }
     expect(fast[14 * w + 18]).toBeGreaterThan(t);
-    // Strips computed separately equal the whole image (what the parallel path relies on).
+    // A strip starting anywhere gives the same scores to float precision.
     const strips = new Float32Array(w * h);
     strips.set(cfarRows(sigma, valid, w, h, 0, 10, params), 0);
     strips.set(cfarRows(sigma, valid, w, h, 10, h, params), 10 * w);
-    expect(strips).toEqual(fast);
+    strips.forEach((v, i) => expect(v).toBeCloseTo(fast[i], 4));
   });
 
   it('on worker threads (row strips over shared memory) it equals one thread bit for bit, and reports a worker error', async () => {
+    // Tall enough for strips to start past a column-sum rebase (REBASE_ROWS = 256), where running
+    // sums from row 0 and fresh sums differ in the last bits unless strips are aligned.
     const random = seededRandom(9);
-    const w = 120, h = 97;
+    const w = 60, h = 700;
     const sigma = Float32Array.from({ length: w * h }, () => gammaUnitMean(random, 3));
-    for (let k = 0; k < 12; k++) sigma[Math.floor(random() * w * h)] = 30;
+    for (let k = 0; k < 40; k++) sigma[Math.floor(random() * w * h)] = 30;
     const valid = new Uint8Array(w * h).fill(1);
     const params = { ...DEFAULT_CFAR, guardPx: 3, backgroundPx: 8, pfa: 1e-4 };
     const single = cfar(sigma, valid, w, h, params);
