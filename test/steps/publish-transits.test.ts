@@ -15,6 +15,7 @@ import { loadTransits, queryTransits } from '../../steps/transit-reconcile/table
 import { fromTableRow, type TransitRow } from '../../steps/transit-reconcile/transits.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
 import { startPostgres, type PrivatePostgres } from '../helpers/postgres.js';
+import { detectionsParquet, SAMPLE_DETECTIONS_CSV } from './transit-helpers.js';
 
 const pipeline = join(PROJECT_ROOT, 'pipeline.yaml');
 const MIGRATIONS = join(PROJECT_ROOT, 'steps/publish-transits/migrations');
@@ -25,7 +26,7 @@ let day2: string;
 let weekly2: string;
 
 async function reconcileDay(date: string, previous?: string): Promise<{ transits: string; weekly: string }> {
-  const result = await execStep({ pipeline, step: 'transit-reconcile', partition: { date }, outDir: join(work, 'tr'), inputs: { detections: `file:${join(PROJECT_ROOT, 'datasets/sample/transits/sar_detections.csv')}`, ...(previous ? { previous: `file:${previous}` } : {}) } });
+  const result = await execStep({ pipeline, step: 'transit-reconcile', partition: { date }, outDir: join(work, 'tr'), inputs: { detections: `file:${await detectionsParquet(SAMPLE_DETECTIONS_CSV, join(work, 'sample-detections.parquet'))}`, ...(previous ? { previous: `file:${previous}` } : {}) } });
   const copy = join(work, `vessel_transits_${date}.parquet`);
   cpSync(result.outputs.vessel_transits, copy);
   const weekly = join(work, `weekly_${date}.parquet`);

@@ -171,3 +171,16 @@ export function summariseReplay(rows: readonly import('../../steps/transit-recon
 function pointInCorridor(lat: number, lon: number, corridor: Corridor): boolean {
   return pointInPolygon(lon, lat, corridor.polygon);
 }
+
+/**
+ * A detections CSV as the parquet transit-reconcile's `detections` input carries in the pipeline
+ * (sar-detect's format; exec refuses a CSV for a step input). Cells stay text, so the step's parser
+ * still sees and names bad values.
+ */
+export async function detectionsParquet(csv: string, out: string): Promise<string> {
+  const { withDb, quoteLiteral } = await import('../../src/sdk/table-io.js');
+  await withDb((db) => db.run(`COPY (SELECT * FROM read_csv(${quoteLiteral(csv)}, header = true, all_varchar = true)) TO ${quoteLiteral(out)} (FORMAT parquet)`));
+  return out;
+}
+
+export const SAMPLE_DETECTIONS_CSV = `${PROJECT_ROOT}/datasets/sample/transits/sar_detections.csv`;

@@ -10,6 +10,7 @@ import { parseDetections } from '../../steps/transit-reconcile/detections.js';
 import { loadTransits, queryTransits, readDetectionRows } from '../../steps/transit-reconcile/tables.js';
 import { fromTableRow } from '../../steps/transit-reconcile/transits.js';
 import { PROJECT_ROOT, sharedData } from '../helpers/paths.js';
+import { detectionsParquet, SAMPLE_DETECTIONS_CSV } from './transit-helpers.js';
 import { rmSync } from 'node:fs';
 
 const pipeline = join(PROJECT_ROOT, 'pipeline.yaml');
@@ -23,7 +24,7 @@ async function runDay(date: string, outDir: string, previous?: string, inputs: R
     partition: { date },
     outDir,
     // The sample's SAR detections as a CSV (the pipeline feeds sar-detect's clusters; test/steps/sar-detect.test.ts runs that chain).
-    inputs: { detections: `file:${join(PROJECT_ROOT, 'datasets/sample/transits/sar_detections.csv')}`, ...(previous ? { previous: `file:${previous}` } : {}), ...inputs },
+    inputs: { detections: `file:${await detectionsParquet(SAMPLE_DETECTIONS_CSV, join(work, 'sample-detections.parquet'))}`, ...(previous ? { previous: `file:${previous}` } : {}), ...inputs },
   });
 }
 
@@ -101,7 +102,7 @@ describe('transit-reconcile via execStep on the sample', () => {
   it('a malformed detection row fails the step naming file, line and field', async () => {
     const bad = out('bad.csv');
     writeFileSync(bad, 'scene_id,acquired_at,lat,lon,pixel_detection_count,confidence\nS1,2026-05-25T10:00:00Z,29.87,32.56,3,0.8\nS2,2026-05-25T11:00:00Z,north,32.56,3,0.8\n');
-    await expect(runDay('2026-05-25', out('e'), undefined, { detections: `file:${bad}` })).rejects.toThrow(/bad\.csv:3 field lat.*|lat "north" is not a number/);
+    await expect(runDay('2026-05-25', out('e'), undefined, { detections: `file:${await detectionsParquet(bad, out('bad.parquet'))}` })).rejects.toThrow(/bad\.parquet:3 field lat.*lat "north" is not a number|lat "north" is not a number/);
   });
 
   it('reads the real Skylight SAR prediction CSV (lon, lat, score, scene_id; time from the product name)', async () => {
