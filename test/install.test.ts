@@ -23,6 +23,9 @@ function ok(result: SpawnSyncReturns<string>): string {
   return result.stdout;
 }
 
+// npm installs and several CLI runs: minutes on a loaded 2-core machine, not the suite's default 2.
+const INSTALL_TIMEOUT_MS = 600_000;
+
 let tarball = '';
 let packed: string[] = [];
 
@@ -31,7 +34,7 @@ beforeAll(() => {
   const report = JSON.parse(out) as { filename: string; files: { path: string }[] }[];
   tarball = join(scratch, report[0].filename);
   packed = report[0].files.map((f) => f.path);
-});
+}, INSTALL_TIMEOUT_MS);
 
 describe('the packed tarball', () => {
   it('holds the engine, the sdk with its types, the schema and the init template, and none of the flagship', () => {
@@ -84,7 +87,7 @@ describe('the packed tarball', () => {
     const twice = run('npx', ['dagrun', 'init'], project);
     expect(twice.status).toBe(2);
     expect(twice.stderr).toMatch(/already has .*pipeline\.yaml/);
-  });
+  }, INSTALL_TIMEOUT_MS);
 
   it('installs globally into a prefix: `dagrun --version`, and `dagrun init` + `build` with no local install', () => {
     const prefix = join(scratch, 'prefix');
@@ -99,5 +102,5 @@ describe('the packed tarball', () => {
     ok(run(bin, ['init', bare], scratch));
     const built = JSON.parse(ok(run(bin, ['build', '--json'], bare))) as { status: string };
     expect(built.status).toBe('ok');
-  });
+  }, INSTALL_TIMEOUT_MS);
 });
