@@ -41,7 +41,9 @@ describe('the packed tarball', () => {
     for (const file of ['bin/dagrun.js', 'dist/src/engine/cli.js', 'dist/src/engine/kernel-worker.js', 'dist/src/sdk/index.js', 'dist/src/sdk/index.d.ts', 'dist/src/sdk/testing.d.ts', 'schemas/pipeline.schema.json', 'templates/init/pipeline.yaml']) {
       expect(packed).toContain(file);
     }
-    expect(packed.filter((f) => /^(steps|lib|datasets|test|src)\//.test(f) || f.startsWith('dist/steps') || f.startsWith('dist/lib'))).toEqual([]);
+    // The one dataset shipped is the web UI's offline basemap (the engine's own asset); no flagship data.
+    expect(packed).toContain('datasets/basemap/land.geojson');
+    expect(packed.filter((f) => (/^(steps|lib|datasets|test|src)\//.test(f) && !f.startsWith('datasets/basemap/')) || f.startsWith('dist/steps') || f.startsWith('dist/lib'))).toEqual([]);
   });
 
   it('installs into a fresh project where `npx dagrun init` scaffolds a pipeline that builds, tests green, and rebuilds from cache', () => {
