@@ -359,7 +359,7 @@ export async function listFiles(dir: string): Promise<string[]> {
 }
 
 /** A directory entry as the walkers see it: symlinks are followed (their target's content counts). */
-function entryKind(entry: Dirent, full: string): 'file' | 'dir' | 'other' {
+export function entryKind(entry: Pick<Dirent, 'isFile' | 'isDirectory' | 'isSymbolicLink'>, full: string): 'file' | 'dir' | 'other' {
   if (entry.isFile()) return 'file';
   if (entry.isDirectory()) return 'dir';
   if (entry.isSymbolicLink()) {

@@ -3,6 +3,7 @@
 // (remote inputs use it on URIs); discovery (`from_files`) runs the same template backwards.
 import { readdirSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
+import { entryKind } from './store.js';
 
 export const DATE_PARTS = ['yyyy', 'mm', 'dd'] as const;
 const PLACEHOLDER = /\{([a-z_][a-z0-9_]*)\}/g;
@@ -109,7 +110,7 @@ export function globFiles(pattern: string): string[] {
     if (segment === '**') {
       // Zero directories, then one more level with `**` still to apply.
       walk(dir, index + 1);
-      for (const entry of entries) if (!entry.name.startsWith('.') && kindOf(join(dir, entry.name), entry) === 'dir') walk(join(dir, entry.name), index);
+      for (const entry of entries) if (!entry.name.startsWith('.') && entryKind(entry, join(dir, entry.name)) === 'dir') walk(join(dir, entry.name), index);
       return;
     }
     const matcher = isGlob(segment) ? segmentRegex(segment) : undefined;
@@ -117,7 +118,7 @@ export function globFiles(pattern: string): string[] {
       if (matcher ? !matcher.test(entry.name) || (entry.name.startsWith('.') && !segment.startsWith('.')) : entry.name !== segment) continue;
       if (entry.name.endsWith('.tmp')) continue;
       const full = join(dir, entry.name);
-      const kind = kindOf(full, entry);
+      const kind = entryKind(entry, full);
       if (last && kind === 'file') found.add(full);
       else if (!last && kind === 'dir') walk(full, index + 1);
     }
@@ -125,20 +126,6 @@ export function globFiles(pattern: string): string[] {
   if (rest.length === 0) return [];
   walk(base, 0);
   return [...found].sort();
-}
-
-function kindOf(full: string, entry: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }): 'file' | 'dir' | 'other' {
-  if (entry.isFile()) return 'file';
-  if (entry.isDirectory()) return 'dir';
-  if (entry.isSymbolicLink()) {
-    try {
-      const target = statSync(full);
-      return target.isFile() ? 'file' : target.isDirectory() ? 'dir' : 'other';
-    } catch {
-      return 'other';
-    }
-  }
-  return 'other';
 }
 
 // ---------- discovery ----------
@@ -159,7 +146,7 @@ export function discoverPartitions(root: string, template: string, key: string):
     if (names.length === 0 && !isGlob(segment)) {
       const full = join(dir, segment);
       if (last) {
-        if (kindOf(full, statEntry(full)) === (wantDirs ? 'dir' : 'file')) finish(bound);
+        if (entryKind(statEntry(full), full) === (wantDirs ? 'dir' : 'file')) finish(bound);
       } else walk(full, index + 1, bound);
       return;
     }
@@ -182,7 +169,7 @@ export function discoverPartitions(root: string, template: string, key: string):
       }
       if (!consistent) continue;
       const full = join(dir, entry.name);
-      const kind = kindOf(full, entry);
+      const kind = entryKind(entry, full);
       if (last) {
         if (kind === (wantDirs ? 'dir' : 'file')) finish(next);
       } else if (kind === 'dir') walk(full, index + 1, next);

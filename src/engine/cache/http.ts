@@ -4,7 +4,8 @@
 import { createReadStream } from 'node:fs';
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import { Limiter, RemoteError, redactUrl, retryableStatus, streamToFile, withRetry, type ProgressFn } from './transfer.js';
+import { RemoteError, redactUrl, retryableStatus, streamToFile, withRetry, type ProgressFn } from './transfer.js';
+import { Semaphore } from '../semaphore.js';
 import type { BlobStore } from './blobs.js';
 
 const TIMEOUT_MS = 30_000;
@@ -14,7 +15,7 @@ export class HttpBlobs implements BlobStore {
   private readonly base: URL;
   private readonly auth: string | undefined;
   private readonly agent: http.Agent;
-  private readonly limiter: Limiter;
+  private readonly limiter: Semaphore;
 
   constructor(url: string, concurrency: number) {
     const parsed = new URL(url);
@@ -25,7 +26,7 @@ export class HttpBlobs implements BlobStore {
     this.base = parsed;
     this.shown = redactUrl(url);
     this.agent = new (parsed.protocol === 'https:' ? https.Agent : http.Agent)({ keepAlive: true, maxSockets: concurrency });
-    this.limiter = new Limiter(concurrency);
+    this.limiter = new Semaphore(concurrency);
   }
 
   async getBytes(path: string, maxBytes: number): Promise<Buffer | undefined> {

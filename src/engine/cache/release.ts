@@ -16,7 +16,8 @@ import { readManifest, type Manifest } from '../manifest.js';
 import type { Store } from '../store.js';
 import { openBlobs, type BlobStore } from './blobs.js';
 import { isSafeRelativePath } from './paths.js';
-import { Limiter, redactUrl } from './transfer.js';
+import { redactUrl } from './transfer.js';
+import { Semaphore } from '../semaphore.js';
 
 export interface ReleaseFile {
   readonly path: string;
@@ -80,7 +81,7 @@ export async function publishRun(store: Store, run: string, to: string, concurre
     const existing = await blobs.getBytes(SUMS, MAX_META_BYTES);
     if (existing?.equals(sums)) return { target: blobs.shown, run_id: manifest.run_id, files: document.files.length, bytes, unchanged: true };
     if (existing) throw new UserError('CLI', `${blobs.shown} already holds a different release (its ${SUMS} differs); publish to a new location`);
-    const limiter = new Limiter(concurrency);
+    const limiter = new Semaphore(concurrency);
     await Promise.all(
       document.files.map((file) =>
         limiter.run(async () => {
@@ -110,7 +111,7 @@ export async function verifyRelease(target: string, concurrency = 8): Promise<Ve
     const listed = parseSums(sumsBytes.toString('utf8'));
     const problems: string[] = [];
     let bytes = 0;
-    const limiter = new Limiter(concurrency);
+    const limiter = new Semaphore(concurrency);
     let counter = 0;
     await Promise.all(
       listed.map((entry) =>

@@ -6,7 +6,8 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { Limiter, RemoteError, redactUrl, streamToFile, withRetry, type ProgressFn } from './transfer.js';
+import { RemoteError, redactUrl, streamToFile, withRetry, type ProgressFn } from './transfer.js';
+import { Semaphore } from '../semaphore.js';
 import type { BlobStore } from './blobs.js';
 
 export interface S3Location {
@@ -45,13 +46,13 @@ export class S3Blobs implements BlobStore {
   readonly shown: string;
   private readonly location: S3Location;
   private readonly client: S3Client;
-  private readonly limiter: Limiter;
+  private readonly limiter: Semaphore;
 
   constructor(url: string, concurrency: number) {
     this.location = parseS3Url(url);
     this.shown = redactUrl(url);
     this.client = s3ClientFromEnv();
-    this.limiter = new Limiter(concurrency);
+    this.limiter = new Semaphore(concurrency);
   }
 
   private key(path: string): string {

@@ -56,23 +56,6 @@ export async function withRetry<T>(operation: () => Promise<T>, policy: RetryPol
   }
 }
 
-/** At most `limit` tasks at once; the rest wait in order. */
-export class Limiter {
-  private active = 0;
-  private readonly queue: (() => void)[] = [];
-  constructor(readonly limit: number) {}
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.active >= this.limit) await new Promise<void>((r) => this.queue.push(r));
-    this.active += 1;
-    try {
-      return await task();
-    } finally {
-      this.active -= 1;
-      this.queue.shift()?.();
-    }
-  }
-}
-
 export type ProgressFn = (done: number, total: number | undefined) => void;
 
 /**
