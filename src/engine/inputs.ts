@@ -11,6 +11,7 @@ import type { ResolvedInput } from './execute.js';
 import type { InputRecord } from './manifest.js';
 import { instanceId, type Instance } from './instances.js';
 import { TemplateError, expandTemplate, globFiles, isGlob } from './templates.js';
+import { fetchRemoteInput, isFetchableUri } from './cache/remote-input.js';
 
 export interface InputWithRecord extends ResolvedInput {
   readonly record: InputRecord;
@@ -40,6 +41,9 @@ export async function resolveInputs(pipeline: Pipeline, store: Store, files: Fil
       });
     } else if (input.kind === 'file') {
       resolved.push(await resolveFileInput(store, files, instance, input));
+    } else if (!instance.step.source && isFetchableUri(input.location as string)) {
+      const fetched = await fetchRemoteInput(store, input.location as string, input.name);
+      resolved.push({ name: input.name, files: [fetched.file], format: input.format ?? formatFromExtension(fetched.file), columns: input.columns, record: { name: input.name, source: redactUri(input.location as string), digest: fetched.digest, bytes: fetched.bytes } });
     } else {
       resolved.push({ name: input.name, files: [], format: input.format ?? 'text', uri: input.location, record: { name: input.name, source: redactUri(input.location as string), digest: digestJson(input.location), bytes: 0 } });
     }

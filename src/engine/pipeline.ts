@@ -13,6 +13,7 @@ import { DIGEST_PREFIX, digestBytes } from '../sdk/hash.js';
 import type { RemoteCacheConfig } from './cache/config.js';
 import { TemplateError, checkTemplate, discoverPartitions, isGlob, isTemplate } from './templates.js';
 import { normaliseSchedules, type RawSchedule, type ScheduleSpec } from './schedule/spec.js';
+import { isFetchableUri } from './cache/remote-input.js';
 
 export type OutputFormat = 'parquet' | 'csv' | 'json' | 'geojson' | 'directory';
 export type InputFormat = OutputFormat | 'ndjson' | 'text';
@@ -269,7 +270,9 @@ function normalise(raw: RawPipeline, file: string, locate: (p: readonly (string 
         if (!isPerInstance(location) && !existsSync(location) && !base.optional) throw new UserError('SCHEMA', `input "${name}.${inName}": ${from} does not exist`, where('inputs', inName));
         inputs.push({ ...base, kind: 'file', location });
       } else if (/^(https?|wss?|s3):\/\//.test(from)) {
-        if (!step.source) throw new UserError('SCHEMA', `input "${name}.${inName}" reads ${from.split(':')[0]}: — only a step marked \`source: true\` may read a remote URI`, where('inputs', inName));
+        // Any step may read an s3:// or http(s):// file (the engine fetches it, cache/remote-input.ts);
+        // other remote URIs are live sources, read by the step itself.
+        if (!step.source && !isFetchableUri(from)) throw new UserError('SCHEMA', `input "${name}.${inName}" reads ${from.split(':')[0]}: — only a step marked \`source: true\` may read a live remote URI (s3:// and http(s):// files are fetched by the engine)`, where('inputs', inName));
         inputs.push({ ...base, kind: 'remote', location: from });
       } else {
         const match = /^([a-z][a-z0-9_-]*)\.([A-Za-z_][A-Za-z0-9_-]*)$/.exec(from);

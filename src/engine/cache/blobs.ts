@@ -16,11 +16,19 @@ export interface BlobStore {
   getBytes(path: string, maxBytes: number): Promise<Buffer | undefined>;
   putBytes(path: string, bytes: Buffer): Promise<void>;
   has(path: string): Promise<boolean>;
+  /** Size and, where the store offers them, its content tag (ETag) and version; undefined when absent. */
+  head(path: string): Promise<BlobHead | undefined>;
   /** Stream the blob into `target`; what was written (SHA-256 digest, size), or undefined when absent. */
   download(path: string, target: string, onProgress?: ProgressFn): Promise<{ digest: string; size: number } | undefined>;
   /** Stream the file at `source` (of `size` bytes) up as the blob. */
   upload(path: string, source: string, size: number): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface BlobHead {
+  readonly size: number;
+  readonly etag?: string;
+  readonly version?: string;
 }
 
 /** http(s)://…, s3://bucket/prefix, file:///dir or a plain folder path. */
@@ -61,6 +69,10 @@ export class FolderBlobs implements BlobStore {
   }
   async has(path: string): Promise<boolean> {
     return existsSync(this.path(path));
+  }
+  async head(path: string): Promise<BlobHead | undefined> {
+    const file = this.path(path);
+    return existsSync(file) ? { size: (await stat(file)).size } : undefined;
   }
   async download(path: string, target: string, onProgress?: ProgressFn): Promise<{ digest: string; size: number } | undefined> {
     const file = this.path(path);

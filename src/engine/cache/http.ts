@@ -6,7 +6,7 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { RemoteError, redactUrl, retryableStatus, streamToFile, withRetry, type ProgressFn } from './transfer.js';
 import { Semaphore } from '../semaphore.js';
-import type { BlobStore } from './blobs.js';
+import type { BlobHead, BlobStore } from './blobs.js';
 
 const TIMEOUT_MS = 30_000;
 
@@ -72,6 +72,19 @@ export class HttpBlobs implements BlobStore {
         if (response.statusCode === 404) return drain(response, false);
         expectOk(response, 'HEAD', path);
         return drain(response, true);
+      }),
+    );
+  }
+
+  async head(path: string): Promise<BlobHead | undefined> {
+    return this.limiter.run(() =>
+      withRetry(async () => {
+        const response = await this.request('HEAD', path);
+        if (response.statusCode === 404) return drain(response, undefined);
+        expectOk(response, 'HEAD', path);
+        const etag = response.headers.etag;
+        // A weak ETag (W/…) does not promise identical bytes: the content decides then.
+        return drain(response, { size: Number(response.headers['content-length'] ?? -1), etag: etag && !etag.startsWith('W/') ? etag : undefined });
       }),
     );
   }

@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { RemoteError, redactUrl, streamToFile, withRetry, type ProgressFn } from './transfer.js';
 import { Semaphore } from '../semaphore.js';
-import type { BlobStore } from './blobs.js';
+import type { BlobHead, BlobStore } from './blobs.js';
 
 export interface S3Location {
   readonly bucket: string;
@@ -97,6 +97,20 @@ export class S3Blobs implements BlobStore {
           return true;
         } catch (error) {
           if (isNotFound(error)) return false;
+          throw describe(error, 'HEAD', path);
+        }
+      }),
+    );
+  }
+
+  async head(path: string): Promise<BlobHead | undefined> {
+    return this.limiter.run(() =>
+      withRetry(async () => {
+        try {
+          const response = await this.client.send(new HeadObjectCommand({ Bucket: this.location.bucket, Key: this.key(path) }));
+          return { size: response.ContentLength ?? -1, etag: response.ETag, version: response.VersionId };
+        } catch (error) {
+          if (isNotFound(error)) return undefined;
           throw describe(error, 'HEAD', path);
         }
       }),
