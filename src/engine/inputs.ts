@@ -42,8 +42,9 @@ export async function resolveInputs(pipeline: Pipeline, store: Store, files: Fil
     } else if (input.kind === 'file') {
       resolved.push(await resolveFileInput(store, files, instance, input));
     } else if (!instance.step.source && isFetchableUri(input.location as string)) {
-      const fetched = await fetchRemoteInput(store, input.location as string, input.name);
-      resolved.push({ name: input.name, files: [fetched.file], format: input.format ?? formatFromExtension(fetched.file), columns: input.columns, record: { name: input.name, source: redactUri(input.location as string), digest: fetched.digest, bytes: fetched.bytes } });
+      const location = files.expand(instance.step, input, instance.partition);
+      const fetched = await fetchRemoteInput(store, location, input.name);
+      resolved.push({ name: input.name, files: [fetched.file], format: input.format ?? formatFromExtension(fetched.file), columns: input.columns, record: { name: input.name, source: redactUri(location), digest: fetched.digest, bytes: fetched.bytes } });
     } else {
       resolved.push({ name: input.name, files: [], format: input.format ?? 'text', uri: input.location, record: { name: input.name, source: redactUri(input.location as string), digest: digestJson(input.location), bytes: 0 } });
     }
@@ -59,15 +60,19 @@ export class FileInputs {
     this.pipelineDir = pipeline.dir;
   }
 
-  /** The instance's path (a template filled), and for a glob the files it matches now. */
-  locate(step: StepSpec, input: StepInput, partition: Readonly<Record<string, string>>): { location: string; shown: string; matches?: string[] } {
-    let location: string;
+  /** The input's partition template filled for one instance (a path, or a URI like `s3://b/ais/{yyyy}/{mm}/{dd}/x.parquet`). */
+  expand(step: StepSpec, input: StepInput, partition: Readonly<Record<string, string>>): string {
     try {
-      location = expandTemplate(input.location as string, partition);
+      return expandTemplate(input.location as string, partition);
     } catch (error) {
       if (error instanceof TemplateError) throw new UserError('BAD_INPUT', `input "${step.name}.${input.name}": ${error.message}`, this.pipeline.locate(['steps', step.name, 'inputs', input.name]));
       throw error;
     }
+  }
+
+  /** The instance's path (a template filled), and for a glob the files it matches now. */
+  locate(step: StepSpec, input: StepInput, partition: Readonly<Record<string, string>>): { location: string; shown: string; matches?: string[] } {
+    const location = this.expand(step, input, partition);
     const shown = relative(this.pipeline.dir, location).split(sep).join('/');
     if (!isGlob(location)) return { location, shown };
     let matches = this.globs.get(location);

@@ -14,6 +14,7 @@ import type { RemoteCacheConfig } from './cache/config.js';
 import { TemplateError, checkTemplate, discoverPartitions, isGlob, isTemplate } from './templates.js';
 import { normaliseSchedules, type RawSchedule, type ScheduleSpec } from './schedule/spec.js';
 import { isFetchableUri } from './cache/remote-input.js';
+import { redactUrl } from './cache/transfer.js';
 
 export type OutputFormat = 'parquet' | 'csv' | 'json' | 'geojson' | 'directory';
 export type InputFormat = OutputFormat | 'ndjson' | 'text';
@@ -273,6 +274,10 @@ function normalise(raw: RawPipeline, file: string, locate: (p: readonly (string 
         // Any step may read an s3:// or http(s):// file (the engine fetches it, cache/remote-input.ts);
         // other remote URIs are live sources, read by the step itself.
         if (!step.source && !isFetchableUri(from)) throw new UserError('SCHEMA', `input "${name}.${inName}" reads ${from.split(':')[0]}: — only a step marked \`source: true\` may read a live remote URI (s3:// and http(s):// files are fetched by the engine)`, where('inputs', inName));
+        if (!step.source) {
+          const problem = checkTemplate(from, step.partition);
+          if (problem) throw new UserError('SCHEMA', `input "${name}.${inName}": ${decodeURI(redactUrl(from))} ${problem}`, where('inputs', inName));
+        }
         inputs.push({ ...base, kind: 'remote', location: from });
       } else {
         const match = /^([a-z][a-z0-9_-]*)\.([A-Za-z_][A-Za-z0-9_-]*)$/.exec(from);

@@ -16,16 +16,17 @@ afterEach(() => {
 });
 
 /** The basic fixture with its seed read from `seed` instead of file:data/seed.csv. */
-function fixtureReading(seed: string): { dir: string; run: () => ReturnType<typeof build> } {
+/** The basic fixture with its seed read from `seed`; `allDates` builds its three partitions, else 2024-01-01. */
+function fixtureReading(seed: string, allDates = false): { dir: string; run: () => ReturnType<typeof build> } {
   const dir = copyFixture('basic');
   dirs.push(dir);
   const file = join(dir, 'pipeline.yaml');
   writeFileSync(file, readFileSync(file, 'utf8').replace('seed: file:data/seed.csv', `seed: ${seed}`));
-  return { dir, run: () => build({ pipelineFile: file, targets: ['make'], partitionFilter: { date: '2024-01-01' } }) };
+  return { dir, run: () => build({ pipelineFile: file, targets: ['make'], partitionFilter: allDates ? undefined : { date: '2024-01-01' } }) };
 }
 
 const record = (manifest: Manifest) => manifest.steps[0];
-const values = async (dir: string): Promise<number[]> => (await readTable(join(dir, 'out', 'numbers', '2024-01-01.parquet'), 'parquet')).map((r) => Number(r.value));
+const values = async (dir: string, date = '2024-01-01'): Promise<number[]> => (await readTable(join(dir, 'out', 'numbers', `${date}.parquet`), 'parquet')).map((r) => Number(r.value));
 
 describe('http(s):// inputs (nginx)', () => {
   let nginx: Nginx;
@@ -59,6 +60,28 @@ describe('http(s):// inputs (nginx)', () => {
     expect(record(third.manifest).status).toBe('built');
     expect(record(third.manifest).reason).toContain('input seed changed');
     expect(await values(dir)).toEqual([2001, 2002, 2003, 2004, 2005]);
+  });
+
+  it('{date} in a URL: each partition fetches its own file; a missing partition fails that instance only, naming its URL', async () => {
+    const folder = join(nginx.root, '..', 'daily');
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(join(folder, '2024-01-01.csv'), 'seed\n10\n');
+    writeFileSync(join(folder, '2024-01-02.csv'), 'seed\n20\n');
+    const template = nginx.url.replace('/cache', '/daily/{date}.csv');
+    const { dir, run } = fixtureReading(template, true);
+    const result = await run();
+    expect(result.ok).toBe(false);
+    const byId = new Map(result.manifest.steps.map((s) => [s.instance, s]));
+    expect(byId.get('make[date=2024-01-01]')?.inputs[0].source).toBe(template.replace('{date}', '2024-01-01'));
+    // The kernel adds the day of month: 10 + i + 1, 20 + i + 2.
+    expect(await values(dir, '2024-01-01')).toEqual([11, 12, 13, 14, 15]);
+    expect(await values(dir, '2024-01-02')).toEqual([22, 23, 24, 25, 26]);
+    expect(byId.get('make[date=2024-01-03]')?.error).toContain(`input "seed": ${template.replace('{date}', '2024-01-03')} does not exist`);
+  });
+
+  it('a placeholder that is not the partition key is refused when the pipeline loads', async () => {
+    const { run } = fixtureReading(nginx.url.replace('/cache', '/daily/{region}.csv'));
+    await expect(run()).rejects.toThrow(/input "make.seed": http:\/\/127\.0\.0\.1:\d+\/daily\/\{region\}\.csv uses \{region\}, but the step is partitioned by "date"/);
   });
 
   it('a missing URL fails the step with the input and the URL named, without credentials', async () => {
@@ -102,6 +125,20 @@ describe('s3:// inputs (s3rver)', () => {
     const changed = await run();
     expect(record(changed.manifest).status).toBe('built');
     expect(await values(dir)).toEqual([21, 22, 23, 24, 25]);
+    client.destroy();
+  });
+
+  it('{yyyy}/{mm}/{dd} in an s3:// key: the partitions read their own objects', async () => {
+    const client = new S3Client({ endpoint: s3.endpoint, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+    await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: 'ais/raw/2024/01/01/seed.csv', Body: 'seed\n100\n' }));
+    await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: 'ais/raw/2024/01/02/seed.csv', Body: 'seed\n200\n' }));
+    await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: 'ais/raw/2024/01/03/seed.csv', Body: 'seed\n300\n' }));
+    const { dir, run } = fixtureReading(`s3://${s3.bucket}/ais/raw/{yyyy}/{mm}/{dd}/seed.csv`, true);
+    const result = await run();
+    expect(result.ok).toBe(true);
+    expect(result.manifest.steps.map((s) => s.inputs[0].source).sort()).toEqual([`s3://${s3.bucket}/ais/raw/2024/01/01/seed.csv`, `s3://${s3.bucket}/ais/raw/2024/01/02/seed.csv`, `s3://${s3.bucket}/ais/raw/2024/01/03/seed.csv`]);
+    expect(await values(dir, '2024-01-02')).toEqual([202, 203, 204, 205, 206]);
+    expect(await values(dir, '2024-01-03')).toEqual([303, 304, 305, 306, 307]);
     client.destroy();
   });
 });

@@ -25,9 +25,13 @@ export interface FetchedInput {
   readonly identity: 'etag' | 'content';
 }
 
+/**
+ * An s3:// or http(s):// file the engine can fetch: a bucket/host and an object name. Partition
+ * placeholders (`{date}`, `{yyyy}/{mm}/{dd}`) are allowed — the instance fills them with
+ * expandTemplate before fetching, as for file: inputs; globs are not (listing is not fetching).
+ */
 export function isFetchableUri(location: string): boolean {
-  // Templates ({date}) and globs in remote URIs are not expanded yet: such an input stays a source's.
-  return /^(s3|https?):\/\/[^/]+\/[^?#{}*[\]]*[^/?#{}*[\]]$/i.test(location);
+  return /^(s3|https?):\/\/[^/{}]+\/[^?#*[\]]*[^/?#*[\]]$/i.test(location);
 }
 
 /** Per cache folder: identity digest → content digest, so an unchanged ETag costs a HEAD only. */
