@@ -13,6 +13,7 @@ import { formatRemote } from './cache/report.js';
 import { publishRun, verifyRelease } from './cache/release.js';
 import type { RemoteMode } from './cache/remote.js';
 import { initProject } from './init.js';
+import { generateTypes } from './types-gen.js';
 import { ENGINE_VERSION } from './paths.js';
 import { fanOut } from './events/bus.js';
 import { ndjsonWriter, terminalReporter } from './events/logging.js';
@@ -36,6 +37,7 @@ Commands:
   diff RUN_A RUN_B    what changed between two runs
   lineage PATH        the upstream tree that produced one output
   exec STEP           run one step on given inputs, outside the cache (--input, --out)
+  types [--check]     write each kernel step's <step>.dagrun.ts (params, row types, columns) from pipeline.yaml
   init [DIR]          scaffold a minimal pipeline (one SQL step, one kernel step, a test) in DIR (default .)
   status              per step × partition: does out/ match the last build (missing, edited, stale upstream)
   verify              re-hash the cache store and report corrupt objects (captures included)
@@ -114,6 +116,7 @@ export async function main(argv: string[]): Promise<number> {
         'allow-actions': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
+        check: { type: 'boolean' },
       },
     });
     json = values.json ?? false;
@@ -164,6 +167,12 @@ export async function main(argv: string[]): Promise<number> {
         const result = initProject(dir);
         const next = [`cd ${dir}`, ...(result.kept.includes('package.json') ? [] : ['npm install --save-dev dagrun   # or the tarball you installed dagrun from']), 'npx dagrun build'];
         print(`created ${result.created.join(', ')}${result.kept.length ? `\nkept your ${result.kept.join(', ')}` : ''}\nnext:\n${(dir === '.' ? next.slice(1) : next).map((l) => `  ${l}`).join('\n')}`, result);
+        return 0;
+      }
+      case 'types': {
+        const pipeline = loadPipeline(pipelineFile);
+        const result = await generateTypes(pipeline, { check: values.check ?? false });
+        print(values.check ? `up to date: ${result.files.join(', ') || 'no kernel steps'}` : `wrote ${result.files.join(', ') || 'nothing (no kernel steps)'}`, result);
         return 0;
       }
       case 'validate': {

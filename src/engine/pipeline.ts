@@ -5,7 +5,8 @@ import { writeFileAtomicSync } from '../sdk/atomic-write.js';
 import { dirname, isAbsolute, join, relative, resolve, sep, normalize } from 'node:path';
 import type { ValidateFunction } from 'ajv';
 import { getAjv, yaml } from './lazy-modules.js';
-import { offsetOf, schemaError } from './diagnostics.js';
+import { closest, offsetOf, schemaError } from './diagnostics.js';
+import { COLUMN_TYPE_NAMES, columnTypeProblem } from './column-types.js';
 import { UserError } from '../sdk/errors.js';
 import type { Columns } from '../sdk/table-io.js';
 import { ENGINE_VERSION, SCHEMAS_DIR } from './paths.js';
@@ -25,6 +26,8 @@ export interface OutputSpec {
   readonly path: string;
   readonly format: OutputFormat;
   readonly columns?: Columns;
+  /** The named table (under `tables:`) the columns come from. */
+  readonly table?: string;
   readonly orderBy?: readonly string[];
   /** Absolute path of the JSON Schema a json/geojson output must satisfy. */
   readonly schemaFile?: string;
@@ -44,7 +47,9 @@ export interface StepInput {
    */
   readonly location?: string;
   readonly format?: InputFormat;
+  /** The columns this step relies on: its own `columns:`, a named `table:`'s, else its producer's. */
   readonly columns?: Columns;
+  readonly table?: string;
   readonly optional: boolean;
 }
 
@@ -183,8 +188,9 @@ export function parsePipeline(text: string, file: string): Pipeline {
   return normalise(raw as RawPipeline, file, locate);
 }
 
-interface RawOutput { path: string; format: OutputFormat; columns?: Columns; order_by?: string[]; schema?: string }
-interface RawInputObject { from: string; format?: InputFormat; columns?: Columns; previous?: boolean; optional?: boolean }
+interface RawOutput { path: string; format: OutputFormat; columns?: Columns; table?: string; order_by?: string[]; schema?: string }
+interface RawInputObject { from: string; format?: InputFormat; columns?: Columns; table?: string; previous?: boolean; optional?: boolean }
+interface RawTable { columns: Columns; order_by?: string[]; description?: string }
 interface RawStep {
   sql?: string;
   kernel?: string;
@@ -199,6 +205,7 @@ interface RawPipeline {
   pipeline?: string;
   output_root?: string;
   partitions?: Record<string, RawPartition>;
+  tables?: Record<string, RawTable>;
   cache?: RemoteCacheConfig;
   steps: Record<string, RawStep>;
   schedules?: Record<string, RawSchedule>;
@@ -213,6 +220,20 @@ function normalise(raw: RawPipeline, file: string, locate: (p: readonly (string 
     partitions[key] = partitionValues(key, spec, dir, locate);
     if (spec.from_files) discovered[key] = spec.from_files;
   }
+  const tables = raw.tables ?? {};
+  for (const [tableName, table] of Object.entries(tables)) {
+    checkColumnTypes(table.columns, ['tables', tableName, 'columns'], locate);
+    checkOrderBy(table.order_by, table.columns, `table "${tableName}"`, ['tables', tableName, 'order_by'], locate);
+  }
+  /** A `table:` reference → the table, or an error naming the closest declared one. */
+  const tableNamed = (tableName: string, at: (string | number)[]): RawTable => {
+    const table = tables[tableName];
+    if (!table) {
+      const near = closest(tableName, Object.keys(tables));
+      throw new UserError('UNKNOWN_TABLE', `no table "${tableName}" under \`tables:\`${near ? ` (did you mean "${near}"?)` : ` (tables: ${Object.keys(tables).join(', ') || 'none'})`}`, locate(at));
+    }
+    return table;
+  };
 
   const steps = new Map<string, StepSpec>();
   const outputPaths = new Map<string, string>();
@@ -250,19 +271,28 @@ function normalise(raw: RawPipeline, file: string, locate: (p: readonly (string 
         }
       }
       outputPaths.set(normalisedPath, `${name}.${outName}`);
-      if ((out.format === 'parquet' || out.format === 'csv') && !out.columns) {
-        throw new UserError('SCHEMA', `output "${name}.${outName}" is a table: declare its \`columns:\``, where('outputs', outName));
+      if (out.table && out.columns) throw new UserError('SCHEMA', `output "${name}.${outName}" has both \`table:\` and \`columns:\`; keep one`, where('outputs', outName, 'columns'));
+      const table = out.table ? tableNamed(out.table, ['steps', name, 'outputs', outName, 'table']) : undefined;
+      const columns = table?.columns ?? out.columns;
+      if ((out.format === 'parquet' || out.format === 'csv') && !columns) {
+        throw new UserError('SCHEMA', `output "${name}.${outName}" is a table: declare its \`columns:\` or name a \`table:\``, where('outputs', outName));
       }
+      if (out.columns) checkColumnTypes(out.columns, ['steps', name, 'outputs', outName, 'columns'], locate);
+      const orderBy = out.order_by ?? table?.order_by;
+      if (columns) checkOrderBy(out.order_by, columns, `output "${name}.${outName}"`, ['steps', name, 'outputs', outName, 'order_by'], locate);
       const schemaFile = out.schema ? resolve(dir, out.schema) : undefined;
       if (schemaFile && !existsSync(schemaFile)) throw new UserError('SCHEMA', `schema file ${out.schema} does not exist`, where('outputs', outName, 'schema'));
-      outputs.push({ name: outName, path: template, format: out.format, columns: out.columns, orderBy: out.order_by, schemaFile });
+      outputs.push({ name: outName, path: template, format: out.format, columns, ...(out.table ? { table: out.table } : {}), orderBy, schemaFile });
     }
 
     const inputs: StepInput[] = [];
     for (const [inName, rawInput] of Object.entries(step.inputs ?? {})) {
       const spec: RawInputObject = typeof rawInput === 'string' ? { from: rawInput } : rawInput;
       const from = spec.from;
-      const base = { name: inName, format: spec.format, columns: spec.columns, optional: spec.optional ?? false, previous: spec.previous ?? false };
+      if (spec.table && spec.columns) throw new UserError('SCHEMA', `input "${name}.${inName}" has both \`table:\` and \`columns:\`; keep one`, where('inputs', inName, 'columns'));
+      if (spec.columns) checkColumnTypes(spec.columns, ['steps', name, 'inputs', inName, 'columns'], locate);
+      const columns = spec.table ? tableNamed(spec.table, ['steps', name, 'inputs', inName, 'table']).columns : spec.columns;
+      const base = { name: inName, format: spec.format, columns, ...(spec.table ? { table: spec.table } : {}), optional: spec.optional ?? false, previous: spec.previous ?? false };
       if (from.startsWith('file:')) {
         const location = resolve(dir, from.slice('file:'.length));
         const problem = checkTemplate(from, step.partition);
@@ -337,6 +367,31 @@ export function semanticSchema<T>(schema: T, namesOnly = false): T {
     out[key] = semanticSchema(value, !namesOnly && (key === 'properties' || key === 'patternProperties' || key === '$defs' || key === 'definitions' || key === 'dependentSchemas'));
   }
   return out as T;
+}
+
+/** Every declared column type must be one DuckDB knows: `DOUBL` fails here, at its location. */
+function checkColumnTypes(columns: Columns, at: (string | number)[], locate: (p: readonly (string | number)[]) => string): void {
+  for (const [column, type] of Object.entries(columns)) {
+    const problem = columnTypeProblem(type);
+    if (!problem) continue;
+    const near = closest(type.trim().toUpperCase(), COLUMN_TYPE_NAMES);
+    throw new UserError('COLUMN_TYPE', `column "${column}" has type "${type}": ${problem}${near ? ` (did you mean ${near}?)` : ''}`, locate([...at, column]));
+  }
+}
+
+function checkOrderBy(orderBy: readonly string[] | undefined, columns: Columns, what: string, at: (string | number)[], locate: (p: readonly (string | number)[]) => string): void {
+  (orderBy ?? []).forEach((column, index) => {
+    if (columns[column] !== undefined) return;
+    const near = closest(column, Object.keys(columns));
+    throw new UserError('SCHEMA', `${what} orders by "${column}", which is not one of its columns${near ? ` (did you mean "${near}"?)` : ''}`, locate([...at, index]));
+  });
+}
+
+/** The columns a step input relies on: its own (or its table's), else everything its producer declares. */
+export function inputColumns(pipeline: Pipeline, input: StepInput): Columns | undefined {
+  if (input.columns) return input.columns;
+  if (input.kind !== 'step') return undefined;
+  return pipeline.steps.get(input.step as string)?.outputs.find((o) => o.name === input.output)?.columns;
 }
 
 /** Partition values become path segments: plain names only. */

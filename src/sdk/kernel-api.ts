@@ -1,7 +1,8 @@
 // The contract between the engine and a TS kernel (`kernel:` step). A kernel module's default
 // export is a `Kernel`. It reads only what `ctx` hands it and writes only to `ctx.outputs`.
 
-export interface KernelContext {
+/** `P`: the params' type (`dagrun types` generates it per step as `Params`). */
+export interface KernelContext<P = Record<string, unknown>> {
   /** Step name as declared in pipeline.yaml. */
   readonly step: string;
   /**
@@ -15,7 +16,7 @@ export interface KernelContext {
   /** Where to write each declared output: a file path, or a directory (format: directory) that exists and is empty. */
   readonly outputs: Readonly<Record<string, string>>;
   /** Params after defaults and `--set` overrides, validated against the step's param schemas. */
-  readonly params: Readonly<Record<string, unknown>>;
+  readonly params: Readonly<P>;
   /** The partition this invocation runs for, e.g. { date: '2024-01-02' }; empty when not partitioned. */
   readonly partition: Readonly<Record<string, string>>;
   /** Informational log line (shown with --verbose, kept in the run log). */
@@ -56,4 +57,4 @@ export interface KernelContext {
   resolvePath(path: string): string;
 }
 
-export type Kernel = (ctx: KernelContext) => Promise<void> | void;
+export type Kernel<P = Record<string, unknown>> = (ctx: KernelContext<P>) => Promise<void> | void;

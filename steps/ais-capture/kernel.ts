@@ -2,7 +2,7 @@
 // daily ship sample, from aisstream.io (live) or a recorded stream served by the local replay server.
 import { readFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Kernel } from '../../src/sdk/kernel-api.js';
+import type { Params, StepKernel } from './ais-capture.dagrun.js';
 import { readTable, writeTable } from '../../src/sdk/table-io.js';
 import { StepError, UserError } from '../../src/sdk/errors.js';
 import { AIS_COLUMNS, REJECT_COLUMNS, REJECT_ORDER, rejectCounts } from '../../lib/maritime/ais.js';
@@ -19,25 +19,11 @@ const REPLAY_KEY = 'replay-key';
 /** Messages arrive slightly out of time order: a window ends once a message this much past its end arrives. */
 const WINDOW_GRACE_MS = 30_000;
 
-interface Params {
-  mode: 'replay' | 'live';
-  endpoint: string;
-  window_min: number;
-  sample_size: number;
-  seed: number;
-  sample_bbox: BoundingBox;
-  sample_minutes: number;
-  max_reconnects: number;
-  backoff_ms: number;
-  backoff_max_ms: number;
-  max_wait_min: number;
-  replay_speed: number;
-  replay_drop_after: number[];
-  replay_resume_overlap: number;
-}
 
-const kernel: Kernel = async (ctx) => {
-  const p = ctx.params as unknown as Params;
+const kernel: StepKernel = async (ctx) => {
+  const p = ctx.params;
+  // The schema says an array; its shape ([[lat, lon], [lat, lon]]) is the protocol's BoundingBox.
+  const sampleBox = p.sample_bbox as BoundingBox;
   const date = ctx.partition.date;
   if (!date) throw new StepError('ais-capture runs per date partition (partition: date)', ctx.step);
   const dayStartMs = Date.parse(`${date}T00:00:00Z`);
@@ -122,7 +108,7 @@ const kernel: Kernel = async (ctx) => {
   }
   // The random daily sampler: a large-area subscription over the day (live: for sample_minutes).
   if (p.sample_size > 0) {
-    await session({ BoundingBoxes: [p.sample_bbox], FilterMessageTypes: types }, dayStartMs, dayEndMs, p.mode === 'live' ? p.sample_minutes * 60_000 : undefined);
+    await session({ BoundingBoxes: [sampleBox], FilterMessageTypes: types }, dayStartMs, dayEndMs, p.mode === 'live' ? p.sample_minutes * 60_000 : undefined);
   }
   ctx.progress(overpasses.length + 1, overpasses.length + 1);
 
@@ -159,7 +145,7 @@ const kernel: Kernel = async (ctx) => {
 
   // Random sample: N distinct MMSIs among the day's ships inside the sampler's box, by seeded rank;
   // each with its first fix of the day.
-  const dayPositions = positions.filter((q) => inBox(q.lat, q.lon, p.sample_bbox));
+  const dayPositions = positions.filter((q) => inBox(q.lat, q.lon, sampleBox));
   const picked = pickSample(dayPositions.map((q) => q.mmsi), p.sample_size, daySeed(p.seed, date));
   const rank = new Map(picked.map((mmsi, i) => [mmsi, i + 1]));
   const firstFix = new Map<number, (typeof positions)[number]>();

@@ -1,18 +1,11 @@
 // tle-fetch (source step): read Sentinel-2 TLEs from a file or an http(s) URL, validate every line,
 // write one row per element set.
 import { readFile } from 'node:fs/promises';
-import type { Kernel } from '../../src/sdk/kernel-api.js';
 import { StepError } from '../../src/sdk/errors.js';
 import { writeTable } from '../../src/sdk/table-io.js';
 import { SENTINEL2_SATELLITES, dedupeAndSort, parseTleText } from '../../lib/maritime/tle.js';
 
-export const TLE_COLUMNS = {
-  satellite: 'VARCHAR',
-  norad_id: 'INTEGER',
-  epoch_utc: 'TIMESTAMP',
-  line1: 'VARCHAR',
-  line2: 'VARCHAR',
-} as const;
+import { outputColumns, outputOrderBy, type StepKernel } from './tle-fetch.dagrun.js';
 
 const FETCH_TIMEOUT_MS = 30_000;
 
@@ -37,7 +30,7 @@ export async function readTleSource(location: string): Promise<{ text: string; s
   }
 }
 
-const kernel: Kernel = async (ctx) => {
+const kernel: StepKernel = async (ctx) => {
   const { text, source } = await readTleSource(ctx.inputs.tles);
   const parsed = parseTleText(text, source);
   const rows = dedupeAndSort(parsed.elementSets);
@@ -54,7 +47,7 @@ const kernel: Kernel = async (ctx) => {
   ctx.metric('element_sets', rows.length);
   ctx.metric('other_satellites_skipped', parsed.otherSatellites.length);
   ctx.metric('duplicates_dropped', parsed.elementSets.length - rows.length);
-  await writeTable(ctx.outputs.tles, TLE_COLUMNS, rows, { orderBy: ['satellite', 'epoch_utc', 'line1'] });
+  await writeTable(ctx.outputs.tles, outputColumns.tles, rows, { orderBy: outputOrderBy.tles });
 };
 
 export default kernel;

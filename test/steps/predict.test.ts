@@ -11,7 +11,7 @@ import { execStep } from '../../src/engine/exec.js';
 import { readTable, writeTable } from '../../src/sdk/table-io.js';
 import { StepError } from '../../src/sdk/errors.js';
 import { parseTleText, withChecksum } from '../../lib/maritime/tle.js';
-import { TLE_COLUMNS } from '../../steps/tle-fetch/kernel.js';
+import { outputColumns as tleOutputs, outputOrderBy as tleOrder } from '../../steps/tle-fetch/tle-fetch.dagrun.js';
 import { tileFootprint, tileIdAt, utmProjection } from '../../steps/predict/mgrs.js';
 import { ElementSetSeries, ecefToGeodetic, makeElementSet, propagateMinutes, stateAt, sunElevationDeg, type ElementSet } from '../../steps/predict/orbit.js';
 import { buildSeries, predictOverpasses, type Overpass } from '../../steps/predict/overpass.js';
@@ -319,7 +319,7 @@ describe('predict through the engine', () => {
     pipeline = isolatedPipeline(dir, ['tle-fetch', 'predict'], 'predict-test');
     // tle-fetch's own tests run it through the engine; here its table is written directly.
     tles = join(dir, 'tles.parquet');
-    await writeTable(tles, TLE_COLUMNS, sampleTles, { orderBy: ['satellite', 'epoch_utc', 'line1'] });
+    await writeTable(tles, tleOutputs.tles, sampleTles, { orderBy: tleOrder.tles });
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
