@@ -14,7 +14,7 @@ export function schemaError(errors: ErrorObject[], locate: (p: readonly (string 
   switch (error.keyword) {
     case 'additionalProperties': {
       const key = (error.params as { additionalProperty: string }).additionalProperty;
-      return new UserError('SCHEMA', `unknown key "${key}"${subject ? ` in ${subject}` : ' at the top level'}${suggestion(error)}`, locate([...path, key], true));
+      return new UserError('SCHEMA', `unknown key "${key}"${subject ? ` in ${subject}` : ' at the top level'}${suggestion(error, key)}`, locate([...path, key], true));
     }
     case 'required':
       return new UserError('SCHEMA', `${subject || 'the pipeline'} is missing the required key "${(error.params as { missingProperty: string }).missingProperty}"`, locate(path, true));
@@ -33,14 +33,17 @@ export function schemaError(errors: ErrorObject[], locate: (p: readonly (string 
 function score(error: ErrorObject): number {
   const depth = error.instancePath.split('/').length * 10;
   const penalty = error.keyword === 'oneOf' || error.keyword === 'anyOf' || error.keyword === 'if' ? -5 : 0;
-  const bonus = error.keyword === 'additionalProperties' || error.keyword === 'required' ? 3 : 0;
+  // A misspelt key (ouputs) explains the missing required one (outputs) beside it: it ranks first.
+  const bonus = error.keyword === 'additionalProperties' ? 4 : error.keyword === 'required' ? 3 : 0;
   return depth + penalty + bonus;
 }
 
-function suggestion(error: ErrorObject): string {
+/** "(did you mean "outputs"?)" for a near miss, else the allowed keys. */
+function suggestion(error: ErrorObject, key: string): string {
   const allowed = Object.keys(((error.parentSchema as { properties?: Record<string, unknown> } | undefined)?.properties) ?? {});
   if (allowed.length === 0) return '';
-  return ` (allowed: ${allowed.join(', ')})`;
+  const near = closest(key, allowed);
+  return near ? ` (did you mean "${near}"?)` : ` (allowed: ${allowed.join(', ')})`;
 }
 
 function article(type: string): string {

@@ -5,7 +5,7 @@ import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { relative } from 'node:path';
+import { dirname, relative, sep } from 'node:path';
 import type { Ajv as AjvType, ValidateFunction } from 'ajv';
 import type { DuckDBPreparedStatement } from '@duckdb/node-api';
 import type { Db, Columns, TableFormat } from '../sdk/table-io.js';
@@ -176,6 +176,34 @@ function startWorker(): Worker {
 }
 
 /**
+ * A kernel's failure, rebuilt on this side of the worker boundary: a UserError keeps its code and
+ * location; anything else (a bug in the kernel) becomes its message plus the first stack frame in
+ * the step's own folder — never tsx's URL-encoded stack of engine and loader frames.
+ */
+export function workerFailure(event: Extract<WorkerEvent, { type: 'failed' }>, kernelPath: string): Error {
+  if (event.name === 'StepError') return new StepError(event.message, event.where);
+  if (event.name === 'UserError') return new UserError(event.code ?? 'STEP', event.message, event.where);
+  const frame = firstFrameIn(event.stack ?? '', dirname(kernelPath));
+  const error = new StepError(`${event.name === 'Error' ? '' : `${event.name}: `}${event.message}`, frame);
+  error.name = 'KernelCrash';
+  return error;
+}
+
+/** `file:line:col` (relative to the working folder) of the first stack frame inside `dir`. */
+export function firstFrameIn(stack: string, dir: string): string | undefined {
+  for (const match of stack.matchAll(/(?:file:\/\/)?((?:\/|[A-Za-z]:[\\/])[^\s():?]+)(?:\?[^\s():]*)?:(\d+):(\d+)/g)) {
+    let path: string;
+    try {
+      path = decodeURIComponent(match[1]);
+    } catch {
+      path = match[1];
+    }
+    if (path.startsWith(dir + sep)) return `${relative(process.cwd(), path).split(sep).join('/')}:${match[2]}:${match[3]}`;
+  }
+  return undefined;
+}
+
+/**
  * Long-lived worker threads for kernels, at most `size` at once. A worker that dies (a kernel called
  * process.exit, or crashed the thread) fails its job and is replaced.
  */
@@ -231,8 +259,7 @@ export class KernelPool {
         } else if (event.type === 'failed') {
           cleanup();
           this.release(worker, true);
-          const userFacing = event.name === 'StepError' || event.name === 'UserError';
-          reject(userFacing ? new StepError(event.message, event.where) : Object.assign(new Error(event.message), { stack: event.stack }));
+          reject(workerFailure(event, job.kernel));
         } else onEvent(event);
       };
       const onError = (error: Error): void => {

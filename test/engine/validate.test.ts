@@ -24,6 +24,7 @@ const cases: [file: string, where: string, message: RegExp][] = [
   ['sql-and-kernel.yaml', 'sql-and-kernel.yaml:2:3', /exactly one of `sql:` or `kernel:`/],
   ['bad-format.yaml', 'bad-format.yaml:5:34', /format must be one of/],
   ['unknown-partition.yaml', 'unknown-partition.yaml:4:16', /partitioned by "day", which is not declared/],
+  ['misspelt-key.yaml', 'misspelt-key.yaml:4:5', /unknown key "ouputs" in step "a" \(did you mean "outputs"\?\)$/],
   ['bad-column-type.yaml', 'bad-column-type.yaml:5:72', /column "y" has type "DOUBL": "DOUBL" is not a DuckDB type \(did you mean DOUBLE\?\)/],
   ['unknown-table.yaml', 'unknown-table.yaml:7:53', /no table "postions" under `tables:` \(did you mean "positions"\?\)/],
   ['table-order-by.yaml', 'table-order-by.yaml:4:22', /table "positions" orders by "lon", which is not one of its columns/],
