@@ -1,5 +1,5 @@
 // `npm run bench`: runs every bench/*.bench.ts in its own process and prints each one's figures.
-// Pass --quick for the smaller sizes; name benches to run only those (`npm run bench -- engine`).
+// Pass --quick for the smaller sizes, --drop-caches (root) for cold-cache hashing figures; name benches to run only those (`npm run bench -- engine`).
 import { readdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

@@ -1,7 +1,8 @@
 // The `dagrun` command line. Every command takes --pipeline FILE and --json; user errors print one
 // `where: sentence` line and exit 2, never a stack trace.
 import { parseArgs } from 'node:util';
-import { relative, resolve, sep } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describeError, isUserError, UserError } from '../sdk/errors.js';
 import { loadPipeline } from './pipeline.js';
@@ -129,7 +130,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(HELP);
       return command || values.help ? 0 : 2;
     }
-    const pipelineFile = resolve(values.pipeline ?? 'pipeline.yaml');
+    const pipelineFile = values.pipeline ? resolve(values.pipeline) : findPipelineFile(process.cwd());
     const print = (human: string, document: unknown): void => {
       process.stdout.write(json ? `${JSON.stringify(document, null, 2)}\n` : `${human}\n`);
     };
@@ -334,6 +335,15 @@ export async function main(argv: string[]): Promise<number> {
 /** A path as the user typed it would be: relative to the working directory, '/'-separated. */
 function shownPath(path: string): string {
   return relative(process.cwd(), path).split(sep).join('/') || '.';
+}
+
+/** pipeline.yaml in this folder or the nearest parent, as git finds .git; this folder's when none. */
+export function findPipelineFile(start: string): string {
+  for (let dir = resolve(start); ; dir = dirname(dir)) {
+    const candidate = join(dir, 'pipeline.yaml');
+    if (existsSync(candidate)) return candidate;
+    if (dirname(dir) === dir) return resolve(start, 'pipeline.yaml');
+  }
 }
 
 function need(value: string | undefined, usage: string): string {

@@ -75,6 +75,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   for (const name of [...(options.targets ?? []), ...(options.refresh ?? []), ...(options.force ?? [])]) {
     if (!pipeline.steps.has(name)) throw new UserError('CLI', `no step named "${name}" (steps: ${pipeline.order.join(', ')})`);
   }
+  for (const name of options.refresh ?? []) {
+    const sources = pipeline.order.filter((n) => pipeline.steps.get(n)?.source);
+    if (!pipeline.steps.get(name)?.source) throw new UserError('CLI', `--refresh ${name}: "${name}" is not a source step, so there is no capture to refresh (source steps: ${sources.join(', ') || 'none'}; use --force ${name} to rebuild it)`);
+  }
   for (const [key, value] of Object.entries(options.partitionFilter ?? {})) {
     const values = pipeline.partitions[key];
     if (!values) throw new UserError('CLI', `--partition ${key}=${value}: the pipeline declares no partition "${key}" (partitions: ${Object.keys(pipeline.partitions).join(', ') || 'none'})`);
