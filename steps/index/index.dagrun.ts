@@ -79,6 +79,7 @@ export interface OutputRows {
     qa_land_frac: number | null;
     epsg: number | null;
     footprint: unknown | null;
+    bbox: Record<string, unknown> | null;
   };
   pruned: {
     chip_id: string | null;
@@ -93,7 +94,7 @@ export interface OutputRows {
 
 /** Each table output's declared columns (DuckDB types), for writeTable. */
 export const outputColumns = {
-  "tiles": {"chip_id":"VARCHAR","path":"VARCHAR","mmsi":"BIGINT","lat":"DOUBLE","lon":"DOUBLE","overpass_time":"TIMESTAMP","scene_id":"VARCHAR","scene_datetime":"TIMESTAMP","cloud_cover":"DOUBLE","split":"VARCHAR","bands":"VARCHAR","has_swir":"BOOLEAN","qa_cloud_frac":"DOUBLE","qa_water_frac":"DOUBLE","qa_land_frac":"DOUBLE","epsg":"INTEGER","footprint":"GEOMETRY('OGC:CRS84')"},
+  "tiles": {"chip_id":"VARCHAR","path":"VARCHAR","mmsi":"BIGINT","lat":"DOUBLE","lon":"DOUBLE","overpass_time":"TIMESTAMP","scene_id":"VARCHAR","scene_datetime":"TIMESTAMP","cloud_cover":"DOUBLE","split":"VARCHAR","bands":"VARCHAR","has_swir":"BOOLEAN","qa_cloud_frac":"DOUBLE","qa_water_frac":"DOUBLE","qa_land_frac":"DOUBLE","epsg":"INTEGER","footprint":"GEOMETRY('OGC:CRS84')","bbox":"STRUCT(xmin DOUBLE, ymin DOUBLE, xmax DOUBLE, ymax DOUBLE)"},
   "pruned": {"chip_id":"VARCHAR","path":"VARCHAR","mmsi":"BIGINT","scene_datetime":"TIMESTAMP","ais_dt_s":"DOUBLE","ais_distance_m":"DOUBLE","reason":"VARCHAR"},
 } as const;
 

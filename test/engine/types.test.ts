@@ -1,7 +1,7 @@
 // Declared once: `dagrun types` turns pipeline.yaml into each kernel's params and row types, and the
 // TypeScript compiler then holds kernels to it; column types are checked when the pipeline loads.
 import { describe, expect, it } from 'vitest';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import ts from 'typescript';
@@ -28,6 +28,8 @@ describe('dagrun types', () => {
     const dir = copyFixture('typed');
     try {
       const kernel = join(dir, 'steps', 'score', 'kernel.ts');
+      const generatedFile = join(dir, 'steps', 'score', 'score.dagrun.ts');
+      rmSync(generatedFile);
       expect((await runCli(['types', '--check'], dir)).code).toBe(2);
       const generated = await runCli(['types'], dir);
       expect(generated.code, generated.stderr).toBe(0);
