@@ -11,6 +11,7 @@ export interface Params {
   tensors: "none" | "npz";
   split_fractions: { train: number; val: number; test: number };
   jobs: number;
+  max_failed_fraction: number;
 }
 
 /** This step's kernel: `const kernel: StepKernel = async (ctx) => { … }`. */

@@ -11,6 +11,7 @@ export interface Params {
   max_cloud_center_frac: number;
   max_land_center_frac: number;
   min_water_center_frac: number;
+  max_failed_fraction: number;
 }
 
 /** This step's kernel: `const kernel: StepKernel = async (ctx) => { … }`. */

@@ -14,6 +14,7 @@ export interface Params {
   backoff_ms: number;
   max_pages: number;
   align_to_scene_time: boolean;
+  max_failed_fraction: number;
 }
 
 /** This step's kernel: `const kernel: StepKernel = async (ctx) => { … }`. */
