@@ -38,4 +38,56 @@ export interface InputRows {
     confirmed_via: string | null;
     resolved_at: string | null;
   };
+  detections: {
+    detect_id: string | null;
+    scene_id: string | null;
+    acquired_at: string | null;
+    chokepoint_id: string | null;
+    polarisation: string | null;
+    lat: number | null;
+    lon: number | null;
+    col: number | null;
+    row: number | null;
+    pixel_detection_count: number | null;
+    confidence: number | null;
+    mean_confidence: number | null;
+    max_confidence: number | null;
+    cfar_score: number | null;
+    peak_sigma0_db: number | null;
+    mean_sigma0_db: number | null;
+    length_m: number | null;
+    width_m: number | null;
+    orientation_deg: number | null;
+    meters_per_pixel: number | null;
+    detection_method: string | null;
+  };
+  dark_events: {
+    id: string | null;
+    vessel_imo: string | null;
+    vessel_mmsi: number | bigint | null;
+    chokepoint_id: string | null;
+    dark_since: string | null;
+    last_known_lat: number | null;
+    last_known_lon: number | null;
+    last_known_speed: number | null;
+    last_known_course: number | null;
+    risk_tier: string | null;
+    risk_score: number | null;
+  };
+  sar_detections: {
+    id: string | null;
+    dark_event_id: string | null;
+    vessel_imo: string | null;
+    scene_id: string | null;
+    scene_acquired_at: string | null;
+    detection_lat: number | null;
+    detection_lon: number | null;
+    distance_to_expected_nm: number | null;
+    cfar_score: number | null;
+    mean_confidence: number | null;
+    max_confidence: number | null;
+    ship_size_estimate: number | null;
+    pixel_detection_count: number | null;
+    detection_method: string | null;
+  };
 }

@@ -35,6 +35,29 @@ export interface InputRows {
     cog: number | null;
     imo: string | null;
   };
+  detections: {
+    detect_id: string | null;
+    scene_id: string | null;
+    acquired_at: string | null;
+    chokepoint_id: string | null;
+    polarisation: string | null;
+    lat: number | null;
+    lon: number | null;
+    col: number | null;
+    row: number | null;
+    pixel_detection_count: number | null;
+    confidence: number | null;
+    mean_confidence: number | null;
+    max_confidence: number | null;
+    cfar_score: number | null;
+    peak_sigma0_db: number | null;
+    mean_sigma0_db: number | null;
+    length_m: number | null;
+    width_m: number | null;
+    orientation_deg: number | null;
+    meters_per_pixel: number | null;
+    detection_method: string | null;
+  };
   previous: {
     id: string | null;
     predicted_imo: string | null;
