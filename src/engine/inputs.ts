@@ -56,8 +56,10 @@ export async function resolveInputs(pipeline: Pipeline, store: Store, files: Fil
 export class FileInputs {
   private readonly globs = new Map<string, string[]>();
   readonly pipelineDir: string;
+  private readonly pipelineDirSlash: string;
   constructor(private readonly pipeline: Pipeline) {
     this.pipelineDir = pipeline.dir;
+    this.pipelineDirSlash = pipeline.dir.endsWith(sep) ? pipeline.dir : pipeline.dir + sep;
   }
 
   /** The input's partition template filled for one instance (a path, or a URI like `s3://b/ais/{yyyy}/{mm}/{dd}/x.parquet`). */
@@ -73,7 +75,7 @@ export class FileInputs {
   /** The instance's path (a template filled), and for a glob the files it matches now. */
   locate(step: StepSpec, input: StepInput, partition: Readonly<Record<string, string>>): { location: string; shown: string; matches?: string[] } {
     const location = this.expand(step, input, partition);
-    const shown = relative(this.pipeline.dir, location).split(sep).join('/');
+    const shown = this.shown(location);
     if (!isGlob(location)) return { location, shown };
     let matches = this.globs.get(location);
     if (!matches) {
@@ -81,6 +83,12 @@ export class FileInputs {
       this.globs.set(location, matches);
     }
     return { location, shown, matches };
+  }
+
+  /** A location as the pipeline folder names it; path.relative per instance was measurable at 365 partitions. */
+  private shown(location: string): string {
+    if (location.startsWith(this.pipelineDirSlash) && !location.includes(`${sep}..`)) return location.slice(this.pipelineDirSlash.length).split(sep).join('/');
+    return relative(this.pipeline.dir, location).split(sep).join('/');
   }
 
   /** A sentence naming the missing file (or the glob matching nothing) of a non-optional input; undefined when present. */
@@ -124,15 +132,17 @@ async function resolveFileInput(store: Store, files: FileInputs, instance: Insta
     const entries = matches.map((file, i) => ({ path: relative(files.pipelineDir, file).split(sep).join('/'), digest: digests[i].digest, size: digests[i].size }));
     return { name: input.name, files: matches, format: input.format ?? formatFromExtension(location), columns: input.columns, record: { name: input.name, source: `file:${shown}`, digest: digestBytes(treeBytes(entries)), bytes: entries.reduce((sum, e) => sum + e.size, 0), files: entries.length } };
   }
-  if (!existsSync(location)) {
+  // One stat serves the existence check, the kind and the stat cache.
+  const info = statSync(location, { bigint: true, throwIfNoEntry: false });
+  if (!info) {
     if (input.optional) return empty();
     throw new UserError('BAD_INPUT', `input "${input.name}": file:${shown} does not exist`);
   }
-  if (statSync(location).isDirectory()) {
+  if (info.isDirectory()) {
     const tree = await store.digestInputTree(location);
     return { name: input.name, files: [location], format: input.format ?? 'directory', columns: input.columns, record: { name: input.name, source: `file:${shown}`, digest: tree.digest, bytes: tree.size, files: tree.files } };
   }
-  const { digest, size } = await store.digestOf(location);
+  const { digest, size } = await store.digestOf(location, info);
   return { name: input.name, files: [location], format: input.format ?? formatFromExtension(location), columns: input.columns, record: { name: input.name, source: `file:${shown}`, digest, bytes: size } };
 }
 

@@ -8,7 +8,7 @@ import { digestJson } from '../sdk/hash.js';
 import { relativiser } from '../sdk/project-paths.js';
 import { outputPath, semanticSchema, type Pipeline } from './pipeline.js';
 import { CorruptObject, type ActionResult, type Store, type StoredOutput } from './store.js';
-import { codeDigest, type PackageCache } from './code-digest.js';
+import { codeDigest, type CodeDigest, type PackageCache } from './code-digest.js';
 import type { CaptureRecord, Captures } from './captures.js';
 import { runStep, type KernelPool } from './execute.js';
 import { ENGINE_VERSION } from './paths.js';
@@ -50,6 +50,37 @@ export interface BuildContext {
   readonly captures: Captures;
   /** package.json reads of this build (library versions in keys). */
   readonly packages: PackageCache;
+  /** step name → what all its instances share in their keys, computed once per build (stepDigests). */
+  readonly stepDigests: Map<string, Promise<StepDigests>>;
+}
+
+/** The parts of an action key every instance of a step shares: its code, its definition, its packages. */
+export interface StepDigests {
+  readonly code: CodeDigest;
+  /** The step's definition and what its output schema files constrain. */
+  readonly definition: string;
+  /** The resolved versions of the packages its code imports. */
+  readonly packages: string;
+}
+
+/**
+ * Once per step and build, not per instance: at 365 partitions the code walk, the package.json
+ * reads and the definition's canonical JSON were most of a no-op. A build sees one snapshot of the
+ * code, as it does of a directory input.
+ */
+function stepDigests(ctx: BuildContext, step: Instance['step']): Promise<StepDigests> {
+  let found = ctx.stepDigests.get(step.name);
+  if (!found) {
+    found = (async () => {
+      const code = await codeDigest(ctx.store, step.code, ctx.pipeline.dir, step.kind, ctx.packages);
+      // The definition names output schema files; what they constrain matters too (a stricter schema must re-check), their descriptions do not.
+      const schemas = step.outputs.filter((o) => o.schemaFile).map((o) => digestJson(semanticSchema(JSON.parse(readFileSync(o.schemaFile as string, 'utf8')))));
+      // Library versions: the resolved versions of the packages the step's code imports, not the lock file's bytes.
+      return { code, definition: digestJson({ definition: step.definition, schemas }), packages: digestJson(code.packages) };
+    })();
+    ctx.stepDigests.set(step.name, found);
+  }
+  return found;
 }
 
 export async function runInstance(ctx: BuildContext, instance: Instance, depRecords: StepRecord[]): Promise<StepRecord> {
@@ -69,16 +100,11 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
 
   const t0 = performance.now();
   try {
-    const code = await codeDigest(store, step.code, pipeline.dir, step.kind, ctx.packages);
+    const { code, definition, packages } = await stepDigests(ctx, step);
     const inputs = await resolveInputs(pipeline, store, ctx.fileInputs, instance, outputsOf);
     const stepParams = params[step.name];
     // Params marked `x-execution-only: true` (worker counts and the like) do not change outputs.
     const keyParams = Object.fromEntries(Object.entries(stepParams).filter(([name]) => !step.params.find((p) => p.name === name)?.schema['x-execution-only']));
-    // The definition names output schema files; what they constrain matters too (a stricter schema must re-check), their descriptions do not.
-    const schemas = step.outputs.filter((o) => o.schemaFile).map((o) => digestJson(semanticSchema(JSON.parse(readFileSync(o.schemaFile as string, 'utf8')))));
-    const definition = digestJson({ definition: step.definition, schemas });
-    // Library versions: the resolved versions of the packages the step's code imports, not the lock file's bytes.
-    const packages = digestJson(code.packages);
     const key = digestJson({ engine: ENGINE_VERSION, packages, definition, code: code.digest, params: keyParams, inputs: inputs.map((i) => [i.record.name, i.record.digest]), partition: instance.partition });
     const seen: LastSeen = { key, definition, code: code.digest, params: keyParams, inputs: Object.fromEntries(inputs.map((i) => [i.record.name, i.record.digest])), engine: ENGINE_VERSION, packages, package_versions: code.packages };
     const common = { ...base, cache_key: key, code_digest: code.digest, code_files: code.files, params: stepParams, inputs: inputs.map((i) => i.record) };

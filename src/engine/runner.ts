@@ -101,7 +101,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     if (!options.dryRun) await store.clearScratch();
     cache = await openCache(store, remoteSettings, (message) => emit({ type: 'warning', message }));
     const lastSeenFile = join(store.root, 'last-seen.json');
-    const lastSeen = readJson<Record<string, LastSeen>>(lastSeenFile) ?? {};
+    const lastSeenText = readText(lastSeenFile);
+    const lastSeen = parseOr<Record<string, LastSeen>>(lastSeenText, {});
     // Partition values some earlier build saw: an instance of any other value is a new partition (data landed).
     const knownPartitions = new Set(Object.keys(lastSeen).map((id) => id.slice(id.indexOf('['))).filter((p) => p.startsWith('[')));
     const newPartition = (instance: Instance): string | undefined => {
@@ -113,7 +114,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const outputsOf = new Map<string, StoredOutput[]>();
     const semaphore = new Semaphore(Math.max(1, options.jobs ?? 2));
     pool = new KernelPool(Math.max(1, options.jobs ?? 2));
-    const context = { pipeline, store, params, options, runId, emit, lastSeen, outputsOf, semaphore, pool, cache, fileInputs, newPartition, captures: new Captures(store), packages: new Map() };
+    const context = { pipeline, store, params, options, runId, emit, lastSeen, outputsOf, semaphore, pool, cache, fileInputs, newPartition, captures: new Captures(store), packages: new Map(), stepDigests: new Map() };
     const promises = new Map<string, Promise<StepRecord>>();
 
     const process_ = (instance: Instance): Promise<StepRecord> => {
@@ -168,8 +169,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       return { manifest, ok, remote };
     }
     const manifestPath = join(store.runsDir, `${runId}.json`);
-    await writeFileAtomic(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
-    await writeFileAtomic(lastSeenFile, JSON.stringify(lastSeen));
+    // Compact: at 365 partitions the manifest is ~1 MB and indenting it cost more than the no-op's own work.
+    await writeFileAtomic(manifestPath, `${JSON.stringify(manifest)}\n`);
+    const lastSeenNow = JSON.stringify(lastSeen);
+    if (lastSeenNow !== lastSeenText) await writeFileAtomic(lastSeenFile, lastSeenNow);
     await store.saveStatCache();
     await rm(join(store.tmpDir, runId), { recursive: true, force: true });
     finished(relative(store.root, manifestPath).split(sep).join('/'));
@@ -291,10 +294,18 @@ export function newRunId(): string {
   return `${stamp}-${suffix}`;
 }
 
-function readJson<T>(path: string): T | undefined {
+function readText(path: string): string | undefined {
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as T;
+    return readFileSync(path, 'utf8');
   } catch {
     return undefined;
+  }
+}
+
+function parseOr<T>(text: string | undefined, fallback: T): T {
+  try {
+    return text === undefined ? fallback : (JSON.parse(text) as T);
+  } catch {
+    return fallback;
   }
 }
