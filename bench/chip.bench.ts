@@ -1,9 +1,14 @@
 // chip benchmark: 100 ships in one generated 10980×10980 Sentinel-2-like scene (uint16 deflate COGs,
-// 512 px tiles; 20 m bands 5490×5490), cut with `jobs` workers from local files and over HTTP range
-// requests from a 127.0.0.1 server. Reports chips/s and bytes read per chip against the bytes of
-// the tiles the windows touch. `--quick`: a 2745×2745 scene and 25 ships. `--jobs N` (default 2).
-// The scene is generated once into bench/.work/ (git-ignored) and reused.
-import { createReadStream, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+// 512 px tiles; 20 m bands 5490×5490), cut by dagrun's chip step and by rasterio doing the same work
+// (bench/chip_rasterio.py) on the same COGs and points with the same compression, `jobs` workers
+// each, sides alternating (`--rounds`, default 2) under `nice -n 10`, each side a process of its own
+// so CPU-seconds and peak RSS are whole-process figures. Then dagrun once more over HTTP range
+// requests from a 127.0.0.1 server, for bytes read per chip against the bytes of the tiles touched.
+// `--quick`: a 2745×2745 scene and 25 ships. `--jobs N` (default 2). `--compression zstd` both sides.
+// The scene is generated once into bench/.work/ (git-ignored) and reused. dagrun runs compiled
+// (dist/, rebuilt first when a source is newer), as the `dagrun` CLI does. Ends with one JSON line.
+import { spawnSync } from 'node:child_process';
+import { createReadStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -16,14 +21,22 @@ import { toLonLat } from '../steps/chip/geometry.js';
 import { orderTasks, runChips } from '../steps/chip/run.js';
 
 const quick = process.argv.includes('--quick');
-const jobsFlag = process.argv.indexOf('--jobs');
-const jobs = jobsFlag >= 0 ? Number(process.argv[jobsFlag + 1]) : 2;
+const flag = (name: string, fallback: string): string => {
+  const at = process.argv.indexOf(`--${name}`);
+  return at >= 0 ? process.argv[at + 1] : fallback;
+};
+const jobs = Number(flag('jobs', '2'));
+const rounds = Number(flag('rounds', '2'));
+const compression = flag('compression', 'deflate');
+if (compression !== 'deflate') throw new Error(`--compression ${compression}: only deflate is supported by the chip step`);
 const SIZE = quick ? 2745 : 10980;
 const SHIPS = quick ? 25 : 100;
 const ORIGIN = { x: 600_000, y: 5_700_000 };
 const EPSG = 32630;
 const here = fileURLToPath(new URL('.', import.meta.url));
+const root = join(here, '..');
 const work = join(here, '.work', `chip-scene-${SIZE}`);
+const PYTHON = '/usr/bin/python3'; // Debian's, where python3-rasterio lives
 
 /** One band: smooth field + noise, DN around 1000–4000 (L2A-like entropy, compresses ~2:1). */
 function band(size: number, seed: number, sampleType: 'uint16' | 'uint8'): Uint16Array | Uint8Array {
@@ -72,24 +85,82 @@ function tasksFor(hrefs: Record<string, string>, base: (path: string) => string)
 
 const params: ChipParams = { size_px: 256, resolution_m: 10, include_swir: true, split_fractions: { train: 0.8, val: 0.1, test: 0.1 } };
 
-/** Wall time and CPU time (process-wide, so worker threads count; the HTTP server too in the HTTP run). */
-async function timed(tasks: ChipTask[], outDir: string): Promise<{ seconds: number; cpuSeconds: number; stats: Awaited<ReturnType<typeof runChips>>['stats']; ok: number }> {
-  rmSync(outDir, { recursive: true, force: true });
-  const started = performance.now();
-  const cpuBefore = process.resourceUsage();
-  const { rows, stats } = await runChips(tasks, params, { outDir, outPrefix: 'chips/bench', jobs });
-  const cpuAfter = process.resourceUsage();
-  const cpuSeconds = (cpuAfter.userCPUTime + cpuAfter.systemCPUTime - cpuBefore.userCPUTime - cpuBefore.systemCPUTime) / 1e6;
-  return { seconds: (performance.now() - started) / 1000, cpuSeconds, stats, ok: rows.filter((r) => r.status === 'ok').length };
+/** Rebuild dist/ when a source the dagrun side runs is newer than its compiled file. */
+function buildIfStale(): void {
+  const stale = ['steps/chip', 'lib/geo', 'lib/ml', 'src/sdk', 'scripts'].some((folder) =>
+    readdirSync(join(root, folder))
+      .filter((name) => name.endsWith('.ts') && !name.endsWith('.d.ts'))
+      .some((name) => {
+        const compiled = join(root, 'dist', folder, name.replace(/\.ts$/, '.js'));
+        return !existsSync(compiled) || statSync(compiled).mtimeMs < statSync(join(root, folder, name)).mtimeMs;
+      }),
+  );
+  if (!stale) return;
+  console.error('dist/ is older than the sources: building (tsc -p tsconfig.json)');
+  const result = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });
+  if (result.status !== 0) throw new Error('tsc failed');
 }
+
+/** rasterio from Debian's python3-rasterio; installed with apt-get only when it is absent. */
+function ensureRasterio(): void {
+  const check = (): boolean => spawnSync(PYTHON, ['-c', 'import rasterio'], { stdio: 'ignore' }).status === 0;
+  if (check()) return;
+  const installed = spawnSync('dpkg', ['-s', 'python3-rasterio'], { stdio: 'ignore' }).status === 0;
+  if (!installed) {
+    console.error('python3-rasterio is missing: apt-get install -y python3-rasterio');
+    spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'python3-rasterio'], { stdio: 'inherit' });
+  }
+  if (!check()) throw new Error(`${PYTHON} cannot import rasterio (Debian package python3-rasterio)`);
+}
+
+interface SideRun {
+  chips: number;
+  cpu_s: number;
+  peak_rss_mb: number;
+  wall_s: number;
+}
+
+/** One side in a process of its own, niced; it reports its own getrusage figures as a JSON line. */
+function runSide(command: string, args: string[]): SideRun & Record<string, unknown> {
+  const started = performance.now();
+  const result = spawnSync('nice', ['-n', '10', command, ...args], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const wall = (performance.now() - started) / 1000;
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed (${result.status}):\n${result.stderr}`);
+  const last = result.stdout.trim().split('\n').pop() ?? '';
+  return { ...(JSON.parse(last) as SideRun), wall_s: Number(wall.toFixed(2)) };
+}
+
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+};
+const round = (value: number, digits = 2): number => Number(value.toFixed(digits));
 
 const hrefs = generateScene();
 const sceneBytes = Object.values(hrefs).reduce((n, path) => n + statSync(path).size, 0);
+buildIfStale();
+ensureRasterio();
+const tasks = tasksFor(hrefs, (p) => p);
+const tasksPath = join(work, 'tasks.json');
+writeFileSync(tasksPath, JSON.stringify({ tasks, params }));
+const dagrunOut = join(work, 'out-dagrun');
+const rasterioOut = join(work, 'out-rasterio');
 
-// Local files
-const local = await timed(tasksFor(hrefs, (p) => p), join(work, 'out-local'));
+const dagrunRuns: ReturnType<typeof runSide>[] = [];
+const rasterioRuns: ReturnType<typeof runSide>[] = [];
+for (let r = 0; r < rounds; r++) {
+  dagrunRuns.push(runSide(process.execPath, [join(root, 'dist', 'scripts', 'chip-bench-side.js'), tasksPath, dagrunOut, String(jobs)]));
+  console.error(`round ${r + 1} dagrun: ${JSON.stringify(dagrunRuns[r])}`);
+  rmSync(rasterioOut, { recursive: true, force: true });
+  rasterioRuns.push(runSide(PYTHON, [join(here, 'chip_rasterio.py'), 'cut', tasksPath, rasterioOut, String(jobs), compression]));
+  console.error(`round ${r + 1} rasterio: ${JSON.stringify(rasterioRuns[r])}`);
+}
+const compared = spawnSync(PYTHON, [join(here, 'chip_rasterio.py'), 'compare', tasksPath, dagrunOut, rasterioOut], { encoding: 'utf8' });
+if (compared.status !== 0) throw new Error(`compare failed:\n${compared.stderr}`);
+const agreement = JSON.parse(compared.stdout.trim().split('\n').pop() ?? '{}') as Record<string, number>;
 
-// HTTP range requests from 127.0.0.1, counting what the server sends
+// HTTP range requests from 127.0.0.1 (dagrun in this process), counting what the server sends
 let served = 0;
 let requests = 0;
 const server = createServer((request, response) => {
@@ -111,31 +182,52 @@ const server = createServer((request, response) => {
 });
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
-const http = await timed(tasksFor(hrefs, (p) => `${base}${p.slice(work.length + 1)}`), join(work, 'out-http'));
+const httpOut = join(work, 'out-http');
+rmSync(httpOut, { recursive: true, force: true });
+const httpStarted = performance.now();
+const http = await runChips(tasksFor(hrefs, (p) => `${base}${p.slice(work.length + 1)}`), params, { outDir: httpOut, outPrefix: 'chips/bench', jobs });
+const httpSeconds = (performance.now() - httpStarted) / 1000;
 server.close();
 
+const dagrunCpu = median(dagrunRuns.map((run) => run.cpu_s));
+const rasterioCpu = median(rasterioRuns.map((run) => run.cpu_s));
+const dagrunRss = Math.max(...dagrunRuns.map((run) => run.peak_rss_mb));
+const rasterioRss = Math.max(...rasterioRuns.map((run) => run.peak_rss_mb));
 const figures = {
   bench: 'chip',
+  chips: SHIPS,
+  jobs,
+  compression,
+  rounds,
   scene_px: SIZE,
   tile_px: 512,
   scene_bytes: sceneBytes,
-  ships: SHIPS,
-  jobs,
-  local_chips_ok: local.ok,
-  local_seconds: Number(local.seconds.toFixed(2)),
-  local_chips_per_s: Number((local.ok / local.seconds).toFixed(2)),
-  local_cpu_s_per_chip: Number((local.cpuSeconds / SHIPS).toFixed(3)),
-  http_chips_ok: http.ok,
-  http_seconds: Number(http.seconds.toFixed(2)),
-  http_chips_per_s: Number((http.ok / http.seconds).toFixed(2)),
-  http_cpu_s_per_chip: Number((http.cpuSeconds / SHIPS).toFixed(3)),
-  load_average_1m: Number(loadavg()[0].toFixed(2)),
-  cpus: cpus().length,
+  dagrun_chips_ok: Math.min(...dagrunRuns.map((run) => run.chips)),
+  rasterio_chips_ok: Math.min(...rasterioRuns.map((run) => run.chips)),
+  dagrun_cpu_s: round(dagrunCpu),
+  rasterio_cpu_s: round(rasterioCpu),
+  cpu_ratio: round(dagrunCpu / rasterioCpu, 3),
+  dagrun_cpu_s_runs: dagrunRuns.map((run) => run.cpu_s),
+  rasterio_cpu_s_runs: rasterioRuns.map((run) => run.cpu_s),
+  dagrun_chips_per_s: round(SHIPS / median(dagrunRuns.map((run) => run.wall_s))),
+  rasterio_chips_per_s: round(SHIPS / median(rasterioRuns.map((run) => run.wall_s))),
+  dagrun_chips_per_cpu_s: round(SHIPS / dagrunCpu),
+  rasterio_chips_per_cpu_s: round(SHIPS / rasterioCpu),
+  dagrun_peak_rss_mb: dagrunRss,
+  rasterio_peak_rss_mb: rasterioRss,
+  dagrun_peak_rss_mb_per_worker: round(dagrunRss / jobs, 1),
+  rasterio_peak_rss_mb_per_worker: round(rasterioRss / jobs, 1),
+  rss_ratio: round(dagrunRss / rasterioRss, 3),
+  ...agreement,
+  http_chips_ok: http.rows.filter((row) => row.status === 'ok').length,
+  http_chips_per_s: round(SHIPS / httpSeconds),
   http_bytes_served: served,
   http_requests: requests,
   http_bytes_read_per_chip: Math.round(http.stats.bytesRead / SHIPS),
   tile_bytes_touched_per_chip: Math.round(http.stats.tileBytesTouched / SHIPS),
   distinct_tile_bytes_per_chip: Math.round(http.stats.tileBytesFetched / SHIPS),
-  read_to_touched_ratio: Number((http.stats.bytesRead / http.stats.tileBytesTouched).toFixed(3)),
+  read_to_touched_ratio: round(http.stats.bytesRead / http.stats.tileBytesTouched, 3),
+  load_average_1m: round(loadavg()[0]),
+  cpus: cpus().length,
 };
 console.log(JSON.stringify(figures));

@@ -1,14 +1,19 @@
-// Windowed reads of (Cloud Optimized) GeoTIFFs through geotiff.js, from local files or HTTP range
-// requests. One `CogReader` per asset holds its header and the compressed tiles it has fetched, so
-// many chips cut from one scene read each byte once; the tiles a window needs are fetched up front
-// with adjacent tiles merged into one range, and every byte read is counted.
+// Windowed reads of (Cloud Optimized) GeoTIFFs from local files or HTTP range requests. geotiff.js
+// parses the header; the tiles a window touches are fetched up front (adjacent tiles merged into one
+// range, every byte read counted), kept compressed in an LRU shared by a scene's readers so chips
+// that share tiles read them once, and decoded by tile-decode.ts: native inflate, the predictor
+// undone only on the rows and columns the window needs, pixels copied straight into the window.
+// Layouts that path does not cover (planar bands, other codecs) go through geotiff.js.
 import { open, type FileHandle } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { addDecoder, BaseDecoder, GeoTIFF, type GeoTIFFImage } from 'geotiff';
+import { copyTileWindow, decompressTile, LITTLE_ENDIAN_HOST, NATIVE_COMPRESSIONS, type Samples, type TileLayout } from './tile-decode.js';
 
-/** Deflate tiles through node:zlib (native) instead of geotiff.js's pako: the decode is most of a chip's CPU. */
+export type { Samples } from './tile-decode.js';
+
+/** Deflate through node:zlib (native) instead of pako when geotiff.js decodes (the fallback path). */
 class NodeInflateDecoder extends BaseDecoder {
   override decodeBlock(buffer: ArrayBufferLike): ArrayBuffer {
     const out = inflateSync(new Uint8Array(buffer));
@@ -170,14 +175,15 @@ export interface CogReaderOptions {
   headerBlockBytes?: number;
   /** Tiles closer than this many bytes in the file are fetched in one request (default 0: only adjacent tiles). */
   coalesceGapBytes?: number;
-  /** Budget for cached compressed tiles; least recently used are dropped beyond it (default 256 MiB). */
+  /**
+   * Budget for cached compressed tiles, least recently used dropped beyond it (default 32 MiB). A
+   * `CogCache` shares one budget among its readers, so a worker's memory stays near the tiles in flight.
+   */
   tileCacheBytes?: number;
   timeoutMs?: number;
   /** Relative local hrefs resolve against this folder (the pipeline folder); errors still name the href as given. */
   baseDir?: string;
 }
-
-export type Samples = Uint8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array;
 
 /** The georeferencing of a raster: top-left corner, pixel size, CRS. */
 export interface RasterGeo {
@@ -192,21 +198,79 @@ export interface RasterGeo {
   samplesPerPixel: number;
 }
 
+export const DEFAULT_TILE_CACHE_BYTES = 32 * 1024 * 1024;
+
+/** Compressed tiles of one or more readers, least recently used dropped beyond `budget` bytes. */
+export class TileCache {
+  private readonly entries = new Map<string, Uint8Array>();
+  private held = 0;
+
+  constructor(readonly budget: number = DEFAULT_TILE_CACHE_BYTES) {}
+
+  /** Bytes held now. */
+  get bytes(): number {
+    return this.held;
+  }
+
+  get(key: string): Uint8Array | undefined {
+    const data = this.entries.get(key);
+    if (data) {
+      this.entries.delete(key); // most recently used last
+      this.entries.set(key, data);
+    }
+    return data;
+  }
+
+  has(key: string): boolean {
+    return this.entries.has(key);
+  }
+
+  set(key: string, data: Uint8Array): void {
+    if (this.entries.has(key) || data.length > this.budget) return;
+    this.entries.set(key, data);
+    this.held += data.length;
+    for (const [oldest, value] of this.entries) {
+      if (this.held <= this.budget) break;
+      this.entries.delete(oldest);
+      this.held -= value.length;
+    }
+  }
+
+  /** Drop every entry whose key starts with `prefix` (one reader's tiles). */
+  drop(prefix: string): void {
+    for (const [key, value] of this.entries) {
+      if (!key.startsWith(prefix)) continue;
+      this.entries.delete(key);
+      this.held -= value.length;
+    }
+  }
+}
+
+let readerSerial = 0;
+
 /**
- * geotiff.js source backed by a block cache (header, IFD arrays) and a tile cache filled by
+ * geotiff.js source backed by a block cache (header, IFD arrays) and the tile cache filled by
  * `CogReader.prefetch`. Reads are counted in `stats`.
  */
 class CachingSource {
   private readonly blocks = new Map<number, Promise<Uint8Array>>();
-  readonly tiles = new Map<number, Uint8Array>();
-  private tileBytesCached = 0;
+  /** Tile keys in the (possibly shared) tile cache start with this. */
+  private readonly prefix = `${++readerSerial}:`;
 
   constructor(
     readonly reader: RangeReader,
     readonly stats: ReadStats,
     private readonly blockBytes: number,
-    private readonly tileBudget: number,
+    readonly tiles: TileCache,
   ) {}
+
+  tile(offset: number): Uint8Array | undefined {
+    return this.tiles.get(this.prefix + offset);
+  }
+
+  hasTile(offset: number): boolean {
+    return this.tiles.has(this.prefix + offset);
+  }
 
   get fileSize(): number | null {
     return this.reader.size() ?? null;
@@ -217,13 +281,8 @@ class CachingSource {
   }
 
   private async fetchOne(offset: number, length: number): Promise<ArrayBuffer> {
-    const tile = this.tiles.get(offset);
-    if (tile && tile.length >= length) {
-      // Refresh LRU position.
-      this.tiles.delete(offset);
-      this.tiles.set(offset, tile);
-      return copyOut(tile, 0, length);
-    }
+    const tile = this.tile(offset);
+    if (tile && tile.length >= length) return copyOut(tile, 0, length);
     return this.fromBlocks(offset, length);
   }
 
@@ -256,20 +315,12 @@ class CachingSource {
   }
 
   storeTile(offset: number, data: Uint8Array): void {
-    if (this.tiles.has(offset)) return;
-    this.tiles.set(offset, data);
-    this.tileBytesCached += data.length;
-    for (const [key, value] of this.tiles) {
-      if (this.tileBytesCached <= this.tileBudget) break;
-      this.tiles.delete(key);
-      this.tileBytesCached -= value.length;
-    }
+    this.tiles.set(this.prefix + offset, data);
   }
 
   async close(): Promise<void> {
     this.blocks.clear();
-    this.tiles.clear();
-    this.tileBytesCached = 0;
+    this.tiles.drop(this.prefix);
     await this.reader.close();
   }
 }
@@ -319,6 +370,8 @@ export class CogReader {
   private image!: GeoTIFFImage;
   private tileOffsets!: number[];
   private tileByteCounts!: number[];
+  /** Set when tile-decode.ts can decode this raster's tiles; geotiff.js decodes otherwise. */
+  private layout: TileLayout | undefined;
   geo!: RasterGeo;
 
   private constructor(
@@ -326,9 +379,10 @@ export class CogReader {
     private readonly options: CogReaderOptions,
   ) {}
 
-  static async open(href: string, options: CogReaderOptions = {}): Promise<CogReader> {
+  /** Open an asset; its compressed tiles go to `tiles` (shared by a `CogCache`) or to a cache of its own. */
+  static async open(href: string, options: CogReaderOptions = {}, tiles?: TileCache): Promise<CogReader> {
     const cog = new CogReader(href, options);
-    cog.source = new CachingSource(openRangeReader(href, options), cog.stats, options.headerBlockBytes ?? 16_384, options.tileCacheBytes ?? 256 * 1024 * 1024);
+    cog.source = new CachingSource(openRangeReader(href, options), cog.stats, options.headerBlockBytes ?? 16_384, tiles ?? new TileCache(options.tileCacheBytes ?? DEFAULT_TILE_CACHE_BYTES));
     try {
       const tiff = await GeoTIFF.fromSource(cog.source as never);
       cog.image = await tiff.getImage(0);
@@ -352,12 +406,35 @@ export class CogReader {
         nodata: nodata === null ? undefined : nodata,
         samplesPerPixel: image.getSamplesPerPixel(),
       };
+      cog.layout = await cog.nativeLayout();
     } catch (error) {
       await cog.source.close();
       if (error instanceof AssetReadError) throw error;
       throw new AssetReadError(href, `not a readable GeoTIFF: ${(error as Error).message}`);
     }
     return cog;
+  }
+
+  /** The tile layout when tile-decode.ts handles it: chunky, whole-byte samples of one size and format, none/deflate. */
+  private async nativeLayout(): Promise<TileLayout | undefined> {
+    const image = this.image;
+    const directory = image.fileDirectory;
+    const samples = this.geo.samplesPerPixel;
+    const compression = Number((await directory.loadValue('Compression')) ?? 1);
+    const predictor = Number((await directory.loadValue('Predictor')) ?? 1);
+    const bits = image.getBitsPerSample(0);
+    const format = image.getSampleFormat(0);
+    const uniform = Array.from({ length: samples }, (_, i) => i).every((i) => image.getBitsPerSample(i) === bits && image.getSampleFormat(i) === format);
+    const supported =
+      LITTLE_ENDIAN_HOST &&
+      (image.planarConfiguration === 1 || samples === 1) &&
+      NATIVE_COMPRESSIONS.has(compression) &&
+      uniform &&
+      (format === 3 ? bits === 32 || bits === 64 : (format === 1 || format === 2) && (bits === 8 || bits === 16 || bits === 32)) &&
+      (predictor === 1 || (predictor === 2 && format !== 3) || (predictor === 3 && format === 3));
+    if (!supported) return undefined;
+    const littleEndian = (image as unknown as { littleEndian: boolean }).littleEndian;
+    return { tileWidth: image.getTileWidth(), tileHeight: image.getTileHeight(), samples, bytesPerSample: (bits / 8) as TileLayout['bytesPerSample'], predictor: predictor as TileLayout['predictor'], compression, littleEndian };
   }
 
   /** Indices of the tiles (and their byte ranges) a clipped pixel window touches. */
@@ -380,13 +457,19 @@ export class CogReader {
     return out;
   }
 
-  /** Fetch the tiles of a clipped window not cached yet, adjacent ones in one request each. */
-  private async prefetch(x0: number, y0: number, x1: number, y1: number): Promise<void> {
+  /**
+   * Fetch the tiles of a clipped window not cached yet, adjacent ones in one request each. Returns
+   * every touched tile's compressed bytes (held here, so the cache may drop them meanwhile).
+   */
+  private async prefetch(x0: number, y0: number, x1: number, y1: number): Promise<Map<number, Uint8Array>> {
     const touched = this.tilesFor(x0, y0, x1, y1).filter((t) => t.length > 0);
+    const bytes = new Map<number, Uint8Array>();
     const missing: { offset: number; length: number }[] = [];
     for (const tile of touched) {
       this.stats.tileBytesTouched += tile.length;
-      if (!this.source.tiles.has(tile.offset) && !missing.some((m) => m.offset === tile.offset)) missing.push(tile);
+      const cached = this.source.tile(tile.offset);
+      if (cached) bytes.set(tile.offset, cached);
+      else if (!missing.some((m) => m.offset === tile.offset)) missing.push(tile);
     }
     const runs = coalesceRanges(missing, this.options.coalesceGapBytes ?? 0);
     await Promise.all(
@@ -398,10 +481,15 @@ export class CogReader {
         }
         for (const tile of run.tiles) {
           this.stats.tileBytesFetched += tile.length;
-          this.source.storeTile(tile.offset, data.subarray(tile.offset - run.offset, tile.offset - run.offset + tile.length));
+          const start = tile.offset - run.offset;
+          // A tile of a longer run is copied out, so the cache's byte count is what it holds.
+          const own = run.tiles.length === 1 ? data.subarray(start, start + tile.length) : data.slice(start, start + tile.length);
+          bytes.set(tile.offset, own);
+          this.source.storeTile(tile.offset, own);
         }
       }),
     );
+    return bytes;
   }
 
   /**
@@ -422,7 +510,11 @@ export class CogReader {
       bands.push(band);
     }
     if (x0 >= x1 || y0 >= y1) return bands;
-    await this.prefetch(x0, y0, x1, y1);
+    const tiles = await this.prefetch(x0, y0, x1, y1);
+    if (this.layout) {
+      this.decodeNative(this.layout, tiles, x, y, width, bands, x0, y0, x1, y1);
+      return bands;
+    }
     let rasters: Samples[];
     try {
       rasters = (await this.image.readRasters({ window: [x0, y0, x1, y1], interleave: false })) as unknown as Samples[];
@@ -440,6 +532,35 @@ export class CogReader {
     return bands;
   }
 
+  /** Decode each touched tile and copy the clipped window's part of it into `bands`. */
+  private decodeNative(layout: TileLayout, tiles: Map<number, Uint8Array>, x: number, y: number, width: number, bands: Samples[], x0: number, y0: number, x1: number, y1: number): void {
+    const { tileWidth, tileHeight } = layout;
+    const across = Math.ceil(this.geo.width / tileWidth);
+    for (let ty = Math.floor(y0 / tileHeight); ty <= Math.floor((y1 - 1) / tileHeight); ty++) {
+      for (let tx = Math.floor(x0 / tileWidth); tx <= Math.floor((x1 - 1) / tileWidth); tx++) {
+        const index = ty * across + tx;
+        const top = ty * tileHeight;
+        const left = tx * tileWidth;
+        const r0 = Math.max(y0, top) - top;
+        const r1 = Math.min(y1, top + tileHeight) - top;
+        const c0 = Math.max(x0, left) - left;
+        const c1 = Math.min(x1, left + tileWidth) - left;
+        const compressed = this.tileByteCounts[index] > 0 ? tiles.get(this.tileOffsets[index]) : undefined;
+        // A tile with no bytes is sparse (GDAL writes none for all-nodata tiles): it reads as nodata.
+        if (!compressed) {
+          const value = this.geo.nodata ?? 0;
+          for (const band of bands) for (let r = r0; r < r1; r++) band.fill(value, (top + r - y) * width + left + c0 - x, (top + r - y) * width + left + c1 - x);
+          continue;
+        }
+        try {
+          copyTileWindow(decompressTile(compressed, layout, r1), layout, r0, r1, c0, c1, bands, width, top + r0 - y, left + c0 - x);
+        } catch (error) {
+          throw new AssetReadError(this.href, `cannot decode tile ${index} (window ${x0},${y0}–${x1},${y1}): ${(error as Error).message}`);
+        }
+      }
+    }
+  }
+
   private arrayType(): new (length: number) => Samples {
     const format = this.image.getSampleFormat();
     const bits = this.image.getBitsPerSample();
@@ -454,18 +575,22 @@ export class CogReader {
 }
 
 /**
- * The per-scene cache: one open `CogReader` per href, shared by every chip cut from that scene.
- * Close it when the scene is done to release the cached tiles.
+ * The per-scene cache: one open `CogReader` per href, shared by every chip cut from that scene, and
+ * one compressed-tile budget for all of them. Close it when the scene is done to release the tiles.
  */
 export class CogCache {
   private readonly readers = new Map<string, Promise<CogReader>>();
+  /** One budget for every reader's compressed tiles. */
+  readonly tiles: TileCache;
 
-  constructor(private readonly options: CogReaderOptions = {}) {}
+  constructor(private readonly options: CogReaderOptions = {}) {
+    this.tiles = new TileCache(options.tileCacheBytes ?? DEFAULT_TILE_CACHE_BYTES);
+  }
 
   open(href: string): Promise<CogReader> {
     let reader = this.readers.get(href);
     if (!reader) {
-      reader = CogReader.open(href, this.options);
+      reader = CogReader.open(href, this.options, this.tiles);
       this.readers.set(href, reader);
     }
     return reader;

@@ -261,6 +261,57 @@ function writeValues(out: Buffer, at: number, entry: Entry): void {
 
 /** Cut a level into padded tiles (pixel-interleaved), apply the predictor, deflate each tile. */
 function encodeTiles(level: Level, sampleType: SampleType, tileSize: number, predictor: number, zlibLevel: number): Buffer[] {
+  if (!LITTLE_ENDIAN_HOST) return encodeTilesPortable(level, sampleType, tileSize, predictor, zlibLevel);
+  const samples = level.bands.length;
+  const rowValues = tileSize * samples;
+  const rowBytes = rowValues * BYTES[sampleType];
+  const tilesAcross = Math.ceil(level.width / tileSize);
+  const tilesDown = Math.ceil(level.height / tileSize);
+  // One tile buffer, reused: deflateSync is done with it before the next tile is cut.
+  const raw = Buffer.alloc(tileSize * rowBytes);
+  const typed = viewOf(raw, sampleType);
+  // Predictor 3 reads each float's bits once and writes its four bytes straight into the byte planes.
+  const words = predictor === 3 ? level.bands.map((band) => new Uint32Array(band.buffer, band.byteOffset, band.length)) : [];
+  const tiles: Buffer[] = [];
+  for (let ty = 0; ty < tilesDown; ty++) {
+    for (let tx = 0; tx < tilesAcross; tx++) {
+      const rows = Math.min(tileSize, level.height - ty * tileSize);
+      const cols = Math.min(tileSize, level.width - tx * tileSize);
+      if (rows < tileSize || cols < tileSize) raw.fill(0); // padding is zero, as a fresh tile's
+      for (let row = 0; row < rows; row++) {
+        const source = (ty * tileSize + row) * level.width + tx * tileSize;
+        if (predictor === 3) {
+          const base = row * rowBytes;
+          for (let s = 0; s < samples; s++) {
+            const band = words[s];
+            for (let col = 0, i = s; col < cols; col++, i += samples) {
+              const word = band[source + col];
+              raw[base + i] = word >>> 24;
+              raw[base + rowValues + i] = (word >>> 16) & 0xff;
+              raw[base + 2 * rowValues + i] = (word >>> 8) & 0xff;
+              raw[base + 3 * rowValues + i] = word & 0xff;
+            }
+          }
+          for (let i = base + rowBytes - 1; i >= base + samples; i--) raw[i] -= raw[i - samples];
+          continue;
+        }
+        const target = row * rowValues;
+        if (samples === 1) typed.set(level.bands[0].subarray(source, source + cols), target);
+        else for (let s = 0; s < samples; s++) {
+          const band = level.bands[s];
+          for (let col = 0, i = target + s; col < cols; col++, i += samples) typed[i] = band[source + col];
+        }
+        // Predictor 2 over the whole row, padding included (what the portable path does).
+        if (predictor === 2) for (let i = target + rowValues - 1; i >= target + samples; i--) typed[i] -= typed[i - samples];
+      }
+      tiles.push(deflateSync(raw, { level: zlibLevel }));
+    }
+  }
+  return tiles;
+}
+
+/** The same tiles through DataView, for big-endian hosts (TIFF here is little-endian). */
+function encodeTilesPortable(level: Level, sampleType: SampleType, tileSize: number, predictor: number, zlibLevel: number): Buffer[] {
   const samples = level.bands.length;
   const bytesPerSample = BYTES[sampleType];
   const tilesAcross = Math.ceil(level.width / tileSize);
@@ -270,24 +321,17 @@ function encodeTiles(level: Level, sampleType: SampleType, tileSize: number, pre
   for (let ty = 0; ty < tilesDown; ty++) {
     for (let tx = 0; tx < tilesAcross; tx++) {
       const raw = Buffer.alloc(tileSize * rowBytes);
-      // Typed views write host byte order; TIFF here is little-endian, so use them only on LE hosts.
-      const typed = LITTLE_ENDIAN_HOST ? viewOf(raw, sampleType) : undefined;
       const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
       const rows = Math.min(tileSize, level.height - ty * tileSize);
       const cols = Math.min(tileSize, level.width - tx * tileSize);
       for (let row = 0; row < rows; row++) {
         const source = (ty * tileSize + row) * level.width + tx * tileSize;
         const target = row * tileSize * samples;
-        if (typed && samples === 1) {
-          typed.set(level.bands[0].subarray(source, source + cols), target);
-          continue;
-        }
         for (let col = 0; col < cols; col++) {
           for (let s = 0; s < samples; s++) {
             const value = level.bands[s][source + col];
             const index = target + col * samples + s;
-            if (typed) typed[index] = value;
-            else if (sampleType === 'uint8') view.setUint8(index, value);
+            if (sampleType === 'uint8') view.setUint8(index, value);
             else if (sampleType === 'uint16') view.setUint16(index * 2, value, true);
             else view.setFloat32(index * 4, value, true);
           }

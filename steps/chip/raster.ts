@@ -91,32 +91,47 @@ function resampleBicubic(window: ArrayLike<number>, valid: Uint8Array, windowX: 
   const out = new Float32Array(size * size);
   const at = (col: number, row: number): number => (row - windowY) * windowWidth + (col - windowX);
   const isValid = (col: number, row: number): boolean => col >= 0 && col < source.width && row >= 0 && row < source.height && valid[at(col, row)] === 1;
-  const wx = new Float64Array(4);
+  // The chip grid is axis-aligned with the source: the kernel position and weights of a column depend
+  // on the column only, and those of a row on the row only. Computed once each (same expressions, so
+  // the same doubles) instead of per pixel.
+  const columns = kernelPositions(u, source.width);
+  const rows = kernelPositions(v, source.height);
   for (let j = 0; j < size; j++) {
+    if (!rows.inside[j]) continue;
     const y = v[j];
-    if (y < 0 || y >= source.height) continue;
+    const cy = rows.c[j];
+    const floorRow = rows.floor[j];
+    const wy0 = rows.w[j * 4];
+    const wy1 = rows.w[j * 4 + 1];
+    const wy2 = rows.w[j * 4 + 2];
+    const wy3 = rows.w[j * 4 + 3];
     for (let i = 0; i < size; i++) {
-      const x = u[i];
-      if (x < 0 || x >= source.width) continue;
-      if (!isValid(Math.floor(x), Math.floor(y))) continue;
-      // C's int cast truncates toward zero, as GDAL's does
-      const cx = Math.trunc(x - 0.5);
-      const cy = Math.trunc(y - 0.5);
-      let cubic = cx - 1 >= 0 && cx + 2 < source.width && cy - 1 >= 0 && cy + 2 < source.height;
-      for (let m = -1; cubic && m < 3; m++) for (let n = -1; n < 3; n++) if (!valid[at(cx + n, cy + m)]) { cubic = false; break; }
+      if (!columns.inside[i]) continue;
+      if (valid[at(columns.floor[i], floorRow)] !== 1) continue;
+      const cx = columns.c[i];
+      let cubic = columns.cubic[i] === 1 && rows.cubic[j] === 1;
+      for (let m = -1; cubic && m < 3; m++) {
+        const line = at(cx - 1, cy + m);
+        if (!valid[line] || !valid[line + 1] || !valid[line + 2] || !valid[line + 3]) cubic = false;
+      }
       if (cubic) {
-        const dx = x - 0.5 - cx;
-        const dy = y - 0.5 - cy;
-        for (let n = 0; n < 4; n++) wx[n] = cubicWeight(dx - (n - 1));
+        const wx0 = columns.w[i * 4];
+        const wx1 = columns.w[i * 4 + 1];
+        const wx2 = columns.w[i * 4 + 2];
+        const wx3 = columns.w[i * 4 + 3];
+        let base = at(cx - 1, cy - 1);
         let sum = 0;
-        for (let m = 0; m < 4; m++) {
-          const base = at(cx - 1, cy - 1 + m);
-          const line = wx[0] * window[base] + wx[1] * window[base + 1] + wx[2] * window[base + 2] + wx[3] * window[base + 3];
-          sum += cubicWeight(dy - (m - 1)) * line;
-        }
+        sum += wy0 * (wx0 * window[base] + wx1 * window[base + 1] + wx2 * window[base + 2] + wx3 * window[base + 3]);
+        base += windowWidth;
+        sum += wy1 * (wx0 * window[base] + wx1 * window[base + 1] + wx2 * window[base + 2] + wx3 * window[base + 3]);
+        base += windowWidth;
+        sum += wy2 * (wx0 * window[base] + wx1 * window[base + 1] + wx2 * window[base + 2] + wx3 * window[base + 3]);
+        base += windowWidth;
+        sum += wy3 * (wx0 * window[base] + wx1 * window[base + 1] + wx2 * window[base + 2] + wx3 * window[base + 3]);
         out[j * size + i] = sum;
         continue;
       }
+      const x = u[i];
       let bx = Math.floor(x - 0.5);
       let by = Math.floor(y - 0.5);
       let rx = 1.5 - (x - bx);
@@ -139,6 +154,28 @@ function resampleBicubic(window: ArrayLike<number>, valid: Uint8Array, windowX: 
     }
   }
   return out;
+}
+
+/**
+ * Per chip column (or row) at source coordinate t: whether it falls inside the raster, its source
+ * pixel, the 4-tap kernel's centre (C's truncation, as GDAL), whether the taps stay inside the
+ * raster, and the Keys weights of the four taps.
+ */
+function kernelPositions(t: Float64Array, extent: number): { inside: Uint8Array; floor: Int32Array; c: Int32Array; cubic: Uint8Array; w: Float64Array } {
+  const n = t.length;
+  const positions = { inside: new Uint8Array(n), floor: new Int32Array(n), c: new Int32Array(n), cubic: new Uint8Array(n), w: new Float64Array(n * 4) };
+  for (let i = 0; i < n; i++) {
+    const x = t[i];
+    if (!(x >= 0 && x < extent)) continue;
+    positions.inside[i] = 1;
+    positions.floor[i] = Math.floor(x);
+    const c = Math.trunc(x - 0.5);
+    positions.c[i] = c;
+    positions.cubic[i] = c - 1 >= 0 && c + 2 < extent ? 1 : 0;
+    const d = x - 0.5 - c;
+    for (let k = 0; k < 4; k++) positions.w[i * 4 + k] = cubicWeight(d - (k - 1));
+  }
+  return positions;
 }
 
 /** Which window pixels are real source pixels: inside the raster and not the nodata value. */
