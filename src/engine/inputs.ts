@@ -4,6 +4,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { extname, relative, resolve, sep } from 'node:path';
 import { UserError } from '../sdk/errors.js';
+import { resolveUnder } from './paths.js';
 import { digestBytes, digestJson } from '../sdk/hash.js';
 import { isPerInstance, type InputFormat, type Pipeline, type StepInput, type StepSpec } from './pipeline.js';
 import { treeBytes, type Store, type StoredOutput } from './store.js';
@@ -25,7 +26,7 @@ export async function resolveInputs(pipeline: Pipeline, store: Store, files: Fil
       const spec = producer.outputs.find((o) => o.name === input.output);
       const producers = instance.producers.get(input.name) ?? [];
       const stored = producers.map((p) => (outputsOf.get(p.id) ?? []).find((o) => o.name === input.output) as StoredOutput).filter(Boolean);
-      const files = stored.map((o) => resolve(pipeline.outputRoot, o.path));
+      const files = stored.map((o) => resolveUnder(pipeline.outputRoot, o.path));
       resolved.push({
         name: input.name,
         files,

@@ -4,14 +4,14 @@ import { readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { describeError, isUserError, type UserError } from '../sdk/errors.js';
-import { digestJson } from '../sdk/hash.js';
+import { canonicalJson, digestBytes, digestJson } from '../sdk/hash.js';
 import { relativiser } from '../sdk/project-paths.js';
 import { outputPath, semanticSchema, type Pipeline } from './pipeline.js';
 import { CorruptObject, type ActionResult, type Store, type StoredOutput } from './store.js';
 import { codeDigest, type CodeDigest, type PackageCache } from './code-digest.js';
 import type { CaptureRecord, Captures } from './captures.js';
 import { runStep, type KernelPool } from './execute.js';
-import { ENGINE_VERSION } from './paths.js';
+import { ENGINE_VERSION, resolveUnder } from './paths.js';
 import type { StepRecord } from './manifest.js';
 import type { Emit } from './events/bus.js';
 import { describeReasons, rerunReasons, type SeenState } from './events/reasons.js';
@@ -61,6 +61,44 @@ export interface StepDigests {
   readonly definition: string;
   /** The resolved versions of the packages its code imports. */
   readonly packages: string;
+  /** The params that enter the key: `x-execution-only` ones (worker counts and the like) do not change outputs. */
+  readonly keyParams: Record<string, unknown>;
+  /** The instance-independent parts of the key's canonical JSON (actionKey). */
+  readonly key: KeyParts;
+  /** Each output's path relative to the output root, `{partition}` still in it (expectedOutputs). */
+  readonly outputPaths: readonly string[];
+}
+
+export interface KeyParts {
+  readonly head: string;
+  readonly middle: string;
+}
+
+/** The fields of an action key every instance of a step shares. */
+export interface SharedKeyFields {
+  readonly engine: string;
+  readonly packages: string;
+  readonly definition: string;
+  readonly code: string;
+  readonly params: Record<string, unknown>;
+}
+
+/**
+ * An action key is the digest of the canonical JSON of `{ ...shared, inputs, partition }`. That JSON is
+ * written here from parts prepared once per step (keys in canonical order), the same bytes
+ * digestJson would hash: generic key sorting per instance was the largest part of a no-op at 365
+ * partitions. test/engine/action-key.test.ts checks the two agree.
+ */
+export function keyParts(shared: SharedKeyFields): KeyParts {
+  const field = (name: string, value: unknown): string => `${JSON.stringify(name)}:${canonicalJson(value)}`;
+  return {
+    head: `{${field('code', shared.code)},${field('definition', shared.definition)},${field('engine', shared.engine)},"inputs":`,
+    middle: `,${field('packages', shared.packages)},${field('params', shared.params)},"partition":`,
+  };
+}
+
+export function actionKey(parts: KeyParts, inputs: readonly (readonly [string, string])[], partition: Readonly<Record<string, string>>): string {
+  return digestBytes(`${parts.head}${canonicalJson(inputs)}${parts.middle}${canonicalJson(partition)}}`);
 }
 
 /**
@@ -76,7 +114,12 @@ function stepDigests(ctx: BuildContext, step: Instance['step']): Promise<StepDig
       // The definition names output schema files; what they constrain matters too (a stricter schema must re-check), their descriptions do not.
       const schemas = step.outputs.filter((o) => o.schemaFile).map((o) => digestJson(semanticSchema(JSON.parse(readFileSync(o.schemaFile as string, 'utf8')))));
       // Library versions: the resolved versions of the packages the step's code imports, not the lock file's bytes.
-      return { code, definition: digestJson({ definition: step.definition, schemas }), packages: digestJson(code.packages) };
+      const definition = digestJson({ definition: step.definition, schemas });
+      const packages = digestJson(code.packages);
+      const stepParams = ctx.params[step.name];
+      const keyParams = Object.fromEntries(Object.entries(stepParams).filter(([name]) => !step.params.find((p) => p.name === name)?.schema['x-execution-only']));
+      const outputPaths = step.outputs.map((output) => relative(ctx.pipeline.outputRoot, resolve(ctx.pipeline.outputRoot, output.path)).split(sep).join('/'));
+      return { code, definition, packages, keyParams, key: keyParts({ engine: ENGINE_VERSION, packages, definition, code: code.digest, params: keyParams }), outputPaths };
     })();
     ctx.stepDigests.set(step.name, found);
   }
@@ -100,12 +143,11 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
 
   const t0 = performance.now();
   try {
-    const { code, definition, packages } = await stepDigests(ctx, step);
+    const shared = await stepDigests(ctx, step);
+    const { code, definition, packages, keyParams } = shared;
     const inputs = await resolveInputs(pipeline, store, ctx.fileInputs, instance, outputsOf);
     const stepParams = params[step.name];
-    // Params marked `x-execution-only: true` (worker counts and the like) do not change outputs.
-    const keyParams = Object.fromEntries(Object.entries(stepParams).filter(([name]) => !step.params.find((p) => p.name === name)?.schema['x-execution-only']));
-    const key = digestJson({ engine: ENGINE_VERSION, packages, definition, code: code.digest, params: keyParams, inputs: inputs.map((i) => [i.record.name, i.record.digest]), partition: instance.partition });
+    const key = actionKey(shared.key, inputs.map((i) => [i.record.name, i.record.digest] as const), instance.partition);
     const seen: LastSeen = { key, definition, code: code.digest, params: keyParams, inputs: Object.fromEntries(inputs.map((i) => [i.record.name, i.record.digest])), engine: ENGINE_VERSION, packages, package_versions: code.packages };
     const common = { ...base, cache_key: key, code_digest: code.digest, code_files: code.files, params: stepParams, inputs: inputs.map((i) => i.record) };
 
@@ -116,7 +158,7 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
     const captureKey = step.source ? digestJson({ capture: 1, step: step.name, partition: instance.partition, definition, params: keyParams, inputs: seen.inputs }) : undefined;
     if (captureKey && !forced && !refreshed) {
       // Else a pin from an earlier engine (a local action entry), else a teammate's capture of the same key on the shared remote cache.
-      const pinned = async (): Promise<ActionResult | undefined> => store.readAction(key) ?? (options.dryRun ? undefined : (await cache.lookup(key, expectedOutputs(pipeline, instance), { onProgress: (done, total) => emit({ type: 'progress', instance: instance.id, done, total }) })).action);
+      const pinned = async (): Promise<ActionResult | undefined> => store.readAction(key) ?? (options.dryRun ? undefined : (await cache.lookup(key, expectedOutputs(shared, instance), { onProgress: (done, total) => emit({ type: 'progress', instance: instance.id, done, total }) })).action);
       const capture = captures.read(captureKey) ?? (await adoptPinnedAction(captures, await pinned(), captureKey, instance, inputs, keyParams, code.digest, packages));
       if (capture) {
         try {
@@ -134,7 +176,7 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
       }
     }
     // Captures are local data (shared by `dagrun captures export/import`), not action entries: sources skip the action cache.
-    const found = forced || refreshed || step.source ? undefined : await cache.lookup(key, expectedOutputs(pipeline, instance), { dryRun: options.dryRun, onProgress: (done, total) => emit({ type: 'progress', instance: instance.id, done, total }) });
+    const found = forced || refreshed || step.source ? undefined : await cache.lookup(key, expectedOutputs(shared, instance), { dryRun: options.dryRun, onProgress: (done, total) => emit({ type: 'progress', instance: instance.id, done, total }) });
     const action = found?.action;
     if (found && !found.action && found.problem) reasons = [{ kind: 'remote-rejected', problem: found.problem }];
     if (action) {
@@ -214,10 +256,12 @@ async function execute(pipeline: Pipeline, store: Store, instance: Instance, inp
 }
 
 /** The outputs a step instance declares, as an action entry must list them. */
-function expectedOutputs(pipeline: Pipeline, instance: Instance): ExpectedOutput[] {
-  return instance.step.outputs.map((output) => ({
+function expectedOutputs(shared: StepDigests, instance: Instance): ExpectedOutput[] {
+  const { step, partitionValue } = instance;
+  // Filling the normalised template equals normalising the filled path: a partition value is one plain name, never `.` or `..`.
+  return step.outputs.map((output, i) => ({
     name: output.name,
-    path: relative(pipeline.outputRoot, outputPath(pipeline, instance.step, output, instance.partitionValue)).split(sep).join('/'),
+    path: step.partition && partitionValue !== undefined ? shared.outputPaths[i].replaceAll(`{${step.partition}}`, partitionValue) : shared.outputPaths[i],
     kind: output.format === 'directory' ? 'tree' : 'file',
   }));
 }
@@ -249,7 +293,7 @@ function runIdTime(runId: string): string {
  */
 async function materialize(pipeline: Pipeline, store: Store, action: { readonly outputs: readonly StoredOutput[] }, restored = { files: 0 }): Promise<StoredOutput[]> {
   for (const output of action.outputs) {
-    const target = resolve(pipeline.outputRoot, output.path);
+    const target = resolveUnder(pipeline.outputRoot, output.path);
     if (output.kind === 'tree') await store.materializeTree(output.digest, target, restored);
     else if ((await store.materializeFile(output.digest, target)) === 'written') restored.files += 1;
   }
