@@ -83,48 +83,88 @@ export class AnonymousIndex {
 }
 
 /**
- * Every AIS fix of the day in time order, to ask "is some other vessel, reporting AIS right now,
- * sitting on this anonymous detection?" An emitter that another vessel's fix explains is that
- * vessel's, not the silent one's (crowded waters: ferries in convoy, anchorages).
+ * Every AIS fix of the day, to ask "is some other vessel, reporting AIS right now, sitting on this
+ * anonymous detection?" An emitter that another vessel's fix explains is that vessel's, not the silent
+ * one's (crowded waters: ferries in convoy, anchorages). Columnar (typed arrays, ~40 bytes a fix) and
+ * bucketed by minute, each minute sorted by latitude, so a question reads only the fixes of three
+ * minutes within reach in latitude instead of every fix in ±1 min of the whole day.
  */
-export class AisByTime {
+export class AisClock {
   private readonly ts: Float64Array;
   private readonly lat: Float64Array;
   private readonly lon: Float64Array;
   private readonly sog: Float64Array;
   private readonly mmsi: Float64Array;
+  private length = 0;
+  private maxSogKn = 0;
+  /** minute → [first index, end index) of its fixes */
+  private readonly minutes = new Map<number, [number, number]>();
 
-  constructor(ais: readonly AisFix[]) {
-    const order = ais.map((_, i) => i).sort((i, j) => ais[i].ts - ais[j].ts || ais[i].mmsi - ais[j].mmsi);
-    this.ts = Float64Array.from(order, (i) => ais[i].ts);
-    this.lat = Float64Array.from(order, (i) => ais[i].lat);
-    this.lon = Float64Array.from(order, (i) => ais[i].lon);
-    this.sog = Float64Array.from(order, (i) => ais[i].sog ?? 0);
-    this.mmsi = Float64Array.from(order, (i) => ais[i].mmsi);
+  /** An empty clock for `capacity` fixes, to be filled with add() in (minute, lat) order. */
+  constructor(capacity: number) {
+    this.ts = new Float64Array(capacity);
+    this.lat = new Float64Array(capacity);
+    this.lon = new Float64Array(capacity);
+    this.sog = new Float64Array(capacity);
+    this.mmsi = new Float64Array(capacity);
+  }
+
+  static fromFixes(fixes: readonly { ts: number; lat: number; lon: number; sog: number | null; mmsi: number }[]): AisClock {
+    const clock = new AisClock(fixes.length);
+    const order = fixes.map((_, i) => i).sort((i, j) => minuteOf(fixes[i].ts) - minuteOf(fixes[j].ts) || fixes[i].lat - fixes[j].lat);
+    for (const i of order) clock.add(fixes[i].ts, fixes[i].lat, fixes[i].lon, fixes[i].sog ?? 0, fixes[i].mmsi);
+    return clock;
+  }
+
+  /** Append one fix; fixes must arrive ordered by minute, then latitude. */
+  add(ts: number, lat: number, lon: number, sogKn: number, mmsi: number): void {
+    const i = this.length++;
+    if (i >= this.ts.length) throw new Error(`AisClock: more than ${this.ts.length} fixes`);
+    this.ts[i] = ts;
+    this.lat[i] = lat;
+    this.lon[i] = lon;
+    this.sog[i] = sogKn;
+    this.mmsi[i] = mmsi;
+    if (sogKn > this.maxSogKn) this.maxSogKn = sogKn;
+    const minute = minuteOf(ts);
+    const range = this.minutes.get(minute);
+    if (range) {
+      if (range[1] !== i || lat < this.lat[i - 1]) throw new Error('AisClock: fixes must be added ordered by minute, then latitude');
+      range[1] = i + 1;
+    } else this.minutes.set(minute, [i, i + 1]);
   }
 
   /** A fix of another vessel within ±EXPLAIN_WINDOW_MS lies within 1σ of the detection (plus its own motion). */
   explains(det: RfDetection, silentMmsi: number): boolean {
     const sigmaKm = det.uncertaintyM / 1000 / RADIUS95_PER_SIGMA;
-    let lo = 0;
-    let hi = this.ts.length;
     const from = det.ts - EXPLAIN_WINDOW_MS;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (this.ts[mid] < from) lo = mid + 1;
-      else hi = mid;
-    }
-    for (let i = lo; i < this.ts.length && this.ts[i] <= det.ts + EXPLAIN_WINDOW_MS; i++) {
-      if (this.mmsi[i] === silentMmsi) continue;
-      const driftKm = (this.sog[i] * KNOT_KM_PER_H * Math.abs(this.ts[i] - det.ts)) / 3_600_000;
-      const reachKm = sigmaKm + driftKm + 0.2;
-      // Cheap box test before the haversine.
-      if (Math.abs(this.lat[i] - det.lat) * 111.2 > reachKm) continue;
-      if (haversineKm(this.lat[i], this.lon[i], det.lat, det.lon) <= reachKm) return true;
+    const to = det.ts + EXPLAIN_WINDOW_MS;
+    // No fix farther than this in latitude can pass the box test below (the margin absorbs rounding).
+    const latReach = (sigmaKm + (this.maxSogKn * KNOT_KM_PER_H * EXPLAIN_WINDOW_MS) / 3_600_000 + 0.2) / 111.2 + 1e-9;
+    for (let minute = minuteOf(from); minute <= minuteOf(to); minute++) {
+      const range = this.minutes.get(minute);
+      if (!range) continue;
+      let lo = range[0];
+      let hi = range[1];
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (this.lat[mid] < det.lat - latReach) lo = mid + 1;
+        else hi = mid;
+      }
+      for (let i = lo; i < range[1] && this.lat[i] <= det.lat + latReach; i++) {
+        if (this.ts[i] < from || this.ts[i] > to || this.mmsi[i] === silentMmsi) continue;
+        const driftKm = (this.sog[i] * KNOT_KM_PER_H * Math.abs(this.ts[i] - det.ts)) / 3_600_000;
+        const reachKm = sigmaKm + driftKm + 0.2;
+        // Cheap box test before the haversine.
+        if (Math.abs(this.lat[i] - det.lat) * 111.2 > reachKm) continue;
+        if (haversineKm(this.lat[i], this.lon[i], det.lat, det.lon) <= reachKm) return true;
+      }
     }
     return false;
   }
 }
+
+const minuteOf = (ts: number): number => Math.floor(ts / MINUTE_MS);
 
 const EXPLAIN_WINDOW_MS = MINUTE_MS;
 
@@ -145,48 +185,62 @@ export function emptyStats(): FuseStats {
   };
 }
 
-/** Fuse one day. `ais` must be ordered by mmsi then ts (the cleaning SQL guarantees it). */
-export function fuse(ais: readonly AisFix[], rf: readonly RfDetection[], params: FuseParams): FuseResult {
-  for (let i = 1; i < ais.length; i++) {
-    if (ais[i].mmsi < ais[i - 1].mmsi || (ais[i].mmsi === ais[i - 1].mmsi && ais[i].ts <= ais[i - 1].ts)) {
-      throw new Error(`fuse: AIS must be ordered by mmsi then ts, without duplicates (row ${i})`);
-    }
-  }
-  const stats = emptyStats();
-  const rows: N6Row[] = [];
-  const audit: AuditRow[] = [];
-  const ownByMmsi = new Map<number, RfDetection[]>();
-  const anonymous: RfDetection[] = [];
-  for (const det of rf) {
-    if (det.mmsi === null) anonymous.push(det);
-    else {
-      const list = ownByMmsi.get(det.mmsi);
-      if (list) list.push(det);
-      else ownByMmsi.set(det.mmsi, [det]);
-    }
-  }
-  for (const list of ownByMmsi.values()) list.sort(byTimeThenId);
-  const anonymousIndex = new AnonymousIndex(anonymous, params.h3_res);
-  const aisClock = new AisByTime(ais);
-  const matchMs = params.rf_match_min * MINUTE_MS;
-  const gapMs = params.gap_thr_min * MINUTE_MS;
-  const bucketMs = params.bucket_min * MINUTE_MS;
-  const minorMs = params.minor_gap_max_min * MINUTE_MS;
-  const windowMs = params.rf_window_min * MINUTE_MS;
+/** Where fused rows go: an array (fuse) or a file written as the day streams past (run.ts). */
+export interface FuseSink {
+  row(row: N6Row): void;
+  audit(row: AuditRow): void;
+}
 
-  for (let start = 0; start < ais.length; ) {
-    let end = start;
-    while (end < ais.length && ais[end].mmsi === ais[start].mmsi) end++;
-    const mmsi = ais[start].mmsi;
+/** The previous day's last fix of a vessel (its final position): it only bounds a gap across midnight. */
+export interface PriorFix {
+  ts: number;
+  lat: number;
+  lon: number;
+  sog: number | null;
+  cog: number | null;
+}
+
+/**
+ * Fuses one vessel at a time, so a day streams through it vessel by vessel: Algorithm B on every fix,
+ * then minor-gap interpolation and Algorithm A between consecutive fixes of a track, and between the
+ * previous day's last fix and the first fix (a gap across midnight) when they are one track apart.
+ */
+export class DayFuser {
+  readonly stats = emptyStats();
+  private readonly matchMs: number;
+  private readonly gapMs: number;
+  private readonly bucketMs: number;
+  private readonly minorMs: number;
+  private readonly windowMs: number;
+  private readonly breakMs: number;
+
+  constructor(
+    private readonly anonymousIndex: AnonymousIndex,
+    private readonly aisClock: AisClock,
+    private readonly params: FuseParams,
+    private readonly sink: FuseSink,
+  ) {
+    this.matchMs = params.rf_match_min * MINUTE_MS;
+    this.gapMs = params.gap_thr_min * MINUTE_MS;
+    this.bucketMs = params.bucket_min * MINUTE_MS;
+    this.minorMs = params.minor_gap_max_min * MINUTE_MS;
+    this.windowMs = params.rf_window_min * MINUTE_MS;
+    this.breakMs = params.track_break_min * MINUTE_MS;
+  }
+
+  /** One vessel: its fixes in time order, its own RF detections ordered by time then id, its last fix of the day before. */
+  vessel(fixes: readonly AisFix[], own: readonly RfDetection[], prior: PriorFix | null = null): void {
+    const { stats, params, sink, matchMs, windowMs } = this;
+    if (fixes.length === 0) return;
+    const mmsi = fixes[0].mmsi;
     const mmsiText = String(mmsi);
-    const own = ownByMmsi.get(mmsi) ?? [];
 
     // Algorithm B on every fix; the corrected positions anchor the gap fill below.
     const finalPos: { lat: number; lon: number }[] = [];
-    for (let i = start; i < end; i++) {
-      const fix = ais[i];
-      const prev = i > start && ais[i - 1].trackId === fix.trackId ? ais[i - 1] : null;
-      const next = i + 1 < end && ais[i + 1].trackId === fix.trackId ? ais[i + 1] : null;
+    for (let i = 0; i < fixes.length; i++) {
+      const fix = fixes[i];
+      const prev = i > 0 && fixes[i - 1].trackId === fix.trackId ? fixes[i - 1] : null;
+      const next = i + 1 < fixes.length && fixes[i + 1].trackId === fix.trackId ? fixes[i + 1] : null;
       const matched: RfDetection[] = [];
       for (let j = lowerBound(own, fix.ts - matchMs); j < own.length && own[j].ts <= fix.ts + matchMs; j++) matched.push(own[j]);
       const context: RfDetection[] = [];
@@ -199,7 +253,7 @@ export function fuse(ais: readonly AisFix[], rf: readonly RfDetection[], params:
       const corrected = verdict.corrected;
       if (corrected) stats.spoof_corrected++;
       if (verdict.flagged && verdict.score !== null && verdict.residualKm !== null) {
-        audit.push({
+        sink.audit({
           mmsi: mmsiText,
           ts_utc: fix.ts,
           orig_lat: fix.lat,
@@ -214,7 +268,7 @@ export function fuse(ais: readonly AisFix[], rf: readonly RfDetection[], params:
         });
       }
       finalPos.push(corrected ? { lat: corrected.lat, lon: corrected.lon } : { lat: fix.lat, lon: fix.lon });
-      rows.push({
+      sink.row({
         mmsi: mmsiText,
         ts_utc: fix.ts,
         lat: corrected ? corrected.lat : fix.lat,
@@ -231,66 +285,107 @@ export function fuse(ais: readonly AisFix[], rf: readonly RfDetection[], params:
       });
     }
 
-    for (let i = start + 1; i < end; i++) {
-      const prevFix = ais[i - 1];
-      const fix = ais[i];
-      if (prevFix.trackId !== fix.trackId) continue;
-      const dt = fix.ts - prevFix.ts;
-      const a: GapEnd = { ts: prevFix.ts, ...finalPos[i - 1 - start], sog: prevFix.sog };
-      const b: GapEnd = { ts: fix.ts, ...finalPos[i - start], sog: fix.sog };
-      if (dt > gapMs) {
-        stats.gaps++;
-        // RF within ±rf_window_min of the gap is fetched; only detections inside it can become fill states.
-        const candidates: GapCandidate[] = [];
-        for (let j = lowerBound(own, a.ts - windowMs); j < own.length && own[j].ts <= b.ts + windowMs; j++) {
-          if (own[j].ts > a.ts && own[j].ts < b.ts) candidates.push({ det: own[j], own: true });
-        }
-        const { maxKn } = gapSpeeds(a, b, params);
-        let anonymousCount = 0;
-        for (const det of anonymousIndex.near(a, b, a.ts, b.ts)) {
-          if (!feasible(a, b, det, maxKn)) continue;
-          if (aisClock.explains(det, mmsi)) {
-            stats.gap_candidates_explained++;
-            continue;
-          }
-          candidates.push({ det, own: false });
-          anonymousCount++;
-        }
-        stats.gap_candidates_own += candidates.length - anonymousCount;
-        stats.gap_candidates_anonymous += anonymousCount;
-        const filled = fillGap(a, b, candidates, params);
-        stats.gap_slots += filled.slots;
-        stats.gap_slots_filled += filled.points.length;
-        stats.fill_points_rejected += filled.rejected;
-        for (const point of filled.points) {
-          rows.push({
-            mmsi: mmsiText,
-            ts_utc: point.ts,
-            lat: point.lat,
-            lon: point.lon,
-            source_tag: 'RF_FILL',
-            fill_confidence: point.confidence,
-            spoof_score: null,
-            rf_ids_used: point.rfIds,
-            geo_uncertainty_m: point.uncertaintyM,
-            sog: point.sogKn,
-            cog: point.cogDeg,
-            correction_distance_km: null,
-            position_label: 'RF_FILL_VITERBI',
-          });
-        }
-      } else if (dt >= 2 * bucketMs && dt <= minorMs) {
-        const points = interpolateMinorGap(a, b, prevFix.cog, bucketMs, params);
-        if (points.length === 0) continue;
-        stats.minor_gaps_interpolated++;
-        stats.interpolated_points += points.length;
-        for (const p of points) rows.push({ ...p, mmsi: mmsiText });
-      }
+    // A gap across midnight: the same track when the silence is no longer than track_break_min.
+    const first = fixes[0];
+    if (prior && prior.ts < first.ts && first.ts - prior.ts <= this.breakMs) {
+      this.between(mmsi, own, prior.cog, { ts: prior.ts, lat: prior.lat, lon: prior.lon, sog: prior.sog }, { ts: first.ts, ...finalPos[0], sog: first.sog });
     }
+    for (let i = 1; i < fixes.length; i++) {
+      const prevFix = fixes[i - 1];
+      const fix = fixes[i];
+      if (prevFix.trackId !== fix.trackId) continue;
+      this.between(mmsi, own, prevFix.cog, { ts: prevFix.ts, ...finalPos[i - 1], sog: prevFix.sog }, { ts: fix.ts, ...finalPos[i], sog: fix.sog });
+    }
+  }
+
+  /** Fill between two consecutive fixes of one track: RF gap fill above gap_thr_min, interpolation of a minor gap. */
+  private between(mmsi: number, own: readonly RfDetection[], cogA: number | null, a: GapEnd, b: GapEnd): void {
+    const { stats, params, sink, windowMs } = this;
+    const mmsiText = String(mmsi);
+    const dt = b.ts - a.ts;
+    if (dt > this.gapMs) {
+      stats.gaps++;
+      // RF within ±rf_window_min of the gap is fetched; only detections inside it can become fill states.
+      const candidates: GapCandidate[] = [];
+      for (let j = lowerBound(own, a.ts - windowMs); j < own.length && own[j].ts <= b.ts + windowMs; j++) {
+        if (own[j].ts > a.ts && own[j].ts < b.ts) candidates.push({ det: own[j], own: true });
+      }
+      const { maxKn } = gapSpeeds(a, b, params);
+      let anonymousCount = 0;
+      for (const det of this.anonymousIndex.near(a, b, a.ts, b.ts)) {
+        if (!feasible(a, b, det, maxKn)) continue;
+        if (this.aisClock.explains(det, mmsi)) {
+          stats.gap_candidates_explained++;
+          continue;
+        }
+        candidates.push({ det, own: false });
+        anonymousCount++;
+      }
+      stats.gap_candidates_own += candidates.length - anonymousCount;
+      stats.gap_candidates_anonymous += anonymousCount;
+      const filled = fillGap(a, b, candidates, params);
+      stats.gap_slots += filled.slots;
+      stats.gap_slots_filled += filled.points.length;
+      stats.fill_points_rejected += filled.rejected;
+      for (const point of filled.points) {
+        sink.row({
+          mmsi: mmsiText,
+          ts_utc: point.ts,
+          lat: point.lat,
+          lon: point.lon,
+          source_tag: 'RF_FILL',
+          fill_confidence: point.confidence,
+          spoof_score: null,
+          rf_ids_used: point.rfIds,
+          geo_uncertainty_m: point.uncertaintyM,
+          sog: point.sogKn,
+          cog: point.cogDeg,
+          correction_distance_km: null,
+          position_label: 'RF_FILL_VITERBI',
+        });
+      }
+    } else if (dt >= 2 * this.bucketMs && dt <= this.minorMs) {
+      const points = interpolateMinorGap(a, b, cogA, this.bucketMs, params);
+      if (points.length === 0) return;
+      stats.minor_gaps_interpolated++;
+      stats.interpolated_points += points.length;
+      for (const p of points) sink.row({ ...p, mmsi: mmsiText });
+    }
+  }
+}
+
+/** Fuse one day held in memory (tests, small days). `ais` must be ordered by mmsi then ts. */
+export function fuse(ais: readonly AisFix[], rf: readonly RfDetection[], params: FuseParams): FuseResult {
+  for (let i = 1; i < ais.length; i++) {
+    if (ais[i].mmsi < ais[i - 1].mmsi || (ais[i].mmsi === ais[i - 1].mmsi && ais[i].ts <= ais[i - 1].ts)) {
+      throw new Error(`fuse: AIS must be ordered by mmsi then ts, without duplicates (row ${i})`);
+    }
+  }
+  const rows: N6Row[] = [];
+  const audit: AuditRow[] = [];
+  const ownByMmsi = new Map<number, RfDetection[]>();
+  const anonymous: RfDetection[] = [];
+  for (const det of rf) {
+    if (det.mmsi === null) anonymous.push(det);
+    else {
+      const list = ownByMmsi.get(det.mmsi);
+      if (list) list.push(det);
+      else ownByMmsi.set(det.mmsi, [det]);
+    }
+  }
+  for (const list of ownByMmsi.values()) list.sort(byTimeThenId);
+  const fuser = new DayFuser(new AnonymousIndex(anonymous, params.h3_res), AisClock.fromFixes(ais), params, {
+    row: (row) => rows.push(row),
+    audit: (row) => audit.push(row),
+  });
+  for (let start = 0; start < ais.length; ) {
+    let end = start;
+    while (end < ais.length && ais[end].mmsi === ais[start].mmsi) end++;
+    fuser.vessel(ais.slice(start, end), ownByMmsi.get(ais[start].mmsi) ?? []);
     start = end;
   }
   rows.sort(compareN6);
-  return { rows, audit, stats };
+  return { rows, audit, stats: fuser.stats };
 }
 
 /**
@@ -329,7 +424,7 @@ export function compareN6(p: N6Row, q: N6Row): number {
   return compareText(p.mmsi, q.mmsi) || p.ts_utc - q.ts_utc || compareText(p.source_tag, q.source_tag) || compareText(p.position_label, q.position_label);
 }
 
-function byTimeThenId(p: RfDetection, q: RfDetection): number {
+export function byTimeThenId(p: RfDetection, q: RfDetection): number {
   return p.ts - q.ts || compareText(p.rfId, q.rfId);
 }
 

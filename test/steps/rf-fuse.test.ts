@@ -9,7 +9,7 @@ import { destinationPoint, haversineKm } from '../../lib/geo/sphere.js';
 import { withDb, writeTable } from '../../src/sdk/table-io.js';
 import { loadAndClean } from '../../steps/rf-fuse/clean.js';
 import { feasible, fillGap, gapSpeeds, viterbiPath, type GapCandidate, type GapEnd } from '../../steps/rf-fuse/gapfill.js';
-import { AisByTime, fuse, interpolateMinorGap } from '../../steps/rf-fuse/fuse.js';
+import { AisClock, fuse, interpolateMinorGap } from '../../steps/rf-fuse/fuse.js';
 import { lineageRunId } from '../../steps/rf-fuse/run.js';
 import { assessFix } from '../../steps/rf-fuse/spoof.js';
 import { simulate, syntheticTracks } from '../../steps/rf-fuse/simulate.js';
@@ -126,7 +126,7 @@ describe('anonymous RF explained by another vessel', () => {
       rf.push(det(`other-${m}`, ts, destinationPoint(p.lat, p.lon, 0, 4.1), 400, null));
     }
     expect(() => fuse(ais, rf, DEFAULT_PARAMS)).toThrow(/ordered by mmsi then ts/);
-    const index = new AisByTime(ais);
+    const index = AisClock.fromFixes(ais);
     expect(index.explains(rf.find((r) => r.rfId === 'other-9')!, silent)).toBe(true);
     expect(index.explains(rf.find((r) => r.rfId === 'silent-9')!, silent)).toBe(false);
     // The other vessel's own fixes do not explain away the silent vessel's detections for it.
