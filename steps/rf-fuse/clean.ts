@@ -55,8 +55,12 @@ export interface CleanInputs {
 const HAVERSINE_KM = (lat1: string, lon1: string, lat2: string, lon2: string) =>
   `(2 * 6371.0088 * asin(least(1, sqrt(pow(sin(radians(${lat2} - ${lat1}) / 2), 2) + cos(radians(${lat1})) * cos(radians(${lat2})) * pow(sin(radians(${lon2} - ${lon1}) / 2), 2)))))`;
 
-/** Load every file of an input into one table with `src_file` and 1-based `src_row` (CSV: line number). */
-async function loadFiles(db: Db, table: string, files: readonly string[], what: string): Promise<Record<string, string>> {
+/**
+ * Every file of an input as one relation with `src_file` and 1-based `src_row` (CSV: line number).
+ * Parquet files stay views over the files (read again by each query, never copied into memory); CSV
+ * is loaded once, in file order, so row_number() is the data row.
+ */
+export async function loadFiles(db: Db, table: string, files: readonly string[], what: string): Promise<Record<string, string>> {
   const parts: string[] = [];
   for (const [index, file] of files.entries()) {
     const part = `${table}_part${index}`;
@@ -67,18 +71,14 @@ async function loadFiles(db: Db, table: string, files: readonly string[], what: 
       );
     } else if (/\.parquet$/i.test(file)) {
       await db.run(
-        `CREATE TEMP TABLE ${part} AS SELECT * EXCLUDE (file_row_number), ${quoteLiteral(file)} AS src_file, file_row_number + 1 AS src_row FROM read_parquet(${quoteLiteral(file)}, file_row_number = true)`,
+        `CREATE TEMP VIEW ${part} AS SELECT * EXCLUDE (file_row_number), ${quoteLiteral(file)} AS src_file, file_row_number + 1 AS src_row FROM read_parquet(${quoteLiteral(file)}, file_row_number = true)`,
       );
     } else {
       throw new StepError(`${what} input must be .parquet or .csv files`, file);
     }
     parts.push(part);
   }
-  if (parts.length === 1) await db.run(`ALTER TABLE ${parts[0]} RENAME TO ${table}`);
-  else {
-    await db.run(`CREATE TEMP TABLE ${table} AS ${parts.map((p) => `SELECT * FROM ${p}`).join(' UNION ALL BY NAME ')}`);
-    for (const part of parts) await db.run(`DROP TABLE ${part}`);
-  }
+  await db.run(`CREATE TEMP VIEW ${table} AS ${parts.map((p) => `SELECT * FROM ${p}`).join(' UNION ALL BY NAME ')}`);
   return db.describe(table);
 }
 
@@ -120,7 +120,12 @@ async function countRejects(db: Db, table: string, reasons: readonly { key: stri
   return counts;
 }
 
-export async function loadAndClean(db: Db, inputs: CleanInputs, params: FuseParams): Promise<CleanResult> {
+/**
+ * Clean and resolve the day in SQL. Leaves two tables for the fusion to stream: `ais_clean` (mmsi,
+ * ts_ms, lat, lon, sog, cog, imo, call_sign, delta_t, delta_dist_km, speed_calc_kn, track_no) and
+ * `rf_resolved` (one row per detection or TDOA/MLAT centroid, resolved_mmsi, unknown_entity).
+ */
+export async function cleanTables(db: Db, inputs: CleanInputs, params: FuseParams): Promise<{ counts: CleanCounts; examples: string[] }> {
   await db.run(`SET TimeZone = 'UTC'`);
   const examples: string[] = [];
   const dayStart = Date.parse(`${inputs.date}T00:00:00Z`);
@@ -131,7 +136,7 @@ export async function loadAndClean(db: Db, inputs: CleanInputs, params: FusePara
   const aisCols = await loadFiles(db, 'ais_raw', inputs.aisFiles, 'AIS');
   requireColumns(aisCols, ['mmsi', 'ts_utc', 'lat', 'lon'], 'AIS', inputs.aisFiles);
   await db.run(`
-    CREATE TEMP TABLE ais_std AS
+    CREATE TEMP VIEW ais_std AS
     SELECT src_file, src_row, mmsi_raw, TRY_CAST(mmsi_raw AS BIGINT) AS mmsi, ts_ms, lat, lon, sog, cog, imo, call_sign, ts_raw,
       CASE
         WHEN TRY_CAST(mmsi_raw AS BIGINT) IS NULL OR TRY_CAST(mmsi_raw AS BIGINT) <= 0 THEN 'ais_invalid_mmsi'
@@ -173,9 +178,30 @@ export async function loadAndClean(db: Db, inputs: CleanInputs, params: FusePara
         ${HAVERSINE_KM('lag(lat) OVER w', 'lag(lon) OVER w', 'lat', 'lon')} AS delta_dist_km
       FROM ais_dedup WINDOW w AS (PARTITION BY mmsi ORDER BY ts_ms))
     SELECT *, delta_dist_km / (delta_t / 3600000.0) / 1.852 AS speed_calc_kn,
-      CAST(mmsi AS VARCHAR) || '-' || CAST(sum(CASE WHEN delta_t > ${breakMs} THEN 1 ELSE 0 END) OVER (PARTITION BY mmsi ORDER BY ts_ms) AS VARCHAR) AS track_id
+      CAST(sum(CASE WHEN delta_t > ${breakMs} THEN 1 ELSE 0 END) OVER (PARTITION BY mmsi ORDER BY ts_ms) AS INTEGER) AS track_no
     FROM d`);
-  const aisColumns = await columnar(db, `SELECT mmsi, ts_ms, lat, lon, sog, cog, track_id, delta_t, delta_dist_km, speed_calc_kn FROM ais_clean ORDER BY mmsi, ts_ms`);
+  // ---- RF ----
+  const rfCounts = await cleanRf(db, inputs, params, dayStart, dayEnd, examples);
+  const aisCount = await db.all(`SELECT (SELECT count(*) FROM ais_raw) AS rows_in, (SELECT count(*) FROM ais_dedup) AS dedup, (SELECT count(DISTINCT mmsi) FROM ais_dedup) AS vessels, (SELECT count(*) FROM ais_std WHERE reject IS NULL) AS valid, (SELECT count(*) FROM rf_resolved WHERE NOT unknown_entity) AS rf_clean`);
+  const counts: CleanCounts = {
+    ais_rows_in: Number(aisCount[0].rows_in),
+    ais_invalid_mmsi: aisRejects.ais_invalid_mmsi,
+    ais_invalid_ts: aisRejects.ais_invalid_ts,
+    ais_invalid_coord: aisRejects.ais_invalid_coord,
+    ais_outside_partition: aisRejects.ais_outside_partition,
+    ais_duplicates: Number(aisCount[0].valid) - Number(aisCount[0].dedup),
+    ais_rows_clean: Number(aisCount[0].dedup),
+    ais_vessels: Number(aisCount[0].vessels),
+    ...rfCounts,
+    rf_rows_clean: Number(aisCount[0].rf_clean),
+  };
+  await db.run('DROP TABLE ais_dedup');
+  return { counts, examples };
+}
+
+/** The cleaned day as JS objects: for tests and small days only (run.ts streams it instead). */
+export async function readCleaned(db: Db): Promise<{ ais: AisFix[]; rf: RfDetection[] }> {
+  const aisColumns = await columnar(db, `SELECT mmsi, ts_ms, lat, lon, sog, cog, track_no, delta_t, delta_dist_km, speed_calc_kn FROM ais_clean ORDER BY mmsi, ts_ms`);
   const ais: AisFix[] = new Array(aisColumns.mmsi.length);
   for (let i = 0; i < ais.length; i++) {
     ais[i] = {
@@ -185,15 +211,12 @@ export async function loadAndClean(db: Db, inputs: CleanInputs, params: FusePara
       lon: aisColumns.lon[i] as number,
       sog: (aisColumns.sog[i] as number | null) ?? null,
       cog: (aisColumns.cog[i] as number | null) ?? null,
-      trackId: aisColumns.track_id[i] as string,
+      trackId: `${Number(aisColumns.mmsi[i])}-${aisColumns.track_no[i]}`,
       deltaT: aisColumns.delta_t[i] === null ? null : Number(aisColumns.delta_t[i]),
       deltaDistKm: (aisColumns.delta_dist_km[i] as number | null) ?? null,
       speedCalcKn: (aisColumns.speed_calc_kn[i] as number | null) ?? null,
     };
   }
-
-  // ---- RF ----
-  const rfCounts = await cleanRf(db, inputs, params, dayStart, dayEnd, examples);
   const rfColumns = await columnar(
     db,
     `SELECT rf_id, ts_ms, lat, lon, uncertainty_m, geoloc_method, resolved_mmsi, member_ids FROM rf_resolved WHERE NOT unknown_entity ORDER BY ts_ms, rf_id`,
@@ -211,20 +234,13 @@ export async function loadAndClean(db: Db, inputs: CleanInputs, params: FusePara
       memberIds: rfColumns.member_ids[i] as string[],
     };
   }
-  const aisCount = await db.all(`SELECT (SELECT count(*) FROM ais_raw) AS rows_in, (SELECT count(*) FROM ais_dedup) AS dedup, (SELECT count(DISTINCT mmsi) FROM ais_dedup) AS vessels, (SELECT count(*) FROM ais_std WHERE reject IS NULL) AS valid`);
-  const counts: CleanCounts = {
-    ais_rows_in: Number(aisCount[0].rows_in),
-    ais_invalid_mmsi: aisRejects.ais_invalid_mmsi,
-    ais_invalid_ts: aisRejects.ais_invalid_ts,
-    ais_invalid_coord: aisRejects.ais_invalid_coord,
-    ais_outside_partition: aisRejects.ais_outside_partition,
-    ais_duplicates: Number(aisCount[0].valid) - Number(aisCount[0].dedup),
-    ais_rows_clean: ais.length,
-    ais_vessels: Number(aisCount[0].vessels),
-    ...rfCounts,
-    rf_rows_clean: rf.length,
-  };
-  return { ais, rf, counts, examples };
+  return { ais, rf };
+}
+
+/** Clean and resolve, then read the day as objects (tests, small days). */
+export async function loadAndClean(db: Db, inputs: CleanInputs, params: FuseParams): Promise<CleanResult> {
+  const { counts, examples } = await cleanTables(db, inputs, params);
+  return { ...(await readCleaned(db)), counts, examples };
 }
 
 async function cleanRf(
@@ -243,7 +259,7 @@ async function cleanRf(
   }
   requireColumns(rfCols, ['rf_id', 'ts_utc', 'est_lat', 'est_lon', 'geo_uncertainty_m'], 'RF', inputs.rfFiles);
   await db.run(`
-    CREATE TEMP TABLE rf_std AS
+    CREATE TEMP VIEW rf_std AS
     SELECT *,
       CASE
         WHEN rf_id IS NULL OR rf_id = '' THEN 'rf_invalid_id'

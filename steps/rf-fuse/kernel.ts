@@ -9,8 +9,9 @@ const kernel: Kernel = async (ctx) => {
   if (!ctx.inputs.ais) throw new StepError('rf-fuse needs an ais input', ctx.step);
   const params = resolveParams(ctx.params);
   const { kpi, warnings } = await runRfFuse(
-    { ais: ctx.inputs.ais, rf: ctx.inputs.rf, entityMap: ctx.inputs.entity_map, labels: ctx.inputs.labels },
-    { fused: ctx.outputs.fused, kpi: ctx.outputs.kpi, audit: ctx.outputs.audit },
+    // `previous`: the day before's tail (none for the first partition), for gaps across midnight.
+    { ais: ctx.inputs.ais, rf: ctx.inputs.rf, entityMap: ctx.inputs.entity_map, labels: ctx.inputs.labels, previous: ctx.inputFiles.previous ?? [] },
+    { fused: ctx.outputs.fused, kpi: ctx.outputs.kpi, audit: ctx.outputs.audit, tail: ctx.outputs.tail },
     date,
     params,
   );

@@ -1,16 +1,16 @@
 // One partition of rf-fuse end to end: find the day's files, clean and resolve in SQL, fuse in TS,
 // write the N6 parquet, the spoof audit table and the KPI report.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StepError } from '../../src/sdk/errors.js';
 import { writeFileAtomic } from '../../src/sdk/atomic-write.js';
 import { quoteIdent, quoteLiteral, withDb, type Db } from '../../src/sdk/table-io.js';
-import { loadAndClean, type CleanCounts } from './clean.js';
-import { fuse, type FuseStats } from './fuse.js';
-import { AUDIT_COLUMNS, DEFAULT_PARAMS, N6_COLUMNS, type FuseParams, type N6Row } from './types.js';
+import { cleanTables, loadFiles, type CleanCounts } from './clean.js';
+import type { FuseStats } from './fuse.js';
+import { fuseStreaming, loadPrior, writeTail } from './stream.js';
+import { AUDIT_COLUMNS, DEFAULT_PARAMS, MINUTE_MS, N6_COLUMNS, type FuseParams } from './types.js';
 
 export interface RfFuseInputs {
   /** AIS: a directory laid out YYYY/MM/DD/*.parquet|csv, or one file */
@@ -21,12 +21,16 @@ export interface RfFuseInputs {
   entityMap?: string;
   /** analyst spoof labels (mmsi, ts_utc, spoofed): same layout as AIS; used only for KPI precision */
   labels?: string;
+  /** the previous partition's `tail` output (its last hours of fixes and RF): gaps across midnight */
+  previous?: readonly string[];
 }
 
 export interface RfFuseOutputs {
   fused: string;
   kpi: string;
   audit?: string;
+  /** this day's tail, the next day's `previous` input */
+  tail?: string;
 }
 
 export interface RfFuseKpi {
@@ -135,86 +139,129 @@ export async function runRfFuse(inputs: RfFuseInputs, outputs: RfFuseOutputs, da
   const labelFiles = inputs.labels ? dayFiles(inputs.labels, date, false, 'labels') : [];
   const warnings: string[] = [];
   if (rfFiles.length === 0) warnings.push(`no RF files for ${date}: AIS passes through without gap fill or spoof checks`);
-  const runId = lineageRunId(date, params, [...aisFiles, ...rfFiles, ...entityMapFiles, ...labelFiles]);
+  const previousFiles = [...(inputs.previous ?? [])].sort();
+  const runId = lineageRunId(date, params, [...aisFiles, ...rfFiles, ...entityMapFiles, ...labelFiles, ...previousFiles]);
+  const dayStart = Date.parse(`${date}T00:00:00Z`);
 
   return withDb(async (db) => {
-    const cleaned = await loadAndClean(db, { aisFiles, rfFiles, entityMapFiles, date }, params);
+    const cleaned = await cleanTables(db, { aisFiles, rfFiles, entityMapFiles, date }, params);
     warnings.push(...cleaned.examples);
-    const fused = fuse(cleaned.ais, cleaned.rf, params);
-    const labels = labelFiles.length > 0 ? await spoofLabelKpis(db, labelFiles, fused.rows) : null;
-    await writeRows(db, 'n6', N6_COLUMNS, fused.rows, date, runId, outputs.fused, ['mmsi', 'ts_utc', 'source_tag', 'position_label']);
-    if (outputs.audit) await writeRows(db, 'audit', AUDIT_COLUMNS, fused.audit, date, runId, outputs.audit, ['mmsi', 'ts_utc']);
-    const kpi = buildKpi(date, runId, params, cleaned.counts, fused.stats, fused.rows, labels);
-    await writeJsonAtomically(outputs.kpi, kpi);
-    return { kpi, warnings };
+    await loadPrior(db, previousFiles, dayStart, params, (file) => `previous input ${file}`);
+    const staging = mkdtempSync(join(tmpdir(), 'rf-fuse-'));
+    try {
+      // The fusion's rows stream to newline-delimited JSON (DuckDB reads it in parallel), not into an array.
+      const rowsOut = new NdjsonWriter(join(staging, 'n6.ndjson'));
+      const auditOut = new NdjsonWriter(join(staging, 'audit.ndjson'));
+      let stats: FuseStats;
+      try {
+        stats = await fuseStreaming(db, params, {
+          // A fix without time-matched RF leaves the fusion as it came in: SQL copies it from ais_clean.
+          row: (row) => {
+            if (row.spoof_score !== null || row.position_label !== 'AIS_REPORTED') rowsOut.write(row);
+          },
+          audit: (row) => auditOut.write(row),
+        });
+      } finally {
+        rowsOut.close();
+        auditOut.close();
+      }
+      const n6Fields = without(N6_COLUMNS, ['ingest_partition', 'lineage_run_id']);
+      await stageNdjson(db, 'n6_ts', n6Fields, rowsOut.path);
+      await db.run(`
+        CREATE TEMP VIEW n6 AS
+        SELECT *, CAST(${quoteLiteral(date)} AS DATE) AS ingest_partition, ${quoteLiteral(runId)} AS lineage_run_id FROM (
+          SELECT * FROM n6_ts
+          UNION ALL
+          SELECT CAST(a.mmsi AS VARCHAR), a.ts_ms, a.lat, a.lon, 'AIS', NULL::FLOAT, NULL::FLOAT, []::VARCHAR[], NULL::INTEGER,
+            CAST(a.sog AS FLOAT), CAST(a.cog AS FLOAT), NULL::FLOAT, 'AIS_REPORTED'
+          FROM ais_clean a ANTI JOIN (SELECT CAST(mmsi AS BIGINT) AS mmsi, ts_utc FROM n6_ts WHERE position_label IN ('AIS_REPORTED', 'RF_CORRECTED')) t
+            ON t.mmsi = a.mmsi AND t.ts_utc = a.ts_ms)`);
+      await db.copyToFile('n6', outputs.fused, 'parquet', ['mmsi', 'ts_utc', 'source_tag', 'position_label']);
+      if (outputs.audit) {
+        await stageNdjson(db, 'audit_ts', without(AUDIT_COLUMNS, ['ingest_partition', 'lineage_run_id']), auditOut.path);
+        await db.run(`CREATE TEMP VIEW audit AS SELECT *, CAST(${quoteLiteral(date)} AS DATE) AS ingest_partition, ${quoteLiteral(runId)} AS lineage_run_id FROM audit_ts`);
+        await db.copyToFile('audit', outputs.audit, 'parquet', ['mmsi', 'ts_utc']);
+      }
+      if (outputs.tail) await writeTail(db, outputs.tail, dayStart + 24 * 60 * MINUTE_MS, params);
+      const labels = labelFiles.length > 0 ? await spoofLabelKpis(db, labelFiles) : null;
+      const [tags] = await db.all(`SELECT count(*) AS rows, count(*) FILTER (WHERE source_tag = 'AIS') AS ais, count(*) FILTER (WHERE source_tag = 'RF_FILL') AS rf_fill, count(*) FILTER (WHERE source_tag = 'AIS_CORRECTED') AS ais_corrected FROM n6`);
+      const output = { rows: Number(tags.rows), ais: Number(tags.ais), rf_fill: Number(tags.rf_fill), ais_corrected: Number(tags.ais_corrected) };
+      const kpi = buildKpi(date, runId, params, cleaned.counts, stats, output, labels);
+      await writeJsonAtomically(outputs.kpi, kpi);
+      return { kpi, warnings };
+    } finally {
+      rmSync(staging, { recursive: true, force: true });
+    }
   });
 }
 
-async function writeRows(
-  db: Db,
-  table: string,
-  columns: Record<string, string>,
-  rows: readonly object[],
-  date: string,
-  runId: string,
-  path: string,
-  orderBy: readonly string[],
-): Promise<void> {
-  // Rows go to DuckDB as newline-delimited JSON (read in parallel) rather than through the appender,
-  // which costs a JS call per value: ~5x faster on a million rows. Numbers survive exactly
-  // (JSON.stringify writes the shortest round-trip form); narrower types are cast in SQL as writeTable does.
-  const staging = mkdtempSync(join(tmpdir(), 'rf-fuse-'));
-  try {
-    const file = join(staging, `${table}.ndjson`);
-    const extra = `,"ingest_partition":${JSON.stringify(date)},"lineage_run_id":${JSON.stringify(runId)}}\n`;
-    const handle = await open(file, 'w');
-    try {
-      // In slices, so a million rows never become one giant string.
-      for (let start = 0; start < rows.length; start += 20_000) {
-        let text = '';
-        for (const row of rows.slice(start, start + 20_000)) text += JSON.stringify(row).slice(0, -1) + extra;
-        await handle.write(text);
-      }
-    } finally {
-      await handle.close();
-    }
-    const names = Object.keys(columns);
-    const readTypes = names.map((n) => `${quoteLiteral(n)}: ${quoteLiteral(/^(FLOAT|INTEGER)$/.test(columns[n]) ? 'DOUBLE' : columns[n])}`).join(', ');
-    const casts = names.map((n) => `CAST(${quoteIdent(n)} AS ${columns[n]}) AS ${quoteIdent(n)}`).join(', ');
-    await db.run(
-      `CREATE OR REPLACE TABLE ${quoteIdent(table)} AS SELECT ${casts} FROM read_json(${quoteLiteral(file)}, format = 'newline_delimited', columns = {${readTypes}})`,
-    );
-    const count = Number((await db.all(`SELECT count(*) AS n FROM ${quoteIdent(table)}`))[0].n);
-    if (count !== rows.length) throw new Error(`staged ${count} of ${rows.length} ${table} rows`);
-    await db.copyToFile(quoteIdent(table), path, 'parquet', orderBy);
-  } finally {
-    rmSync(staging, { recursive: true, force: true });
+function without<T extends Record<string, string>>(columns: T, names: readonly string[]): Record<string, string> {
+  return Object.fromEntries(Object.entries(columns).filter(([name]) => !names.includes(name)));
+}
+
+/** Buffered, synchronous appends of one JSON object per line (the fusion's sink is synchronous). */
+class NdjsonWriter {
+  private readonly fd: number;
+  private buffer = '';
+  count = 0;
+  constructor(readonly path: string) {
+    this.fd = openSync(path, 'w');
+  }
+  write(row: object): void {
+    this.buffer += JSON.stringify(row) + '\n';
+    this.count++;
+    if (this.buffer.length > 1 << 20) this.flush();
+  }
+  private flush(): void {
+    if (this.buffer.length > 0) writeSync(this.fd, this.buffer);
+    this.buffer = '';
+  }
+  close(): void {
+    this.flush();
+    closeSync(this.fd);
   }
 }
 
-async function spoofLabelKpis(db: Db, files: readonly string[], rows: readonly N6Row[]): Promise<{ labelled: number; spoofed: number; precision: number | null; recall: number | null }> {
-  const list = `[${files.map((f) => `'${f.replaceAll("'", "''")}'`).join(', ')}]`;
-  const reader = files.every((f) => f.endsWith('.csv')) ? `read_csv(${list}, header = true, union_by_name = true)` : `read_parquet(${list}, union_by_name = true)`;
-  const labels = await db.connection.runAndReadAll(
-    `SELECT CAST(mmsi AS VARCHAR) AS mmsi, epoch_ms(CAST(ts_utc AS TIMESTAMPTZ)) AS ts, CAST(spoofed AS BOOLEAN) AS spoofed FROM ${reader} WHERE mmsi IS NOT NULL AND ts_utc IS NOT NULL AND spoofed IS NOT NULL`,
+/**
+ * Rows go to DuckDB as newline-delimited JSON (read in parallel) rather than through the appender,
+ * which costs a JS call per value. Numbers survive exactly (JSON.stringify writes the shortest
+ * round-trip form); narrower types are cast in SQL as writeTable does.
+ */
+async function stageNdjson(db: Db, table: string, columns: Record<string, string>, file: string): Promise<void> {
+  const names = Object.keys(columns);
+  const readTypes = names.map((n) => `${quoteLiteral(n)}: ${quoteLiteral(/^(FLOAT|INTEGER)$/.test(columns[n]) ? 'DOUBLE' : columns[n])}`).join(', ');
+  const casts = names.map((n) => `CAST(${quoteIdent(n)} AS ${columns[n]}) AS ${quoteIdent(n)}`).join(', ');
+  const empty = statSync(file).size === 0;
+  await db.run(
+    empty
+      ? `CREATE TEMP TABLE ${quoteIdent(table)} AS SELECT ${names.map((n) => `NULL::${columns[n]} AS ${quoteIdent(n)}`).join(', ')} LIMIT 0`
+      : `CREATE TEMP TABLE ${quoteIdent(table)} AS SELECT ${casts} FROM read_json(${quoteLiteral(file)}, format = 'newline_delimited', columns = {${readTypes}})`,
   );
-  const columns = labels.getColumnsObjectJS() as Record<string, unknown[]>;
-  const label = new Map<string, boolean>();
-  for (let i = 0; i < columns.mmsi.length; i++) label.set(`${columns.mmsi[i]}/${Number(columns.ts[i])}`, Boolean(columns.spoofed[i]));
-  let labelledCorrected = 0, truePositive = 0;
-  for (const row of rows) {
-    if (row.source_tag !== 'AIS_CORRECTED') continue;
-    const value = label.get(`${row.mmsi}/${row.ts_utc}`);
-    if (value === undefined) continue;
-    labelledCorrected++;
-    if (value) truePositive++;
-  }
-  const spoofed = [...label.values()].filter(Boolean).length;
+}
+
+/**
+ * Precision and recall of the corrections against analyst labels, in SQL (one label per AIS fix is a
+ * day's worth of rows). A fix labelled twice keeps its last label in file and row order.
+ */
+async function spoofLabelKpis(db: Db, files: readonly string[]): Promise<{ labelled: number; spoofed: number; precision: number | null; recall: number | null }> {
+  await loadFiles(db, 'labels_raw', files, 'labels');
+  await db.run(`
+    CREATE TEMP TABLE labels AS
+    SELECT mmsi, ts, spoofed FROM (
+      SELECT CAST(mmsi AS VARCHAR) AS mmsi, epoch_ms(CAST(ts_utc AS TIMESTAMPTZ)) AS ts, CAST(spoofed AS BOOLEAN) AS spoofed, src_file, src_row
+      FROM labels_raw WHERE mmsi IS NOT NULL AND ts_utc IS NOT NULL AND spoofed IS NOT NULL)
+    QUALIFY row_number() OVER (PARTITION BY mmsi, ts ORDER BY src_file DESC, src_row DESC) = 1`);
+  const [c] = await db.all(`
+    SELECT (SELECT count(*) FROM labels) AS labelled, (SELECT count(*) FILTER (WHERE spoofed) FROM labels) AS spoofed,
+      count(l.mmsi) AS labelled_corrected, count(*) FILTER (WHERE l.spoofed) AS true_positive
+    FROM n6 JOIN labels l ON l.mmsi = n6.mmsi AND l.ts = n6.ts_utc WHERE n6.source_tag = 'AIS_CORRECTED'`);
+  const labelledCorrected = Number(c.labelled_corrected);
+  const spoofed = Number(c.spoofed);
   return {
-    labelled: label.size,
+    labelled: Number(c.labelled),
     spoofed,
-    precision: labelledCorrected > 0 ? truePositive / labelledCorrected : null,
-    recall: spoofed > 0 ? truePositive / spoofed : null,
+    precision: labelledCorrected > 0 ? Number(c.true_positive) / labelledCorrected : null,
+    recall: spoofed > 0 ? Number(c.true_positive) / spoofed : null,
   };
 }
 
@@ -224,10 +271,9 @@ function buildKpi(
   params: FuseParams,
   cleaning: CleanCounts,
   stats: FuseStats,
-  rows: readonly N6Row[],
+  output: RfFuseKpi['output'],
   labels: { labelled: number; spoofed: number; precision: number | null; recall: number | null } | null,
 ): RfFuseKpi {
-  const count = (tag: string) => rows.filter((r) => r.source_tag === tag).length;
   return {
     step: 'rf-fuse',
     partition: date,
@@ -255,7 +301,7 @@ function buildKpi(
       precision: labels?.precision === null || labels === null ? null : round(labels.precision, 6),
       recall: labels?.recall === null || labels === null ? null : round(labels.recall, 6),
     },
-    output: { rows: rows.length, ais: count('AIS'), rf_fill: count('RF_FILL'), ais_corrected: count('AIS_CORRECTED') },
+    output,
   };
 }
 

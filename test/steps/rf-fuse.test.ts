@@ -144,6 +144,47 @@ describe('anonymous RF explained by another vessel', () => {
   });
 });
 
+describe('AisClock', () => {
+  /** The question answered the way the step did before the index: a scan of every fix within ±1 min. */
+  function explainsByScan(fixes: readonly AisFix[], d: RfDetection, silent: number): boolean {
+    const sigmaKm = d.uncertaintyM / 1000 / 2.45;
+    return fixes.some((f) => {
+      if (Math.abs(f.ts - d.ts) > MIN || f.mmsi === silent) return false;
+      const reachKm = sigmaKm + ((f.sog ?? 0) * 1.852 * Math.abs(f.ts - d.ts)) / 3_600_000 + 0.2;
+      // The box test of the original scan (it can reject a fix a hair inside the haversine reach).
+      return Math.abs(f.lat - d.lat) * 111.2 <= reachKm && haversineKm(f.lat, f.lon, d.lat, d.lon) <= reachKm;
+    });
+  }
+
+  it('property: gives the answer of a scan over every fix, whatever the fixes (minute edges, same latitudes, fast ships)', () => {
+    const fixArb = fc.record({
+      mmsi: fc.integer({ min: 1, max: 4 }),
+      ts: fc.integer({ min: -3 * MIN, max: 3 * MIN }),
+      lat: fc.double({ min: 50, max: 50.05, noNaN: true }),
+      lon: fc.double({ min: -1.05, max: -1, noNaN: true }),
+      sog: fc.option(fc.double({ min: 0, max: 102, noNaN: true })),
+    });
+    const detArb = fc.record({ ts: fc.integer({ min: -2 * MIN, max: 2 * MIN }), lat: fc.double({ min: 50, max: 50.05, noNaN: true }), lon: fc.double({ min: -1.05, max: -1, noNaN: true }), unc: fc.integer({ min: 50, max: 5000 }) });
+    fc.assert(
+      fc.property(fc.array(fixArb, { maxLength: 60 }), fc.array(detArb, { minLength: 1, maxLength: 10 }), fc.integer({ min: 1, max: 4 }), (raw, dets, silent) => {
+        const fixes: AisFix[] = raw.map((f) => ({ ...f, ts: T0 + f.ts, cog: null, trackId: '0', deltaT: null, deltaDistKm: null, speedCalcKn: null }));
+        const clock = AisClock.fromFixes(fixes);
+        for (const d of dets) {
+          const detection = det('x', T0 + d.ts, d, d.unc, null);
+          expect(clock.explains(detection, silent)).toBe(explainsByScan(fixes, detection, silent));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('refuses fixes out of (minute, latitude) order rather than answering wrongly', () => {
+    const clock = new AisClock(2);
+    clock.add(T0, 50.1, -1, 10, 1);
+    expect(() => clock.add(T0 + 1000, 50.0, -1, 10, 2)).toThrow(/ordered by minute, then latitude/);
+  });
+});
+
 describe('Algorithm B: spoof detection and correction', () => {
   const truth = { lat: 50.7, lon: -1.2 };
   const fix = { ts: T0, sog: 10, cog: 90, ...destinationPoint(truth.lat, truth.lon, 200, 60) };

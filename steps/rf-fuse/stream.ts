@@ -1,0 +1,181 @@
+// The day streamed through the fusion: DuckDB sorts the cleaned tables, TypeScript reads them back one
+// Arrow chunk at a time and fuses one vessel at a time (its fixes, its own RF, its last fix of the day
+// before), so memory holds one vessel plus two day-wide indexes: the anonymous RF (H3 cells) and every
+// fix by minute and latitude as typed arrays (AisClock). Rows the fusion leaves as they were (fixes
+// without time-matched RF) are not sent back through JavaScript: the N6 table takes them from
+// `ais_clean` in SQL (run.ts).
+import type { DuckDBValue } from '@duckdb/node-api';
+import { quoteLiteral, type Db } from '../../src/sdk/table-io.js';
+import { AisClock, AnonymousIndex, byTimeThenId, DayFuser, type FuseSink, type FuseStats, type PriorFix } from './fuse.js';
+import type { AisFix, FuseParams, RfDetection } from './types.js';
+
+/** Rows of a query, one DuckDB chunk (≤ 2048 rows) at a time, as columns. */
+export async function* chunksOf(db: Db, sql: string): AsyncGenerator<{ length: number; column: (name: string) => DuckDBValue[] }> {
+  const result = await db.connection.stream(sql);
+  const names = result.columnNames();
+  for (;;) {
+    const chunk = await result.fetchChunk();
+    if (!chunk || chunk.rowCount === 0) return;
+    const columns = chunk.getColumns();
+    yield {
+      length: chunk.rowCount,
+      column: (name) => {
+        const index = names.indexOf(name);
+        if (index < 0) throw new Error(`chunksOf: no column ${name} in ${names.join(', ')}`);
+        return columns[index];
+      },
+    };
+  }
+}
+
+const num = (value: DuckDBValue): number => Number(value);
+const numOrNull = (value: DuckDBValue): number | null => (value === null ? null : Number(value));
+const strings = (value: DuckDBValue): string[] => ((value as { items: DuckDBValue[] } | null)?.items ?? []).map(String);
+
+/** Views `rf_day` (this day's usable RF plus the previous day's tail RF) and `ais_prior` (the tail's fixes) must exist. */
+export async function fuseStreaming(db: Db, params: FuseParams, sink: FuseSink): Promise<FuseStats> {
+  // Every fix (the previous day's tail included) by minute, then latitude.
+  const [{ n }] = await db.all(`SELECT (SELECT count(*) FROM ais_clean) + (SELECT count(*) FROM ais_prior) AS n`);
+  const clock = new AisClock(Number(n));
+  for await (const chunk of chunksOf(
+    db,
+    `SELECT ts_ms, lat, lon, coalesce(sog, 0) AS sog, mmsi FROM (SELECT ts_ms, lat, lon, sog, mmsi FROM ais_clean UNION ALL SELECT ts_ms, orig_lat, orig_lon, sog, mmsi FROM ais_prior) ORDER BY floor(ts_ms / 60000.0), lat`,
+  )) {
+    const [ts, lat, lon, sog, mmsi] = ['ts_ms', 'lat', 'lon', 'sog', 'mmsi'].map(chunk.column);
+    for (let i = 0; i < chunk.length; i++) clock.add(num(ts[i]), lat[i] as number, lon[i] as number, sog[i] as number, num(mmsi[i]));
+  }
+
+  const anonymous: RfDetection[] = [];
+  for await (const chunk of chunksOf(db, `SELECT rf_id, ts_ms, lat, lon, uncertainty_m, geoloc_method, member_ids FROM rf_day WHERE resolved_mmsi IS NULL ORDER BY ts_ms, rf_id`)) {
+    for (let i = 0; i < chunk.length; i++) anonymous.push(detection(chunk.column, i, null));
+  }
+  const fuser = new DayFuser(new AnonymousIndex(anonymous, params.h3_res), clock, params, sink);
+  anonymous.length = 0;
+
+  // One ordered stream: per vessel its last fix of the previous day (kind 0), its fixes (1), its own RF (2).
+  let current: number | null = null;
+  let fixes: AisFix[] = [];
+  let own: RfDetection[] = [];
+  let prior: PriorFix | null = null;
+  const flush = (): void => {
+    if (current !== null && fixes.length > 0) fuser.vessel(fixes, own.sort(byTimeThenId), prior);
+    fixes = [];
+    own = [];
+    prior = null;
+  };
+  for await (const chunk of chunksOf(
+    db,
+    `SELECT * FROM (
+      SELECT mmsi, 0 AS kind, ts_ms, lat, lon, sog, cog, NULL::INTEGER AS track_no, NULL::VARCHAR AS rf_id, NULL::DOUBLE AS uncertainty_m, NULL::VARCHAR AS geoloc_method, NULL::VARCHAR[] AS member_ids
+        FROM ais_prior QUALIFY row_number() OVER (PARTITION BY mmsi ORDER BY ts_ms DESC) = 1
+      UNION ALL
+      SELECT mmsi, 1, ts_ms, lat, lon, sog, cog, track_no, NULL, NULL, NULL, NULL FROM ais_clean
+      UNION ALL
+      SELECT resolved_mmsi, 2, ts_ms, lat, lon, NULL, NULL, NULL, rf_id, uncertainty_m, geoloc_method, member_ids FROM rf_day WHERE resolved_mmsi IS NOT NULL)
+    ORDER BY mmsi, kind, ts_ms, rf_id`,
+  )) {
+    const mmsiColumn = chunk.column('mmsi');
+    const kind = chunk.column('kind');
+    const [ts, lat, lon, sog, cog, track] = ['ts_ms', 'lat', 'lon', 'sog', 'cog', 'track_no'].map(chunk.column);
+    for (let i = 0; i < chunk.length; i++) {
+      const mmsi = num(mmsiColumn[i]);
+      if (mmsi !== current) {
+        flush();
+        current = mmsi;
+      }
+      if (kind[i] === 0) prior = { ts: num(ts[i]), lat: lat[i] as number, lon: lon[i] as number, sog: numOrNull(sog[i]), cog: numOrNull(cog[i]) };
+      else if (kind[i] === 1) {
+        fixes.push({
+          mmsi,
+          ts: num(ts[i]),
+          lat: lat[i] as number,
+          lon: lon[i] as number,
+          sog: numOrNull(sog[i]),
+          cog: numOrNull(cog[i]),
+          trackId: String(track[i]),
+          deltaT: null,
+          deltaDistKm: null,
+          speedCalcKn: null,
+        });
+      } else own.push(detection(chunk.column, i, mmsi));
+    }
+  }
+  flush();
+  return fuser.stats;
+}
+
+function detection(column: (name: string) => DuckDBValue[], i: number, mmsi: number | null): RfDetection {
+  return {
+    rfId: column('rf_id')[i] as string,
+    ts: num(column('ts_ms')[i]),
+    lat: column('lat')[i] as number,
+    lon: column('lon')[i] as number,
+    uncertaintyM: column('uncertainty_m')[i] as number,
+    geolocMethod: column('geoloc_method')[i] as string,
+    mmsi,
+    memberIds: strings(column('member_ids')[i]),
+  };
+}
+
+/** Exact DuckDB types of the tail a day leaves for the next one (its `previous` input). */
+export const TAIL_COLUMNS = {
+  kind: 'VARCHAR',
+  mmsi: 'BIGINT',
+  ts_utc: 'BIGINT',
+  lat: 'DOUBLE',
+  lon: 'DOUBLE',
+  orig_lat: 'DOUBLE',
+  orig_lon: 'DOUBLE',
+  sog: 'DOUBLE',
+  cog: 'DOUBLE',
+  rf_id: 'VARCHAR',
+  uncertainty_m: 'DOUBLE',
+  geoloc_method: 'VARCHAR',
+  member_ids: 'VARCHAR[]',
+} as const;
+
+/**
+ * The previous day's tail as `ais_prior` and `rf_prior`: only what can reach into this day, i.e. fixes
+ * and detections at most track_break_min (plus the RF window) before midnight. A tail from an older
+ * partition (a day missing in between) therefore contributes nothing.
+ */
+export async function loadPrior(db: Db, files: readonly string[], dayStart: number, params: FuseParams, what: (file: string) => string): Promise<void> {
+  const since = dayStart - priorReachMs(params);
+  if (files.length === 0) {
+    await db.run(`CREATE TEMP TABLE tail_in AS SELECT ${Object.entries(TAIL_COLUMNS).map(([n, t]) => `NULL::${t} AS ${n}`).join(', ')} LIMIT 0`);
+  } else {
+    for (const file of files) {
+      const columns = await db.describe(`read_parquet(${quoteLiteral(file)})`);
+      for (const [name, type] of Object.entries(TAIL_COLUMNS)) {
+        if (columns[name] !== type) throw new Error(`${what(file)}: the previous day's tail needs column ${name} ${type} (found ${columns[name] ?? 'none'})`);
+      }
+    }
+    await db.run(`CREATE TEMP TABLE tail_in AS SELECT * FROM read_parquet([${files.map(quoteLiteral).join(', ')}]) WHERE ts_utc >= ${since} AND ts_utc < ${dayStart}`);
+  }
+  await db.run(`CREATE TEMP VIEW ais_prior AS SELECT mmsi, ts_utc AS ts_ms, lat, lon, orig_lat, orig_lon, sog, cog FROM tail_in WHERE kind = 'ais'`);
+  await db.run(`CREATE TEMP VIEW rf_prior AS SELECT mmsi AS resolved_mmsi, ts_utc AS ts_ms, lat, lon, rf_id, uncertainty_m, geoloc_method, member_ids FROM tail_in WHERE kind = 'rf'`);
+  await db.run(`
+    CREATE TEMP VIEW rf_day AS
+    SELECT resolved_mmsi, ts_ms, lat, lon, rf_id, uncertainty_m, geoloc_method, member_ids FROM rf_resolved WHERE NOT unknown_entity
+    UNION ALL SELECT * FROM rf_prior`);
+}
+
+/** How far before midnight the next day can still use a fix or a detection: a gap is at most track_break_min. */
+export function priorReachMs(params: FuseParams): number {
+  return (params.track_break_min + Math.max(params.rf_window_min, 1)) * 60_000;
+}
+
+/** The tail of this day for the next: fixes (final and original positions) and usable RF of the last hours. */
+export async function writeTail(db: Db, path: string, dayEnd: number, params: FuseParams): Promise<void> {
+  const since = dayEnd - priorReachMs(params);
+  await db.run(`
+    CREATE TEMP VIEW tail_out AS
+    SELECT 'ais' AS kind, a.mmsi, a.ts_ms AS ts_utc, coalesce(c.lat, a.lat) AS lat, coalesce(c.lon, a.lon) AS lon, a.lat AS orig_lat, a.lon AS orig_lon,
+      a.sog, a.cog, NULL::VARCHAR AS rf_id, NULL::DOUBLE AS uncertainty_m, NULL::VARCHAR AS geoloc_method, NULL::VARCHAR[] AS member_ids
+    FROM ais_clean a LEFT JOIN (SELECT CAST(mmsi AS BIGINT) AS mmsi, ts_utc, lat, lon FROM n6_ts WHERE position_label = 'RF_CORRECTED') c ON c.mmsi = a.mmsi AND c.ts_utc = a.ts_ms
+    WHERE a.ts_ms >= ${since}
+    UNION ALL
+    SELECT 'rf', resolved_mmsi, ts_ms, lat, lon, NULL, NULL, NULL, NULL, rf_id, uncertainty_m, geoloc_method, member_ids
+    FROM rf_resolved WHERE NOT unknown_entity AND ts_ms >= ${since}`);
+  await db.copyToFile('tail_out', path, 'parquet', ['kind', 'mmsi', 'ts_utc', 'rf_id', 'lat', 'lon']);
+}
