@@ -1,10 +1,13 @@
-// The `dagrun` command line. Every command takes --pipeline FILE and --json; user errors print one
-// `where: sentence` line and exit 2, never a stack trace.
-import { parseArgs } from 'node:util';
+// The `dagrun` command line. Every command takes --pipeline FILE and --json; a user error prints each
+// problem as `file:line:col: sentence` with the source line and a caret (or one JSON document), exits
+// with its category's code (2 usage, 1 failure), and never shows a stack trace.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { describeError, isUserError, UserError } from '../sdk/errors.js';
+import { UserError } from '../sdk/errors.js';
+import { exitCodeOf, renderForJson, renderForTerminal } from './errors-render.js';
+import { commandHelp, globalHelp } from './cli-help.js';
 import { loadPipeline } from './pipeline.js';
 import { build, defaultCacheDir, type BuildResult } from './runner.js';
 import { diffManifests, formatDiff, formatLineage, lineageOf, listRuns, readManifest, redactSecrets, type Manifest, type StepRecord } from './manifest.js';
@@ -25,62 +28,37 @@ import { formatStatus, pipelineStatus } from './status.js';
 import { relativiser } from '../sdk/project-paths.js';
 import { shortDigest } from '../sdk/hash.js';
 
-const HELP = `dagrun — declarative, content-addressed data builds
-
-Usage: dagrun <command> [options]
-
-Commands:
-  build [STEP…]       build the pipeline (or the named steps and what they need)
-  plan [STEP…]        say what would run and why, without running
-  validate            check pipeline.yaml and exit
-  runs                list recorded runs
-  show RUN            print one run's manifest (RUN: id, id prefix, latest, previous)
-  diff RUN_A RUN_B    what changed between two runs
-  lineage PATH        the upstream tree that produced one output
-  exec STEP           run one step on given inputs, outside the cache (--input, --out)
-  types [--check]     write each kernel step's <step>.dagrun.ts (params, row types, columns) from pipeline.yaml
-  init [DIR]          scaffold a minimal pipeline (one SQL step, one kernel step, a test) in DIR (default .)
-  status              per step × partition: does out/ match the last build (missing, edited, stale upstream)
-  verify              re-hash the cache store and report corrupt objects (captures included)
-  gc                  remove cache objects no kept manifest or capture references
-  captures            list the durable captures of live sources (cache/captures/)
-  captures export FILE [STEP…]   write captures (all, or of these steps/instances) to one file
-  captures import FILE           add the captures in FILE to this cache
-  publish RUN --to T  copy a run's outputs, release.json and SHA256SUMS to T (a folder, s3://…, http(s)://)
-  verify-release T    re-hash a published release against its SHA256SUMS and release.json
-  schedule list       the declared schedules and their next fires (computed; nothing runs)
-  schedule run NAME   fire one schedule now (a build of its targets on its partition)
-  schedule log [NAME] the ingestion log: one entry per fire
-  serve               the scheduler and the web UI (--host, default 127.0.0.1; --port, default 8765)
-
-Options:
-  --pipeline FILE     pipeline file (default ./pipeline.yaml)
-  --cache DIR         cache folder (default: cache/ beside the pipeline file, or $DAGRUN_CACHE)
-  --partition K=V     only this partition (build, plan, exec); repeatable
-  --set STEP.P=V      override a param (V is read as YAML: 5, true, [a, b]); repeatable
-  --jobs N            steps run at once (default 2)
-  --refresh STEP      capture a live source step again; repeatable
-  --force STEP        rebuild a step even when cached; repeatable
-  --input NAME=URI    (exec) an input: file:PATH, a path, or a remote URI
-  --out DIR           (exec) where outputs go
-  --via STEP          (exec) run producer STEP first on the given --input, and feed its output in
-  --with-fan-in       (build, plan with --partition) also rebuild steps that read every partition
-  --all               (diff) also list instances only one of the runs has
-  --keep-runs N       (gc) keep only the newest N manifests
-  --captures          (gc) also drop captures older than --older-than (never otherwise)
-  --older-than AGE    (gc --captures) e.g. 30d, 12h
-  --lock-timeout S    seconds to wait for another build's lock (default 600)
-  --remote-cache URL  shared cache behind the local one: http(s)://host/base or s3://bucket/prefix
-                      (else $DAGRUN_REMOTE_CACHE, else pipeline.yaml cache.remote; "off" for none)
-  --remote-mode M     read (fetch only) or read-write (default; also upload what ran)
-  --host H, --port N  (serve) where to listen (default 127.0.0.1:8765; 0 = any free port)
-  --allow-actions     (serve) actions without the token, only on a loopback host
-  --json              print one machine-readable JSON document
-  --verbose           show step log lines
-  --events ndjson     stream every event (run, instance, log, progress…) to stderr, one JSON per line
-  --version           print dagrun's version
-  -h, --help          this help
-`;
+/** Every option any command reads (each documented in cli-help.ts: tested). */
+export const CLI_OPTIONS = {
+  pipeline: { type: 'string' },
+  cache: { type: 'string' },
+  partition: { type: 'string', multiple: true },
+  set: { type: 'string', multiple: true },
+  jobs: { type: 'string' },
+  refresh: { type: 'string', multiple: true },
+  force: { type: 'string', multiple: true },
+  input: { type: 'string', multiple: true },
+  out: { type: 'string' },
+  'keep-runs': { type: 'string' },
+  to: { type: 'string' },
+  captures: { type: 'boolean' },
+  all: { type: 'boolean' },
+  'with-fan-in': { type: 'boolean' },
+  via: { type: 'string', multiple: true },
+  'older-than': { type: 'string' },
+  'lock-timeout': { type: 'string' },
+  'remote-cache': { type: 'string' },
+  'remote-mode': { type: 'string' },
+  json: { type: 'boolean' },
+  verbose: { type: 'boolean' },
+  events: { type: 'string' },
+  host: { type: 'string' },
+  port: { type: 'string' },
+  'allow-actions': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
+  check: { type: 'boolean' },
+} as const satisfies ParseArgsConfig['options'];
 
 export async function main(argv: string[]): Promise<number> {
   let json = false;
@@ -89,45 +67,25 @@ export async function main(argv: string[]): Promise<number> {
       args: argv,
       allowPositionals: true,
       strict: true,
-      options: {
-        pipeline: { type: 'string' },
-        cache: { type: 'string' },
-        partition: { type: 'string', multiple: true },
-        set: { type: 'string', multiple: true },
-        jobs: { type: 'string' },
-        refresh: { type: 'string', multiple: true },
-        force: { type: 'string', multiple: true },
-        input: { type: 'string', multiple: true },
-        out: { type: 'string' },
-        'keep-runs': { type: 'string' },
-        to: { type: 'string' },
-        captures: { type: 'boolean' },
-        all: { type: 'boolean' },
-        'with-fan-in': { type: 'boolean' },
-        via: { type: 'string', multiple: true },
-        'older-than': { type: 'string' },
-        'lock-timeout': { type: 'string' },
-        'remote-cache': { type: 'string' },
-        'remote-mode': { type: 'string' },
-        json: { type: 'boolean' },
-        verbose: { type: 'boolean' },
-        events: { type: 'string' },
-        host: { type: 'string' },
-        port: { type: 'string' },
-        'allow-actions': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean' },
-        check: { type: 'boolean' },
-      },
+      options: CLI_OPTIONS,
     });
     json = values.json ?? false;
     const [command, ...rest] = positionals;
-    if (values.version) {
+    // --version and --help answer before anything else is read: they work in any folder, with any command.
+    if (values.version || command === 'version') {
       process.stdout.write(json ? `${JSON.stringify({ version: ENGINE_VERSION })}\n` : `dagrun ${ENGINE_VERSION}\n`);
       return 0;
     }
+    if (command === 'help' && rest[0] && commandHelp(rest[0])) {
+      process.stdout.write(commandHelp(rest[0]) as string);
+      return 0;
+    }
+    if (values.help && command && commandHelp(command)) {
+      process.stdout.write(commandHelp(command) as string);
+      return 0;
+    }
     if (values.help || !command || command === 'help') {
-      process.stdout.write(HELP);
+      process.stdout.write(globalHelp());
       return command || values.help ? 0 : 2;
     }
     const pipelineFile = values.pipeline ? resolve(values.pipeline) : findPipelineFile(process.cwd());
@@ -144,6 +102,8 @@ export async function main(argv: string[]): Promise<number> {
       case 'build':
       case 'plan': {
         const dryRun = command === 'plan';
+        // Each instance's line as it finishes (piped or in CI too), not all of them when the run ends.
+        const stream = !json && !dryRun;
         const result = await build({
           pipelineFile,
           cacheDir: values.cache,
@@ -159,8 +119,14 @@ export async function main(argv: string[]): Promise<number> {
           remoteCache: values['remote-cache'],
           remoteMode: values['remote-mode'] as RemoteMode | undefined,
           onEvent: events,
+          onRecord: stream
+            ? (record) => {
+                if (process.stderr.isTTY && !values.events) process.stderr.write('\r\x1b[K');
+                process.stdout.write(`${formatRecord(record)}\n`);
+              }
+            : undefined,
         });
-        print(dryRun ? formatPlan(result.manifest) : formatBuild(result) + formatRemote(result.remote), dryRun ? result.manifest.steps.map(planEntry) : { ...result.manifest, manifest_path: result.manifestPath && shownPath(result.manifestPath), remote_cache: result.remote });
+        print(dryRun ? formatPlan(result.manifest) : formatBuild(result, !stream) + formatRemote(result.remote), dryRun ? result.manifest.steps.map(planEntry) : { ...result.manifest, manifest_path: result.manifestPath && shownPath(result.manifestPath), remote_cache: result.remote });
         return result.ok ? 0 : 1;
       }
       case 'init': {
@@ -183,13 +149,16 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'runs': {
         const s = store();
-        const runs = listRuns(s.runsDir).map((id) => summarise(readManifest(s.runsDir, id)));
-        print(runs.length === 0 ? 'no runs yet' : runs.map((r) => `${r.run_id}  ${r.status.padEnd(6)}  built ${r.built}, cached ${r.cached}, failed ${r.failed}`).join('\n'), runs);
+        const runs = listRuns(s.runsDir).map((id) => {
+          const manifest = readManifest(s.runsDir, id);
+          return { ...summarise(manifest), ...runScope(manifest) };
+        });
+        print(runs.length === 0 ? 'no runs yet' : runs.map((r) => `${r.run_id}  ${r.status.padEnd(6)}  built ${r.built}, cached ${r.cached}, failed ${r.failed}  ${describeAsked(r)}`).join('\n'), runs);
         return 0;
       }
       case 'show': {
         const manifest = readManifest(store().runsDir, need(rest[0], 'show RUN'));
-        print(JSON.stringify(manifest, null, 2), manifest);
+        print(formatShow(manifest), manifest);
         return 0;
       }
       case 'diff': {
@@ -320,15 +289,12 @@ export async function main(argv: string[]): Promise<number> {
         throw new UserError('CLI', `unknown command "${command}" (see dagrun --help)`);
     }
   } catch (error) {
-    // 2: the user's to fix (bad pipeline, bad arguments); 1: a step failed or an internal error.
-    const usage = (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ?? false;
-    const userFacing = isUserError(error) || usage;
-    const stepFailed = isUserError(error) && ['STEP', 'OUTPUT_SCHEMA', 'BAD_INPUT', 'NETWORK', 'AUTH'].includes((error as UserError).code);
-    // Files named from the working directory: no machine path in what the user sees.
-    const message = relativiser(process.cwd())(isUserError(error) ? (error as UserError).format() : usage ? `${(error as Error).message} (see dagrun --help)` : describeError(error));
-    if (json) process.stdout.write(`${JSON.stringify({ ok: false, error: redactSecrets(message) }, null, 2)}\n`);
-    else process.stderr.write(`dagrun: ${redactSecrets(message)}\n`);
-    return userFacing && !stepFailed ? 2 : 1;
+    // Files named from the working directory (no machine path in what the user sees), secrets scrubbed.
+    const relative_ = relativiser(process.cwd());
+    const clean = (text: string): string => redactSecrets(relative_(text));
+    if (json) process.stdout.write(`${JSON.stringify(renderForJson(error, clean), null, 2)}\n`);
+    else process.stderr.write(`${renderForTerminal(error, { clean }).split('\n').map((line, i) => (i === 0 || !line.startsWith('  ') ? `dagrun: ${line}` : line)).join('\n')}\n`);
+    return exitCodeOf(error);
   }
 }
 
@@ -389,8 +355,41 @@ function summarise(manifest: Manifest): { run_id: string; status: string; built:
   return { run_id: manifest.run_id, status: manifest.status, built: count('built'), cached: count('cached'), failed: count('failed') + count('skipped') };
 }
 
-function formatBuild(result: BuildResult): string {
-  const lines = result.manifest.steps.map((s) => formatRecord(s));
+/** What a run was asked for, as the command line that would ask it again: `thin --partition date=… --set …`. */
+function describeAsked(scope: { targets: readonly string[]; partition: Readonly<Record<string, string>>; set: Readonly<Record<string, Readonly<Record<string, unknown>>>> }): string {
+  const parts: string[] = [...scope.targets];
+  for (const [key, value] of Object.entries(scope.partition)) parts.push(`--partition ${key}=${value}`);
+  for (const [step, values] of Object.entries(scope.set)) for (const [name, value] of Object.entries(values)) parts.push(`--set ${step}.${name}=${JSON.stringify(value)}`);
+  return parts.length > 0 ? parts.join(' ') : '(everything, defaults)';
+}
+
+function runScope(manifest: Manifest): { targets: string[]; partition: Record<string, string>; set: Record<string, Record<string, unknown>> } {
+  const options = manifest.options as { targets?: string[]; partition?: Record<string, string>; set?: Record<string, Record<string, unknown>> };
+  return { targets: options.targets ?? [], partition: options.partition ?? {}, set: options.set ?? {} };
+}
+
+/** `show` on a terminal: the run in a screenful — what was asked, the counts, each instance's line, failures in full. */
+function formatShow(manifest: Manifest): string {
+  const sum = summarise(manifest);
+  const seconds = (Date.parse(manifest.finished_at) - Date.parse(manifest.started_at)) / 1000;
+  const lines = [
+    `run ${manifest.run_id}  ${manifest.kind}  ${manifest.status}${manifest.schedule ? `  (schedule ${manifest.schedule})` : ''}`,
+    `  pipeline  ${manifest.pipeline.file} (${manifest.pipeline.name}), outputs in ${manifest.pipeline.output_root}/`,
+    `  asked     ${describeAsked(runScope(manifest))}`,
+    `  when      ${manifest.started_at} → ${manifest.finished_at} (${seconds.toFixed(1)} s)`,
+    `  versions  dagrun ${manifest.versions.engine}, node ${manifest.versions.node}, duckdb ${manifest.versions.duckdb}`,
+    `  outcome   ${sum.built} built, ${sum.cached} cached, ${sum.failed} failed or skipped, ${manifest.steps.length} instances`,
+    '',
+    ...manifest.steps.map((s) => formatRecord(s)),
+    ...(manifest.stale_fan_in ?? []).map((stale) => `stale   ${stale.instance}: ${stale.reason}`),
+    '',
+    `the whole manifest: dagrun show ${manifest.run_id} --json`,
+  ];
+  return lines.join('\n');
+}
+
+function formatBuild(result: BuildResult, withSteps = true): string {
+  const lines = withSteps ? result.manifest.steps.map((s) => formatRecord(s)) : [];
   const sum = summarise(result.manifest);
   for (const stale of result.manifest.stale_fan_in ?? []) lines.push(`stale   ${stale.instance}: ${stale.reason}`);
   const restored = result.manifest.steps.filter((s) => s.restored_files);
@@ -404,8 +403,14 @@ function formatRecord(s: StepRecord): string {
   if (s.status === 'failed') return `${head}\n        ${s.error}`;
   if (s.status === 'skipped') return `${head} (${s.reason})`;
   const rows = s.outputs.filter((o) => o.rows !== undefined).map((o) => `${o.name} ${o.rows} rows`);
-  return `${head}${s.status === 'built' ? ` — ${s.reason}` : ''}${rows.length ? ` [${rows.join(', ')}]` : ''}${s.status === 'built' ? ` ${(s.duration_ms / 1000).toFixed(1)}s` : ''}${s.warnings.length ? ` (${s.warnings.length} warning${s.warnings.length > 1 ? 's' : ''})` : ''}`;
+  const line = `${head}${s.status === 'built' ? ` — ${s.reason}` : ''}${rows.length ? ` [${rows.join(', ')}]` : ''}${s.status === 'built' ? ` ${(s.duration_ms / 1000).toFixed(1)}s` : ''}${s.warnings.length ? ` (${s.warnings.length} warning${s.warnings.length > 1 ? 's' : ''})` : ''}`;
+  // The first few warnings where they are seen; the rest are counted (all of them: --verbose, show --json).
+  const shown = s.warnings.slice(0, WARNINGS_SHOWN).map((w) => `        warning: ${redactSecrets(w)}`);
+  const hidden = s.warnings.length - shown.length;
+  return [line, ...shown, ...(hidden > 0 ? [`        … and ${hidden} more warning${hidden > 1 ? 's' : ''} (--verbose shows every one)`] : [])].join('\n');
 }
+
+const WARNINGS_SHOWN = 3;
 
 function planEntry(s: StepRecord): { instance: string; action: string; reason: string; reasons: readonly Reason[] } {
   return { instance: s.instance, action: s.status === 'cached' ? 'cached' : s.status === 'would-build' ? 'build' : s.status, reason: s.status === 'failed' ? (s.error ?? s.reason) : s.reason, reasons: s.reasons ?? [] };

@@ -1,14 +1,52 @@
-// Diagnostics for pipeline.yaml: turn JSON Schema errors into one sentence each, and find where a
-// path into the document stands in the file (file:line:col) for any error message.
+// Diagnostics for pipeline.yaml: turn JSON Schema errors into one sentence per problem (every problem,
+// not only the first: ajv runs with allErrors), and find where a path into the document stands in the
+// file (a span: file:line:col to endLine:endCol) for any error message.
 import type { Document, Node } from 'yaml';
 import type { ErrorObject } from 'ajv';
-import { UserError } from '../sdk/errors.js';
+import { UserError, type Location } from '../sdk/errors.js';
 import { yaml } from './lazy-modules.js';
 
-export function schemaError(errors: ErrorObject[], locate: (p: readonly (string | number)[], key?: boolean) => string): UserError {
-  // Prefer the most specific error: deepest path, and not a combinator's summary.
-  const ranked = [...errors].sort((a, b) => score(b) - score(a));
-  const error = ranked[0];
+export type Locate = (p: readonly (string | number)[], key?: boolean) => Location;
+
+/** Keywords that only say "a branch did not match": a deeper or sibling error explains them. */
+const SUMMARY = new Set(['oneOf', 'anyOf', 'if', 'type']);
+
+/**
+ * Every distinct problem among ajv's errors, each as one located UserError. ajv reports each failing
+ * branch of a oneOf, and both a misspelt key and the required key it was meant to be: keep the most
+ * specific error per place, and merge "must be a string" / "must be an object" into one sentence.
+ */
+export function schemaErrors(errors: readonly ErrorObject[], locate: Locate): UserError[] {
+  const unique = new Map<string, ErrorObject>();
+  for (const error of errors) unique.set(`${error.instancePath}\0${error.keyword}\0${JSON.stringify(error.params)}`, error);
+  const all = [...unique.values()];
+  const specific = all.filter((error) => !SUMMARY.has(error.keyword) || !all.some((other) => other !== error && !SUMMARY.has(other.keyword) && within(other.instancePath, error.instancePath)));
+  const kept = specific.filter((error) => {
+    if (error.keyword === 'oneOf' || error.keyword === 'anyOf' || error.keyword === 'if') return !specific.some((o) => o.keyword === 'type' && o.instancePath === error.instancePath);
+    if (error.keyword !== 'required') return true;
+    // A misspelt key beside it (ouputs) explains the missing one (outputs).
+    const missing = (error.params as { missingProperty: string }).missingProperty;
+    const unknown = specific.filter((o) => o.keyword === 'additionalProperties' && o.instancePath === error.instancePath).map((o) => (o.params as { additionalProperty: string }).additionalProperty);
+    return !unknown.some((key) => closest(key, [missing]) !== undefined);
+  });
+  // ajv reports each alternative's type separately: one sentence ("must be a string or an object") per place.
+  const typesAt = new Map<string, string[]>();
+  for (const error of kept.filter((e) => e.keyword === 'type')) {
+    const types = typesAt.get(error.instancePath) ?? [];
+    types.push((error.params as { type: string }).type);
+    typesAt.set(error.instancePath, types);
+  }
+  const seenType = new Set<string>();
+  return kept.filter((e) => e.keyword !== 'type' || (!seenType.has(e.instancePath) && Boolean(seenType.add(e.instancePath)))).map((error) => schemaError(error, locate, typesAt.get(error.instancePath)));
+}
+
+/** `inner` is `outer` or a path below it. */
+function within(inner: string, outer: string): boolean {
+  return inner === outer || inner.startsWith(`${outer}/`);
+}
+
+/** One ajv error as a sentence at its place (`types`: every type the value could have had). */
+export function schemaError(error: ErrorObject, locate: Locate, types?: readonly string[]): UserError {
   const path = pointerToPath(error.instancePath);
   const subject = describePath(path);
   switch (error.keyword) {
@@ -21,21 +59,13 @@ export function schemaError(errors: ErrorObject[], locate: (p: readonly (string 
     case 'enum':
       return new UserError('SCHEMA', `${subject} must be one of: ${((error.params as { allowedValues: unknown[] }).allowedValues).join(', ')}`, locate(path));
     case 'type':
-      return new UserError('SCHEMA', `${subject} must be ${article((error.params as { type: string }).type)}`, locate(path));
+      return new UserError('SCHEMA', `${subject || 'the pipeline'} must be ${(types ?? [(error.params as { type: string }).type]).map(article).join(' or ')}`, locate(path));
     case 'propertyNames':
     case 'pattern':
       return new UserError('SCHEMA', `${subject || 'a name'} ${error.message}`, locate(path, true));
     default:
       return new UserError('SCHEMA', `${subject || 'the pipeline'} ${error.message}`, locate(path));
   }
-}
-
-function score(error: ErrorObject): number {
-  const depth = error.instancePath.split('/').length * 10;
-  const penalty = error.keyword === 'oneOf' || error.keyword === 'anyOf' || error.keyword === 'if' ? -5 : 0;
-  // A misspelt key (ouputs) explains the missing required one (outputs) beside it: it ranks first.
-  const bonus = error.keyword === 'additionalProperties' ? 4 : error.keyword === 'required' ? 3 : 0;
-  return depth + penalty + bonus;
 }
 
 /** "(did you mean "outputs"?)" for a near miss, else the allowed keys. */
@@ -68,11 +98,12 @@ function describePath(path: readonly (string | number)[]): string {
   return `"${path.join('.')}"`;
 }
 
-/** Offset of a node (or, with key=true, of its key) for a path into the document. */
-export function offsetOf(doc: Document, path: readonly (string | number)[], key: boolean): number {
+/** Start and end offsets of a node (or, with key=true, of its key) for a path into the document: as deep as the path exists. */
+export function rangeOf(doc: Document, path: readonly (string | number)[], key: boolean): [number, number] {
   const { isMap, isPair, isScalar } = yaml();
   let node: unknown = doc.contents;
-  let best = (doc.contents as Node | null)?.range?.[0] ?? 0;
+  const top = (doc.contents as Node | null)?.range;
+  let best: [number, number] = top ? [top[0], top[0]] : [0, 0];
   for (let i = 0; i < path.length; i += 1) {
     if (!isMap(node) && !(node && typeof node === 'object' && 'items' in node)) break;
     const items = (node as { items: unknown[] }).items;
@@ -85,14 +116,16 @@ export function offsetOf(doc: Document, path: readonly (string | number)[], key:
           const keyNode = item.key as Node | null;
           const valueNode = item.value as Node | null;
           const last = i === path.length - 1;
-          if (last && key && keyNode?.range) return keyNode.range[0];
-          best = valueNode?.range?.[0] ?? keyNode?.range?.[0] ?? best;
-          if (last && !valueNode && keyNode?.range) best = keyNode.range[0];
+          if (last && key && keyNode?.range) return [keyNode.range[0], keyNode.range[1]];
+          const range = valueNode?.range ?? keyNode?.range;
+          if (range) best = [range[0], range[1]];
+          if (last && !valueNode && keyNode?.range) best = [keyNode.range[0], keyNode.range[1]];
           next = valueNode;
           break;
         }
       } else if (typeof segment === 'number' && items.indexOf(item) === segment) {
-        best = (item as Node).range?.[0] ?? best;
+        const range = (item as Node).range;
+        if (range) best = [range[0], range[1]];
         next = item;
         break;
       }

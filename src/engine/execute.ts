@@ -9,7 +9,7 @@ import { dirname, relative, sep } from 'node:path';
 import type { Ajv as AjvType, ValidateFunction } from 'ajv';
 import type { DuckDBPreparedStatement } from '@duckdb/node-api';
 import type { Db, Columns, TableFormat } from '../sdk/table-io.js';
-import { StepError, UserError } from '../sdk/errors.js';
+import { isErrorCode, StepError, UserError } from '../sdk/errors.js';
 import { normaliseType, type InputFormat, type OutputSpec, type StepSpec } from './pipeline.js';
 import { KERNEL_WORKER_FILE } from './paths.js';
 import { startModuleWorker } from '../sdk/module-worker.js';
@@ -182,7 +182,7 @@ function startWorker(): Worker {
  */
 export function workerFailure(event: Extract<WorkerEvent, { type: 'failed' }>, kernelPath: string): Error {
   if (event.name === 'StepError') return new StepError(event.message, event.where);
-  if (event.name === 'UserError') return new UserError(event.code ?? 'STEP', event.message, event.where);
+  if (event.name === 'UserError') return new UserError(isErrorCode(event.code) ? event.code : 'STEP', event.message, event.where);
   const frame = firstFrameIn(event.stack ?? '', dirname(kernelPath));
   const error = new StepError(`${event.name === 'Error' ? '' : `${event.name}: `}${event.message}`, frame);
   error.name = 'KernelCrash';

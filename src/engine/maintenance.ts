@@ -3,7 +3,7 @@
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DIGEST_PREFIX, digestFile } from '../sdk/hash.js';
-import { listRuns, type Manifest } from './manifest.js';
+import { inlineReferencesTo, listRuns, readManifest } from './manifest.js';
 import type { Store } from './store.js';
 import { Captures } from './captures.js';
 import { readFileSync } from 'node:fs';
@@ -66,11 +66,13 @@ export async function collectGarbage(store: Store, options: GcOptions | number =
   const runs = listRuns(store.runsDir);
   const kept = keepRuns === undefined ? runs : runs.slice(Math.max(0, runs.length - keepRuns));
   const dropped = runs.filter((r) => !kept.includes(r));
+  // A kept manifest whose instances are "unchanged since" a dropped run takes those records in whole first.
+  inlineReferencesTo(store.runsDir, dropped, kept);
   for (const run of dropped) await rm(join(store.runsDir, `${run}.json`), { force: true });
   const liveObjects = new Set<string>();
   const liveActions = new Set<string>();
   for (const run of kept) {
-    const manifest = JSON.parse(readFileSync(join(store.runsDir, `${run}.json`), 'utf8')) as Manifest;
+    const manifest = readManifest(store.runsDir, run);
     for (const step of manifest.steps) {
       if (step.cache_key) liveActions.add(step.cache_key);
       for (const output of step.outputs) {

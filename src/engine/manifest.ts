@@ -3,6 +3,7 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
 import { UserError } from '../sdk/errors.js';
+import { writeFileAtomicSync } from '../sdk/atomic-write.js';
 import { shortDigest } from '../sdk/hash.js';
 import type { StoredOutput } from './store.js';
 import type { Reason } from './events/types.js';
@@ -47,7 +48,15 @@ export interface StepRecord {
   readonly warnings: readonly string[];
   readonly error?: string;
   readonly duration_ms: number;
+  /**
+   * A cached instance whose record is the same as in an earlier run: on disk it is stored as a
+   * reference to that run ("unchanged since RUN") instead of a copy, and read back whole.
+   */
+  readonly unchanged_since?: string;
 }
+
+/** What changes from run to run for an instance that did not change: the rest is stored once. */
+const PER_RUN_FIELDS = ['step', 'instance', 'partition', 'status', 'reason', 'reasons', 'duration_ms', 'restored_files', 'unchanged_since'] as const;
 
 export interface Manifest {
   readonly $schema: string;
@@ -104,12 +113,100 @@ export function readManifest(runsDir: string, name: string): Manifest {
     id = matches[0];
   }
   if (!id) throw new UserError('CLI', runs.length === 0 ? 'no runs yet: run `dagrun build` first' : `no run "${name}" (${runs.length} runs; see \`dagrun runs\`)`);
+  return expandReferences(runsDir, readRaw(runsDir, id));
+}
+
+function readRaw(runsDir: string, id: string): Manifest {
   const file = join(runsDir, `${id}.json`);
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as Manifest;
   } catch (error) {
     throw new UserError('CLI', `manifest ${file} cannot be read: ${(error as Error).message}`);
   }
+}
+
+/** A record stored as "unchanged since RUN" has no outputs of its own: they are in RUN's record. */
+function isReference(record: StepRecord): boolean {
+  return record.unchanged_since !== undefined && record.outputs === undefined;
+}
+
+/** The manifest with every referring record made whole from the run it refers to. */
+function expandReferences(runsDir: string, manifest: Manifest): Manifest {
+  if (!manifest.steps.some(isReference)) return manifest;
+  const runs = new Map<string, Map<string, StepRecord>>();
+  const steps = manifest.steps.map((record) => {
+    if (!isReference(record)) return record;
+    const run = record.unchanged_since as string;
+    let records = runs.get(run);
+    if (!records) {
+      records = new Map(readRaw(runsDir, run).steps.map((r) => [r.instance, r]));
+      runs.set(run, records);
+    }
+    const full = records.get(record.instance);
+    if (!full || isReference(full)) throw new UserError('CLI', `manifest ${manifest.run_id}: ${record.instance} refers to run ${run}, which does not hold its record`);
+    const base: Record<string, unknown> = { ...full };
+    for (const field of PER_RUN_FIELDS) delete base[field];
+    return { ...base, ...pick(record, PER_RUN_FIELDS) } as unknown as StepRecord;
+  });
+  return { ...manifest, steps };
+}
+
+function pick(record: StepRecord, fields: readonly string[]): Partial<StepRecord> {
+  return Object.fromEntries(fields.filter((f) => (record as unknown as Record<string, unknown>)[f] !== undefined).map((f) => [f, (record as unknown as Record<string, unknown>)[f]])) as Partial<StepRecord>;
+}
+
+function withoutPerRun(record: StepRecord): string {
+  const rest: Record<string, unknown> = { ...record };
+  for (const field of PER_RUN_FIELDS) delete rest[field];
+  return JSON.stringify(rest);
+}
+
+/**
+ * The records to write for a run: a cached instance whose record equals (all but its per-run fields)
+ * the one in `previous` becomes a reference to the run that holds it whole. A no-op build's manifest
+ * is then a list of references, not a copy of every input, output and param.
+ */
+export function referToUnchanged(records: readonly StepRecord[], previous: Manifest | undefined): StepRecord[] {
+  if (!previous) return [...records];
+  const before = new Map(previous.steps.map((r) => [r.instance, r]));
+  return records.map((record) => {
+    const prior = before.get(record.instance);
+    if (record.status !== 'cached' || !prior || withoutPerRun(prior) !== withoutPerRun(record)) return record;
+    return { ...pick(record, PER_RUN_FIELDS), unchanged_since: prior.unchanged_since ?? previous.run_id } as StepRecord;
+  });
+}
+
+/** The newest recorded run, whole (for referToUnchanged); undefined when there is none or it cannot be read. */
+export function latestManifest(runsDir: string): Manifest | undefined {
+  const id = listRuns(runsDir).at(-1);
+  if (!id) return undefined;
+  try {
+    return expandReferences(runsDir, readRaw(runsDir, id));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Before manifests are deleted (gc --keep-runs), every kept manifest that refers to one of them gets
+ * the records it refers to written back in whole: no kept run ever loses a record.
+ */
+export function inlineReferencesTo(runsDir: string, dropped: readonly string[], kept: readonly string[]): string[] {
+  const gone = new Set(dropped);
+  const rewritten: string[] = [];
+  for (const id of kept) {
+    const raw = readRaw(runsDir, id);
+    if (!raw.steps.some((r) => isReference(r) && gone.has(r.unchanged_since as string))) continue;
+    const whole = expandReferences(runsDir, raw);
+    const steps = whole.steps.map((record, i) => {
+      if (!isReference(raw.steps[i]) || !gone.has(raw.steps[i].unchanged_since as string)) return raw.steps[i];
+      const { unchanged_since: _, ...inline } = record;
+      return inline as StepRecord;
+    });
+    writeFileAtomicSync(join(runsDir, `${id}.json`), `${JSON.stringify({ ...raw, steps }, null, 2)}\n`);
+    rewritten.push(id);
+  }
+  return rewritten;
 }
 
 // ---------- diff ----------
@@ -284,11 +381,18 @@ function trace(manifest: Manifest, instance: string, outputName?: string): Linea
   };
 }
 
-export function formatLineage(node: LineageNode, indent = ''): string {
-  const lines = [`${indent}${node.instance}${node.output ? `.${node.output}` : ''}  [${node.status}]${node.digest ? `  ${short(node.digest)}` : ''}${node.path ? `  ${node.path}` : ''}`];
+/**
+ * The tree as text. A subtree already printed (the same instance's output reached by another path)
+ * is printed once and referred back to, so a DAG with shared producers stays as long as its nodes.
+ */
+export function formatLineage(node: LineageNode, indent = '', seen = new Set<string>()): string {
+  const label = `${node.instance}${node.output ? `.${node.output}` : ''}`;
+  if (seen.has(label) && node.inputs.length > 0) return `${indent}${label}  (its inputs as shown above)`;
+  seen.add(label);
+  const lines = [`${indent}${label}  [${node.status}]${node.digest ? `  ${short(node.digest)}` : ''}${node.path ? `  ${node.path}` : ''}`];
   for (const input of node.inputs) {
     lines.push(`${indent}  ← ${input.name}: ${input.source}  ${short(input.digest)}`);
-    for (const producer of input.producers) lines.push(formatLineage(producer, `${indent}      `));
+    for (const producer of input.producers) lines.push(formatLineage(producer, `${indent}      `, seen));
   }
   return lines.join('\n');
 }

@@ -1,13 +1,14 @@
 // pipeline.yaml → a validated, typed Pipeline. The YAML is parsed with positions kept, checked against
-// schemas/pipeline.schema.json, then normalised once here; every error names file:line:col.
+// schemas/pipeline.schema.json, then normalised once here. Every problem in the file is reported (not
+// only the first), each at its file:line:col.
 import { readFileSync, existsSync, statSync } from 'node:fs';
 import { writeFileAtomicSync } from '../sdk/atomic-write.js';
 import { dirname, isAbsolute, join, relative, resolve, sep, normalize } from 'node:path';
 import type { ValidateFunction } from 'ajv';
 import { getAjv, yaml } from './lazy-modules.js';
-import { closest, offsetOf, schemaError } from './diagnostics.js';
+import { closest, rangeOf, schemaErrors, type Locate } from './diagnostics.js';
 import { COLUMN_TYPE_NAMES, columnTypeProblem } from './column-types.js';
-import { UserError } from '../sdk/errors.js';
+import { formatLocation, isUserError, UserError, type Location } from '../sdk/errors.js';
 import type { Columns } from '../sdk/table-io.js';
 import { ENGINE_VERSION, SCHEMAS_DIR } from './paths.js';
 import { DIGEST_PREFIX, digestBytes } from '../sdk/hash.js';
@@ -162,15 +163,19 @@ export function parsePipeline(text: string, file: string): Pipeline {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const shown = relative(process.cwd(), file) || file;
-  const at = (offset: number): string => {
-    const { line, col } = lineCounter.linePos(offset);
-    return `${shown}:${line}:${col}`;
+  /** A span of the file, 1-based, end exclusive. */
+  const span = (start: number, end = start): Location => {
+    const from = lineCounter.linePos(start);
+    const to = lineCounter.linePos(Math.max(start, end));
+    return { file: shown, line: from.line, col: from.col, endLine: to.line, endCol: to.col };
   };
   if (doc.errors.length > 0) {
+    // The first syntax error only: the parser's recovery turns the rest of the file into a cascade of
+    // errors that all follow from it (and nothing after it can be checked).
     const error = doc.errors[0];
-    throw new UserError('YAML_SYNTAX', `YAML syntax error: ${error.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`, at(error.pos[0]));
+    throw new UserError('YAML_SYNTAX', `YAML syntax error: ${error.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`, span(error.pos[0], error.pos[1]));
   }
-  const locate = (nodePath: readonly (string | number)[], key = false): string => at(offsetOf(doc, nodePath, key));
+  const locate: Locate = (nodePath, key = false) => span(...rangeOf(doc, nodePath, key));
   let raw: unknown;
   try {
     raw = doc.toJS({ maxAliasCount: 100 }) as unknown;
@@ -178,14 +183,34 @@ export function parsePipeline(text: string, file: string): Pipeline {
     // Unresolved or exploding aliases surface only when the document is converted.
     const alias = /alias \*?(\S+)/i.exec((error as Error).message)?.[1];
     const offset = alias ? Math.max(0, text.indexOf(`*${alias.replace(/[^\w-]/g, '')}`)) : 0;
-    throw new UserError('YAML_SYNTAX', `YAML error: ${(error as Error).message}`, at(offset));
+    throw new UserError('YAML_SYNTAX', `YAML error: ${(error as Error).message}`, span(offset));
   }
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new UserError('SCHEMA', 'the pipeline file must be a YAML mapping with a `steps:` key', at(0));
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new UserError('SCHEMA', 'the pipeline file must be a YAML mapping with a `steps:` key', span(0));
 
   const validate = pipelineValidator();
-  if (!validate(raw)) throw schemaError(validate.errors ?? [], locate);
+  const problems: UserError[] = [];
+  let checked = raw as RawPipeline;
+  if (!validate(raw)) {
+    problems.push(...schemaErrors(validate.errors ?? [], locate));
+    // A step with a schema error is left out of the checks below (they assume its shape), and so are
+    // references to it; an error anywhere else stops here.
+    const broken = new Set<string>();
+    for (const error of validate.errors ?? []) {
+      const step = /^\/steps\/([^/]+)\//.exec(`${error.instancePath}/`)?.[1];
+      if (step === undefined || error.instancePath === '/steps') throw UserError.all(sortProblems(problems));
+      broken.add(step.replaceAll('~1', '/').replaceAll('~0', '~'));
+    }
+    const steps = (raw as RawPipeline).steps;
+    checked = { ...(raw as RawPipeline), steps: Object.fromEntries(Object.entries(steps).filter(([name]) => !broken.has(name))) };
+    return normalise(checked, file, locate, problems, broken);
+  }
+  return normalise(checked, file, locate, problems, new Set());
+}
 
-  return normalise(raw as RawPipeline, file, locate);
+/** Problems in file order, so a reader fixes them top to bottom. */
+function sortProblems(problems: UserError[]): UserError[] {
+  const key = (e: UserError): [number, number] => (e.location && 'line' in e.location ? [e.location.line, e.location.col ?? 0] : [Infinity, 0]);
+  return [...problems].sort((a, b) => key(a)[0] - key(b)[0] || key(a)[1] - key(b)[1]);
 }
 
 interface RawOutput { path: string; format: OutputFormat; columns?: Columns; table?: string; order_by?: string[]; schema?: string }
@@ -211,19 +236,31 @@ interface RawPipeline {
   schedules?: Record<string, RawSchedule>;
 }
 
-function normalise(raw: RawPipeline, file: string, locate: (p: readonly (string | number)[], key?: boolean) => string): Pipeline {
+function normalise(raw: RawPipeline, file: string, locate: Locate, problems: UserError[], broken: Set<string>): Pipeline {
   const dir = dirname(file);
+  /** Run one check; a user error is recorded and the next check goes on. */
+  const attempt = <T>(check: () => T): T | undefined => {
+    try {
+      return check();
+    } catch (error) {
+      if (!isUserError(error)) throw error;
+      problems.push(...(error as UserError).problems);
+      return undefined;
+    }
+  };
+  const report = (error: UserError): void => void problems.push(error);
   const outputRoot = resolve(dir, raw.output_root ?? 'out');
   const partitions: Record<string, string[]> = {};
   const discovered: Record<string, string> = {};
   for (const [key, spec] of Object.entries(raw.partitions ?? {})) {
-    partitions[key] = partitionValues(key, spec, dir, locate);
+    // A partition in error stays declared (with no values), so steps using it are not reported too.
+    partitions[key] = attempt(() => partitionValues(key, spec, dir, locate)) ?? [];
     if (spec.from_files) discovered[key] = spec.from_files;
   }
   const tables = raw.tables ?? {};
   for (const [tableName, table] of Object.entries(tables)) {
-    checkColumnTypes(table.columns, ['tables', tableName, 'columns'], locate);
-    checkOrderBy(table.order_by, table.columns, `table "${tableName}"`, ['tables', tableName, 'order_by'], locate);
+    checkColumnTypes(table.columns, ['tables', tableName, 'columns'], locate, report);
+    checkOrderBy(table.order_by, table.columns, `table "${tableName}"`, ['tables', tableName, 'order_by'], locate, report);
   }
   /** A `table:` reference → the table, or an error naming the closest declared one. */
   const tableNamed = (tableName: string, at: (string | number)[]): RawTable => {
@@ -240,17 +277,19 @@ function normalise(raw: RawPipeline, file: string, locate: (p: readonly (string 
   for (const [name, step] of Object.entries(raw.steps ?? {})) {
     const where = (...p: (string | number)[]) => locate(['steps', name, ...p]);
     if (Boolean(step.sql) === Boolean(step.kernel)) {
-      throw new UserError('SCHEMA', `step "${name}" must have exactly one of \`sql:\` or \`kernel:\``, locate(['steps', name], true));
+      report(new UserError('SCHEMA', `step "${name}" must have exactly one of \`sql:\` or \`kernel:\``, locate(['steps', name], true)));
+      broken.add(name);
+      continue;
     }
     const kind = step.sql ? 'sql' : 'kernel';
     const code = resolve(dir, (step.sql ?? step.kernel) as string);
-    if (!existsSync(code)) throw new UserError('SCHEMA', `step "${name}": ${kind} file ${step.sql ?? step.kernel} does not exist`, where(kind));
+    if (!existsSync(code)) report(new UserError('SCHEMA', `step "${name}": ${kind} file ${step.sql ?? step.kernel} does not exist`, where(kind)));
     if (step.partition !== undefined && !partitions[step.partition]) {
-      throw new UserError('SCHEMA', `step "${name}" is partitioned by "${step.partition}", which is not declared under \`partitions:\``, where('partition'));
+      report(new UserError('SCHEMA', `step "${name}" is partitioned by "${step.partition}", which is not declared under \`partitions:\``, where('partition')));
     }
 
     const outputs: OutputSpec[] = [];
-    for (const [outName, out] of Object.entries(step.outputs)) {
+    for (const [outName, out] of Object.entries(step.outputs)) attempt(() => {
       const template = out.path;
       const normalisedPath = normalize(template);
       if (isAbsolute(template) || normalisedPath === '..' || normalisedPath.startsWith(`..${sep}`) || template.split(/[\\/]/).includes('..')) {
@@ -277,20 +316,21 @@ function normalise(raw: RawPipeline, file: string, locate: (p: readonly (string 
       if ((out.format === 'parquet' || out.format === 'csv') && !columns) {
         throw new UserError('SCHEMA', `output "${name}.${outName}" is a table: declare its \`columns:\` or name a \`table:\``, where('outputs', outName));
       }
-      if (out.columns) checkColumnTypes(out.columns, ['steps', name, 'outputs', outName, 'columns'], locate);
+      if (out.columns) checkColumnTypes(out.columns, ['steps', name, 'outputs', outName, 'columns'], locate, report);
       const orderBy = out.order_by ?? table?.order_by;
-      if (columns) checkOrderBy(out.order_by, columns, `output "${name}.${outName}"`, ['steps', name, 'outputs', outName, 'order_by'], locate);
+      if (columns) checkOrderBy(out.order_by, columns, `output "${name}.${outName}"`, ['steps', name, 'outputs', outName, 'order_by'], locate, report);
       const schemaFile = out.schema ? resolve(dir, out.schema) : undefined;
       if (schemaFile && !existsSync(schemaFile)) throw new UserError('SCHEMA', `schema file ${out.schema} does not exist`, where('outputs', outName, 'schema'));
       outputs.push({ name: outName, path: template, format: out.format, columns, ...(out.table ? { table: out.table } : {}), orderBy, schemaFile });
-    }
+      return true;
+    }) ?? broken.add(`${name}.${outName}`);
 
     const inputs: StepInput[] = [];
-    for (const [inName, rawInput] of Object.entries(step.inputs ?? {})) {
+    for (const [inName, rawInput] of Object.entries(step.inputs ?? {})) attempt(() => {
       const spec: RawInputObject = typeof rawInput === 'string' ? { from: rawInput } : rawInput;
       const from = spec.from;
       if (spec.table && spec.columns) throw new UserError('SCHEMA', `input "${name}.${inName}" has both \`table:\` and \`columns:\`; keep one`, where('inputs', inName, 'columns'));
-      if (spec.columns) checkColumnTypes(spec.columns, ['steps', name, 'inputs', inName, 'columns'], locate);
+      if (spec.columns) checkColumnTypes(spec.columns, ['steps', name, 'inputs', inName, 'columns'], locate, report);
       const columns = spec.table ? tableNamed(spec.table, ['steps', name, 'inputs', inName, 'table']).columns : spec.columns;
       const base = { name: inName, format: spec.format, columns, ...(spec.table ? { table: spec.table } : {}), optional: spec.optional ?? false, previous: spec.previous ?? false };
       if (from.startsWith('file:')) {
@@ -314,17 +354,17 @@ function normalise(raw: RawPipeline, file: string, locate: (p: readonly (string 
         if (!match) throw new UserError('SCHEMA', `input "${name}.${inName}": "${from}" is neither step.output nor file:/https:/wss:`, where('inputs', inName));
         inputs.push({ ...base, kind: 'step', step: match[1], output: match[2] });
       }
-    }
+    });
 
     const params: ParamSpec[] = [];
-    for (const [paramName, schema] of Object.entries(step.params ?? {})) {
+    for (const [paramName, schema] of Object.entries(step.params ?? {})) attempt(() => {
       const { default: defaultValue, ...rest } = schema;
       const check = compileParam(rest, locate(['steps', name, 'params', paramName]));
       if (!check(defaultValue)) {
         throw new UserError('PARAM_TYPE', `param "${name}.${paramName}" default ${JSON.stringify(defaultValue)} ${getAjv().errorsText(check.errors, { dataVar: 'value' })}`, where('params', paramName, 'default'));
       }
       params.push({ name: paramName, schema: rest, defaultValue });
-    }
+    });
 
     steps.set(name, {
       name,
@@ -348,10 +388,14 @@ function normalise(raw: RawPipeline, file: string, locate: (p: readonly (string 
     });
   }
 
-  checkReferences(steps, locate);
-  const order = topologicalOrder(steps, locate);
-  const schedules = normaliseSchedules(raw.schedules, { steps, partitions }, (p) => locate(p));
-  return { file, dir, name: raw.pipeline ?? 'pipeline', outputRoot, partitions, ...(Object.keys(discovered).length > 0 ? { discovered } : {}), steps, order, cache: raw.cache, schedules, locate: (p) => locate(p) };
+  checkReferences(steps, locate, broken, attempt);
+  const order = attempt(() => topologicalOrder(steps, locate)) ?? [];
+  const schedules: Record<string, ScheduleSpec> = {};
+  for (const [name, schedule] of Object.entries(raw.schedules ?? {})) {
+    Object.assign(schedules, attempt(() => normaliseSchedules({ [name]: schedule }, { steps, partitions }, (p) => formatLocation(locate(p)))));
+  }
+  if (problems.length > 0) throw UserError.all(sortProblems(problems));
+  return { file, dir, name: raw.pipeline ?? 'pipeline', outputRoot, partitions, ...(Object.keys(discovered).length > 0 ? { discovered } : {}), steps, order, cache: raw.cache, schedules: raw.schedules ? schedules : undefined, locate: (p) => formatLocation(locate(p)) };
 }
 
 /** JSON Schema keywords that document and never constrain: left out of cache keys. */
@@ -370,20 +414,20 @@ export function semanticSchema<T>(schema: T, namesOnly = false): T {
 }
 
 /** Every declared column type must be one DuckDB knows: `DOUBL` fails here, at its location. */
-function checkColumnTypes(columns: Columns, at: (string | number)[], locate: (p: readonly (string | number)[]) => string): void {
+function checkColumnTypes(columns: Columns, at: (string | number)[], locate: Locate, report: (error: UserError) => void): void {
   for (const [column, type] of Object.entries(columns)) {
     const problem = columnTypeProblem(type);
     if (!problem) continue;
     const near = closest(type.trim().toUpperCase(), COLUMN_TYPE_NAMES);
-    throw new UserError('COLUMN_TYPE', `column "${column}" has type "${type}": ${problem}${near ? ` (did you mean ${near}?)` : ''}`, locate([...at, column]));
+    report(new UserError('COLUMN_TYPE', `column "${column}" has type "${type}": ${problem}${near ? ` (did you mean ${near}?)` : ''}`, locate([...at, column])));
   }
 }
 
-function checkOrderBy(orderBy: readonly string[] | undefined, columns: Columns, what: string, at: (string | number)[], locate: (p: readonly (string | number)[]) => string): void {
+function checkOrderBy(orderBy: readonly string[] | undefined, columns: Columns, what: string, at: (string | number)[], locate: Locate, report: (error: UserError) => void): void {
   (orderBy ?? []).forEach((column, index) => {
     if (columns[column] !== undefined) return;
     const near = closest(column, Object.keys(columns));
-    throw new UserError('SCHEMA', `${what} orders by "${column}", which is not one of its columns${near ? ` (did you mean "${near}"?)` : ''}`, locate([...at, index]));
+    report(new UserError('SCHEMA', `${what} orders by "${column}", which is not one of its columns${near ? ` (did you mean "${near}"?)` : ''}`, locate([...at, index])));
   });
 }
 
@@ -397,7 +441,7 @@ export function inputColumns(pipeline: Pipeline, input: StepInput): Columns | un
 /** Partition values become path segments: plain names only. */
 export const SAFE_PARTITION_VALUE = /^(?!\.{1,2}$)[A-Za-z0-9_.=-]+$/;
 
-function partitionValues(key: string, spec: RawPartition, dir: string, locate: (p: readonly (string | number)[]) => string): string[] {
+function partitionValues(key: string, spec: RawPartition, dir: string, locate: Locate): string[] {
   const ways = [spec.values !== undefined, spec.from !== undefined || spec.to !== undefined, spec.from_files !== undefined].filter(Boolean).length;
   if (ways > 1) throw new UserError('SCHEMA', `partition "${key}" takes one of \`values:\`, \`from:\`/\`to:\` or \`from_files:\``, locate(['partitions', key]));
   if (spec.from_files !== undefined) {
@@ -435,7 +479,7 @@ function partitionValues(key: string, spec: RawPartition, dir: string, locate: (
 }
 
 const paramValidators = new Map<string, ValidateFunction>();
-function compileParam(schema: Record<string, unknown>, where: string): ValidateFunction {
+function compileParam(schema: Record<string, unknown>, where: string | Location): ValidateFunction {
   const key = JSON.stringify(schema);
   let check = paramValidators.get(key);
   if (!check) {
@@ -449,6 +493,24 @@ function compileParam(schema: Record<string, unknown>, where: string): ValidateF
   return check;
 }
 
+/**
+ * A --set value in the shape of its param's default, where the schema accepts it that way (ajv's
+ * coerceTypes, toward the default): a scalar given for a list becomes a one-element list, "5" for a
+ * number becomes 5. So `--set predict.tiles=30UXB` is the default ["30UXB"], and rebuilds nothing.
+ */
+export function coerceParam(step: StepSpec, name: string, value: unknown): unknown {
+  const spec = step.params.find((p) => p.name === name);
+  if (!spec || value === null || value === undefined) return value;
+  const check = compileParam(spec.schema, name);
+  const candidates: unknown[] = [];
+  const wanted = spec.defaultValue;
+  if (Array.isArray(wanted) && !Array.isArray(value) && typeof value !== 'object') candidates.push([value]);
+  if (typeof wanted === 'number' && typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) candidates.push(Number(value));
+  if (typeof wanted === 'boolean' && (value === 'true' || value === 'false')) candidates.push(value === 'true');
+  if (typeof wanted === 'string' && (typeof value === 'number' || typeof value === 'boolean')) candidates.push(String(value));
+  return candidates.find((candidate) => check(candidate)) ?? value;
+}
+
 /** Validate a param value (from --set or a test) against its declared schema. */
 export function checkParam(step: StepSpec, name: string, value: unknown, origin: string): void {
   const spec = step.params.find((p) => p.name === name);
@@ -460,13 +522,14 @@ export function checkParam(step: StepSpec, name: string, value: unknown, origin:
   if (!check(value)) throw new UserError('PARAM_TYPE', `param "${step.name}.${name}" = ${JSON.stringify(value)}: ${getAjv().errorsText(check.errors, { dataVar: 'value' })}`, origin);
 }
 
-function checkReferences(steps: Map<string, StepSpec>, locate: (p: readonly (string | number)[]) => string): void {
+function checkReferences(steps: Map<string, StepSpec>, locate: Locate, broken: ReadonlySet<string>, attempt: (check: () => void) => void): void {
   for (const step of steps.values()) {
-    for (const input of step.inputs) {
-      if (input.kind !== 'step') continue;
+    for (const input of step.inputs) attempt(() => {
+      // A producer (or output) already reported as broken is not reported again from each consumer.
+      if (input.kind !== 'step' || broken.has(input.step as string) || broken.has(`${input.step}.${input.output}`)) return;
       const where = locate(['steps', step.name, 'inputs', input.name]);
       const producer = steps.get(input.step as string);
-      if (!producer) throw new UserError('UNKNOWN_STEP', `input "${step.name}.${input.name}" names step "${input.step}", which does not exist (steps: ${[...steps.keys()].join(', ')})`, where);
+      if (!producer) throw new UserError('UNKNOWN_STEP', `input "${step.name}.${input.name}" names step "${input.step}", which does not exist (steps: ${[...steps.keys(), ...[...broken].filter((name) => !name.includes('.'))].join(', ')})`, where);
       const output = producer.outputs.find((o) => o.name === input.output);
       if (!output) throw new UserError('UNKNOWN_OUTPUT', `input "${step.name}.${input.name}" names "${input.step}.${input.output}", but step "${input.step}" has no output "${input.output}" (outputs: ${producer.outputs.map((o) => o.name).join(', ')})`, where);
       if (input.previous && (producer.name !== step.name || !step.partition)) {
@@ -478,13 +541,14 @@ function checkReferences(steps: Map<string, StepSpec>, locate: (p: readonly (str
       }
       if (input.columns) {
         if (!output.columns) throw new UserError('COLUMN_MISMATCH', `input "${step.name}.${input.name}" expects columns, but "${producer.name}.${output.name}" is ${output.format} with no declared columns`, where);
-        for (const [column, type] of Object.entries(input.columns)) {
-          const provided = output.columns[column];
-          if (provided === undefined) throw new UserError('COLUMN_MISMATCH', `input "${step.name}.${input.name}" expects column "${column}" ${type}, which "${producer.name}.${output.name}" does not provide (it has: ${Object.keys(output.columns).join(', ')})`, locate(['steps', step.name, 'inputs', input.name, 'columns', column]));
+        const provides = output.columns;
+        for (const [column, type] of Object.entries(input.columns)) attempt(() => {
+          const provided = provides[column];
+          if (provided === undefined) throw new UserError('COLUMN_MISMATCH', `input "${step.name}.${input.name}" expects column "${column}" ${type}, which "${producer.name}.${output.name}" does not provide (it has: ${Object.keys(provides).join(', ')})`, locate(['steps', step.name, 'inputs', input.name, 'columns', column]));
           if (normaliseType(provided) !== normaliseType(type)) throw new UserError('COLUMN_MISMATCH', `input "${step.name}.${input.name}" expects column "${column}" as ${type}, but "${producer.name}.${output.name}" provides ${provided}`, locate(['steps', step.name, 'inputs', input.name, 'columns', column]));
-        }
+        });
       }
-    }
+    });
   }
 }
 
@@ -499,7 +563,7 @@ export function normaliseType(type: string): string {
   return aliases[t] ?? t.replace(/\s*,\s*/g, ',');
 }
 
-function topologicalOrder(steps: Map<string, StepSpec>, locate: (p: readonly (string | number)[], key?: boolean) => string): string[] {
+function topologicalOrder(steps: Map<string, StepSpec>, locate: Locate): string[] {
   const order: string[] = [];
   const state = new Map<string, 'visiting' | 'done'>();
   const visit = (name: string, trail: string[]): void => {
@@ -510,7 +574,7 @@ function topologicalOrder(steps: Map<string, StepSpec>, locate: (p: readonly (st
     }
     state.set(name, 'visiting');
     for (const input of (steps.get(name) as StepSpec).inputs) {
-      if (input.kind === 'step' && !input.previous) visit(input.step as string, [...trail, name]);
+      if (input.kind === 'step' && !input.previous && steps.has(input.step as string)) visit(input.step as string, [...trail, name]);
     }
     state.set(name, 'done');
     order.push(name);

@@ -7,11 +7,11 @@ import { rm } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { UserError } from '../sdk/errors.js';
 import { writeFileAtomic } from '../sdk/atomic-write.js';
-import { checkParam, loadPipeline, SAFE_PARTITION_VALUE, type Pipeline } from './pipeline.js';
+import { checkParam, coerceParam, loadPipeline, SAFE_PARTITION_VALUE, type Pipeline } from './pipeline.js';
 import { Store, type StoredOutput } from './store.js';
 import { KernelPool } from './execute.js';
 import { ENGINE_VERSION } from './paths.js';
-import { duckdbVersion, redactSecrets, type Manifest, type StepRecord } from './manifest.js';
+import { duckdbVersion, latestManifest, redactSecrets, referToUnchanged, type Manifest, type StepRecord } from './manifest.js';
 import { emitterFor, type Emit } from './events/bus.js';
 import { bindInputs } from './bind.js';
 import { describeReason } from './events/reasons.js';
@@ -45,6 +45,8 @@ export interface BuildOptions {
   readonly remoteMode?: RemoteMode;
   /** The event stream (events/types.ts): every outcome of this run. */
   readonly onEvent?: EventSink;
+  /** Called with each instance's record as soon as it is decided (the CLI prints its line then). */
+  readonly onRecord?: (record: StepRecord) => void;
   /** The schedule that fired this build; recorded in the manifest and on its events. */
   readonly schedule?: string;
   /** With --partition: also rebuild the fan-in steps that read every partition. */
@@ -92,7 +94,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const started = new Date();
   const emit = emitterFor(options.onEvent, runId);
   const kind = options.dryRun ? 'plan' : 'build';
-  emit({ type: 'run-started', kind, targets: [...(options.targets ?? [])], schedule: options.schedule });
+  emit({ type: 'run-started', kind, targets: [...(options.targets ?? [])], schedule: options.schedule, total: instances.length });
   let pool: KernelPool | undefined;
   let cache: Cache | undefined;
   const remoteSettings = resolveRemoteSettings({ remote: options.remoteCache, mode: options.remoteMode }, pipeline.cache);
@@ -125,6 +127,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           const record = await runInstance(context, instance, depRecords);
           records.set(instance.id, record);
           emitOutcome(emit, record);
+          options.onRecord?.(record);
           return record;
         })();
         promises.set(instance.id, promise);
@@ -169,8 +172,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       return { manifest, ok, remote };
     }
     const manifestPath = join(store.runsDir, `${runId}.json`);
-    // Compact: at 365 partitions the manifest is ~1 MB and indenting it cost more than the no-op's own work.
-    await writeFileAtomic(manifestPath, `${JSON.stringify(manifest)}\n`);
+    // Compact (at 365 partitions the manifest is ~1 MB and indenting it cost more than the no-op's own
+    // work), and an instance unchanged since an earlier run is a reference to it, not a copy
+    // (readManifest expands it).
+    await writeFileAtomic(manifestPath, `${JSON.stringify({ ...manifest, steps: referToUnchanged(manifest.steps, latestManifest(store.runsDir)) })}\n`);
     const lastSeenNow = JSON.stringify(lastSeen);
     if (lastSeenNow !== lastSeenText) await writeFileAtomic(lastSeenFile, lastSeenNow);
     await store.saveStatCache();
@@ -245,11 +250,12 @@ export function resolveParams(pipeline: Pipeline, sets: Readonly<Record<string, 
   for (const [stepName, values] of Object.entries(sets)) {
     const step = pipeline.steps.get(stepName);
     if (!step) throw new UserError('PARAM_TYPE', `--set ${stepName}.…: no step named "${stepName}" (steps: ${pipeline.order.join(', ')})`);
-    for (const [name, value] of Object.entries(values)) checkParam(step, name, value, `--set ${stepName}.${name}`);
+    for (const [name, value] of Object.entries(values)) checkParam(step, name, coerceParam(step, name, value), `--set ${stepName}.${name}`);
   }
   for (const step of pipeline.steps.values()) {
     const values: Record<string, unknown> = {};
-    for (const param of step.params) values[param.name] = sets[step.name]?.[param.name] ?? param.defaultValue;
+    // Compared (and keyed) after coercion: a value equal to the default is the default.
+    for (const param of step.params) values[param.name] = coerceParam(step, param.name, sets[step.name]?.[param.name] ?? param.defaultValue);
     out[step.name] = values;
   }
   return out;

@@ -1,9 +1,52 @@
-// User-facing errors. Anything that is the user's to fix (a bad pipeline file, a malformed input row,
-// a wrong key) is a UserError: the CLI prints `where: message` and exits non-zero, with no stack trace.
-// Anything else is a bug and keeps its stack.
+// Errors as data. Anything that is the user's to fix (a bad pipeline file, a malformed input row, a
+// wrong flag) is a UserError: a code from one union, a structured location, and an exit category.
+// The CLI renders it (errors-render.ts: file:line:col, the source line and a caret; or JSON) and never
+// prints a stack trace. Anything else is a bug and keeps its stack.
+
+/** Every code a UserError can carry. Each has an exit category (EXIT_CATEGORY) and a default sentence. */
+export type ErrorCode =
+  | 'YAML_SYNTAX'
+  | 'SCHEMA'
+  | 'UNKNOWN_STEP'
+  | 'UNKNOWN_OUTPUT'
+  | 'UNKNOWN_TABLE'
+  | 'CYCLE'
+  | 'DUPLICATE_OUTPUT_PATH'
+  | 'PATH_ESCAPES_ROOT'
+  | 'PARAM_TYPE'
+  | 'COLUMN_TYPE'
+  | 'COLUMN_MISMATCH'
+  | 'TYPES_STALE'
+  | 'CLI'
+  | 'LOCKED'
+  | 'BAD_INPUT'
+  | 'OUTPUT_SCHEMA'
+  | 'STEP'
+  | 'NETWORK'
+  | 'AUTH';
+
+/**
+ * How the process ends: `usage` (exit 2) — the pipeline file, the command line or the cache is the
+ * user's to fix before anything runs; `failure` (exit 1) — a step met bad data, a service or a
+ * declared check and failed.
+ */
+export type ExitCategory = 'usage' | 'failure';
+
+const EXIT_CATEGORY: Record<ErrorCode, ExitCategory> = {
+  YAML_SYNTAX: 'usage', SCHEMA: 'usage', UNKNOWN_STEP: 'usage', UNKNOWN_OUTPUT: 'usage', UNKNOWN_TABLE: 'usage', CYCLE: 'usage',
+  DUPLICATE_OUTPUT_PATH: 'usage', PATH_ESCAPES_ROOT: 'usage', PARAM_TYPE: 'usage', COLUMN_TYPE: 'usage', COLUMN_MISMATCH: 'usage',
+  TYPES_STALE: 'usage', CLI: 'usage', LOCKED: 'usage',
+  BAD_INPUT: 'failure', OUTPUT_SCHEMA: 'failure', STEP: 'failure', NETWORK: 'failure', AUTH: 'failure',
+};
+
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(EXIT_CATEGORY, code);
+}
+
+export const EXIT_CODE: Record<ExitCategory, number> = { usage: 2, failure: 1 };
 
 /** Codes that turn into a plain sentence when no message is given (zx-style error table). */
-const ERROR_SENTENCES: Record<string, string> = {
+const ERROR_SENTENCES: Partial<Record<ErrorCode, string>> = {
   YAML_SYNTAX: 'the file is not valid YAML',
   SCHEMA: 'the pipeline does not match its schema',
   UNKNOWN_STEP: 'an input names a step that does not exist',
@@ -21,27 +64,75 @@ const ERROR_SENTENCES: Record<string, string> = {
   AUTH: 'the remote service refused the credentials',
 };
 
-export class UserError extends Error {
-  readonly code: string;
-  /** `file:line:col`, `file:line`, `file row N field F`, or a step name. */
-  readonly where: string | undefined;
+/**
+ * Where an error is: a span in a text file (1-based line and column; the end is exclusive), a row
+ * (1-based) and field of a data file, or anything else by name (a URL, a step, a flag).
+ */
+export type Location =
+  | { readonly file: string; readonly line: number; readonly col?: number; readonly endLine?: number; readonly endCol?: number }
+  | { readonly file: string; readonly row: number; readonly field?: string }
+  | { readonly at: string };
 
-  constructor(code: string, message?: string, where?: string) {
+/** `file:line:col`, `file:line`, `file row N … field F`, or the name as is. */
+export function formatLocation(location: Location): string {
+  if ('at' in location) return location.at;
+  if ('row' in location) return `${location.file} row ${location.row}${location.field !== undefined ? ` field ${location.field}` : ''}`;
+  return location.col !== undefined ? `${location.file}:${location.line}:${location.col}` : `${location.file}:${location.line}`;
+}
+
+/** A location written as text (what most call sites give) read back into its structure. */
+export function parseLocation(text: string): Location {
+  const span = /^(.+?):(\d+)(?::(\d+))?$/.exec(text);
+  if (span && !/^[a-z][a-z0-9+.-]*:\/\/[^/]*$/i.test(text)) {
+    return span[3] !== undefined ? { file: span[1], line: Number(span[2]), col: Number(span[3]) } : { file: span[1], line: Number(span[2]) };
+  }
+  const row = /^(.+?) row (\d+)\b.*?(?: field (.+))?$/.exec(text);
+  if (row) return row[3] !== undefined ? { file: row[1], row: Number(row[2]), field: row[3] } : { file: row[1], row: Number(row[2]) };
+  return { at: text };
+}
+
+export class UserError extends Error {
+  readonly code: ErrorCode;
+  readonly location: Location | undefined;
+  /** The location as printed before the message (kept verbatim when it was given as text). */
+  readonly where: string | undefined;
+  /** When one check found several problems (validate): all of them, this one first. */
+  readonly problems: readonly UserError[];
+
+  constructor(code: ErrorCode, message?: string, where?: string | Location) {
     super(message ?? ERROR_SENTENCES[code] ?? code);
     this.name = 'UserError';
     this.code = code;
-    this.where = where;
+    this.location = where === undefined ? undefined : typeof where === 'string' ? parseLocation(where) : where;
+    this.where = where === undefined ? undefined : typeof where === 'string' ? where : formatLocation(where);
+    this.problems = [this];
   }
 
-  /** The one line the CLI prints. */
+  get category(): ExitCategory {
+    return EXIT_CATEGORY[this.code] ?? 'usage';
+  }
+
+  /** The one line for a log or a manifest: `where: message`. */
   format(): string {
     return this.where ? `${this.where}: ${this.message}` : this.message;
+  }
+
+  /** The error as data, for --json, manifests and the worker boundary. */
+  toJSON(): { code: ErrorCode; message: string; category: ExitCategory; location?: Location } {
+    return { code: this.code, message: this.message, category: this.category, ...(this.location ? { location: this.location } : {}) };
+  }
+
+  /** One error standing for all of `problems` (the first leads); throw it when there is any. */
+  static all(problems: readonly UserError[]): UserError {
+    const [first] = problems;
+    if (problems.length > 1) (first as { problems: readonly UserError[] }).problems = [...problems];
+    return first;
   }
 }
 
 /** A step failed because of its data or params (not a bug): reported without a stack trace. */
 export class StepError extends UserError {
-  constructor(message: string, where?: string) {
+  constructor(message: string, where?: string | Location) {
     super('STEP', message, where);
     this.name = 'StepError';
   }

@@ -35,23 +35,97 @@ describe('dagrun validate on malformed pipelines', () => {
     const result = await runCli(['validate', '--pipeline', file], corpus);
     expect(result.code).toBe(2);
     expect(result.stdout).toBe('');
-    const line = result.stderr.trim();
-    expect(line.split('\n')).toHaveLength(1);
-    expect(line.startsWith(`dagrun: ${where}: `)).toBe(true);
-    expect(line).toMatch(message);
-    expect(line).not.toMatch(/\n\s+at /);
+    const lines = result.stderr.trimEnd().split('\n');
+    expect(lines[0].startsWith(`dagrun: ${where}: `)).toBe(true);
+    expect(lines[0]).toMatch(message);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    // Then the source line, and a caret under the place, like a compiler.
+    expect(lines).toHaveLength(3);
+    const col = Number(where.split(':')[2]);
+    expect(lines[1]).toMatch(new RegExp(`^  ${where.split(':')[1]} \\| `));
+    expect(lines[2].indexOf('^') - lines[2].indexOf('|') - 2).toBe(col - 1);
   });
 
-  it('--json reports the error as a document', async () => {
+  it('--json reports the error as data: code, message, category and a structured location', async () => {
     const result = await runCli(['validate', '--pipeline', 'cycle.yaml', '--json'], corpus);
     expect(result.code).toBe(2);
-    expect(JSON.parse(result.stdout)).toEqual({ ok: false, error: 'cycle.yaml:2:3: steps form a cycle: a → b → a' });
+    expect(JSON.parse(result.stdout)).toEqual({
+      ok: false,
+      error: 'cycle.yaml:2:3: steps form a cycle: a → b → a',
+      errors: [{ code: 'CYCLE', message: 'steps form a cycle: a → b → a', category: 'usage', location: { file: 'cycle.yaml', line: 2, col: 3, endLine: 2, endCol: 4 } }],
+    });
   });
 
   it('a --set value of the wrong type is refused before anything runs', async () => {
     const result = await runCli(['build', '--set', 'double.factor=lots'], join(PROJECT_ROOT, 'test', 'fixtures', 'basic'));
     expect(result.code).toBe(2);
     expect(result.stderr.trim()).toBe('dagrun: --set double.factor: param "double.factor" = "lots": value must be number');
+  });
+});
+
+// Several independent mistakes per file: every one reported, each at its place, in file order.
+const several: [file: string, problems: [where: string, message: RegExp][]][] = [
+  ['steps-and-tables.yaml', [
+    ['7:34', /column "ts" has type "TIMESTMP": .* \(did you mean TIMESTAMP\?\)/],
+    ['8:22', /table "positions" orders by "lon", which is not one of its columns/],
+    ['12:5', /unknown key "ouputs" in step "a" \(did you mean "outputs"\?\)/],
+    ['16:16', /step "b" is partitioned by "day", which is not declared/],
+    ['18:10', /input "b.x" names step "nosuch", which does not exist \(steps: b, c, a\)/],
+    ['20:18', /output "b.u" path "..\/u.parquet" leaves the output root/],
+    ['21:68', /column "y" has type "DOUBL": .* \(did you mean DOUBLE\?\)/],
+    ['25:39', /param "c.days" default "seven" value must be integer/],
+    ['27:53', /no table "postions" under `tables:` \(did you mean "positions"\?\)/],
+  ]],
+  ['references.yaml', [
+    ['10:37', /input "b.t" expects column "x" as VARCHAR, but "a.t" provides INTEGER/],
+    ['10:49', /input "b.t" expects column "z" DOUBLE, which "a.t" does not provide/],
+    ['11:10', /input "b.m" names "a.missing", but step "a" has no output "missing"/],
+    ['13:18', /output "b.t" writes "same.parquet", which "a.t" also writes/],
+    ['15:13', /step "c": kernel file steps\/nothere.ts does not exist/],
+    ['17:10', /input "c.q": file:data\/absent.csv does not exist/],
+    ['24:34', /step "d" outputs.r.format must be one of: parquet, csv, json, geojson, directory/],
+  ]],
+];
+
+describe('dagrun validate reports every problem in a file', () => {
+  it.each(several)('%s: each problem at its file:line:col, with its source line and caret', async (file, problems) => {
+    const result = await runCli(['validate', '--pipeline', `several/${file}`], corpus);
+    expect(result.code).toBe(2);
+    const heads = result.stderr.trimEnd().split('\n').filter((line) => line.startsWith('dagrun: '));
+    expect(heads.map((h) => /^dagrun: several\/[\w-]+\.yaml:(\d+:\d+): /.exec(h)?.[1])).toEqual(problems.map(([where]) => where));
+    problems.forEach(([, message], i) => expect(heads[i]).toMatch(message));
+    // Every problem is followed by its excerpt: heads + 2 lines each.
+    expect(result.stderr.trimEnd().split('\n')).toHaveLength(problems.length * 3);
+  });
+
+  it('--json lists every problem with its code and location', async () => {
+    const result = await runCli(['validate', '--pipeline', 'several/references.yaml', '--json'], corpus);
+    const document = JSON.parse(result.stdout) as { errors: { code: string; location: { line: number; col: number } }[] };
+    expect(document.errors.map((e) => e.code)).toEqual(['COLUMN_MISMATCH', 'COLUMN_MISMATCH', 'UNKNOWN_OUTPUT', 'DUPLICATE_OUTPUT_PATH', 'SCHEMA', 'SCHEMA', 'SCHEMA']);
+    expect(document.errors.map((e) => `${e.location.line}:${e.location.col}`)).toEqual(several[1][1].map(([where]) => where));
+  });
+
+  it('N misspelt keys in N steps are N problems, each at its key', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.constantFrom('ouputs', 'inptus', 'parms', 'kernal', 'partiton'), { minLength: 1, maxLength: 5 }), fc.integer({ min: 0, max: 2 }), (typos, blank) => {
+        const steps = typos.map((typo, i) => `  s${i}:\n    sql: steps/t.sql\n${'\n'.repeat(blank)}    ${typo}: {}\n    outputs:\n      t${i}: { path: t${i}.parquet, format: parquet, columns: { x: INTEGER } }\n`);
+        const text = `steps:\n${steps.join('')}`;
+        try {
+          parsePipeline(text, join(corpus, 'p.yaml'));
+          expect.unreachable();
+        } catch (error) {
+          const problems = (error as UserError).problems;
+          expect(problems).toHaveLength(typos.length);
+          const lines = text.split('\n');
+          problems.forEach((problem, i) => {
+            expect(problem.message).toMatch(new RegExp(`unknown key "${typos[i]}" in step "s${i}"`));
+            const location = problem.location as { line: number; col: number; endCol: number };
+            expect(lines[location.line - 1].slice(location.col - 1, location.endCol - 1)).toBe(typos[i]);
+          });
+        }
+      }),
+      { numRuns: 60 },
+    );
   });
 });
 

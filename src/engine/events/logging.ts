@@ -9,12 +9,22 @@ export interface Writable {
   readonly isTTY?: boolean;
 }
 
-/** The CLI's default reporter on stderr. Lock waits always show; the rest on a TTY or with --verbose. */
+/**
+ * The CLI's default reporter on stderr. Lock waits always show; the rest on a TTY or with --verbose.
+ * On a TTY the progress line carries the run's count, `7/19 steps`, beside the step's own progress.
+ */
 export function terminalReporter(out: Writable, verbose: boolean): EventSink {
   const tty = out.isTTY === true;
   const clear = tty ? '\r\x1b[K' : '';
+  let total: number | undefined;
+  let done = 0;
+  const count = (): string => (tty && total !== undefined ? `${done}/${total} steps · ` : '');
   return (event) => {
     switch (event.type) {
+      case 'run-started':
+        total = event.total;
+        done = 0;
+        return;
       case 'lock-wait':
         out.write(`${clear}waiting for the cache lock held by ${event.holder}…\n`);
         return;
@@ -22,24 +32,28 @@ export function terminalReporter(out: Writable, verbose: boolean): EventSink {
         if (verbose) out.write(`${clear}warning${event.instance ? ` [${event.instance}]` : ''}: ${redactSecrets(event.message)}\n`);
         return;
       case 'instance-started':
-        if (tty || verbose) out.write(`${clear}building ${event.instance} (${describeReasons(event.reasons)})${tty ? '' : '\n'}`);
+        if (tty || verbose) out.write(`${clear}${count()}building ${event.instance} (${describeReasons(event.reasons)})${tty ? '' : '\n'}`);
         return;
       case 'progress':
-        if (tty && event.instance) out.write(`${clear}${event.instance}: ${event.done}${event.total ? `/${event.total} (${Math.round((100 * event.done) / event.total)}%)` : ''}`);
+        if (tty && event.instance) out.write(`${clear}${count()}${event.instance}: ${event.done}${event.total ? `/${event.total} (${Math.round((100 * event.done) / event.total)}%)` : ''}`);
         return;
       case 'log':
         if (verbose) out.write(`${clear}${event.instance ? `[${event.instance}] ` : ''}${redactSecrets(event.message)}\n`);
         return;
       case 'instance-failed':
+        done += 1;
         if (verbose) out.write(`${clear}failed ${event.instance}: ${redactSecrets(event.reason.message)}\n`);
         else if (tty) out.write(clear);
         return;
       case 'instance-skipped':
+        done += 1;
         if (verbose) out.write(`${clear}skipped ${event.instance} (${describeReason(event.reason)})\n`);
         return;
       case 'instance-built':
       case 'instance-cached':
-        if (tty) out.write(clear);
+      case 'instance-would-build':
+        done += 1;
+        if (tty) out.write(total !== undefined && done < total ? `${clear}${count()}` : clear);
         return;
       default:
         return;

@@ -65,7 +65,8 @@ interface InstanceBase extends Base {
 }
 
 export type DagrunEvent =
-  | (Base & { readonly type: 'run-started'; readonly kind: RunKind; readonly targets: readonly string[]; readonly schedule?: string })
+  /** `total`: the instances this run will decide on (build and plan). */
+  | (Base & { readonly type: 'run-started'; readonly kind: RunKind; readonly targets: readonly string[]; readonly schedule?: string; readonly total?: number })
   | (Base & { readonly type: 'run-finished'; readonly kind: RunKind; readonly status: 'ok' | 'failed'; readonly counts: RunCounts; readonly manifest?: string; readonly schedule?: string })
   | (InstanceBase & { readonly type: 'instance-started'; readonly reasons: readonly RerunReason[] })
   | (InstanceBase & { readonly type: 'instance-built'; readonly reasons: readonly RerunReason[]; readonly duration_ms: number; readonly rows: Readonly<Record<string, number>> })
