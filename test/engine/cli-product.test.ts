@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
+import { Ajv } from 'ajv';
 import { CLI, copyFixture, removeFixture, runCli } from '../helpers/fixture.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
 import { COMMANDS, DOCUMENTED_OPTIONS } from '../../src/engine/cli-help.js';
@@ -146,6 +147,8 @@ describe('after the build', () => {
     const onDisk = JSON.parse(readFileSync(join(dir, 'cache', 'runs', file), 'utf8')) as Manifest;
     const earlier = before.map((f) => f.replace(/\.json$/, ''));
     expect(onDisk.steps.every((s) => earlier.includes(s.unchanged_since as string) && s.outputs === undefined)).toBe(true);
+    const validate = new Ajv({ strict: false, validateFormats: false }).compile(JSON.parse(readFileSync(join(PROJECT_ROOT, 'schemas', 'manifest.schema.json'), 'utf8')) as object);
+    expect(validate(onDisk), JSON.stringify(validate.errors)).toBe(true);
     expect(statSync(join(dir, 'cache', 'runs', file)).size).toBeLessThan(statSync(join(dir, 'cache', 'runs', before[0])).size / 2);
     const shown = JSON.parse((await runCli(['show', 'latest', '--json'], dir)).stdout) as Manifest;
     expect(shown.steps.map((s) => ({ ...s, unchanged_since: undefined }))).toEqual(full.steps.map((s) => ({ ...s, unchanged_since: undefined })));
