@@ -8,10 +8,12 @@
 // The step runs in a CHILD process (bench/rf-fuse-child.ts) so the figures are the whole process's:
 // CPU-seconds (user + system, DuckDB's threads included) and peak RSS from its rusage. Afterwards tile 0
 // is simulated again (deterministic) and the N6 rows of its vessels are scored against its truth.
-// Usage: node --import tsx bench/rf-fuse.bench.ts [--rows N] [--quick] [--code DIR]
+// Usage: node --import tsx bench/rf-fuse.bench.ts [--rows N] [--quick] [--code DIR] [--tiles DIR]
 //   --quick: 100,000 rows. --code DIR: run DIR/bench/rf-fuse-child.ts (e.g. a worktree of older code, for a ratio).
+//   --tiles DIR: keep generated tiles in DIR and reuse them (a tile depends only on its index and vessel
+//   count, so 5M/10M/20M runs share most of theirs); the run links the ones it needs.
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,15 +53,33 @@ function tileSim(tile: number): { sim: SimResult; tracks: ReturnType<typeof synt
 
 const started = Date.now();
 const root = mkdtempSync(join(tmpdir(), 'rf-bench-'));
+const tileStore = argValue('--tiles') ? resolve(argValue('--tiles') as string) : join(root, 'tiles');
 const day = join(...date.split('-'));
+for (const kind of ['ais', 'rf', 'truth']) mkdirSync(join(root, kind, day), { recursive: true });
+const entityMaps: string[] = [];
 let aisRows = 0;
 let rfRows = 0;
-const entityMap: SimResult['entityMap'] = [];
 for (let tile = 0; tile < tiles; tile++) {
+  const count = Math.min(TILE_VESSELS, vessels - tile * TILE_VESSELS);
+  const name = `tile-${String(tile).padStart(3, '0')}-${count}.parquet`;
+  const store = (kind: string) => join(tileStore, kind, name);
+  if (!existsSync(store('done'))) await writeTile(tile, store);
+  for (const kind of ['ais', 'rf', 'truth']) symlinkSync(store(kind), join(root, kind, day, name));
+  entityMaps.push(store('entity_map'));
+}
+await withDb(async (db) => {
+  const [{ ais, rf }] = await db.all(
+    `SELECT (SELECT count(*) FROM read_parquet(${quoteLiteral(join(root, 'ais', day, '*.parquet'))})) AS ais, (SELECT count(*) FROM read_parquet(${quoteLiteral(join(root, 'rf', day, '*.parquet'))})) AS rf`,
+  );
+  aisRows = Number(ais);
+  rfRows = Number(rf);
+  await db.copyToFile(`(SELECT DISTINCT * FROM read_parquet([${entityMaps.map(quoteLiteral).join(', ')}]))`, join(root, 'entity_map.parquet'), 'parquet');
+});
+
+async function writeTile(tile: number, store: (kind: string) => string): Promise<void> {
   const { sim } = tileSim(tile);
-  const name = `tile-${String(tile).padStart(3, '0')}.parquet`;
-  await writeTable(join(root, 'ais', day, name), AIS_COLUMNS, sim.ais.map((f) => ({ ...f, ts_utc: new Date(f.ts).toISOString() })), { orderBy: ['mmsi', 'ts_utc', 'lat'] });
-  await writeTable(join(root, 'rf', day, name), RF_COLUMNS, sim.rf.map((r) => ({ ...r })), { orderBy: ['ts_utc', 'rf_id', 'est_lat'] });
+  await writeTable(store('ais'), AIS_COLUMNS, sim.ais.map((f) => ({ ...f, ts_utc: new Date(f.ts).toISOString() })), { orderBy: ['mmsi', 'ts_utc', 'lat'] });
+  await writeTable(store('rf'), RF_COLUMNS, sim.rf.map((r) => ({ ...r })), { orderBy: ['ts_utc', 'rf_id', 'est_lat'] });
   const spoofed = new Set(sim.truth.spoofs.map((s) => `${s.mmsi}/${s.ts}`));
   const seen = new Set<string>();
   const labels = [];
@@ -69,12 +89,10 @@ for (let tile = 0; tile < tiles; tile++) {
     seen.add(key);
     labels.push({ mmsi: fix.mmsi, ts_utc: new Date(fix.ts).toISOString(), spoofed: spoofed.has(key) });
   }
-  await writeTable(join(root, 'truth', day, name), { mmsi: 'BIGINT', ts_utc: 'TIMESTAMP', spoofed: 'BOOLEAN' }, labels, { orderBy: ['mmsi', 'ts_utc'] });
-  entityMap.push(...sim.entityMap);
-  aisRows += sim.ais.length;
-  rfRows += sim.rf.length;
+  await writeTable(store('truth'), { mmsi: 'BIGINT', ts_utc: 'TIMESTAMP', spoofed: 'BOOLEAN' }, labels, { orderBy: ['mmsi', 'ts_utc'] });
+  await writeEntityMap(store('entity_map'), sim.entityMap);
+  await writeTable(store('done'), { tile: 'INTEGER' }, [{ tile }]);
 }
-await writeEntityMap(join(root, 'entity_map.parquet'), entityMap);
 console.log(`prepared ${aisRows} AIS rows, ${rfRows} RF rows in ${tiles} tile(s) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
 // The child script is copied next to the code under test, so an older checkout can be measured too.

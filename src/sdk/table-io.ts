@@ -61,9 +61,13 @@ export class Db {
    * shared instance: tables, views and macros land there and are dropped by close(); temp tables
    * are the connection's own. Nothing one Db creates is visible to the next.
    */
-  static async open(options: { threads?: number } = {}): Promise<Db> {
-    if (options.threads) {
-      const instance = await DuckDBInstance.create(':memory:', { preserve_insertion_order: 'true', threads: String(options.threads) });
+  static async open(options: DbOptions = {}): Promise<Db> {
+    if (options.threads || options.memoryLimit) {
+      const config: Record<string, string> = { preserve_insertion_order: 'true' };
+      if (options.threads) config.threads = String(options.threads);
+      if (options.memoryLimit) config.memory_limit = options.memoryLimit;
+      if (options.tempDirectory) config.temp_directory = options.tempDirectory;
+      const instance = await DuckDBInstance.create(':memory:', config);
       return new Db(await instance.connect(), undefined, instance);
     }
     const connection = await (await threadInstance()).connect();
@@ -163,8 +167,19 @@ export class Db {
   }
 }
 
+/**
+ * A Db with `threads` or `memoryLimit` gets its own DuckDB instance: the shared one's settings are
+ * left alone. `memoryLimit` (e.g. '4GB') caps DuckDB's buffers; past it, sorts and joins spill to
+ * `tempDirectory` (give one inside a folder the caller owns and removes).
+ */
+export interface DbOptions {
+  threads?: number;
+  memoryLimit?: string;
+  tempDirectory?: string;
+}
+
 /** Open an in-memory DuckDB, run `fn`, and close it whatever happens. */
-export async function withDb<T>(fn: (db: Db) => Promise<T>, options?: { threads?: number }): Promise<T> {
+export async function withDb<T>(fn: (db: Db) => Promise<T>, options?: DbOptions): Promise<T> {
   const db = await Db.open(options);
   try {
     return await fn(db);

@@ -143,12 +143,12 @@ export async function runRfFuse(inputs: RfFuseInputs, outputs: RfFuseOutputs, da
   const runId = lineageRunId(date, params, [...aisFiles, ...rfFiles, ...entityMapFiles, ...labelFiles, ...previousFiles]);
   const dayStart = Date.parse(`${date}T00:00:00Z`);
 
-  return withDb(async (db) => {
-    const cleaned = await cleanTables(db, { aisFiles, rfFiles, entityMapFiles, date }, params);
-    warnings.push(...cleaned.examples);
-    await loadPrior(db, previousFiles, dayStart, params, (file) => `previous input ${file}`);
-    const staging = mkdtempSync(join(tmpdir(), 'rf-fuse-'));
-    try {
+  const staging = mkdtempSync(join(tmpdir(), 'rf-fuse-'));
+  try {
+    return await withDb(async (db) => {
+      const cleaned = await cleanTables(db, { aisFiles, rfFiles, entityMapFiles, date }, params);
+      warnings.push(...cleaned.examples);
+      await loadPrior(db, previousFiles, dayStart, params, (file) => `previous input ${file}`);
       // The fusion's rows stream to newline-delimited JSON (DuckDB reads it in parallel), not into an array.
       const rowsOut = new NdjsonWriter(join(staging, 'n6.ndjson'));
       const auditOut = new NdjsonWriter(join(staging, 'audit.ndjson'));
@@ -189,11 +189,18 @@ export async function runRfFuse(inputs: RfFuseInputs, outputs: RfFuseOutputs, da
       const kpi = buildKpi(date, runId, params, cleaned.counts, stats, output, labels);
       await writeJsonAtomically(outputs.kpi, kpi);
       return { kpi, warnings };
-    } finally {
-      rmSync(staging, { recursive: true, force: true });
-    }
-  });
+    }, { memoryLimit: DUCKDB_MEMORY_LIMIT, tempDirectory: join(staging, 'spill') });
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
 }
+
+/**
+ * DuckDB's share of the step's memory. A 20-million-row day needs more than this for its sorts, which
+ * then spill to the run's staging folder; the rest of the budget is the JavaScript side (the fix index,
+ * the anonymous RF, one vessel at a time). Without a cap DuckDB takes up to 80 % of the machine's RAM.
+ */
+const DUCKDB_MEMORY_LIMIT = '4GB';
 
 function without<T extends Record<string, string>>(columns: T, names: readonly string[]): Record<string, string> {
   return Object.fromEntries(Object.entries(columns).filter(([name]) => !names.includes(name)));
