@@ -4,7 +4,7 @@
 // each, sides alternating (`--rounds`, default 2) under `nice -n 10`, each side a process of its own
 // so CPU-seconds and peak RSS are whole-process figures. Then dagrun once more over HTTP range
 // requests from a 127.0.0.1 server, for bytes read per chip against the bytes of the tiles touched.
-// `--quick`: a 2745×2745 scene and 25 ships. `--jobs N` (default 2). `--compression zstd` both sides.
+// `--quick`: a 2745×2745 scene and 25 ships. `--jobs N` (default 2). `--no-http`: skip the HTTP run.
 // The scene is generated once into bench/.work/ (git-ignored) and reused. dagrun runs compiled
 // (dist/, rebuilt first when a source is newer), as the `dagrun` CLI does. Ends with one JSON line.
 import { spawnSync } from 'node:child_process';
@@ -27,8 +27,8 @@ const flag = (name: string, fallback: string): string => {
 };
 const jobs = Number(flag('jobs', '2'));
 const rounds = Number(flag('rounds', '2'));
-const compression = flag('compression', 'deflate');
-if (compression !== 'deflate') throw new Error(`--compression ${compression}: only deflate is supported by the chip step`);
+const compression = 'deflate';
+const withHttp = !process.argv.includes('--no-http');
 const SIZE = quick ? 2745 : 10980;
 const SHIPS = quick ? 25 : 100;
 const ORIGIN = { x: 600_000, y: 5_700_000 };
@@ -160,34 +160,47 @@ const compared = spawnSync(PYTHON, [join(here, 'chip_rasterio.py'), 'compare', t
 if (compared.status !== 0) throw new Error(`compare failed:\n${compared.stderr}`);
 const agreement = JSON.parse(compared.stdout.trim().split('\n').pop() ?? '{}') as Record<string, number>;
 
-// HTTP range requests from 127.0.0.1 (dagrun in this process), counting what the server sends
-let served = 0;
-let requests = 0;
-const server = createServer((request, response) => {
-  const path = join(work, decodeURIComponent(String(request.url).slice(1)));
-  if (!existsSync(path)) return void response.writeHead(404).end();
-  const size = statSync(path).size;
-  const match = /^bytes=(\d+)-(\d+)$/.exec(request.headers.range ?? '');
-  requests++;
-  if (!match) {
-    served += size;
-    response.writeHead(200, { 'content-length': size });
-    return void createReadStream(path).pipe(response);
-  }
-  const start = Number(match[1]);
-  const end = Math.min(Number(match[2]), size - 1);
-  served += end - start + 1;
-  response.writeHead(206, { 'content-range': `bytes ${start}-${end}/${size}`, 'content-length': end - start + 1 });
-  createReadStream(path, { start, end }).pipe(response);
-});
-await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
-const httpOut = join(work, 'out-http');
-rmSync(httpOut, { recursive: true, force: true });
-const httpStarted = performance.now();
-const http = await runChips(tasksFor(hrefs, (p) => `${base}${p.slice(work.length + 1)}`), params, { outDir: httpOut, outPrefix: 'chips/bench', jobs });
-const httpSeconds = (performance.now() - httpStarted) / 1000;
-server.close();
+/** dagrun over HTTP range requests from 127.0.0.1 (in this process), counting what the server sends. */
+async function httpRun(): Promise<Record<string, number>> {
+  let served = 0;
+  let requests = 0;
+  const server = createServer((request, response) => {
+    const path = join(work, decodeURIComponent(String(request.url).slice(1)));
+    if (!existsSync(path)) return void response.writeHead(404).end();
+    const size = statSync(path).size;
+    const match = /^bytes=(\d+)-(\d+)$/.exec(request.headers.range ?? '');
+    requests++;
+    if (!match) {
+      served += size;
+      response.writeHead(200, { 'content-length': size });
+      return void createReadStream(path).pipe(response);
+    }
+    const start = Number(match[1]);
+    const end = Math.min(Number(match[2]), size - 1);
+    served += end - start + 1;
+    response.writeHead(206, { 'content-range': `bytes ${start}-${end}/${size}`, 'content-length': end - start + 1 });
+    createReadStream(path, { start, end }).pipe(response);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  const httpOut = join(work, 'out-http');
+  rmSync(httpOut, { recursive: true, force: true });
+  const httpStarted = performance.now();
+  const http = await runChips(tasksFor(hrefs, (p) => `${base}${p.slice(work.length + 1)}`), params, { outDir: httpOut, outPrefix: 'chips/bench', jobs });
+  const httpSeconds = (performance.now() - httpStarted) / 1000;
+  server.close();
+  return {
+    http_chips_ok: http.rows.filter((row) => row.status === 'ok').length,
+    http_chips_per_s: round(SHIPS / httpSeconds),
+    http_bytes_served: served,
+    http_requests: requests,
+    http_bytes_read_per_chip: Math.round(http.stats.bytesRead / SHIPS),
+    tile_bytes_touched_per_chip: Math.round(http.stats.tileBytesTouched / SHIPS),
+    distinct_tile_bytes_per_chip: Math.round(http.stats.tileBytesFetched / SHIPS),
+    read_to_touched_ratio: round(http.stats.bytesRead / http.stats.tileBytesTouched, 3),
+  };
+}
+const httpFigures = withHttp ? await httpRun() : {};
 
 const dagrunCpu = median(dagrunRuns.map((run) => run.cpu_s));
 const rasterioCpu = median(rasterioRuns.map((run) => run.cpu_s));
@@ -219,14 +232,7 @@ const figures = {
   rasterio_peak_rss_mb_per_worker: round(rasterioRss / jobs, 1),
   rss_ratio: round(dagrunRss / rasterioRss, 3),
   ...agreement,
-  http_chips_ok: http.rows.filter((row) => row.status === 'ok').length,
-  http_chips_per_s: round(SHIPS / httpSeconds),
-  http_bytes_served: served,
-  http_requests: requests,
-  http_bytes_read_per_chip: Math.round(http.stats.bytesRead / SHIPS),
-  tile_bytes_touched_per_chip: Math.round(http.stats.tileBytesTouched / SHIPS),
-  distinct_tile_bytes_per_chip: Math.round(http.stats.tileBytesFetched / SHIPS),
-  read_to_touched_ratio: round(http.stats.bytesRead / http.stats.tileBytesTouched, 3),
+  ...httpFigures,
   load_average_1m: round(loadavg()[0]),
   cpus: cpus().length,
 };

@@ -267,8 +267,8 @@ function encodeTiles(level: Level, sampleType: SampleType, tileSize: number, pre
   const rowBytes = rowValues * BYTES[sampleType];
   const tilesAcross = Math.ceil(level.width / tileSize);
   const tilesDown = Math.ceil(level.height / tileSize);
-  // One tile buffer, reused: deflateSync is done with it before the next tile is cut.
-  const raw = Buffer.alloc(tileSize * rowBytes);
+  // One tile buffer, reused across tiles and calls: deflateSync is done with it before the next tile is cut.
+  const raw = tileBuffer(tileSize * rowBytes);
   const typed = viewOf(raw, sampleType);
   // Predictor 3 reads each float's bits once and writes its four bytes straight into the byte planes.
   const words = predictor === 3 ? level.bands.map((band) => new Uint32Array(band.buffer, band.byteOffset, band.length)) : [];
@@ -304,10 +304,20 @@ function encodeTiles(level: Level, sampleType: SampleType, tileSize: number, pre
         // Predictor 2 over the whole row, padding included (what the portable path does).
         if (predictor === 2) for (let i = target + rowValues - 1; i >= target + samples; i--) typed[i] -= typed[i - samples];
       }
-      tiles.push(deflateSync(raw, { level: zlibLevel }));
+      // One output chunk big enough for any tile (deflate's worst case is a few bytes per 16 KiB over
+      // the input): no concatenation of 16 KiB pieces.
+      tiles.push(deflateSync(raw, { level: zlibLevel, chunkSize: raw.length + (raw.length >> 10) + 1024 }));
     }
   }
   return tiles;
+}
+
+let scratch: Buffer | undefined;
+
+/** A buffer of `bytes` bytes (contents undefined) reused by every call of this thread. */
+function tileBuffer(bytes: number): Buffer {
+  if (!scratch || scratch.length < bytes) scratch = Buffer.alloc(bytes);
+  return scratch.subarray(0, bytes);
 }
 
 /** The same tiles through DataView, for big-endian hosts (TIFF here is little-endian). */

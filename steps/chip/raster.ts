@@ -89,71 +89,88 @@ export function resampleToGrid(
  */
 function resampleBicubic(window: ArrayLike<number>, valid: Uint8Array, windowX: number, windowY: number, windowWidth: number, size: number, u: Float64Array, v: Float64Array, source: RasterGeo): Float32Array {
   const out = new Float32Array(size * size);
-  const at = (col: number, row: number): number => (row - windowY) * windowWidth + (col - windowX);
-  const isValid = (col: number, row: number): boolean => col >= 0 && col < source.width && row >= 0 && row < source.height && valid[at(col, row)] === 1;
   // The chip grid is axis-aligned with the source: the kernel position and weights of a column depend
   // on the column only, and those of a row on the row only. Computed once each (same expressions, so
-  // the same doubles) instead of per pixel.
+  // the same doubles) instead of per pixel. Window index of (col, row): (row - windowY) * windowWidth
+  // + col - windowX. Plain locals and no calls in the pixel loop: a worker cuts only ~100 bands, so
+  // much of it runs before the JIT has optimised it.
   const columns = kernelPositions(u, source.width);
   const rows = kernelPositions(v, source.height);
+  const colInside = columns.inside;
+  const colFloor = columns.floor;
+  const colCentre = columns.c;
+  const colCubic = columns.cubic;
+  const wx = columns.w;
   for (let j = 0; j < size; j++) {
-    if (!rows.inside[j]) continue;
-    const y = v[j];
+    if (rows.inside[j] === 0) continue;
     const cy = rows.c[j];
-    const floorRow = rows.floor[j];
+    const pixelRow = (rows.floor[j] - windowY) * windowWidth - windowX;
+    const kernelTop = (cy - 1 - windowY) * windowWidth - windowX;
+    const cubicRow = rows.cubic[j] === 1;
     const wy0 = rows.w[j * 4];
     const wy1 = rows.w[j * 4 + 1];
     const wy2 = rows.w[j * 4 + 2];
     const wy3 = rows.w[j * 4 + 3];
     for (let i = 0; i < size; i++) {
-      if (!columns.inside[i]) continue;
-      if (valid[at(columns.floor[i], floorRow)] !== 1) continue;
-      const cx = columns.c[i];
-      let cubic = columns.cubic[i] === 1 && rows.cubic[j] === 1;
-      for (let m = -1; cubic && m < 3; m++) {
-        const line = at(cx - 1, cy + m);
-        if (!valid[line] || !valid[line + 1] || !valid[line + 2] || !valid[line + 3]) cubic = false;
+      if (colInside[i] === 0) continue;
+      if (valid[pixelRow + colFloor[i]] !== 1) continue;
+      if (cubicRow && colCubic[i] === 1) {
+        const b0 = kernelTop + colCentre[i] - 1;
+        const b1 = b0 + windowWidth;
+        const b2 = b1 + windowWidth;
+        const b3 = b2 + windowWidth;
+        if (
+          valid[b0] && valid[b0 + 1] && valid[b0 + 2] && valid[b0 + 3] &&
+          valid[b1] && valid[b1 + 1] && valid[b1 + 2] && valid[b1 + 3] &&
+          valid[b2] && valid[b2 + 1] && valid[b2 + 2] && valid[b2 + 3] &&
+          valid[b3] && valid[b3 + 1] && valid[b3 + 2] && valid[b3 + 3]
+        ) {
+          const wx0 = wx[i * 4];
+          const wx1 = wx[i * 4 + 1];
+          const wx2 = wx[i * 4 + 2];
+          const wx3 = wx[i * 4 + 3];
+          let sum = 0;
+          sum += wy0 * (wx0 * window[b0] + wx1 * window[b0 + 1] + wx2 * window[b0 + 2] + wx3 * window[b0 + 3]);
+          sum += wy1 * (wx0 * window[b1] + wx1 * window[b1 + 1] + wx2 * window[b1 + 2] + wx3 * window[b1 + 3]);
+          sum += wy2 * (wx0 * window[b2] + wx1 * window[b2 + 1] + wx2 * window[b2 + 2] + wx3 * window[b2 + 3]);
+          sum += wy3 * (wx0 * window[b3] + wx1 * window[b3 + 1] + wx2 * window[b3 + 2] + wx3 * window[b3 + 3]);
+          out[j * size + i] = sum;
+          continue;
+        }
       }
-      if (cubic) {
-        const wx0 = columns.w[i * 4];
-        const wx1 = columns.w[i * 4 + 1];
-        const wx2 = columns.w[i * 4 + 2];
-        const wx3 = columns.w[i * 4 + 3];
-        let base = at(cx - 1, cy - 1);
-        let sum = 0;
-        sum += wy0 * (wx0 * window[base] + wx1 * window[base + 1] + wx2 * window[base + 2] + wx3 * window[base + 3]);
-        base += windowWidth;
-        sum += wy1 * (wx0 * window[base] + wx1 * window[base + 1] + wx2 * window[base + 2] + wx3 * window[base + 3]);
-        base += windowWidth;
-        sum += wy2 * (wx0 * window[base] + wx1 * window[base + 1] + wx2 * window[base + 2] + wx3 * window[base + 3]);
-        base += windowWidth;
-        sum += wy3 * (wx0 * window[base] + wx1 * window[base + 1] + wx2 * window[base + 2] + wx3 * window[base + 3]);
-        out[j * size + i] = sum;
-        continue;
-      }
-      const x = u[i];
-      let bx = Math.floor(x - 0.5);
-      let by = Math.floor(y - 0.5);
-      let rx = 1.5 - (x - bx);
-      let ry = 1.5 - (y - by);
-      if (bx === -1) { bx = 0; rx = 1; }
-      if (by === -1) { by = 0; ry = 1; }
-      let sum = 0;
-      let weights = 0;
-      const add = (col: number, row: number, w: number): void => {
-        if (w === 0 || !isValid(col, row)) return;
-        sum += w * window[at(col, row)];
-        weights += w;
-      };
-      add(bx, by, rx * ry);
-      add(bx + 1, by, (1 - rx) * ry);
-      add(bx, by + 1, rx * (1 - ry));
-      add(bx + 1, by + 1, (1 - rx) * (1 - ry));
-      if (weights < 0.00001) continue;
-      out[j * size + i] = weights === 1 ? sum : sum / weights;
+      const value = bilinearFallback(window, valid, windowX, windowY, windowWidth, source, u[i], v[j]);
+      if (value !== undefined) out[j * size + i] = value;
     }
   }
   return out;
+}
+
+/**
+ * GDAL's fallback where the 4×4 neighbourhood leaves the raster or holds an invalid pixel: bilinear
+ * over the valid pixels of the 2×2 neighbourhood, renormalised; undefined when none contributes.
+ */
+function bilinearFallback(window: ArrayLike<number>, valid: Uint8Array, windowX: number, windowY: number, windowWidth: number, source: RasterGeo, x: number, y: number): number | undefined {
+  let bx = Math.floor(x - 0.5);
+  let by = Math.floor(y - 0.5);
+  let rx = 1.5 - (x - bx);
+  let ry = 1.5 - (y - by);
+  if (bx === -1) { bx = 0; rx = 1; }
+  if (by === -1) { by = 0; ry = 1; }
+  let sum = 0;
+  let weights = 0;
+  const add = (col: number, row: number, w: number): void => {
+    if (w === 0 || col < 0 || col >= source.width || row < 0 || row >= source.height) return;
+    const at = (row - windowY) * windowWidth + (col - windowX);
+    if (valid[at] !== 1) return;
+    sum += w * window[at];
+    weights += w;
+  };
+  add(bx, by, rx * ry);
+  add(bx + 1, by, (1 - rx) * ry);
+  add(bx, by + 1, rx * (1 - ry));
+  add(bx + 1, by + 1, (1 - rx) * (1 - ry));
+  if (weights < 0.00001) return undefined;
+  return weights === 1 ? sum : sum / weights;
 }
 
 /**
@@ -252,6 +269,11 @@ export async function readClasses(reader: CogReader, grid: ChipGrid): Promise<Ui
  * 10 000-bin histogram (the DN quantum, 1e-4) is exact enough and avoids sorting every band of every chip.
  */
 export function quantileOfValid(values: Float32Array, q: number, mask?: Uint8Array): number {
+  return quantilesOfValid(values, [q], mask)[0];
+}
+
+/** `quantileOfValid` for several quantiles from one histogram. */
+export function quantilesOfValid(values: Float32Array, qs: readonly number[], mask?: Uint8Array): number[] {
   const bins = 10_000;
   const histogram = new Uint32Array(bins + 1);
   let count = 0;
@@ -261,14 +283,16 @@ export function quantileOfValid(values: Float32Array, q: number, mask?: Uint8Arr
     histogram[Math.min(bins, Math.round(value * bins))]++;
     count++;
   }
-  if (count === 0) return 0;
-  const target = Math.min(count - 1, Math.max(0, Math.round(q * (count - 1))));
-  let seen = 0;
-  for (let bin = 0; bin <= bins; bin++) {
-    seen += histogram[bin];
-    if (seen > target) return bin / bins;
-  }
-  return 1;
+  return qs.map((q) => {
+    if (count === 0) return 0;
+    const target = Math.min(count - 1, Math.max(0, Math.round(q * (count - 1))));
+    let seen = 0;
+    for (let bin = 0; bin <= bins; bin++) {
+      seen += histogram[bin];
+      if (seen > target) return bin / bins;
+    }
+    return 1;
+  });
 }
 
 export interface StretchOptions {
@@ -295,7 +319,10 @@ export function waterStretchMask(scl: Uint8Array, bands: readonly Float32Array[]
   const mask = new Uint8Array(scl.length);
   let count = 0;
   for (let i = 0; i < scl.length; i++) {
-    if (scl[i] === SCL_WATER && bands.every((band) => band[i] > 0)) {
+    if (scl[i] !== SCL_WATER) continue;
+    let valid = true;
+    for (let b = 0; b < bands.length && valid; b++) valid = bands[b][i] > 0;
+    if (valid) {
       mask[i] = 1;
       count++;
     }
@@ -307,9 +334,10 @@ export function waterStretchMask(scl: Uint8Array, bands: readonly Float32Array[]
 export function stretchRgb(red: Float32Array, green: Float32Array, blue: Float32Array, options: StretchOptions = {}): Uint8Array {
   const { mask, low = 0.02, high = 0.98, minSpan = 0.05 } = options;
   const out = new Uint8Array(red.length * 3);
-  [red, green, blue].forEach((band, channel) => {
-    let lo = quantileOfValid(band, low, mask);
-    let hi = quantileOfValid(band, high, mask);
+  const bands = [red, green, blue];
+  for (let channel = 0; channel < 3; channel++) {
+    const band = bands[channel];
+    let [lo, hi] = quantilesOfValid(band, [low, high], mask);
     if (hi - lo < minSpan) {
       const middle = (lo + hi) / 2;
       lo = Math.max(0, middle - minSpan / 2);
@@ -321,6 +349,6 @@ export function stretchRgb(red: Float32Array, green: Float32Array, blue: Float32
       const scaled = Math.round(((band[i] - lo) / span) * 255);
       out[i * 3 + channel] = scaled < 0 ? 0 : scaled > 255 ? 255 : scaled;
     }
-  });
+  }
   return out;
 }

@@ -3,8 +3,8 @@
 // COG cache; results come back as rows and are ordered by chip_id by the table writer.
 import type { Worker } from 'node:worker_threads';
 import { startModuleWorker } from '../../src/sdk/module-worker.js';
-import { CogCache, type CogReaderOptions, type ReadStats } from '../../lib/geo/cog-reader.js';
-import { makeChip, type Asset, type ChipParams, type ChipRow, type ChipTask } from './chip.js';
+import type { CogCache, CogReaderOptions, ReadStats } from '../../lib/geo/cog-reader.js';
+import type { Asset, ChipParams, ChipRow, ChipTask } from './chip.js';
 import { chipId } from './geometry.js';
 
 /** A matches row that cannot become a chip task: skipped with this message. */
@@ -95,6 +95,9 @@ export interface RunResult {
 
 /** Cut every task in this thread, one scene after another (each scene's readers closed when done). */
 export async function runInProcess(tasks: readonly ChipTask[], params: ChipParams, options: RunOptions): Promise<RunResult> {
+  // Loaded here, not at the top: a process that only hands chips to workers never loads the raster
+  // stack (geotiff.js, sharp), which each worker thread loads for itself.
+  const [{ makeChip }, { CogCache }] = await Promise.all([import('./chip.js'), import('../../lib/geo/cog-reader.js')]);
   const rows: ChipRow[] = [];
   const stats: ReadStats = { bytesRead: 0, requests: 0, tileBytesTouched: 0, tileBytesFetched: 0 };
   let cache: CogCache | undefined;
@@ -133,25 +136,30 @@ function startWorker(data: unknown): Worker {
   return startModuleWorker(new URL(typescript ? './worker.ts' : './worker.js', import.meta.url), data);
 }
 
-/** Cut every task, on `jobs` worker threads when jobs > 1. */
+/**
+ * Cut every task on `jobs` threads: this one (a kernel already runs on a worker thread) and jobs − 1
+ * worker threads. Each thread loads the raster stack and warms up its JIT once, so the calling
+ * thread taking a share saves a whole thread's start-up.
+ */
 export async function runChips(tasks: readonly ChipTask[], params: ChipParams, options: RunOptions): Promise<RunResult> {
   if (options.jobs <= 1 || tasks.length <= 1) return runInProcess(tasks, params, options);
   const parts = partitionTasks(tasks, options.jobs);
   let done = 0;
   const results = await Promise.all(
-    parts.map(
-      (part) =>
-        new Promise<RunResult>((resolve, reject) => {
-          const worker = startWorker({ tasks: part, params, options: { outDir: options.outDir, outPrefix: options.outPrefix, jobs: 1, cache: options.cache } });
-          let result: RunResult | undefined;
-          worker.on('message', (message: { type: 'chip' } | { type: 'done'; result: RunResult } | { type: 'error'; message: string; stack?: string }) => {
-            if (message.type === 'chip') options.onChip?.(++done);
-            else if (message.type === 'done') result = message.result;
-            else reject(Object.assign(new Error(message.message), { stack: message.stack }));
-          });
-          worker.on('error', reject);
-          worker.on('exit', (code) => (result ? resolve(result) : reject(new Error(`chip worker exited with code ${code} before finishing`))));
-        }),
+    parts.map((part, k) =>
+      k === 0
+        ? runInProcess(part, params, { ...options, onChip: () => options.onChip?.(++done) })
+        : new Promise<RunResult>((resolve, reject) => {
+            const worker = startWorker({ tasks: part, params, options: { outDir: options.outDir, outPrefix: options.outPrefix, jobs: 1, cache: options.cache } });
+            let result: RunResult | undefined;
+            worker.on('message', (message: { type: 'chip' } | { type: 'done'; result: RunResult } | { type: 'error'; message: string; stack?: string }) => {
+              if (message.type === 'chip') options.onChip?.(++done);
+              else if (message.type === 'done') result = message.result;
+              else reject(Object.assign(new Error(message.message), { stack: message.stack }));
+            });
+            worker.on('error', reject);
+            worker.on('exit', (code) => (result ? resolve(result) : reject(new Error(`chip worker exited with code ${code} before finishing`))));
+          }),
     ),
   );
   const stats: ReadStats = { bytesRead: 0, requests: 0, tileBytesTouched: 0, tileBytesFetched: 0 };
