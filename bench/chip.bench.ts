@@ -4,7 +4,8 @@
 // each, sides alternating (`--rounds`, default 2) under `nice -n 10`, each side a process of its own
 // so CPU-seconds and peak RSS are whole-process figures. Then dagrun once more over HTTP range
 // requests from a 127.0.0.1 server, for bytes read per chip against the bytes of the tiles touched.
-// `--quick`: a 2745×2745 scene and 25 ships. `--jobs N` (default 2). `--no-http`: skip the HTTP run.
+// `--quick`: a 2745×2745 scene and 25 ships. `--jobs=N` (default 2), `--rounds=N` (default 2).
+// `--no-http`: skip the HTTP run.
 // The scene is generated once into bench/.work/ (git-ignored) and reused. dagrun runs compiled
 // (dist/, rebuilt first when a source is newer), as the `dagrun` CLI does. Ends with one JSON line.
 import { spawnSync } from 'node:child_process';
@@ -21,12 +22,17 @@ import { toLonLat } from '../steps/chip/geometry.js';
 import { orderTasks, runChips } from '../steps/chip/run.js';
 
 const quick = process.argv.includes('--quick');
-const flag = (name: string, fallback: string): string => {
+/** `--name=N` (bench/run.ts passes only `--` arguments through) or `--name N`; a positive integer. */
+const count = (name: string, fallback: number): number => {
+  const inline = process.argv.find((arg) => arg.startsWith(`--${name}=`));
   const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 ? process.argv[at + 1] : fallback;
+  const text = inline ? inline.slice(name.length + 3) : at >= 0 ? process.argv[at + 1] : String(fallback);
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name}: ${text} is not a positive integer`);
+  return value;
 };
-const jobs = Number(flag('jobs', '2'));
-const rounds = Number(flag('rounds', '2'));
+const jobs = count('jobs', 2);
+const rounds = count('rounds', 2);
 const compression = 'deflate';
 const withHttp = !process.argv.includes('--no-http');
 const SIZE = quick ? 2745 : 10980;
