@@ -24,7 +24,7 @@ for (let i = 0; i < 10; i++) {
       const [w, s] = [j - 0.05, 50 + i - 0.05];
       scenes.push({
         id: `S2X_${i}${j}_${k}`, datetime: new Date(Date.UTC(2026, 4, 20 + 2 * k, 11, 0, 0)).toISOString(), cloudCover: 50 * random(), epsg: 32631,
-        processingBaseline: '05.11', geometry: { type: 'Polygon', coordinates: [[[w, s], [w + 1.1, s], [w + 1.1, s + 1.1], [w, s + 1.1], [w, s]]] },
+        processingBaseline: '05.11', href: null, geometry: { type: 'Polygon', coordinates: [[[w, s], [w + 1.1, s], [w + 1.1, s + 1.1], [w, s + 1.1], [w, s]]] },
         assets: Object.fromEntries(['B02', 'B03', 'B04', 'B08', 'SCL'].map((b) => [b, { href: `${b}.tif`, scale: 0.0001, offset: -0.1, nodata: 0 }])),
       });
     }

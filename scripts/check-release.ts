@@ -1,7 +1,9 @@
 // Checks a chip release the way a model user would before training: every row of
 // indexes/tiles.parquet has a readable tiled GeoTIFF whose size, CRS and transform agree with the row,
 // the JSON sidecar, the GeoJSON footprint and the STAC item; every STAC item has its row; every asset
-// href of every item resolves to a file inside the release.
+// href of every item resolves to a file inside the release; each chip's file name carries its scene
+// time as TorchGeo's RasterDataset reads it (TORCHGEO_FILENAME_REGEX); each item's `derived_from` link
+// names the Sentinel-2 item it was cut from (checked when that item is a local file).
 //
 // Usage: npm run check-release -- [OUT_DIR] [--json]     (OUT_DIR defaults to ./out)
 // Exit: 0 consistent, 1 problems found (each printed with its file), 2 not a release folder.
@@ -9,6 +11,20 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fromFile } from 'geotiff';
 import { readTable } from '../src/sdk/table-io.js';
+import { sceneDatetimeText } from '../steps/chip/geometry.js';
+
+/**
+ * The chip GeoTIFF names, as a TorchGeo RasterDataset subclass declares them (Python syntax:
+ * `filename_regex = r'^(?P<chip_id>[0-9a-f]{16})_(?P<date>\d{8}T\d{6})\.tif$'`, `date_format = '%Y%m%dT%H%M%S'`).
+ * It matches the reflectance chip only (not `_scl.tif`).
+ */
+export const TORCHGEO_FILENAME_REGEX = /^(?<chip_id>[0-9a-f]{16})_(?<date>\d{8}T\d{6})\.tif$/;
+
+/** YYYYMMDDTHHMMSS (UTC) of a scene time, as the chip file name carries it. */
+export function compactTime(sceneDatetime: unknown): string {
+  const text = sceneDatetime instanceof Date ? sceneDatetime.toISOString() : String(sceneDatetime);
+  return sceneDatetimeText(text).replace(/[-:]/g, '').slice(0, 15);
+}
 
 export interface ReleaseProblem {
   /** File the problem is in, relative to the release folder. */
@@ -71,6 +87,12 @@ export async function checkRelease(root: string): Promise<ReleaseReport> {
       problem(tilesPath, `row ${id}: ${String(row.path)} does not exist`);
       continue;
     }
+    // The name: TorchGeo finds the chip and its time from the file name alone.
+    const name = /[^/]+$/.exec(String(row.path))?.[0] ?? '';
+    const named = TORCHGEO_FILENAME_REGEX.exec(name);
+    if (!named) problem(tif, `file name ${name} does not match ${TORCHGEO_FILENAME_REGEX.source} (TorchGeo cannot index it)`);
+    else if (named.groups?.chip_id !== id) problem(tif, `file name carries chip id ${named.groups?.chip_id}, the index row says ${id}`);
+    else if (named.groups?.date !== compactTime(row.scene_datetime)) problem(tif, `file name carries time ${named.groups?.date}, the scene time is ${compactTime(row.scene_datetime)}`);
     // The GeoTIFF: tiled, its CRS and transform as the row says.
     let transform: number[] | null = null;
     try {
@@ -120,6 +142,7 @@ export async function checkRelease(root: string): Promise<ReleaseReport> {
     if (String(properties.mmsi) !== String(row.mmsi)) problem(itemPath, `mmsi ${String(properties.mmsi)} but the index row says ${String(row.mmsi)}`);
     const itemRing = (item.geometry as { coordinates?: Ring[] } | undefined)?.coordinates?.[0];
     if (ring && (!itemRing || !sameRing(ring, itemRing))) problem(itemPath, 'geometry differs from the chip footprint');
+    checkDerivedFrom(item, row, itemPath, root, problem);
     for (const [name, asset] of Object.entries((item.assets ?? {}) as Record<string, { href?: string }>)) {
       const target = resolve(dirname(itemPath), String(asset.href));
       if (!target.startsWith(resolve(root) + sep)) problem(itemPath, `asset ${name} href ${String(asset.href)} leaves the release folder`);
@@ -127,6 +150,40 @@ export async function checkRelease(root: string): Promise<ReleaseReport> {
     }
   }
   return { chips: rows.length, items: itemIds.size, problems };
+}
+
+/**
+ * The item's `derived_from` link: one, when the row records the scene's href; a URL, or a relative
+ * href (never an absolute path). A relative one that resolves to a file must be the scene's STAC item
+ * (its id the row's scene_id); one that does not resolve is reported only inside the release, since
+ * the source catalog of a copied release stays behind.
+ */
+function checkDerivedFrom(item: Record<string, unknown>, row: Record<string, unknown>, itemPath: string, root: string, problem: (path: string, message: string) => void): void {
+  const links = ((item.links ?? []) as { rel?: string; href?: string }[]).filter((link) => link?.rel === 'derived_from');
+  if (row.scene_href === null || row.scene_href === undefined) {
+    if (links.length > 0) problem(itemPath, 'derived_from link but the index row has no scene_href');
+    return;
+  }
+  if (links.length !== 1) {
+    problem(itemPath, `${links.length} derived_from links (one expected: the Sentinel-2 item ${String(row.scene_id)})`);
+    return;
+  }
+  const href = String(links[0].href ?? '');
+  if (/^[a-z][a-z0-9+.-]*:/i.test(href)) {
+    if (!/^https?:\/\//i.test(href)) problem(itemPath, `derived_from href ${href} is neither http(s) nor relative`);
+    return;
+  }
+  if (href === '' || href.startsWith('/')) {
+    problem(itemPath, `derived_from href ${JSON.stringify(href)} is not a relative href`);
+    return;
+  }
+  const target = resolve(dirname(itemPath), href);
+  if (!existsSync(target)) {
+    if (target.startsWith(resolve(root) + sep)) problem(itemPath, `derived_from href ${href} does not resolve to a file`);
+    return;
+  }
+  const source = readJson(target);
+  if (source instanceof Error || source.id !== row.scene_id) problem(itemPath, `derived_from href ${href} is not the STAC item ${String(row.scene_id)}${source instanceof Error ? `: ${source.message}` : ` (id ${String(source.id)})`}`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('check-release.ts')) {

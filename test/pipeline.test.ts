@@ -51,6 +51,8 @@ describe('the embedded sample', () => {
     expect(clean.problems).toEqual([]);
     expect(clean.chips).toBeGreaterThan(0);
     expect(clean.items).toBe(clean.chips);
+    // in place, each item's derived_from link resolves to the sample's Sentinel-2 item and is checked
+    expect((await checkRelease(join(PROJECT_ROOT, 'out'))).problems).toEqual([]);
 
     const rows = await readTable(join(release, 'indexes', 'tiles.parquet'));
     const [first, second] = rows.map((r) => ({ id: String(r.chip_id), tif: String(r.path) }));
@@ -60,6 +62,15 @@ describe('the embedded sample', () => {
     item.properties.split = item.properties.split === 'train' ? 'test' : 'train';
     item.assets.thumbnail.href = '../../../../outside.jpg';
     writeFileSync(itemPath, JSON.stringify(item));
+    if (rows.length > 2) {
+      // a derived_from link to something that is not the scene's item, inside the release
+      const thirdPath = join(release, 'indexes', 'stac', 'items', `${String(rows[2].chip_id)}.json`);
+      const third = JSON.parse(readFileSync(thirdPath, 'utf8'));
+      third.links.find((l: { rel: string }) => l.rel === 'derived_from').href = '../collection.json';
+      writeFileSync(thirdPath, JSON.stringify(third));
+    }
+    item.links = item.links.filter((l: { rel: string }) => l.rel !== 'derived_from');
+    writeFileSync(itemPath, JSON.stringify(item));
     writeFileSync(join(release, 'indexes', 'stac', 'items', 'ffffffffffffffff.json'), '{}');
     const report = await checkRelease(release);
     const messages = report.problems.map((p) => `${p.file}: ${p.message}`);
@@ -67,6 +78,8 @@ describe('the embedded sample', () => {
     expect(messages).toContainEqual(`indexes/stac/items/${second.id}.json: split ${item.properties.split} but the index row says ${item.properties.split === 'train' ? 'test' : 'train'}`);
     expect(messages).toContainEqual(`indexes/stac/items/${second.id}.json: asset thumbnail href ../../../../outside.jpg leaves the release folder`);
     expect(messages).toContainEqual('indexes/stac/items/ffffffffffffffff.json: STAC item ffffffffffffffff has no row in indexes/tiles.parquet');
+    expect(messages).toContainEqual(`indexes/stac/items/${second.id}.json: 0 derived_from links (one expected: the Sentinel-2 item ${String(rows[1].scene_id)})`);
+    if (rows.length > 2) expect(messages).toContainEqual(`indexes/stac/items/${String(rows[2].chip_id)}.json: derived_from href ../collection.json is not the STAC item ${String(rows[2].scene_id)} (id maritime-s2-ship-chips)`);
     // the command: exit 1 with problems, 2 for a folder that is not a release
     const script = join(PROJECT_ROOT, 'scripts', 'check-release.ts');
     expect(spawnSync(process.execPath, ['--import', 'tsx', script, release], { cwd: PROJECT_ROOT, encoding: 'utf8' }).status).toBe(1);

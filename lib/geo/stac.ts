@@ -14,6 +14,8 @@ export type JsonObject = Record<string, unknown>;
 export interface LocatedItem {
   readonly item: JsonObject;
   readonly location: string;
+  /** True when `location` is the item's own document (a static catalog's item file), not a page or collection holding it. */
+  readonly own?: boolean;
 }
 
 /**
@@ -57,6 +59,11 @@ export interface Scene {
   cloudCover: number | null;
   epsg: number | null;
   processingBaseline: string | null;
+  /**
+   * Where the item itself can be read again (the target of a chip's `derived_from` link): its `self`
+   * link resolved against where it was read, else its own document; null when neither is known.
+   */
+  href: string | null;
   /** GeoJSON Polygon or MultiPolygon in WGS84. */
   geometry: { type: string; coordinates: unknown } | null;
   assets: Partial<Record<ChipBand, BandAsset>>;
@@ -181,9 +188,23 @@ export function normaliseItem(located: LocatedItem, where = located.location): S
     cloudCover: finite(properties['eo:cloud_cover']) ?? null,
     epsg: sceneEpsg(item),
     processingBaseline: baseline,
+    href: itemHref(located),
     geometry,
     assets,
   };
+}
+
+/** The item's `self` link (resolved against where it was read), else its own document, else null. */
+export function itemHref({ item, location, own }: LocatedItem): string | null {
+  const self = ((item.links ?? []) as StacLink[]).find((link) => link?.rel === 'self' && typeof link.href === 'string' && link.href !== '');
+  if (self) {
+    try {
+      return resolveHref(self.href as string, location);
+    } catch {
+      return own ? resolveHref(location, location) : null; // an unparsable self link: fall back to the document
+    }
+  }
+  return own ? resolveHref(location, location) : null;
 }
 
 /** Whether a scene footprint (Polygon or MultiPolygon, lon/lat) contains the point. */
@@ -364,7 +385,7 @@ export async function loadStaticItems(
       continue;
     }
     if (doc.type === 'Feature') {
-      items.push({ item: doc, location: here });
+      items.push({ item: doc, location: here, own: true });
       continue;
     }
     if (doc.type === 'FeatureCollection') {

@@ -47,6 +47,7 @@ export interface InputRows {
     bbox_max_lon: number | null;
     epsg: number | null;
     tle_epoch_utc: string | null;
+    source: string | null;
   };
 }
 

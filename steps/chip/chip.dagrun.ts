@@ -29,6 +29,7 @@ export interface InputRows {
     cloud_cover: number | null;
     epsg: number | null;
     assets: string | null;
+    scene_href: string | null;
   };
 }
 
@@ -45,6 +46,7 @@ export interface OutputRows {
     scene_id: string | null;
     scene_datetime: string | null;
     cloud_cover: number | null;
+    scene_href: string | null;
     split: string | null;
     bands: string | null;
     has_swir: boolean | null;
@@ -58,7 +60,7 @@ export interface OutputRows {
 
 /** Each table output's declared columns (DuckDB types), for writeTable. */
 export const outputColumns = {
-  "chips": {"chip_id":"VARCHAR","path":"VARCHAR","scl_path":"VARCHAR","mmsi":"BIGINT","lat":"DOUBLE","lon":"DOUBLE","overpass_time":"TIMESTAMP","scene_id":"VARCHAR","scene_datetime":"TIMESTAMP","cloud_cover":"DOUBLE","split":"VARCHAR","bands":"VARCHAR","has_swir":"BOOLEAN","epsg":"INTEGER","transform":"VARCHAR","footprint_wkt":"VARCHAR","status":"VARCHAR","reason":"VARCHAR"},
+  "chips": {"chip_id":"VARCHAR","path":"VARCHAR","scl_path":"VARCHAR","mmsi":"BIGINT","lat":"DOUBLE","lon":"DOUBLE","overpass_time":"TIMESTAMP","scene_id":"VARCHAR","scene_datetime":"TIMESTAMP","cloud_cover":"DOUBLE","scene_href":"VARCHAR","split":"VARCHAR","bands":"VARCHAR","has_swir":"BOOLEAN","epsg":"INTEGER","transform":"VARCHAR","footprint_wkt":"VARCHAR","status":"VARCHAR","reason":"VARCHAR"},
 } as const;
 
 /** Each table output's row order. */

@@ -36,6 +36,8 @@ export interface ChipTask {
   cloudCover: number | null;
   epsg: number;
   assets: Record<string, Asset>;
+  /** The Sentinel-2 item's href (stac-search `scene_href`; null when unknown): the chip's `derived_from`. */
+  sceneHref?: string | null;
 }
 
 export interface ChipParams {
@@ -60,6 +62,7 @@ export interface ChipRow {
   scene_id: string;
   scene_datetime: string;
   cloud_cover: number | null;
+  scene_href: string | null;
   split: Split;
   bands: string;
   has_swir: boolean;
@@ -81,6 +84,7 @@ export const CHIP_COLUMNS = {
   scene_id: 'VARCHAR',
   scene_datetime: 'TIMESTAMP',
   cloud_cover: 'DOUBLE',
+  scene_href: 'VARCHAR',
   split: 'VARCHAR',
   bands: 'VARCHAR',
   has_swir: 'BOOLEAN',
@@ -127,9 +131,13 @@ export function bandsFor(task: ChipTask, params: Pick<ChipParams, 'include_swir'
   return { ids, names: ids };
 }
 
-/** Where a chip's files go, relative to the chips directory: {split}/{mmsi}/{chip_id}. */
-export function chipStem(split: Split, mmsi: number, id: string): string {
-  return `${split}/${mmsi}/${id}`;
+/**
+ * Where a chip's files go, relative to the chips directory: {split}/{mmsi}/{chip_id}_{YYYYMMDDTHHMMSS},
+ * the scene time (UTC) in the name so TorchGeo's RasterDataset (which matches `filename_regex` on the
+ * file name only) can index chips in time.
+ */
+export function chipStem(split: Split, mmsi: number, id: string, sceneDatetime: string): string {
+  return `${split}/${mmsi}/${id}_${sceneDatetimeText(sceneDatetime).replace(/[-:]/g, '').slice(0, 15)}`;
 }
 
 export interface ChipContext {
@@ -145,7 +153,7 @@ export async function makeChip(task: ChipTask, params: ChipParams, context: Chip
   const id = chipId(task.mmsi, task.sceneDatetime, task.lat, task.lon);
   const split = splitFor(id, params.split_fractions);
   const { ids: bands, names: bandNames } = bandsFor(task, params);
-  const stem = chipStem(split, task.mmsi, id);
+  const stem = chipStem(split, task.mmsi, id, task.sceneDatetime);
   const base: Omit<ChipRow, 'path' | 'scl_path' | 'transform' | 'footprint_wkt' | 'status' | 'reason'> = {
     chip_id: id,
     mmsi: task.mmsi,
@@ -155,6 +163,7 @@ export async function makeChip(task: ChipTask, params: ChipParams, context: Chip
     scene_id: task.sceneId,
     scene_datetime: sceneDatetimeText(task.sceneDatetime),
     cloud_cover: task.cloudCover,
+    scene_href: task.sceneHref ?? null,
     split,
     bands: bands.join(','),
     has_swir: bands.includes('B11'),

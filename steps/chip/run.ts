@@ -59,6 +59,8 @@ export function parseMatches(rows: readonly Record<string, unknown>[]): { tasks:
       sceneId: String(raw.scene_id),
       sceneDatetime: String(raw.scene_datetime),
       cloudCover: cloud !== null && Number.isFinite(cloud) ? cloud : null,
+      // optional: tables written before stac-search recorded it have no scene_href
+      sceneHref: typeof raw.scene_href === 'string' && raw.scene_href !== '' ? raw.scene_href : null,
     });
   });
   return { tasks, bad };

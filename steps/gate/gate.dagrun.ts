@@ -30,6 +30,7 @@ export interface InputRows {
     scene_id: string | null;
     scene_datetime: string | null;
     cloud_cover: number | null;
+    scene_href: string | null;
     split: string | null;
     bands: string | null;
     has_swir: boolean | null;

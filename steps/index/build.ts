@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StepError } from '../../src/sdk/errors.js';
 import { quoteIdent, readerFor, withDb, writeTable } from '../../src/sdk/table-io.js';
-import { dailyCollections, labelCollection, PRUNED_COLUMNS, prunedRow, selectChips, stacCollection, stacItem, TILES_COLUMNS, TILES_STAGING_COLUMNS, tilesGeoMetadata, tilesStagingRow, type IndexInput, type Listed, type PruneTolerances } from './index-build.js';
+import { DEFAULT_SCENE_LINK_BASE, STAC_DIR, dailyCollections, labelCollection, PRUNED_COLUMNS, prunedRow, selectChips, stacCollection, stacItem, TILES_COLUMNS, TILES_STAGING_COLUMNS, tilesGeoMetadata, tilesStagingRow, type IndexInput, type Listed, type PruneTolerances } from './index-build.js';
 
 const CHIP_COLUMNS = ['chip_id', 'path', 'scl_path', 'mmsi', 'lat', 'lon', 'overpass_time', 'scene_id', 'scene_datetime', 'cloud_cover', 'split', 'bands', 'has_swir', 'epsg', 'transform', 'footprint_wkt', 'status'];
 const GATE_COLUMNS = ['chip_id', 'decision', 'reason', 'qa_cloud_frac', 'qa_water_frac', 'qa_land_frac'];
@@ -24,7 +24,9 @@ export async function readJoined(chips: readonly string[], gate: readonly string
     await check('gate', gate, GATE_COLUMNS);
     await check('positions', positions, POSITION_COLUMNS);
     if (chips.length === 0) return [];
-    await db.run(`CREATE TABLE chips AS SELECT ${CHIP_COLUMNS.join(', ')} FROM ${readerFor(chips)}`);
+    // scene_href is optional: chips tables from before stac-search recorded it have none.
+    const hasHref = 'scene_href' in (await db.describe(`SELECT * FROM ${readerFor(chips)}`));
+    await db.run(`CREATE TABLE chips AS SELECT ${CHIP_COLUMNS.join(', ')}, ${hasHref ? 'scene_href' : 'NULL::VARCHAR AS scene_href'} FROM ${readerFor(chips)}`);
     await db.run(
       gate.length
         ? `CREATE TABLE gate AS SELECT ${GATE_COLUMNS.join(', ')} FROM ${readerFor(gate)}`
@@ -69,8 +71,11 @@ export interface IndexInputs {
   positions: readonly string[];
 }
 
-/** Build every index output; returns counts for the manifest. */
-export async function buildIndexes(inputs: IndexInputs, outputs: IndexOutputs, tolerances: PruneTolerances): Promise<{ chipsIn: number; listed: number; pruned: number }> {
+/**
+ * Build every index output; returns counts for the manifest. `sceneLinkBase` turns a local scene item
+ * path (relative to the pipeline folder) into an href from the STAC items folder (see derivedFromHref).
+ */
+export async function buildIndexes(inputs: IndexInputs, outputs: IndexOutputs, tolerances: PruneTolerances, sceneLinkBase = DEFAULT_SCENE_LINK_BASE): Promise<{ chipsIn: number; listed: number; pruned: number }> {
   const joined = await readJoined(inputs.chips, inputs.gate, inputs.positions);
   let selection;
   try {
@@ -86,7 +91,7 @@ export async function buildIndexes(inputs: IndexInputs, outputs: IndexOutputs, t
   await mkdir(join(outputs.stac, 'items'), { recursive: true });
   await writeFile(join(outputs.stac, 'collection.json'), json(stacCollection(listed)));
   for (const entry of listed) {
-    await writeFile(join(outputs.stac, 'items', `${entry.chip.chip_id}.json`), json(stacItem(entry)));
+    await writeFile(join(outputs.stac, 'items', `${entry.chip.chip_id}.json`), json(stacItem(entry, STAC_DIR, sceneLinkBase)));
     await writeFile(join(outputs.stac, 'items', `${entry.chip.chip_id}.labels.geojson`), json(labelCollection(entry)));
   }
   return { chipsIn: joined.length, listed: listed.length, pruned: pruned.length };

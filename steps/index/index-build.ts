@@ -114,14 +114,14 @@ export function tilesRow({ chip }: Listed): Record<string, unknown> {
     chip_id: chip.chip_id, path: chip.path, mmsi: chip.mmsi, lat: chip.lat, lon: chip.lon, overpass_time: chip.overpass_time,
     scene_id: chip.scene_id, scene_datetime: chip.scene_datetime, cloud_cover: chip.cloud_cover, split: chip.split, bands: chip.bands,
     has_swir: chip.has_swir, qa_cloud_frac: chip.qa_cloud_frac, qa_water_frac: chip.qa_water_frac, qa_land_frac: chip.qa_land_frac,
-    epsg: chip.epsg, footprint: chip.footprint_wkt,
+    epsg: chip.epsg, scene_href: chip.scene_href ?? null, footprint: chip.footprint_wkt,
   };
 }
 
 export const TILES_COLUMNS = {
   chip_id: 'VARCHAR', path: 'VARCHAR', mmsi: 'BIGINT', lat: 'DOUBLE', lon: 'DOUBLE', overpass_time: 'TIMESTAMP', scene_id: 'VARCHAR',
   scene_datetime: 'TIMESTAMP', cloud_cover: 'DOUBLE', split: 'VARCHAR', bands: 'VARCHAR', has_swir: 'BOOLEAN', qa_cloud_frac: 'DOUBLE',
-  qa_water_frac: 'DOUBLE', qa_land_frac: 'DOUBLE', epsg: 'INTEGER', footprint: 'GEOMETRY',
+  qa_water_frac: 'DOUBLE', qa_land_frac: 'DOUBLE', epsg: 'INTEGER', scene_href: 'VARCHAR', footprint: 'GEOMETRY',
 };
 
 /**
@@ -266,8 +266,26 @@ export function chipShape(ring: Ring, epsg: number, resolutionM: number): { widt
   return { width: Math.round((ur[0] - ul[0]) / resolutionM), height: Math.round((ul[1] - ll[1]) / resolutionM) };
 }
 
-/** One STAC Item per chip, with proj/eo/raster metadata and relative asset hrefs. */
-export function stacItem({ chip, ring }: Listed, stacDir = STAC_DIR): Record<string, unknown> {
+/**
+ * Where a pipeline-relative local path is seen from the STAC items folder: the release is the
+ * pipeline's output root `out/`, so `indexes/stac/items/` is four folders below the pipeline folder.
+ */
+export const DEFAULT_SCENE_LINK_BASE = '../../../../';
+
+/**
+ * The `derived_from` href of a chip's item: the Sentinel-2 item's URL as is; a local item (a path
+ * relative to the pipeline folder, as stac-search records it) relative from the items folder through
+ * `base`; null when the chips table has no scene href.
+ */
+export function derivedFromHref(sceneHref: string | null | undefined, base = DEFAULT_SCENE_LINK_BASE): string | null {
+  if (!sceneHref) return null;
+  if (/^[a-z][a-z0-9+.-]*:/i.test(sceneHref)) return sceneHref;
+  return posix.normalize(`${base}${sceneHref}`);
+}
+
+/** One STAC Item per chip, with proj/eo/raster metadata, relative asset hrefs and its source scene. */
+export function stacItem({ chip, ring }: Listed, stacDir = STAC_DIR, sceneLinkBase = DEFAULT_SCENE_LINK_BASE): Record<string, unknown> {
+  const derivedFrom = derivedFromHref(chip.scene_href, sceneLinkBase);
   const files = chipFiles(chip.path as string);
   const gdal = JSON.parse(chip.transform) as number[];
   const bandNames = chip.bands.split(',');
@@ -309,6 +327,8 @@ export function stacItem({ chip, ring }: Listed, stacDir = STAC_DIR): Record<str
       { rel: 'collection', href: '../collection.json', type: 'application/json' },
       { rel: 'parent', href: '../collection.json', type: 'application/json' },
       { rel: 'root', href: '../collection.json', type: 'application/json' },
+      // The Sentinel-2 L2A item the chip was cut from.
+      ...(derivedFrom ? [{ rel: 'derived_from', href: derivedFrom, type: 'application/geo+json', title: chip.scene_id }] : []),
     ],
     assets: {
       image: {

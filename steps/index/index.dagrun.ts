@@ -6,6 +6,7 @@ import type { Kernel } from '../../src/sdk/kernel-api.js';
 export interface Params {
   prune_time_tolerance_min: number;
   prune_distance_tolerance_m: number;
+  scene_link_base: string;
 }
 
 /** This step's kernel: `const kernel: StepKernel = async (ctx) => { … }`. */
@@ -24,6 +25,7 @@ export interface InputRows {
     scene_id: string | null;
     scene_datetime: string | null;
     cloud_cover: number | null;
+    scene_href: string | null;
     split: string | null;
     bands: string | null;
     has_swir: boolean | null;
@@ -78,6 +80,7 @@ export interface OutputRows {
     qa_water_frac: number | null;
     qa_land_frac: number | null;
     epsg: number | null;
+    scene_href: string | null;
     footprint: unknown | null;
     bbox: Record<string, unknown> | null;
   };
@@ -94,7 +97,7 @@ export interface OutputRows {
 
 /** Each table output's declared columns (DuckDB types), for writeTable. */
 export const outputColumns = {
-  "tiles": {"chip_id":"VARCHAR","path":"VARCHAR","mmsi":"BIGINT","lat":"DOUBLE","lon":"DOUBLE","overpass_time":"TIMESTAMP","scene_id":"VARCHAR","scene_datetime":"TIMESTAMP","cloud_cover":"DOUBLE","split":"VARCHAR","bands":"VARCHAR","has_swir":"BOOLEAN","qa_cloud_frac":"DOUBLE","qa_water_frac":"DOUBLE","qa_land_frac":"DOUBLE","epsg":"INTEGER","footprint":"GEOMETRY('OGC:CRS84')","bbox":"STRUCT(xmin DOUBLE, ymin DOUBLE, xmax DOUBLE, ymax DOUBLE)"},
+  "tiles": {"chip_id":"VARCHAR","path":"VARCHAR","mmsi":"BIGINT","lat":"DOUBLE","lon":"DOUBLE","overpass_time":"TIMESTAMP","scene_id":"VARCHAR","scene_datetime":"TIMESTAMP","cloud_cover":"DOUBLE","split":"VARCHAR","bands":"VARCHAR","has_swir":"BOOLEAN","qa_cloud_frac":"DOUBLE","qa_water_frac":"DOUBLE","qa_land_frac":"DOUBLE","epsg":"INTEGER","scene_href":"VARCHAR","footprint":"GEOMETRY('OGC:CRS84')","bbox":"STRUCT(xmin DOUBLE, ymin DOUBLE, xmax DOUBLE, ymax DOUBLE)"},
   "pruned": {"chip_id":"VARCHAR","path":"VARCHAR","mmsi":"BIGINT","scene_datetime":"TIMESTAMP","ais_dt_s":"DOUBLE","ais_distance_m":"DOUBLE","reason":"VARCHAR"},
 } as const;
 

@@ -9,6 +9,7 @@ const kernel: Kernel = async (ctx) => {
     { chips: files('chips'), gate: files('gate'), positions: files('positions') },
     { tiles: ctx.outputs.tiles, pruned: ctx.outputs.pruned, daily: ctx.outputs.daily, stac: ctx.outputs.stac },
     { timeMinutes: Number(ctx.params.prune_time_tolerance_min), distanceM: Number(ctx.params.prune_distance_tolerance_m) },
+    typeof ctx.params.scene_link_base === 'string' ? ctx.params.scene_link_base : undefined,
   );
   ctx.metric('chips_in', counts.chipsIn);
   ctx.metric('listed', counts.listed);

@@ -11,6 +11,7 @@ export interface Params {
   overpass_window_minutes: number;
   max_tle_age_days: number;
   min_sun_elevation_deg: number;
+  overpass_source: "tle" | "esa_plan" | "both";
 }
 
 /** This step's kernel: `const kernel: StepKernel = async (ctx) => { … }`. */
@@ -51,6 +52,7 @@ export interface OutputRows {
     bbox_max_lon: number | null;
     epsg: number | null;
     tle_epoch_utc: string | null;
+    source: string | null;
   };
   schedule_csv: {
     tile_id: string | null;
@@ -74,17 +76,33 @@ export interface OutputRows {
     bbox_max_lon: number | null;
     epsg: number | null;
     tle_epoch_utc: string | null;
+    source: string | null;
+  };
+  plan_check: {
+    tile_id: string | null;
+    satellite: string | null;
+    status: string | null;
+    datatake_id: string | null;
+    plan_relative_orbit: number | null;
+    tle_relative_orbit: number | null;
+    plan_center_time_utc: string | null;
+    tle_center_time_utc: string | null;
+    center_diff_s: number | null;
+    plan_coverage_fraction: number | null;
+    tle_coverage_fraction: number | null;
   };
 }
 
 /** Each table output's declared columns (DuckDB types), for writeTable. */
 export const outputColumns = {
-  "schedule": {"tile_id":"VARCHAR","target_kind":"VARCHAR","satellite":"VARCHAR","norad_id":"INTEGER","center_time_utc":"TIMESTAMP","start_time_utc":"TIMESTAMP","end_time_utc":"TIMESTAMP","capture_start_utc":"TIMESTAMP","capture_end_utc":"TIMESTAMP","relative_orbit":"INTEGER","cross_track_km":"DOUBLE","coverage_fraction":"DOUBLE","sun_elevation_deg":"DOUBLE","center_lat":"DOUBLE","center_lon":"DOUBLE","bbox_min_lat":"DOUBLE","bbox_min_lon":"DOUBLE","bbox_max_lat":"DOUBLE","bbox_max_lon":"DOUBLE","epsg":"INTEGER","tle_epoch_utc":"TIMESTAMP"},
-  "schedule_csv": {"tile_id":"VARCHAR","target_kind":"VARCHAR","satellite":"VARCHAR","norad_id":"INTEGER","center_time_utc":"TIMESTAMP","start_time_utc":"TIMESTAMP","end_time_utc":"TIMESTAMP","capture_start_utc":"TIMESTAMP","capture_end_utc":"TIMESTAMP","relative_orbit":"INTEGER","cross_track_km":"DOUBLE","coverage_fraction":"DOUBLE","sun_elevation_deg":"DOUBLE","center_lat":"DOUBLE","center_lon":"DOUBLE","bbox_min_lat":"DOUBLE","bbox_min_lon":"DOUBLE","bbox_max_lat":"DOUBLE","bbox_max_lon":"DOUBLE","epsg":"INTEGER","tle_epoch_utc":"TIMESTAMP"},
+  "schedule": {"tile_id":"VARCHAR","target_kind":"VARCHAR","satellite":"VARCHAR","norad_id":"INTEGER","center_time_utc":"TIMESTAMP","start_time_utc":"TIMESTAMP","end_time_utc":"TIMESTAMP","capture_start_utc":"TIMESTAMP","capture_end_utc":"TIMESTAMP","relative_orbit":"INTEGER","cross_track_km":"DOUBLE","coverage_fraction":"DOUBLE","sun_elevation_deg":"DOUBLE","center_lat":"DOUBLE","center_lon":"DOUBLE","bbox_min_lat":"DOUBLE","bbox_min_lon":"DOUBLE","bbox_max_lat":"DOUBLE","bbox_max_lon":"DOUBLE","epsg":"INTEGER","tle_epoch_utc":"TIMESTAMP","source":"VARCHAR"},
+  "schedule_csv": {"tile_id":"VARCHAR","target_kind":"VARCHAR","satellite":"VARCHAR","norad_id":"INTEGER","center_time_utc":"TIMESTAMP","start_time_utc":"TIMESTAMP","end_time_utc":"TIMESTAMP","capture_start_utc":"TIMESTAMP","capture_end_utc":"TIMESTAMP","relative_orbit":"INTEGER","cross_track_km":"DOUBLE","coverage_fraction":"DOUBLE","sun_elevation_deg":"DOUBLE","center_lat":"DOUBLE","center_lon":"DOUBLE","bbox_min_lat":"DOUBLE","bbox_min_lon":"DOUBLE","bbox_max_lat":"DOUBLE","bbox_max_lon":"DOUBLE","epsg":"INTEGER","tle_epoch_utc":"TIMESTAMP","source":"VARCHAR"},
+  "plan_check": {"tile_id":"VARCHAR","satellite":"VARCHAR","status":"VARCHAR","datatake_id":"VARCHAR","plan_relative_orbit":"INTEGER","tle_relative_orbit":"INTEGER","plan_center_time_utc":"TIMESTAMP","tle_center_time_utc":"TIMESTAMP","center_diff_s":"DOUBLE","plan_coverage_fraction":"DOUBLE","tle_coverage_fraction":"DOUBLE"},
 } as const;
 
 /** Each table output's row order. */
 export const outputOrderBy = {
-  "schedule": ["tile_id","center_time_utc","satellite"],
-  "schedule_csv": ["tile_id","center_time_utc","satellite"],
+  "schedule": ["tile_id","center_time_utc","satellite","source"],
+  "schedule_csv": ["tile_id","center_time_utc","satellite","source"],
+  "plan_check": ["tile_id","satellite","plan_center_time_utc","tle_center_time_utc"],
 } as const;

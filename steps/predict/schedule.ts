@@ -5,6 +5,7 @@ import type { Row } from '../../src/sdk/table-io.js';
 import { parseTleText } from '../../lib/maritime/tle.js';
 import { normaliseTileId, tileFootprint } from './mgrs.js';
 import { resolveTarget, type Overpass, type Target, type TleRecord } from './overpass.js';
+import type { PlanOverpass } from './esa-plan.js';
 
 export const SCHEDULE_COLUMNS = {
   tile_id: 'VARCHAR',
@@ -28,9 +29,11 @@ export const SCHEDULE_COLUMNS = {
   bbox_max_lon: 'DOUBLE',
   epsg: 'INTEGER',
   tle_epoch_utc: 'TIMESTAMP',
+  /** Where the window comes from: 'tle' (SGP4 prediction) or 'esa_plan' (an ESA acquisition plan datatake). */
+  source: 'VARCHAR',
 } as const;
 
-export const SCHEDULE_ORDER = ['tile_id', 'center_time_utc', 'satellite'];
+export const SCHEDULE_ORDER = ['tile_id', 'center_time_utc', 'satellite', 'source'];
 
 /** 'YYYY-MM-DD HH:MM:SS.mmm' (UTC), the text DuckDB casts to TIMESTAMP. */
 export function timestampText(ms: number): string {
@@ -43,7 +46,8 @@ const round = (value: number, digits: number): number => {
   return Math.round(value * factor) / factor + 0; // + 0 turns −0 into 0
 };
 
-export function buildScheduleRows(overpasses: readonly Overpass[], windowMinutes: number): Row[] {
+/** Schedule rows of TLE predictions (source 'tle') or plan datatakes (source 'esa_plan', no TLE epoch). */
+export function buildScheduleRows(overpasses: readonly (Overpass | PlanOverpass)[], windowMinutes: number): Row[] {
   const windowMs = windowMinutes * 60_000;
   return overpasses.map((o) => ({
     tile_id: o.targetId,
@@ -66,8 +70,69 @@ export function buildScheduleRows(overpasses: readonly Overpass[], windowMinutes
     bbox_max_lat: round(o.target.bbox.maxLat, 7),
     bbox_max_lon: round(o.target.bbox.maxLon, 7),
     epsg: o.target.epsg,
-    tle_epoch_utc: timestampText(o.tleEpochMs),
+    tle_epoch_utc: o.tleEpochMs === null ? null : timestampText(o.tleEpochMs),
+    source: 'datatakeId' in o ? 'esa_plan' : 'tle',
   }));
+}
+
+export const PLAN_CHECK_COLUMNS = {
+  tile_id: 'VARCHAR',
+  satellite: 'VARCHAR',
+  status: 'VARCHAR',
+  datatake_id: 'VARCHAR',
+  plan_relative_orbit: 'INTEGER',
+  tle_relative_orbit: 'INTEGER',
+  plan_center_time_utc: 'TIMESTAMP',
+  tle_center_time_utc: 'TIMESTAMP',
+  center_diff_s: 'DOUBLE',
+  plan_coverage_fraction: 'DOUBLE',
+  tle_coverage_fraction: 'DOUBLE',
+} as const;
+
+export const PLAN_CHECK_ORDER = ['tile_id', 'satellite', 'plan_center_time_utc', 'tle_center_time_utc'];
+
+/** A TLE pass and a plan datatake over the same target by the same satellite closer than this are one overpass. */
+export const SAME_PASS_MS = 30 * 60_000;
+
+/**
+ * The plan checked against the TLE prediction, per target and satellite: `both` pairs a datatake with
+ * the TLE pass nearest in time (within SAME_PASS_MS) and gives center_diff_s = plan − TLE; `plan_only`
+ * is a datatake the TLE prediction has no pass for; `tle_only` a predicted pass inside the time a plan
+ * of that satellite covers with no NOBS datatake (the satellite flies over but is not planned to image).
+ */
+export function planCheckRows(tle: readonly Overpass[], plan: readonly PlanOverpass[], planWindows: ReadonlyMap<string, readonly { fromMs: number; toMs: number }[]>): Row[] {
+  const rows: Row[] = [];
+  const paired = new Set<Overpass>();
+  for (const p of plan) {
+    let best: Overpass | undefined;
+    for (const t of tle) {
+      if (t.targetId !== p.targetId || t.satellite !== p.satellite || paired.has(t)) continue;
+      const gap = Math.abs(t.centerTimeMs - p.centerTimeMs);
+      if (gap <= SAME_PASS_MS && (!best || gap < Math.abs(best.centerTimeMs - p.centerTimeMs))) best = t;
+    }
+    if (best) paired.add(best);
+    rows.push({
+      tile_id: p.targetId,
+      satellite: p.satellite,
+      status: best ? 'both' : 'plan_only',
+      datatake_id: p.datatakeId,
+      plan_relative_orbit: p.relativeOrbit,
+      tle_relative_orbit: best?.relativeOrbit ?? null,
+      plan_center_time_utc: timestampText(p.centerTimeMs),
+      tle_center_time_utc: best ? timestampText(best.centerTimeMs) : null,
+      center_diff_s: best ? round((p.centerTimeMs - best.centerTimeMs) / 1000, 3) : null,
+      plan_coverage_fraction: round(p.coverageFraction, 4),
+      tle_coverage_fraction: best ? round(best.coverageFraction, 4) : null,
+    });
+  }
+  for (const t of tle) {
+    if (paired.has(t) || !(planWindows.get(t.satellite) ?? []).some((w) => t.centerTimeMs >= w.fromMs && t.centerTimeMs < w.toMs)) continue;
+    rows.push({
+      tile_id: t.targetId, satellite: t.satellite, status: 'tle_only', datatake_id: null, plan_relative_orbit: null, tle_relative_orbit: t.relativeOrbit,
+      plan_center_time_utc: null, tle_center_time_utc: timestampText(t.centerTimeMs), center_diff_s: null, plan_coverage_fraction: null, tle_coverage_fraction: round(t.coverageFraction, 4),
+    });
+  }
+  return rows;
 }
 
 /** The partition date as the window start (00:00 UTC), or a StepError. */

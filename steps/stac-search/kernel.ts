@@ -15,7 +15,7 @@ import {
 
 export const MATCH_COLUMNS = {
   mmsi: 'BIGINT', ais_time: 'TIMESTAMP', lat: 'DOUBLE', lon: 'DOUBLE', scene_id: 'VARCHAR', scene_datetime: 'TIMESTAMP',
-  cloud_cover: 'DOUBLE', epsg: 'INTEGER', assets: 'VARCHAR',
+  cloud_cover: 'DOUBLE', epsg: 'INTEGER', assets: 'VARCHAR', scene_href: 'VARCHAR',
 };
 export const NO_MATCH_COLUMNS = { mmsi: 'BIGINT', ais_time: 'TIMESTAMP', lat: 'DOUBLE', lon: 'DOUBLE', reason: 'VARCHAR' };
 
@@ -176,7 +176,9 @@ const kernel: Kernel = async (ctx) => {
       if (!digests.has(href)) digests.set(href, (await digestFile(asset.href)).digest);
       assets[band] = { ...asset, href };
     }
-    portable = { ...scene, assets };
+    // The item's own href (chips link to it with rel derived_from): a URL as is, a local file relative like the assets.
+    const href = scene.href === null || isUri(scene.href) ? scene.href : ctx.relativePath(scene.href);
+    portable = { ...scene, assets, href };
     portableScenes.set(scene.id, portable);
     return portable;
   };
@@ -186,7 +188,7 @@ const kernel: Kernel = async (ctx) => {
     const base = { mmsi: result.point.mmsi, ais_time: result.point.aisTime, lat: result.point.lat, lon: result.point.lon };
     if (isMatch(result)) {
       const scene = await portableScene(result.scene);
-      matches.push({ ...base, scene_id: scene.id, scene_datetime: scene.datetime, cloud_cover: scene.cloudCover, epsg: scene.epsg, assets: assetsJson(scene, digests) });
+      matches.push({ ...base, scene_id: scene.id, scene_datetime: scene.datetime, cloud_cover: scene.cloudCover, epsg: scene.epsg, assets: assetsJson(scene, digests), scene_href: scene.href });
     } else {
       noMatches.push({ ...base, reason: result.reason });
     }

@@ -45,6 +45,7 @@ export interface OutputRows {
     cloud_cover: number | null;
     epsg: number | null;
     assets: string | null;
+    scene_href: string | null;
   };
   no_match: {
     mmsi: number | bigint | null;
@@ -57,7 +58,7 @@ export interface OutputRows {
 
 /** Each table output's declared columns (DuckDB types), for writeTable. */
 export const outputColumns = {
-  "matches": {"mmsi":"BIGINT","ais_time":"TIMESTAMP","lat":"DOUBLE","lon":"DOUBLE","scene_id":"VARCHAR","scene_datetime":"TIMESTAMP","cloud_cover":"DOUBLE","epsg":"INTEGER","assets":"VARCHAR"},
+  "matches": {"mmsi":"BIGINT","ais_time":"TIMESTAMP","lat":"DOUBLE","lon":"DOUBLE","scene_id":"VARCHAR","scene_datetime":"TIMESTAMP","cloud_cover":"DOUBLE","epsg":"INTEGER","assets":"VARCHAR","scene_href":"VARCHAR"},
   "no_match": {"mmsi":"BIGINT","ais_time":"TIMESTAMP","lat":"DOUBLE","lon":"DOUBLE","reason":"VARCHAR"},
 } as const;
 

@@ -14,6 +14,7 @@ import { PROJECT_ROOT } from '../helpers/paths.js';
 import { writeTable } from '../../src/sdk/table-io.js';
 import { describeError, isUserError } from '../../src/sdk/errors.js';
 import { writeMatches, type MatchRow } from './chip-fixture.js';
+import { compactTime } from '../../scripts/check-release.js';
 
 const DATE = '2026-05-25';
 const root = mkdtempSync(join(tmpdir(), 'chip-exec-'));
@@ -53,7 +54,14 @@ describe('chip on the sample scene through execStep', () => {
     expect(result.metrics).toMatchObject({ chips_ok: matches.length, chips_failed: 0, rows_invalid: 0 });
     expect(Number(result.metrics.bytes_read)).toBeGreaterThan(0);
     expect(rows.map((row) => row.chip_id)).toEqual([...rows.map((row) => row.chip_id)].sort());
-    for (const row of rows) expect(String(row.path)).toMatch(new RegExp(`^chips/${DATE}/(train|val|test)/${row.mmsi}/${row.chip_id}\\.tif$`));
+    // the file name carries the scene time (UTC, to the second) for TorchGeo
+    for (const row of rows) {
+      const time = compactTime(row.scene_datetime);
+      expect(time).toMatch(/^20260525T\d{6}$/);
+      expect(String(row.path)).toMatch(new RegExp(`^chips/${DATE}/(train|val|test)/${row.mmsi}/${row.chip_id}_${time}\\.tif$`));
+      // these matches have no scene_href column (as tables written before it existed): the chip has none
+      expect(row.scene_href).toBeNull();
+    }
   });
 
   it('each ship is a bright target at its chip centre unless the thick cloud hides it', async () => {

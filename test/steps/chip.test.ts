@@ -143,7 +143,7 @@ describe('chip against GDAL', () => {
   it('writes the GeoJSON, the JSON sidecar, the quicklook and the SCL chip beside each GeoTIFF', async () => {
     const row = rows.find((r) => r.mmsi === MMSI.inside)!;
     const stem = join(outDir, row.path!.replace('chips/2026-05-25/', '').replace(/\.tif$/, ''));
-    expect(row.path).toBe(`chips/2026-05-25/${row.split}/${row.mmsi}/${row.chip_id}.tif`);
+    expect(row.path).toBe(`chips/2026-05-25/${row.split}/${row.mmsi}/${row.chip_id}_20260525T111700.tif`);
     const sidecar = JSON.parse(readFileSync(`${stem}.json`, 'utf8'));
     const feature = JSON.parse(readFileSync(`${stem}.geojson`, 'utf8'));
     expect(feature.properties).toEqual(sidecar);

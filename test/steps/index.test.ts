@@ -13,7 +13,7 @@ import { CHIP_COLUMNS } from '../../steps/chip/chip.js';
 import { chipGrid, chipId, footprintRing, footprintWkt, geoTransform } from '../../steps/chip/geometry.js';
 import { GATE_COLUMNS } from '../../steps/gate/gate.js';
 import { buildIndexes } from '../../steps/index/build.js';
-import { chipShape, hrefFromItem, parseWktPolygon, pruneCheck, ringCentre } from '../../steps/index/index-build.js';
+import { chipShape, derivedFromHref, hrefFromItem, parseWktPolygon, pruneCheck, ringCentre, stacItem } from '../../steps/index/index-build.js';
 
 const EPSG = 32630;
 const SCENE_1 = '2026-05-25T11:06:21.024Z';
@@ -38,6 +38,8 @@ function chipRow(spec: Spec) {
     chip_id: id, path: ok ? `chips/${day}/train/${spec.mmsi}/${id}.tif` : null, scl_path: ok ? `chips/${day}/train/${spec.mmsi}/${id}_scl.tif` : null,
     mmsi: spec.mmsi, lat: spec.lat, lon: spec.lon, overpass_time: spec.scene.replace(/:\d\d\.\d+Z$/, ':00.000Z'),
     scene_id: `S2X_30UXB_${day.replaceAll('-', '')}_0_L2A`, scene_datetime: spec.scene, cloud_cover: 3.5, split: 'train', bands: 'B02,B03,B04,B08,B11,B12',
+    // one chip from a local catalog (a pipeline-relative path), the rest from a STAC API (a URL)
+    scene_href: spec.name === 'listed' ? `datasets/s2/${day}.json` : `https://stac.example/collections/sentinel-2-l2a/items/S2X_30UXB_${day.replaceAll('-', '')}_0_L2A`,
     has_swir: true, epsg: EPSG, transform: JSON.stringify(geoTransform(grid)), footprint_wkt: ok ? footprintWkt(footprintRing(grid)) : null,
     status: ok ? 'ok' : 'failed', reason: ok ? null : 'B02 truncated',
   };
@@ -161,6 +163,9 @@ describe('index outputs', async () => {
       expect(mlAoi({ ...item, properties: { ...item.properties, 'ml-aoi:split': 'val' } })).toBe(false);
       const { ['label:type']: _dropped, ...withoutType } = item.properties;
       expect(label({ ...item, properties: withoutType })).toBe(false);
+      // derived_from: the Sentinel-2 item, by URL, or relative from items/ to the pipeline folder (release = out/)
+      const sources = item.links.filter((l: { rel: string }) => l.rel === 'derived_from');
+      expect(sources).toEqual([{ rel: 'derived_from', href: chip.scene_href.startsWith('https:') ? chip.scene_href : `../../../../${chip.scene_href}`, type: 'application/geo+json', title: chip.scene_id }]);
     }
   });
 
@@ -285,6 +290,16 @@ describe('index helpers', () => {
     const error = await buildIndexes({ chips: [chips], gate: [gate], positions: [] }, outputs, { timeMinutes: 15, distanceM: 300 }).catch((e: unknown) => e);
     expect((error as { where: string }).where).toBe(chips);
     expect((error as Error).message).toMatch(new RegExp(`chip ${rows.listed.chip_id} field footprint_wkt: bad WKT polygon`));
+  });
+
+  it('derived_from hrefs: URLs as they are, local items through the base, none without a scene href', () => {
+    expect(derivedFromHref('https://earth-search.aws.element84.com/v1/collections/sentinel-2-l2a/items/S2A_X')).toBe('https://earth-search.aws.element84.com/v1/collections/sentinel-2-l2a/items/S2A_X');
+    expect(derivedFromHref('datasets/sample/scene/a/a.json')).toBe('../../../../datasets/sample/scene/a/a.json');
+    expect(derivedFromHref('datasets/a.json', '../../../../../')).toBe('../../../../../datasets/a.json');
+    expect(derivedFromHref(null)).toBeNull();
+    expect(derivedFromHref('')).toBeNull();
+    const listed = { chip: { ...chipRow(specs[0]), scene_href: null, decision: 'accept' }, ring: footprintRing(chipGrid(EPSG, specs[0].lon, specs[0].lat, 600000, 5700000, 10, 256)) } as unknown as Parameters<typeof stacItem>[0];
+    expect((stacItem(listed).links as { rel: string }[]).map((l) => l.rel)).toEqual(['collection', 'parent', 'root']);
   });
 
   it('item hrefs are relative from indexes/stac/items', () => {

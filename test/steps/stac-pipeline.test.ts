@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { execStep } from '../../src/engine/exec.js';
 import { readTable, withDb, writeTable } from '../../src/sdk/table-io.js';
@@ -70,6 +70,8 @@ describe('stac-search, chip, gate and index through execStep on the sample scene
       expect(assets.B02).toMatchObject({ scale: 0.0001, offset: -0.1, nodata: 0 });
       // local COGs carry their content digest, so the chip step's cache key follows the pixels
       expect(assets.SCL.digest).toBe((await digestFile(join(PROJECT_ROOT, assets.SCL.href))).digest);
+      // the item itself (no self link: its own file), relative like the assets: the chips' derived_from
+      expect(m.scene_href).toBe(`datasets/sample/scene/sentinel-2-l2a/${sceneId}/${sceneId}.json`);
     }
     const noMatch = await readTable(search.outputs.no_match);
     expect(noMatch).toEqual([expect.objectContaining({ mmsi: 235000104, reason: 'no_scene_footprint' })]);
@@ -77,7 +79,8 @@ describe('stac-search, chip, gate and index through execStep on the sample scene
   });
 
   it('gets the same matches from a STAC API serving the same items', async () => {
-    const items = (await loadStaticItems(CATALOG)).map((i) => i.item);
+    // as Earth Search does, each item carries a self link (relative here: it resolves against the API)
+    const items = (await loadStaticItems(CATALOG)).map((i) => ({ ...i.item, links: [{ rel: 'self', href: `/collections/sentinel-2-l2a/items/${String(i.item.id)}` }] }));
     const bodies: Record<string, unknown>[] = [];
     const server = createServer((req, res) => {
       let text = '';
@@ -101,6 +104,7 @@ describe('stac-search, chip, gate and index through execStep on the sample scene
     // API items carry relative hrefs: they resolve against the server
     expect(JSON.parse(fromApi[0].assets as string).B02.href).toMatch(new RegExp(`^${base}/.*B02\\.tif$`));
     expect(JSON.parse(fromApi[0].assets as string).B02.digest).toBeUndefined(); // remote: pinned with the capture instead
+    expect(fromApi.map((m) => m.scene_href)).toEqual(fromApi.map((m) => `${base}/collections/sentinel-2-l2a/items/${String(m.scene_id)}`));
     expect(bodies.length).toBeGreaterThanOrEqual(1);
     expect(bodies[0]).toMatchObject({ collections: ['sentinel-2-l2a'], query: { 'eo:cloud_cover': { lte: 30 } }, intersects: { type: 'Polygon' } });
     expect(String(bodies[0].datetime)).toMatch(/^2026-05-24T.*\/2026-05-26T/);
@@ -156,8 +160,12 @@ describe('stac-search, chip, gate and index through execStep on the sample scene
       for (const f of ['qa_cloud_frac', 'qa_water_frac', 'qa_land_frac']) expect(v[f]).toBeGreaterThanOrEqual(0);
       expect(['accept', 'reject']).toContain(v.decision);
     }
+    expect(chips.map((c) => c.scene_href)).toEqual(chips.map(() => `datasets/sample/scene/sentinel-2-l2a/${sceneId}/${sceneId}.json`));
+    // the items folder is not out/indexes/stac/items of the pipeline here: say where the pipeline folder is from it
+    const itemsDir = join(chipOut, 'indexes', 'stac', 'items');
     const index = await execStep({
       pipeline: PIPELINE, step: 'index', inputs: { chips: `file:${chip.outputs.chips}`, gate: `file:${gate.outputs.gate}`, positions: `file:${positions}` }, outDir: chipOut,
+      params: { scene_link_base: `${relative(itemsDir, PROJECT_ROOT).split(sep).join('/')}/` },
     });
     const accepted = verdicts.filter((v) => v.decision === 'accept').map((v) => v.chip_id);
     expect(accepted.length).toBeGreaterThan(0); // the sample scene is open water around these points
@@ -177,7 +185,12 @@ describe('stac-search, chip, gate and index through execStep on the sample scene
       const [a, b, c, d, e, f] = item.properties['proj:transform'];
       expect(info.geoTransform).toEqual([c, a, b, f, d, e]);
       expect(info.bands).toHaveLength(item.assets.image['eo:bands'].length);
+      // derived_from: the Sentinel-2 item the chip was cut from, reachable from the item
+      const sources = item.links.filter((l: { rel: string }) => l.rel === 'derived_from');
+      expect(sources).toHaveLength(1);
+      expect(JSON.parse(readFileSync(resolveHref(sources[0].href, itemFile), 'utf8')).id).toBe(sceneId);
     }
+    expect((await readTable(index.outputs.tiles)).map((t) => t.scene_href)).toEqual(accepted.map(() => `datasets/sample/scene/sentinel-2-l2a/${sceneId}/${sceneId}.json`));
     const daily = JSON.parse(readFileSync(join(index.outputs.daily, 'tiles_20260525.geojson'), 'utf8'));
     expect(daily.features.map((f: { id: string }) => f.id).sort()).toEqual(accepted);
   });
