@@ -156,9 +156,14 @@ export function tileFootprint(input: string): TileFootprint {
 export function tileIdAt(lat: number, lon: number): string {
   if (!(lat >= -80 && lat < 84) || !(lon >= -180 && lon <= 180)) throw new StepError(`(${lat}, ${lon}) is outside the UTM/MGRS latitude range 80°S–84°N`);
   const zone = Math.min(60, Math.floor((lon + 180) / 6) + 1);
-  const band = BANDS[Math.min(BANDS.length - 1, Math.floor((lat + 80) / 8))];
-  const south = lat < 0;
-  const [easting, northing] = utmProjection(zone, south).forward([lon, lat]) as [number, number];
+  const bandIndex = Math.min(BANDS.length - 1, Math.floor((lat + 80) / 8));
+  const band = BANDS[bandIndex];
+  // The hemisphere follows the band (C–M south), not the sign of lat: −5e-324 is in band N. A point a
+  // hair off the equator projects onto the false northing (10,000 km south, 0 north) or just past it:
+  // keep it in the square of its band that it lies on the edge of.
+  const south = bandIndex < BANDS.indexOf('N');
+  const [easting, projected] = utmProjection(zone, south).forward([lon, lat]) as [number, number];
+  const northing = south ? Math.min(projected, 10_000_000 - 1e-3) : Math.max(projected, 0);
   const column = COLUMN_SETS[(zone - 1) % 3][Math.floor(easting / SQUARE_M) - 1];
   const row = ROWS[(Math.floor(northing / SQUARE_M) + (zone % 2 === 0 ? 5 : 0)) % 20];
   if (!column) throw new StepError(`(${lat}, ${lon}) falls outside the MGRS columns of zone ${zone}`);

@@ -75,6 +75,15 @@ describe('tile footprints (MGRS/UTM arithmetic)', () => {
     expect(tileFootprint('31SDD').tileId).toBe('31SDD');
   });
 
+  it('a point a hair south of the equator is named after the southern tile it lies on the edge of (regression)', () => {
+    // fast-check found these: the projected northing rounds to exactly 10,000 km, row A of band N's grid
+    for (const [lat, lon] of [[-7.824792234836557e-15, 1.1921073146250302e-53], [-7.545524317413566e-15, -179.89999999999995], [-5e-324, 0], [-1e-300, 3]]) {
+      const id = tileIdAt(lat, lon);
+      expect(id).toMatch(/^(31|01)[MN]/);
+      expect(() => tileFootprint(id)).not.toThrow();
+    }
+  });
+
   it('the tile named after any point contains that point (property)', () => {
     fc.assert(
       fc.property(fc.double({ min: -79.5, max: 83.5, noNaN: true }), fc.double({ min: -179.9, max: 179.9, noNaN: true }), (lat, lon) => {
