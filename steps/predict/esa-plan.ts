@@ -16,7 +16,7 @@ import { basename } from 'node:path';
 import { StepError } from '../../src/sdk/errors.js';
 import { childrenNamed, descendantsNamed, parseXml, XmlSyntaxError, type XmlElement } from '../../lib/geo/xml.js';
 import { cross, dot, ecefToGeodetic, norm, sunElevationDeg, unit, type Vec3 } from './orbit.js';
-import type { Target } from './overpass.js';
+import type { Overpass, Target } from './overpass.js';
 
 const RAD = Math.PI / 180;
 const EARTH_RADIUS_KM = 6371.0088;
@@ -285,23 +285,8 @@ export function targetSamples(target: Target): { lon: number; lat: number }[] {
   return samples;
 }
 
-/** A datatake over a target: the schedule's fields (source esa_plan). */
-export interface PlanOverpass {
-  targetId: string;
-  targetKind: 'tile' | 'point';
-  satellite: string;
-  noradId: number;
-  centerTimeMs: number;
-  startTimeMs: number;
-  endTimeMs: number;
-  crossTrackKm: number;
-  coverageFraction: number;
-  relativeOrbit: number | null;
-  sunElevationDeg: number;
-  tleEpochMs: null;
-  datatakeId: string;
-  target: Target;
-}
+/** A datatake over a target: an Overpass from the plan (source esa_plan) — its orbit as the plan gives it, no TLE. */
+export type PlanOverpass = Omit<Overpass, 'relativeOrbit' | 'tleEpochMs'> & { relativeOrbit: number | null; tleEpochMs: null; datatakeId: string };
 
 /**
  * The NOBS datatakes that image each target, with times interpolated along the strip; one overpass
