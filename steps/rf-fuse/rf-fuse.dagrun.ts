@@ -20,6 +20,25 @@ export interface Params {
 /** This step's kernel: `const kernel: StepKernel = async (ctx) => { … }`. */
 export type StepKernel = Kernel<Params>;
 
+/** One row of each table input (the columns this step relies on). */
+export interface InputRows {
+  previous: {
+    kind: string | null;
+    mmsi: number | bigint | null;
+    ts_utc: number | bigint | null;
+    lat: number | null;
+    lon: number | null;
+    orig_lat: number | null;
+    orig_lon: number | null;
+    sog: number | null;
+    cog: number | null;
+    rf_id: string | null;
+    uncertainty_m: number | null;
+    geoloc_method: string | null;
+    member_ids: string[] | null;
+  };
+}
+
 /** One row of each table output. */
 export interface OutputRows {
   fused: {
@@ -54,16 +73,33 @@ export interface OutputRows {
     ingest_partition: string | null;
     lineage_run_id: string | null;
   };
+  tail: {
+    kind: string | null;
+    mmsi: number | bigint | null;
+    ts_utc: number | bigint | null;
+    lat: number | null;
+    lon: number | null;
+    orig_lat: number | null;
+    orig_lon: number | null;
+    sog: number | null;
+    cog: number | null;
+    rf_id: string | null;
+    uncertainty_m: number | null;
+    geoloc_method: string | null;
+    member_ids: string[] | null;
+  };
 }
 
 /** Each table output's declared columns (DuckDB types), for writeTable. */
 export const outputColumns = {
   "fused": {"mmsi":"VARCHAR","ts_utc":"BIGINT","lat":"DOUBLE","lon":"DOUBLE","source_tag":"VARCHAR","fill_confidence":"FLOAT","spoof_score":"FLOAT","rf_ids_used":"VARCHAR[]","geo_uncertainty_m":"INTEGER","sog":"FLOAT","cog":"FLOAT","correction_distance_km":"FLOAT","position_label":"VARCHAR","ingest_partition":"DATE","lineage_run_id":"VARCHAR"},
   "audit": {"mmsi":"VARCHAR","ts_utc":"BIGINT","orig_lat":"DOUBLE","orig_lon":"DOUBLE","lat":"DOUBLE","lon":"DOUBLE","residual_km":"DOUBLE","spoof_score":"FLOAT","corrected":"BOOLEAN","correction_distance_km":"FLOAT","rf_ids_used":"VARCHAR[]","ingest_partition":"DATE","lineage_run_id":"VARCHAR"},
+  "tail": {"kind":"VARCHAR","mmsi":"BIGINT","ts_utc":"BIGINT","lat":"DOUBLE","lon":"DOUBLE","orig_lat":"DOUBLE","orig_lon":"DOUBLE","sog":"DOUBLE","cog":"DOUBLE","rf_id":"VARCHAR","uncertainty_m":"DOUBLE","geoloc_method":"VARCHAR","member_ids":"VARCHAR[]"},
 } as const;
 
 /** Each table output's row order. */
 export const outputOrderBy = {
   "fused": ["mmsi","ts_utc","source_tag","position_label"],
   "audit": ["mmsi","ts_utc"],
+  "tail": ["kind","mmsi","ts_utc","rf_id","lat","lon"],
 } as const;
