@@ -145,8 +145,10 @@ export function windowStart(date: string | undefined): number {
 
 /** Targets from the `tiles` and `points` params (tiles deduplicated after normalising ids). */
 export function scheduleTargets(params: Readonly<Record<string, unknown>>): Target[] {
-  // `--set predict.tiles=30SUJ,32TNS` arrives as one string: split it.
-  const tiles = (typeof params.tiles === 'string' ? params.tiles.split(/[\s,]+/).filter((t) => t !== '') : (params.tiles ?? [])) as unknown[];
+  // `--set predict.tiles=30SUJ,32TNS` arrives as one string, or (coerced toward the list default) as a
+  // one-element list holding it: split every string entry on commas and spaces.
+  const given = (typeof params.tiles === 'string' ? [params.tiles] : (params.tiles ?? [])) as unknown[];
+  const tiles = Array.isArray(given) ? given.flatMap((t) => (typeof t === 'string' ? t.split(/[\s,]+/).filter((part) => part !== '') : [t])) : given;
   const points = (params.points ?? []) as unknown[];
   if (!Array.isArray(tiles) || !Array.isArray(points)) throw new StepError('params tiles and points must be lists', 'params');
   const targets: Target[] = [];
