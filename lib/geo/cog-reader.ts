@@ -185,14 +185,18 @@ export interface CogReaderOptions {
   baseDir?: string;
 }
 
-/** The georeferencing of a raster: top-left corner, pixel size, CRS. */
-export interface RasterGeo {
+/** A raster grid in some CRS: top-left corner and pixel size (rows go down). */
+export interface Grid {
   width: number;
   height: number;
   originX: number;
   originY: number;
   pixelWidth: number;
   pixelHeight: number;
+}
+
+/** The georeferencing of a raster: its grid, CRS, nodata and bands. */
+export interface RasterGeo extends Grid {
   epsg: number | undefined;
   nodata: number | undefined;
   samplesPerPixel: number;

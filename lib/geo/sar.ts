@@ -1,6 +1,7 @@
 // Sentinel-1 GRD ship detection: radiometric calibration (the product's sigmaNought LUT, or a scale),
 // a land mask rasterised from polygons, a two-parameter CFAR over a guard/background ring, and
 // 8-connected clustering of the detections with per-cluster statistics. Pure functions on typed arrays.
+import type { Grid } from './cog-reader.js';
 
 /** One `<calibrationVector>` row set of a GRD calibration annotation (calibration-*.xml). */
 export interface CalibrationLut {
@@ -89,15 +90,8 @@ export function calibrate(dn: ArrayLike<number>, width: number, height: number, 
   return out;
 }
 
-/** A raster grid in some CRS: top-left corner and pixel size (rows go down). */
-export interface Grid {
-  width: number;
-  height: number;
-  originX: number;
-  originY: number;
-  pixelWidth: number;
-  pixelHeight: number;
-}
+/** A raster grid in some CRS (the COG reader's). */
+export type { Grid };
 
 export type Ring = readonly (readonly number[])[];
 export type Polygon = readonly Ring[];

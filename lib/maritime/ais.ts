@@ -1,35 +1,17 @@
 // The normalised AIS table every AIS producer writes (capture, imports) and every consumer reads
 // (thin, chip, rf-fuse), plus the rejects table and the field rules that decide between them.
 
-/** Normalised AIS positions: exact DuckDB types, in column order. Other steps import this. */
-export const AIS_COLUMNS = {
-  mmsi: 'BIGINT',
-  ts_utc: 'TIMESTAMP',
-  lat: 'DOUBLE',
-  lon: 'DOUBLE',
-  sog: 'DOUBLE',
-  cog: 'DOUBLE',
-  heading: 'DOUBLE',
-  nav_status: 'INTEGER',
-  imo: 'VARCHAR',
-  call_sign: 'VARCHAR',
-  name: 'VARCHAR',
-  vessel_type: 'INTEGER',
-  source: 'VARCHAR',
-} as const;
+// Both tables are declared once, under `tables:` in pipeline.yaml; `dagrun types` writes them to
+// pipeline.dagrun.ts, which this module re-exports under the names the steps use.
+import { tables } from '../../pipeline.dagrun.js';
 
-/** Rows that could not become a valid position, each with why and where. */
-export const REJECT_COLUMNS = {
-  source: 'VARCHAR',
-  location: 'VARCHAR', // "file:line" for files, "stream message N" for a capture
-  line: 'BIGINT',
-  reason: 'VARCHAR',
-  field: 'VARCHAR',
-  value: 'VARCHAR',
-  raw: 'VARCHAR',
-} as const;
+/** Normalised AIS positions: exact DuckDB types, in column order (`tables.ais_positions`). */
+export const AIS_COLUMNS = tables.ais_positions.columns;
 
-export const REJECT_ORDER = ['source', 'line', 'reason', 'field', 'location', 'value', 'raw'] as const;
+/** Rows that could not become a valid position, each with why and where (`tables.ais_rejects`). */
+export const REJECT_COLUMNS = tables.ais_rejects.columns;
+
+export const REJECT_ORDER = tables.ais_rejects.orderBy;
 
 export interface AisPosition {
   mmsi: number;

@@ -89,13 +89,15 @@ export interface Pipeline {
   readonly cache?: RemoteCacheConfig;
   /** `schedules:`, normalised and checked (schedule/spec.ts). */
   readonly schedules?: Readonly<Record<string, ScheduleSpec>>;
+  /** `tables:`: the named table schemas outputs and inputs refer to (types-gen.ts writes them for code). */
+  readonly tables?: Readonly<Record<string, { readonly columns: Columns; readonly orderBy?: readonly string[] }>>;
   /** `file:line:col` of a node in the YAML, for error messages. */
   locate(path: readonly (string | number)[]): string;
 }
 
 let schemaValidator: ValidateFunction | undefined;
 /** Bumped when what the memo holds changes shape or meaning (e.g. what a definition includes). */
-const MEMO_FORMAT = 2;
+const MEMO_FORMAT = 3;
 
 function pipelineValidator(): ValidateFunction {
   schemaValidator ??= getAjv().compile(JSON.parse(readFileSync(resolve(SCHEMAS_DIR, 'pipeline.schema.json'), 'utf8')));
@@ -395,7 +397,7 @@ function normalise(raw: RawPipeline, file: string, locate: Locate, problems: Use
     Object.assign(schedules, attempt(() => normaliseSchedules({ [name]: schedule }, { steps, partitions }, (p) => formatLocation(locate(p)))));
   }
   if (problems.length > 0) throw UserError.all(sortProblems(problems));
-  return { file, dir, name: raw.pipeline ?? 'pipeline', outputRoot, partitions, ...(Object.keys(discovered).length > 0 ? { discovered } : {}), steps, order, cache: raw.cache, schedules: raw.schedules ? schedules : undefined, locate: (p) => formatLocation(locate(p)) };
+  return { file, dir, name: raw.pipeline ?? 'pipeline', outputRoot, partitions, ...(Object.keys(discovered).length > 0 ? { discovered } : {}), steps, order, cache: raw.cache, schedules: raw.schedules ? schedules : undefined, ...(raw.tables ? { tables: Object.fromEntries(Object.entries(raw.tables).map(([name, t]) => [name, { columns: t.columns, ...(t.order_by ? { orderBy: t.order_by } : {}) }])) } : {}), locate: (p) => formatLocation(locate(p)) };
 }
 
 /** JSON Schema keywords that document and never constrain: left out of cache keys. */

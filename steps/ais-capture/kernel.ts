@@ -2,10 +2,10 @@
 // daily ship sample, from aisstream.io (live) or a recorded stream served by the local replay server.
 import { readFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Params, StepKernel } from './ais-capture.dagrun.js';
+import { outputColumns, outputOrderBy, type Params, type StepKernel } from './ais-capture.dagrun.js';
 import { readTable, writeTable } from '../../src/sdk/table-io.js';
 import { StepError, UserError } from '../../src/sdk/errors.js';
-import { AIS_COLUMNS, REJECT_COLUMNS, REJECT_ORDER, rejectCounts } from '../../lib/maritime/ais.js';
+import { rejectCounts } from '../../lib/maritime/ais.js';
 import { CAPTURE_MESSAGE_TYPES } from './messages.js';
 import { captureStream, type CaptureResult } from './client.js';
 import { indexRecording, startReplayServer } from './replay-server.js';
@@ -124,8 +124,8 @@ const kernel: StepKernel = async (ctx) => {
     .filter((r) => r.position.ts_utc !== null && r.position.ts_utc.startsWith(date))
     .map((r) => withStatics(r.position, statics));
 
-  await writeTable(ctx.outputs.positions, AIS_COLUMNS, positions as never, { orderBy: ['mmsi', 'ts_utc', ...Object.keys(AIS_COLUMNS).slice(2)] });
-  await writeTable(ctx.outputs.rejects, REJECT_COLUMNS, digest.rejects as never, { orderBy: [...REJECT_ORDER] });
+  await writeTable(ctx.outputs.positions, outputColumns.positions, positions as never, { orderBy: outputOrderBy.positions });
+  await writeTable(ctx.outputs.rejects, outputColumns.rejects, digest.rejects as never, { orderBy: outputOrderBy.rejects });
 
   // Overpass snapshots: one parquet + xlsx per tile (all of that tile's passes on the day).
   await mkdir(ctx.outputs.overpass, { recursive: true });
@@ -155,7 +155,7 @@ const kernel: StepKernel = async (ctx) => {
     if (!current || (q.ts_utc as string) < (current.ts_utc as string)) firstFix.set(q.mmsi, q);
   }
   const sampleRows = [...firstFix.values()].map((q) => ({ ...q, sample_rank: rank.get(q.mmsi) }));
-  await writeTable(ctx.outputs.random_sample, { ...AIS_COLUMNS, sample_rank: 'INTEGER' }, sampleRows, { orderBy: ['sample_rank'] });
+  await writeTable(ctx.outputs.random_sample, outputColumns.random_sample, sampleRows, { orderBy: outputOrderBy.random_sample });
 
   ctx.metric('messages', lines.length);
   for (const [type, count] of Object.entries(digest.byType).sort()) ctx.metric(`messages_${type}`, count);

@@ -2,19 +2,19 @@
 // mmsi, lat, lon[, overpass_time]) → the normalised AIS table and its rejects.
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import type { Kernel } from '../../src/sdk/kernel-api.js';
 import { writeTable } from '../../src/sdk/table-io.js';
-import { AIS_COLUMNS, REJECT_COLUMNS, REJECT_ORDER, rejectCounts } from '../../lib/maritime/ais.js';
+import { rejectCounts } from '../../lib/maritime/ais.js';
+import { outputColumns, outputOrderBy, type StepKernel } from './ais-import.dagrun.js';
 import { readAisFile } from './read.js';
 import { importRows, type ImportFormat } from './formats.js';
 
-const kernel: Kernel = async (ctx) => {
+const kernel: StepKernel = async (ctx) => {
   const path = ctx.inputs.file;
-  const format = (ctx.params.format ?? 'auto') as ImportFormat | 'auto';
+  const format: ImportFormat | 'auto' = ctx.params.format ?? 'auto';
   const table = await readAisFile(path, (p) => readFile(p));
   const result = importRows(table, basename(path), format);
-  await writeTable(ctx.outputs.positions, AIS_COLUMNS, result.positions as never, { orderBy: ['mmsi', 'ts_utc', ...Object.keys(AIS_COLUMNS).slice(2)] });
-  await writeTable(ctx.outputs.rejects, REJECT_COLUMNS, result.rejects as never, { orderBy: [...REJECT_ORDER] });
+  await writeTable(ctx.outputs.positions, outputColumns.positions, result.positions as never, { orderBy: outputOrderBy.positions });
+  await writeTable(ctx.outputs.rejects, outputColumns.rejects, result.rejects as never, { orderBy: outputOrderBy.rejects });
   ctx.metric('format', result.format);
   ctx.metric('rows', table.rows.length);
   ctx.metric('positions', result.positions.length);

@@ -34,9 +34,6 @@ export interface GateRow {
   reason: string;
 }
 
-export const GATE_COLUMNS = {
-  chip_id: 'VARCHAR', qa_cloud_frac: 'DOUBLE', qa_water_frac: 'DOUBLE', qa_land_frac: 'DOUBLE', qa_source: 'VARCHAR', decision: 'VARCHAR', reason: 'VARCHAR',
-};
 
 /**
  * The file a chips-table path names, below `chipsDir`. Table paths are relative to the output root

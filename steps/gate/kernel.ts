@@ -1,10 +1,10 @@
 // gate: accept or reject every chip from its centre window (seed 001 §10 "AIS+Sanity gate").
-import type { Kernel } from '../../src/sdk/kernel-api.js';
 import { StepError } from '../../src/sdk/errors.js';
 import { readTable, writeTable } from '../../src/sdk/table-io.js';
-import { GATE_COLUMNS, gateChip, type ChipRecord, type GateParams, type GateRow } from './gate.js';
+import { outputColumns, outputOrderBy, type StepKernel } from './gate.dagrun.js';
+import { gateChip, type ChipRecord, type GateParams, type GateRow } from './gate.js';
 
-const kernel: Kernel = async (ctx) => {
+const kernel: StepKernel = async (ctx) => {
   const p = ctx.params;
   const params: GateParams = {
     centerWindowPx: Number(p.center_window_px),
@@ -27,7 +27,7 @@ const kernel: Kernel = async (ctx) => {
     else if (!chip.status || chip.status === 'ok') ctx.itemFailed(`chip ${chip.chip_id}`, row.reason);
     ctx.progress(index + 1, chips.length);
   }
-  await writeTable(ctx.outputs.gate, GATE_COLUMNS, rows as never, { orderBy: ['chip_id'] });
+  await writeTable(ctx.outputs.gate, outputColumns.gate, rows as never, { orderBy: outputOrderBy.gate });
   const accepted = rows.filter((r) => r.decision === 'accept').length;
   ctx.metric('chips', rows.length);
   ctx.metric('accepted', accepted);

@@ -5,6 +5,7 @@ import proj4 from 'proj4';
 import { haversineKm } from '../../lib/geo/sphere.js';
 import { compareText } from '../../lib/geo/stac.js';
 import type { ChipRow } from '../chip/chip.js';
+import { outputColumns } from './index.dagrun.js';
 
 /** A chips-table row joined with its gate row and the recorded AIS fix nearest the scene time. */
 export interface IndexInput extends Omit<ChipRow, 'split' | 'status' | 'reason'> {
@@ -156,7 +157,7 @@ export function tilesStagingRow(entry: Listed): Record<string, unknown> {
   return { ...tilesRow(entry), bbox_xmin: xmin, bbox_ymin: ymin, bbox_xmax: xmax, bbox_ymax: ymax };
 }
 
-export const PRUNED_COLUMNS = { chip_id: 'VARCHAR', path: 'VARCHAR', mmsi: 'BIGINT', scene_datetime: 'TIMESTAMP', ais_dt_s: 'DOUBLE', ais_distance_m: 'DOUBLE', reason: 'VARCHAR' };
+export const PRUNED_COLUMNS = outputColumns.pruned;
 
 export function prunedRow({ chip, check }: Pruned): Record<string, unknown> {
   return { chip_id: chip.chip_id, path: chip.path, mmsi: chip.mmsi, scene_datetime: chip.scene_datetime, ais_dt_s: check.dtSeconds, ais_distance_m: check.distanceM, reason: check.reason };

@@ -6,34 +6,12 @@ import { parseTleText } from '../../lib/maritime/tle.js';
 import { normaliseTileId, tileFootprint } from './mgrs.js';
 import { resolveTarget, type Overpass, type Target, type TleRecord } from './overpass.js';
 import type { PlanOverpass } from './esa-plan.js';
+import { outputColumns, outputOrderBy } from './predict.dagrun.js';
 
-export const SCHEDULE_COLUMNS = {
-  tile_id: 'VARCHAR',
-  target_kind: 'VARCHAR',
-  satellite: 'VARCHAR',
-  norad_id: 'INTEGER',
-  center_time_utc: 'TIMESTAMP',
-  start_time_utc: 'TIMESTAMP',
-  end_time_utc: 'TIMESTAMP',
-  capture_start_utc: 'TIMESTAMP',
-  capture_end_utc: 'TIMESTAMP',
-  relative_orbit: 'INTEGER',
-  cross_track_km: 'DOUBLE',
-  coverage_fraction: 'DOUBLE',
-  sun_elevation_deg: 'DOUBLE',
-  center_lat: 'DOUBLE',
-  center_lon: 'DOUBLE',
-  bbox_min_lat: 'DOUBLE',
-  bbox_min_lon: 'DOUBLE',
-  bbox_max_lat: 'DOUBLE',
-  bbox_max_lon: 'DOUBLE',
-  epsg: 'INTEGER',
-  tle_epoch_utc: 'TIMESTAMP',
-  /** Where the window comes from: 'tle' (SGP4 prediction) or 'esa_plan' (an ESA acquisition plan datatake). */
-  source: 'VARCHAR',
-} as const;
+/** The schedule table's columns and row order, as pipeline.yaml declares them (`tables.overpass_schedule`). */
+export const SCHEDULE_COLUMNS = outputColumns.schedule;
 
-export const SCHEDULE_ORDER = ['tile_id', 'center_time_utc', 'satellite', 'source'];
+export const SCHEDULE_ORDER = [...outputOrderBy.schedule];
 
 /** 'YYYY-MM-DD HH:MM:SS.mmm' (UTC), the text DuckDB casts to TIMESTAMP. */
 export function timestampText(ms: number): string {

@@ -1,8 +1,6 @@
-// PostgreSQL column types of the published tables, derived from the step outputs' DuckDB columns so
-// the two definitions cannot drift.
-import { TRANSIT_COLUMNS } from '../transit-reconcile/transits.js';
-import { DARK_EVENT_COLUMNS } from '../verify-dark-fleet-sar/dark-events.js';
-import { SAR_DETECTION_COLUMNS } from '../verify-dark-fleet-sar/kernel.js';
+// PostgreSQL column types of the published tables, derived from this step's input columns (generated
+// from pipeline.yaml) so the two definitions cannot drift.
+import { inputColumns } from './publish-transits.dagrun.js';
 import type { PgType, TableSpec } from './store.js';
 
 const PG_TYPE: Record<string, PgType> = {
@@ -25,6 +23,6 @@ export function pgColumns(columns: Readonly<Record<string, string>>, label: stri
   );
 }
 
-export const VESSEL_TRANSITS: TableSpec = { table: 'vessel_transits', columns: pgColumns(TRANSIT_COLUMNS, 'vessel_transits') };
-export const DARK_EVENTS: TableSpec = { table: 'dark_events', columns: pgColumns(DARK_EVENT_COLUMNS, 'dark_events') };
-export const SAR_DETECTIONS: TableSpec = { table: 'sar_detections', columns: pgColumns(SAR_DETECTION_COLUMNS, 'sar_detections') };
+export const VESSEL_TRANSITS: TableSpec = { table: 'vessel_transits', columns: pgColumns(inputColumns.transits, 'vessel_transits') };
+export const DARK_EVENTS: TableSpec = { table: 'dark_events', columns: pgColumns(inputColumns.dark_events, 'dark_events') };
+export const SAR_DETECTIONS: TableSpec = { table: 'sar_detections', columns: pgColumns(inputColumns.sar_detections, 'sar_detections') };

@@ -20,25 +20,6 @@ export interface Params {
 /** This step's kernel: `const kernel: StepKernel = async (ctx) => { … }`. */
 export type StepKernel = Kernel<Params>;
 
-/** One row of each table input (the columns this step relies on). */
-export interface InputRows {
-  previous: {
-    kind: string | null;
-    mmsi: number | bigint | null;
-    ts_utc: number | bigint | null;
-    lat: number | null;
-    lon: number | null;
-    orig_lat: number | null;
-    orig_lon: number | null;
-    sog: number | null;
-    cog: number | null;
-    rf_id: string | null;
-    uncertainty_m: number | null;
-    geoloc_method: string | null;
-    member_ids: string[] | null;
-  };
-}
-
 /** One row of each table output. */
 export interface OutputRows {
   fused: {
@@ -102,4 +83,14 @@ export const outputOrderBy = {
   "fused": ["mmsi","ts_utc","source_tag","position_label"],
   "audit": ["mmsi","ts_utc"],
   "tail": ["kind","mmsi","ts_utc","rf_id","lat","lon"],
+} as const;
+
+/** One row of each table input (the columns this step relies on). */
+export interface InputRows {
+  previous: OutputRows["tail"];
+}
+
+/** Each table input's columns (DuckDB types): what this step reads, for checks and queries. */
+export const inputColumns = {
+  "previous": outputColumns["tail"],
 } as const;

@@ -9,35 +9,12 @@ import { CogReader } from '../../lib/geo/cog-reader.js';
 import { parseCalibrationLut, type CalibrationLut, type Polygon } from '../../lib/geo/sar.js';
 import { readRangeText } from './text.js';
 import { StepError } from '../../src/sdk/errors.js';
-import type { Kernel } from '../../src/sdk/kernel-api.js';
+import { outputColumns, outputOrderBy, type StepKernel } from './sar-detect.dagrun.js';
 import { readTable, writeTable } from '../../src/sdk/table-io.js';
 import { parseChokepoints } from '../transit-reconcile/chokepoints.js';
 import { inPolygon } from '../transit-reconcile/geometry.js';
 import { DETECTION_METHOD, detectInWindow, type DetectParams } from './detect.js';
 
-export const DETECTION_COLUMNS = {
-  detect_id: 'VARCHAR',
-  scene_id: 'VARCHAR',
-  acquired_at: 'TIMESTAMP',
-  chokepoint_id: 'VARCHAR',
-  polarisation: 'VARCHAR',
-  lat: 'DOUBLE',
-  lon: 'DOUBLE',
-  col: 'DOUBLE',
-  row: 'DOUBLE',
-  pixel_detection_count: 'INTEGER',
-  confidence: 'DOUBLE',
-  mean_confidence: 'DOUBLE',
-  max_confidence: 'DOUBLE',
-  cfar_score: 'DOUBLE',
-  peak_sigma0_db: 'DOUBLE',
-  mean_sigma0_db: 'DOUBLE',
-  length_m: 'DOUBLE',
-  width_m: 'DOUBLE',
-  orientation_deg: 'DOUBLE',
-  meters_per_pixel: 'DOUBLE',
-  detection_method: 'VARCHAR',
-};
 
 /** Land polygons from a GeoJSON file or every *.geojson in a folder (Polygon and MultiPolygon features). */
 export async function loadLand(location: string): Promise<Polygon[]> {
@@ -62,7 +39,7 @@ export async function loadLand(location: string): Promise<Polygon[]> {
 
 const round = (v: number, digits: number) => Math.round(v * 10 ** digits) / 10 ** digits;
 
-const kernel: Kernel = async (ctx) => {
+const kernel: StepKernel = async (ctx) => {
   const p = ctx.params;
   const params: DetectParams = {
     guardPx: Number(p.guard_px),
@@ -157,7 +134,7 @@ const kernel: Kernel = async (ctx) => {
       await reader.close();
     }
   }
-  await writeTable(ctx.outputs.detections, DETECTION_COLUMNS, rows, { orderBy: ['scene_id', 'lat', 'lon'] });
+  await writeTable(ctx.outputs.detections, outputColumns.detections, rows, { orderBy: outputOrderBy.detections });
   ctx.metric('scenes', new Set(scenes.map((s) => s.scene_id)).size);
   ctx.metric('detections', rows.length);
   ctx.metric('detections_in_corridors', rows.filter((r) => r.chokepoint_id !== null).length);

@@ -6,29 +6,17 @@
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { StepError } from '../../src/sdk/errors.js';
-import type { Kernel } from '../../src/sdk/kernel-api.js';
+import { outputColumns, outputOrderBy, type StepKernel } from './sar-search.dagrun.js';
 import { writeTable } from '../../src/sdk/table-io.js';
 import { loadStaticItems, searchStacApi, type LocatedItem } from '../../lib/geo/stac.js';
 import { normaliseS1Item, type S1Scene } from '../../lib/geo/sentinel1.js';
 import { parseChokepoints, type Corridor } from '../transit-reconcile/chokepoints.js';
 import { footprintIntersects } from './footprint.js';
 
-export const SCENE_COLUMNS = {
-  scene_id: 'VARCHAR',
-  acquired_at: 'TIMESTAMP',
-  platform: 'VARCHAR',
-  chokepoint_id: 'VARCHAR',
-  polarisations: 'VARCHAR',
-  vv: 'VARCHAR',
-  vh: 'VARCHAR',
-  calibration_vv: 'VARCHAR',
-  calibration_vh: 'VARCHAR',
-  scale: 'DOUBLE',
-};
 
 const DAY = 86_400_000;
 
-const kernel: Kernel = async (ctx) => {
+const kernel: StepKernel = async (ctx) => {
   const p = ctx.params;
   const date = ctx.partition.date;
   if (!date || !/^\d{4}-\d{2}-\d{2}$/.test(date)) throw new StepError('needs a date partition', 'partition');
@@ -81,7 +69,7 @@ const kernel: Kernel = async (ctx) => {
     }
   }
   for (const [reason, n] of rejected) ctx.warn(`${n} item(s) skipped: ${reason}`);
-  await writeTable(ctx.outputs.scenes, SCENE_COLUMNS, rows, { orderBy: ['acquired_at', 'scene_id', 'chokepoint_id'] });
+  await writeTable(ctx.outputs.scenes, outputColumns.scenes, rows, { orderBy: outputOrderBy.scenes });
   ctx.metric('scenes', new Set(rows.map((r) => r.scene_id)).size);
   ctx.metric('scene_corridor_pairs', rows.length);
 };

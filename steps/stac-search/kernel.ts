@@ -2,8 +2,9 @@
 // footprint contains it, from a static catalog (default) or a STAC API (`api_url` set).
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import type { Kernel, KernelContext } from '../../src/sdk/kernel-api.js';
+import type { KernelContext } from '../../src/sdk/kernel-api.js';
 import { StepError } from '../../src/sdk/errors.js';
+import { outputColumns, outputOrderBy, type Params, type StepKernel } from './stac-search.dagrun.js';
 import { digestFile } from '../../src/sdk/hash.js';
 import { isUri } from '../../src/sdk/project-paths.js';
 import { quoteLiteral, withDb, writeTable, type Row } from '../../src/sdk/table-io.js';
@@ -13,24 +14,6 @@ import {
   type AisPoint, type Match, type NoMatch, type Overpass,
 } from './match.js';
 
-export const MATCH_COLUMNS = {
-  mmsi: 'BIGINT', ais_time: 'TIMESTAMP', lat: 'DOUBLE', lon: 'DOUBLE', scene_id: 'VARCHAR', scene_datetime: 'TIMESTAMP',
-  cloud_cover: 'DOUBLE', epsg: 'INTEGER', assets: 'VARCHAR', scene_href: 'VARCHAR',
-};
-export const NO_MATCH_COLUMNS = { mmsi: 'BIGINT', ais_time: 'TIMESTAMP', lat: 'DOUBLE', lon: 'DOUBLE', reason: 'VARCHAR' };
-
-interface Params {
-  search_window_hours: number;
-  cloud_cover_max: number;
-  overpass_window_minutes: number;
-  api_url: string;
-  collection: string;
-  timeout_s: number;
-  retries: number;
-  backoff_ms: number;
-  max_pages: number;
-  align_to_scene_time: boolean;
-}
 
 async function requireColumns(path: string, wanted: readonly string[]): Promise<Record<string, string>> {
   const columns = await withDb((db) => db.describe(`SELECT * FROM read_parquet(${quoteLiteral(path)})`));
@@ -83,7 +66,7 @@ export function catalogDocument(location: string): string {
   throw new StepError('directory has no catalog.json or collection.json', location);
 }
 
-async function catalogueScenes(ctx: KernelContext, params: Params, points: readonly AisPoint[]): Promise<Scene[]> {
+async function catalogueScenes(ctx: KernelContext<Params>, params: Params, points: readonly AisPoint[]): Promise<Scene[]> {
   let requests = 0;
   const http: HttpOptions = {
     timeoutMs: params.timeout_s * 1000, retries: params.retries, backoffMs: params.backoff_ms,
@@ -139,8 +122,8 @@ async function catalogueScenes(ctx: KernelContext, params: Params, points: reado
   return [...byId.values()];
 }
 
-const kernel: Kernel = async (ctx) => {
-  const params = ctx.params as unknown as Params;
+const kernel: StepKernel = async (ctx) => {
+  const params = ctx.params;
   const { positions, overpasses } = await readInputs(ctx.inputs.positions, ctx.inputs.schedule, params.overpass_window_minutes);
   const points = selectQueryPoints(positions, overpasses, params.overpass_window_minutes);
   ctx.log(`${points.length} AIS points (one per MMSI per overpass) from ${positions.length} fixes near ${overpasses.length} overpasses`);
@@ -193,8 +176,8 @@ const kernel: Kernel = async (ctx) => {
       noMatches.push({ ...base, reason: result.reason });
     }
   }
-  await writeTable(ctx.outputs.matches, MATCH_COLUMNS, matches, { orderBy: ['mmsi', 'ais_time', 'lat', 'lon'] });
-  await writeTable(ctx.outputs.no_match, NO_MATCH_COLUMNS, noMatches, { orderBy: ['mmsi', 'ais_time', 'lat', 'lon'] });
+  await writeTable(ctx.outputs.matches, outputColumns.matches, matches, { orderBy: outputOrderBy.matches });
+  await writeTable(ctx.outputs.no_match, outputColumns.no_match, noMatches, { orderBy: outputOrderBy.no_match });
   ctx.metric('scenes', scenes.length);
   ctx.metric('points', points.length);
   ctx.metric('matched', matches.length);

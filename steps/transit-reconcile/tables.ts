@@ -6,12 +6,14 @@ import { quoteLiteral, readerFor, type Db, type Row, type TableFormat } from '..
 import type { VesselTrack } from './lifecycle.js';
 import { vesselKey } from './predict.js';
 import { TRANSIT_COLUMNS, isoTime, parseTime, toTableRow, type TransitRow } from './transits.js';
+import { inputColumns } from './transit-reconcile.dagrun.js';
 
 export function formatOf(path: string): TableFormat {
   return /\.csv(\.gz)?$/i.test(path) ? 'csv' : /\.json$/i.test(path) ? 'json' : 'parquet';
 }
 
-const REQUIRED_POSITION_COLUMNS = ['mmsi', 'ts_utc', 'lat', 'lon', 'sog', 'cog', 'imo'];
+/** The position columns this step relies on, as its input declares them in pipeline.yaml. */
+const REQUIRED_POSITION_COLUMNS = Object.keys(inputColumns.positions);
 
 /**
  * Positions at or before `untilMs` from one or more files (fan-in from partitions), one track per MMSI
@@ -89,14 +91,6 @@ export async function createWeekly(db: Db, sampleIds: number): Promise<void> {
   );
 }
 
-export const WEEKLY_COLUMNS = {
-  chokepoint_id: 'VARCHAR',
-  week_start: 'DATE',
-  status: 'VARCHAR',
-  n: 'BIGINT',
-  median_eta_delta_hours: 'DOUBLE',
-  sample_ids: 'VARCHAR[]',
-};
 
 export interface TransitQuery {
   chokepoint: string | null;

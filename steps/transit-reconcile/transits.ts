@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { StepError } from '../../src/sdk/errors.js';
 import type { Columns } from '../../src/sdk/table-io.js';
 import type { Direction } from './chokepoints.js';
+import { outputColumns } from './transit-reconcile.dagrun.js';
 
 export const STATUSES = ['predicted', 'confirmed', 'dark_transit', 'missed', 'cancelled'] as const;
 export type Status = (typeof STATUSES)[number];
@@ -44,33 +45,11 @@ export interface TransitRow {
   resolved_at: number | null;
 }
 
-export const TRANSIT_COLUMNS: Columns = {
-  id: 'UUID',
-  predicted_imo: 'VARCHAR',
-  vessel_mmsi: 'BIGINT',
-  chokepoint_id: 'VARCHAR',
-  direction: 'VARCHAR',
-  predicted_eta: 'TIMESTAMP',
-  eta_uncertainty_hours: 'DOUBLE',
-  predicted_at: 'TIMESTAMP',
-  last_known_at: 'TIMESTAMP',
-  last_known_lat: 'DOUBLE',
-  last_known_lon: 'DOUBLE',
-  last_known_speed: 'DOUBLE',
-  last_known_course: 'DOUBLE',
-  sar_scene_id: 'VARCHAR',
-  sar_scene_acquired_at: 'TIMESTAMP',
-  pixel_match_lat: 'DOUBLE',
-  pixel_match_lon: 'DOUBLE',
-  pixel_detection_count: 'INTEGER',
-  match_confidence: 'DOUBLE',
-  status: 'VARCHAR',
-  confirmed_at: 'TIMESTAMP',
-  confirmed_via: 'VARCHAR',
-  resolved_at: 'TIMESTAMP',
-};
+/** The transits table's columns, as pipeline.yaml declares the step's output. */
+export const TRANSIT_COLUMNS: Columns = outputColumns.vessel_transits;
 
-export const TIME_COLUMNS = ['predicted_eta', 'predicted_at', 'last_known_at', 'sar_scene_acquired_at', 'confirmed_at', 'resolved_at'] as const;
+/** Its TIMESTAMP columns (held as epoch ms in a TransitRow). */
+export const TIME_COLUMNS = Object.entries(outputColumns.vessel_transits).filter(([, type]) => type === 'TIMESTAMP').map(([column]) => column) as readonly (keyof typeof outputColumns.vessel_transits)[];
 
 /** ISO-8601 UTC with milliseconds, the form every key and JSON output uses. */
 export function isoTime(ms: number): string {

@@ -3,22 +3,10 @@
 // risk_tier, risk_score. Every cell is checked; errors name file:line and field.
 import { StepError } from '../../src/sdk/errors.js';
 import { parseTime } from '../transit-reconcile/transits.js';
+import { outputColumns } from './verify-dark-fleet-sar.dagrun.js';
 
 export const RISK_TIERS = ['low', 'medium', 'high', 'critical'] as const;
 
-export const DARK_EVENT_COLUMNS = {
-  id: 'UUID',
-  vessel_imo: 'VARCHAR',
-  vessel_mmsi: 'BIGINT',
-  chokepoint_id: 'VARCHAR',
-  dark_since: 'TIMESTAMP',
-  last_known_lat: 'DOUBLE',
-  last_known_lon: 'DOUBLE',
-  last_known_speed: 'DOUBLE',
-  last_known_course: 'DOUBLE',
-  risk_tier: 'VARCHAR',
-  risk_score: 'DOUBLE',
-};
 
 export interface DarkEvent {
   id: string;
@@ -37,7 +25,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export function parseDarkEvents(text: string, file: string): DarkEvent[] {
   const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
   const header = lines[0].split(',').map((h) => h.trim());
-  for (const column of Object.keys(DARK_EVENT_COLUMNS)) if (!header.includes(column)) throw new StepError(`missing column ${column}`, `${file}:1`);
+  for (const column of Object.keys(outputColumns.dark_events)) if (!header.includes(column)) throw new StepError(`missing column ${column}`, `${file}:1`);
   const ids = new Set<string>();
   const events: DarkEvent[] = [];
   lines.slice(1).forEach((line, i) => {

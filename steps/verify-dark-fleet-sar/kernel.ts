@@ -5,29 +5,13 @@
 import { readFile } from 'node:fs/promises';
 import { destinationPoint, haversineKm } from '../../lib/geo/sphere.js';
 import { StepError } from '../../src/sdk/errors.js';
-import type { Kernel } from '../../src/sdk/kernel-api.js';
 import { readTable, writeTable } from '../../src/sdk/table-io.js';
 import { KM_PER_NM } from '../transit-reconcile/geometry.js';
 import { parseTime, transitId } from '../transit-reconcile/transits.js';
 import { DETECTION_METHOD } from '../sar-detect/detect.js';
-import { parseDarkEvents, DARK_EVENT_COLUMNS, type DarkEvent } from './dark-events.js';
+import { parseDarkEvents, type DarkEvent } from './dark-events.js';
+import { outputColumns, outputOrderBy, type StepKernel } from './verify-dark-fleet-sar.dagrun.js';
 
-export const SAR_DETECTION_COLUMNS = {
-  id: 'UUID',
-  dark_event_id: 'UUID',
-  vessel_imo: 'VARCHAR',
-  scene_id: 'VARCHAR',
-  scene_acquired_at: 'TIMESTAMP',
-  detection_lat: 'DOUBLE',
-  detection_lon: 'DOUBLE',
-  distance_to_expected_nm: 'DOUBLE',
-  cfar_score: 'DOUBLE',
-  mean_confidence: 'DOUBLE',
-  max_confidence: 'DOUBLE',
-  ship_size_estimate: 'DOUBLE',
-  pixel_detection_count: 'INTEGER',
-  detection_method: 'VARCHAR',
-};
 
 interface Cluster {
   sceneId: string;
@@ -80,7 +64,7 @@ export function sweep(events: readonly DarkEvent[], clusters: readonly Cluster[]
   return rows;
 }
 
-const kernel: Kernel = async (ctx) => {
+const kernel: StepKernel = async (ctx) => {
   const p = ctx.params;
   const events = parseDarkEvents(await readFile(ctx.inputs.dark_events, 'utf8'), 'dark_events');
   const clusters: Cluster[] = (await readTable(ctx.inputs.detections)).map((row, index) => {
@@ -89,8 +73,8 @@ const kernel: Kernel = async (ctx) => {
     return { sceneId: String(row.scene_id), acquiredMs, lat: Number(row.lat), lon: Number(row.lon), row };
   });
   const rows = sweep(events, clusters, { tiers: p.risk_tiers as string[], radiusNm: Number(p.search_radius_nm), maxDarkHours: Number(p.max_dark_hours) });
-  await writeTable(ctx.outputs.sar_detections, SAR_DETECTION_COLUMNS, rows, { orderBy: ['id'] });
-  await writeTable(ctx.outputs.dark_events, DARK_EVENT_COLUMNS, events.map((e) => e.row), { orderBy: ['id'] });
+  await writeTable(ctx.outputs.sar_detections, outputColumns.sar_detections, rows, { orderBy: outputOrderBy.sar_detections });
+  await writeTable(ctx.outputs.dark_events, outputColumns.dark_events, events.map((e) => e.row), { orderBy: outputOrderBy.dark_events });
   ctx.metric('dark_events', events.length);
   ctx.metric('swept_events', events.filter((e) => (p.risk_tiers as string[]).includes(e.riskTier)).length);
   ctx.metric('sar_detections', rows.length);

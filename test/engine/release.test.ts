@@ -11,7 +11,7 @@ import { build, type BuildResult } from '../../src/engine/runner.js';
 import { Store } from '../../src/engine/store.js';
 import { parseSums, publishRun, verifyRelease, type ReleaseDocument } from '../../src/engine/cache/release.js';
 import { copyFixture, removeFixture, runCli } from '../helpers/fixture.js';
-import { startNginx, startS3, type Nginx, type S3Server } from '../helpers/servers.js';
+import { startNginx, startS3, type Nginx, type S3Server, setEnv } from '../helpers/servers.js';
 
 let dir: string;
 let first: BuildResult;
@@ -129,19 +129,13 @@ describe('publish to a folder', () => {
 describe('publish to object stores', () => {
   let nginx: Nginx;
   let s3: S3Server;
-  const saved: Record<string, string | undefined> = {};
+  let restoreEnv: (() => void) | undefined;
   beforeAll(async () => {
     [nginx, s3] = await Promise.all([startNginx(), startS3('releases')]);
-    for (const [k, v] of Object.entries({ ...s3.env, AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: '1' })) {
-      saved[k] = process.env[k];
-      process.env[k] = v;
-    }
+    restoreEnv = setEnv({ ...s3.env, AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: '1' });
   });
   afterAll(async () => {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
+    restoreEnv?.();
     await Promise.all([nginx?.stop(), s3?.stop()]);
   });
 

@@ -13,7 +13,7 @@ import { isSafeRelativePath, parseEntry } from '../../src/engine/cache/tiered.js
 import { resolveRemoteSettings } from '../../src/engine/cache/config.js';
 import { HttpBlobs } from '../../src/engine/cache/http.js';
 import { copyFixture, removeFixture, runCli } from '../helpers/fixture.js';
-import { freePort, startNginx, startS3, type Nginx, type S3Server } from '../helpers/servers.js';
+import { freePort, startNginx, startS3, type Nginx, type S3Server, setEnv } from '../helpers/servers.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -206,19 +206,13 @@ describe('remote cache over HTTP (nginx, Bazel layout)', () => {
 describe('remote cache over S3 (s3rver)', () => {
   let s3: S3Server;
   const secret = 'sEcReT-never-logged-5b1e';
-  const saved: Record<string, string | undefined> = {};
+  let restoreEnv: (() => void) | undefined;
   beforeAll(async () => {
     s3 = await startS3();
-    for (const [k, v] of Object.entries({ ...s3.env, AWS_SECRET_ACCESS_KEY: secret, AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: '1' })) {
-      saved[k] = process.env[k];
-      process.env[k] = v;
-    }
+    restoreEnv = setEnv({ ...s3.env, AWS_SECRET_ACCESS_KEY: secret, AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: '1' });
   });
   afterAll(async () => {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
+    restoreEnv?.();
     await s3?.stop();
   });
 

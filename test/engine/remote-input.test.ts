@@ -8,7 +8,7 @@ import { build } from '../../src/engine/runner.js';
 import type { Manifest } from '../../src/engine/manifest.js';
 import { readTable } from '../../src/sdk/table-io.js';
 import { copyFixture, removeFixture } from '../helpers/fixture.js';
-import { startNginx, startS3, type Nginx, type S3Server } from '../helpers/servers.js';
+import { startNginx, startS3, type Nginx, type S3Server, setEnv } from '../helpers/servers.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -96,19 +96,13 @@ describe('http(s):// inputs (nginx)', () => {
 
 describe('s3:// inputs (s3rver)', () => {
   let s3: S3Server;
-  const saved: Record<string, string | undefined> = {};
+  let restoreEnv: (() => void) | undefined;
   beforeAll(async () => {
     s3 = await startS3('inputs');
-    for (const [k, v] of Object.entries({ ...s3.env, AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: '1' })) {
-      saved[k] = process.env[k];
-      process.env[k] = v;
-    }
+    restoreEnv = setEnv({ ...s3.env, AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: '1' });
   });
   afterAll(async () => {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
+    restoreEnv?.();
     await s3?.stop();
   });
 

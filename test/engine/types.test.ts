@@ -37,7 +37,9 @@ describe('dagrun types', () => {
       expect(module).toContain('threshold: number;');
       expect(module).toContain('mode: "mean" | "max";');
       // The input's columns default to its producer's, which come from the named table.
-      expect(module).toMatch(/readings: \{\n {4}station: string \| null;\n {4}value: number \| null;/);
+      // A named table is spelt once, in pipeline.dagrun.ts; the step's module refers to it.
+      expect(module).toContain('readings: TableRows["readings"];');
+      expect(readFileSync(join(dir, 'pipeline.dagrun.ts'), 'utf8')).toMatch(/readings: \{\n {4}station: string \| null;\n {4}value: number \| null;/);
       expect(typeErrors(kernel)).toEqual([]);
       expect((await runCli(['types', '--check'], dir)).code).toBe(0);
 

@@ -140,3 +140,21 @@ export async function startS3(bucket = 'dagrun-cache'): Promise<S3Server> {
     },
   };
 }
+
+/**
+ * Set environment variables for the tests of one file (an S3 server's credentials and endpoint);
+ * the function returned puts back what was there before.
+ */
+export function setEnv(vars: Readonly<Record<string, string>>): () => void {
+  const saved: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(vars)) {
+    saved[name] = process.env[name];
+    process.env[name] = value;
+  }
+  return () => {
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  };
+}

@@ -6,6 +6,7 @@ import { writeGeoTiff } from '../../lib/geo/geotiff-writer.js';
 import { seededRandom } from '../../src/sdk/random.js';
 import { writeTable } from '../../src/sdk/table-io.js';
 import { toLonLat } from '../../steps/chip/geometry.js';
+import { tables } from '../../pipeline.dagrun.js';
 
 export const EPSG = 32630;
 export const ORIGIN = { x: 614_700, y: 5_631_840 };
@@ -74,10 +75,8 @@ export function matchRow(mmsi: number, col: number, row: number, assets: Fixture
   return { mmsi, ais_time: '2026-05-25T11:16:30.000Z', ...pixelLonLat(col, row), scene_id: sceneId, scene_datetime: SCENE_DATETIME, cloud_cover: 12.5, epsg: EPSG, assets: JSON.stringify(assets) };
 }
 
-export const MATCH_COLUMNS = {
-  mmsi: 'BIGINT', ais_time: 'TIMESTAMP', lat: 'DOUBLE', lon: 'DOUBLE', scene_id: 'VARCHAR', scene_datetime: 'TIMESTAMP',
-  cloud_cover: 'DOUBLE', epsg: 'INTEGER', assets: 'VARCHAR',
-};
+/** stac-search's matches table, as pipeline.yaml declares it (the chip step reads it). */
+export const MATCH_COLUMNS = tables.stac_matches.columns;
 
 export async function writeMatches(path: string, rows: MatchRow[]): Promise<void> {
   await writeTable(path, MATCH_COLUMNS, rows as unknown as Record<string, unknown>[], { orderBy: ['mmsi', 'ais_time'] });

@@ -11,7 +11,9 @@ import { loadStaticItems, resolveHref } from '../../lib/geo/stac.js';
 import { destinationPoint } from '../../lib/geo/sphere.js';
 import { CHIP_COLUMNS } from '../../steps/chip/chip.js';
 import { chipGrid, chipId, footprintRing, footprintWkt, geoTransform } from '../../steps/chip/geometry.js';
-import { GATE_COLUMNS } from '../../steps/gate/gate.js';
+import { outputColumns } from '../../steps/gate/gate.dagrun.js';
+
+const GATE_COLUMNS = outputColumns.gate;
 import { buildIndexes } from '../../steps/index/build.js';
 import { chipShape, derivedFromHref, hrefFromItem, parseWktPolygon, pruneCheck, ringCentre, stacItem } from '../../steps/index/index-build.js';
 
