@@ -1,22 +1,12 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { appendFileSync, readFileSync, rmSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { build, type BuildOptions } from '../../src/engine/runner.js';
 import { readCounter } from '../../src/sdk/hash.js';
 import { diffManifests, readManifest, type Manifest } from '../../src/engine/manifest.js';
 import { readTable } from '../../src/sdk/table-io.js';
-import { copyFixture, removeFixture } from '../helpers/fixture.js';
+import { buildableFixtures } from '../helpers/build-fixture.js';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const dir of dirs.splice(0)) removeFixture(dir);
-});
-
-function fixture(name: string): { dir: string; run: (options?: Partial<BuildOptions>) => ReturnType<typeof build> } {
-  const dir = copyFixture(name);
-  dirs.push(dir);
-  return { dir, run: (options = {}) => build({ pipelineFile: join(dir, 'pipeline.yaml'), ...options }) };
-}
+const fixture = buildableFixtures();
 
 const statuses = (manifest: Manifest): Record<string, string> => Object.fromEntries(manifest.steps.map((s) => [s.instance, s.status]));
 const outputDigests = (manifest: Manifest): Record<string, string> =>

@@ -1,24 +1,14 @@
 // What enters an action key (issue 11): semantic step-definition fields, the resolved versions of the
 // packages a step's code imports (not the lock file's bytes), and the step's own code — engine
 // modules (src/sdk) are covered by the engine version.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { appendFileSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { build, type BuildOptions } from '../../src/engine/runner.js';
 import type { Manifest } from '../../src/engine/manifest.js';
-import { copyFixture, removeFixture } from '../helpers/fixture.js';
+import { buildableFixtures } from '../helpers/build-fixture.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const dir of dirs.splice(0)) removeFixture(dir);
-});
-
-function fixture(name: string): { dir: string; run: (options?: Partial<BuildOptions>) => ReturnType<typeof build> } {
-  const dir = copyFixture(name);
-  dirs.push(dir);
-  return { dir, run: (options = {}) => build({ pipelineFile: join(dir, 'pipeline.yaml'), ...options }) };
-}
+const fixture = buildableFixtures();
 
 const statuses = (manifest: Manifest): Record<string, string> => Object.fromEntries(manifest.steps.map((s) => [s.instance, s.status]));
 const edit = (file: string, from: string, to: string): void => {
