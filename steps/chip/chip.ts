@@ -10,6 +10,7 @@ import { clayLatLon, clayPixels, clayTime, s2Band, type S2Band } from '../../lib
 import { npzBytes } from '../../lib/ml/npz.js';
 import { chipGrid, chipId, footprintRing, footprintWkt, geoTransform, sceneDatetimeText, splitFor, type Split } from './geometry.js';
 import { readClasses, readReflectance, stretchRgb, waterStretchMask, type Scaling } from './raster.js';
+import { outputColumns } from './chip.dagrun.js';
 
 export const CORE_BANDS = ['B02', 'B03', 'B04', 'B08'] as const;
 export const SWIR_BANDS = ['B11', 'B12'] as const;
@@ -73,27 +74,8 @@ export interface ChipRow {
   reason: string | null;
 }
 
-export const CHIP_COLUMNS = {
-  chip_id: 'VARCHAR',
-  path: 'VARCHAR',
-  scl_path: 'VARCHAR',
-  mmsi: 'BIGINT',
-  lat: 'DOUBLE',
-  lon: 'DOUBLE',
-  overpass_time: 'TIMESTAMP',
-  scene_id: 'VARCHAR',
-  scene_datetime: 'TIMESTAMP',
-  cloud_cover: 'DOUBLE',
-  scene_href: 'VARCHAR',
-  split: 'VARCHAR',
-  bands: 'VARCHAR',
-  has_swir: 'BOOLEAN',
-  epsg: 'INTEGER',
-  transform: 'VARCHAR',
-  footprint_wkt: 'VARCHAR',
-  status: 'VARCHAR',
-  reason: 'VARCHAR',
-} as const;
+/** The chips table's columns, as pipeline.yaml declares the step's output. */
+export const CHIP_COLUMNS = outputColumns.chips;
 
 export function scalingOf(asset: Asset): Scaling {
   return {
