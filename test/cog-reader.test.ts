@@ -82,6 +82,29 @@ describe('CogReader on a local file', () => {
     await cache.closeAll();
   });
 
+  it('keeps the compressed tiles of all of a CogCache\'s readers within one budget, and reads right past it', async () => {
+    const second = join(dir, 'second.tif');
+    writeFileSync(second, cogBytes);
+    const probe = await CogReader.open(cogPath);
+    const budget = 3 * Math.max(...probe.tilesFor(0, 0, WIDTH, HEIGHT).map((t) => t.length));
+    await probe.close();
+    const cache = new CogCache({ tileCacheBytes: budget });
+    const [a, b] = [await cache.open(cogPath), await cache.open(second)];
+    for (const reader of [a, b]) {
+      // the whole raster, one tile-sized window at a time
+      for (let y = 0; y < HEIGHT; y += TILE) for (let x = 0; x < WIDTH; x += TILE) expect(Array.from((await reader.readWindow(x, y, TILE, TILE))[0])).toEqual(expectedWindow(x, y, TILE, TILE));
+      expect(cache.tiles.bytes).toBeLessThanOrEqual(budget);
+    }
+    expect(cache.tiles.bytes).toBeGreaterThan(0);
+    // a tile larger than the whole budget is read but never cached
+    const tiny = new CogCache({ tileCacheBytes: 10 });
+    const reader = await tiny.open(cogPath);
+    expect(Array.from((await reader.readWindow(0, 0, 30, 30))[0])).toEqual(expectedWindow(0, 0, 30, 30));
+    expect(tiny.tiles.bytes).toBe(0);
+    await Promise.all([cache.closeAll(), tiny.closeAll()]);
+    expect(cache.tiles.bytes).toBe(0);
+  });
+
   it('fails a truncated asset with the byte range it needed, and a missing one with "cannot open"', async () => {
     const truncated = join(dir, 'truncated.tif');
     writeFileSync(truncated, cogBytes.subarray(0, Math.floor(cogBytes.length * 0.6)));

@@ -272,10 +272,6 @@ class CachingSource {
     return this.tiles.get(this.prefix + offset);
   }
 
-  hasTile(offset: number): boolean {
-    return this.tiles.has(this.prefix + offset);
-  }
-
   get fileSize(): number | null {
     return this.reader.size() ?? null;
   }
