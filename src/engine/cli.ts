@@ -12,19 +12,22 @@ import { loadPipeline } from './pipeline.js';
 import { build, defaultCacheDir, type BuildResult } from './runner.js';
 import { diffManifests, formatDiff, formatLineage, lineageOf, listRuns, readManifest, redactSecrets, type Manifest, type StepRecord } from './manifest.js';
 import { Store } from './store.js';
-import { execStep } from './exec.js';
 import { formatRemote } from './cache/report.js';
-import { publishRun, verifyRelease } from './cache/release.js';
 import type { RemoteMode } from './cache/remote.js';
-import { initProject } from './init.js';
 import { generateTypes } from './types-gen.js';
 import { ENGINE_VERSION } from './paths.js';
 import { fanOut } from './events/bus.js';
 import { ndjsonWriter, terminalReporter } from './events/logging.js';
-import { gcRun, verifyRun } from './events/maintenance-runs.js';
 import type { EventSink, Reason } from './events/types.js';
 import { Captures, parseAge } from './captures.js';
-import { formatStatus, pipelineStatus } from './status.js';
+// Commands other than build/plan load their modules when run: a no-op build pays only for what it uses.
+const commands = {
+  exec: () => import('./exec.js'),
+  release: () => import('./cache/release.js'),
+  init: () => import('./init.js'),
+  maintenance: () => import('./events/maintenance-runs.js'),
+  status: () => import('./status.js'),
+};
 import { relativiser } from '../sdk/project-paths.js';
 import { shortDigest } from '../sdk/hash.js';
 
@@ -131,7 +134,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'init': {
         const dir = rest[0] ?? '.';
-        const result = initProject(dir);
+        const result = (await commands.init()).initProject(dir);
         const next = [`cd ${dir}`, ...(result.kept.includes('package.json') ? [] : ['npm install --save-dev dagrun   # or the tarball you installed dagrun from']), 'npx dagrun build'];
         print(`created ${result.created.join(', ')}${result.kept.length ? `\nkept your ${result.kept.join(', ')}` : ''}\nnext:\n${(dir === '.' ? next.slice(1) : next).map((l) => `  ${l}`).join('\n')}`, result);
         return 0;
@@ -189,7 +192,7 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       }
       case 'exec': {
-        const result = await execStep({
+        const result = await (await commands.exec()).execStep({
           pipeline: pipelineFile,
           step: need(rest[0], 'exec STEP'),
           inputs: keyValues(values.input ?? [], '--input'),
@@ -205,7 +208,7 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       }
       case 'verify': {
-        const report = await verifyRun(store(), lockTimeoutMs, events);
+        const report = await (await commands.maintenance()).verifyRun(store(), lockTimeoutMs, events);
         const captureLines = report.captures.problems.map((p) => `  capture ${p.instance} (${shortDigest(p.key)}): ${p.problem}`);
         print(
           report.corrupt.length === 0 && captureLines.length === 0
@@ -219,12 +222,13 @@ export async function main(argv: string[]): Promise<number> {
         if (values.captures && !values['older-than']) throw new UserError('CLI', 'gc --captures needs --older-than AGE (e.g. 90d): captures cannot be recorded again');
         if (values['older-than'] && !values.captures) throw new UserError('CLI', '--older-than applies to captures: give gc --captures --older-than AGE');
         const capturesOlderThanMs = values.captures ? parseAge(values['older-than'] as string, '--older-than') : undefined;
-        const report = await gcRun(store(), lockTimeoutMs, { keepRuns: values['keep-runs'] ? positiveInt(values['keep-runs'], '--keep-runs') : undefined, capturesOlderThanMs }, events);
+        const report = await (await commands.maintenance()).gcRun(store(), lockTimeoutMs, { keepRuns: values['keep-runs'] ? positiveInt(values['keep-runs'], '--keep-runs') : undefined, capturesOlderThanMs }, events);
         print(`removed ${report.objects_removed} objects (${report.bytes_removed} bytes) and ${report.actions_removed} action entries; kept ${report.kept_runs} runs, dropped ${report.dropped_runs}; captures kept ${report.captures_kept}, removed ${report.captures_removed}`, report);
         return 0;
       }
       case 'status': {
         const pipeline = loadPipeline(pipelineFile);
+        const { formatStatus, pipelineStatus } = await commands.status();
         const statuses = await pipelineStatus(pipeline, new Store(values.cache ? resolve(values.cache) : defaultCacheDir(pipeline)));
         print(formatStatus(statuses), statuses);
         return 0;
@@ -259,12 +263,12 @@ export async function main(argv: string[]): Promise<number> {
         const target = need(values.to, 'publish RUN --to TARGET');
         // Under the cache lock: gc must not collect an object while it is being published.
         const release = await s.lock(lockTimeoutMs, (holder) => process.stderr.write(`waiting for the cache lock held by ${holder}…\n`));
-        const report = await publishRun(s, need(rest[0], 'publish RUN --to TARGET'), target).finally(release);
+        const report = await (await commands.release()).publishRun(s, need(rest[0], 'publish RUN --to TARGET'), target).finally(release);
         print(report.unchanged ? `${report.target} already holds release ${report.run_id} (${report.files} files); nothing written` : `published run ${report.run_id} to ${report.target}: ${report.files} files, ${report.bytes} bytes, release.json, SHA256SUMS`, report);
         return 0;
       }
       case 'verify-release': {
-        const report = await verifyRelease(need(rest[0], 'verify-release TARGET'));
+        const report = await (await commands.release()).verifyRelease(need(rest[0], 'verify-release TARGET'));
         print(report.problems.length === 0 ? `ok: ${report.target}: ${report.files} files, ${report.bytes} bytes match SHA256SUMS and release.json` : `${report.target}: ${report.problems.length} problem(s):\n${report.problems.map((p) => `  ${p}`).join('\n')}`, report);
         return report.problems.length === 0 ? 0 : 1;
       }

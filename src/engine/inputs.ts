@@ -1,7 +1,7 @@
 // An instance's inputs resolved to files (or a URI) plus the record that enters its action key and
 // its manifest: a producer's stored output, a file or folder in the project (a template filled per
 // partition, a glob listed), or a remote location.
-import { existsSync, statSync } from 'node:fs';
+import { statSync, type BigIntStats } from 'node:fs';
 import { extname, relative, resolve, sep } from 'node:path';
 import { UserError } from '../sdk/errors.js';
 import { resolveUnder } from './paths.js';
@@ -56,6 +56,7 @@ export async function resolveInputs(pipeline: Pipeline, store: Store, files: Fil
 /** Where a file input points for one instance: its template filled and its glob listed, remembered per build. */
 export class FileInputs {
   private readonly globs = new Map<string, string[]>();
+  private readonly stats = new Map<string, BigIntStats | null>();
   readonly pipelineDir: string;
   private readonly pipelineDirSlash: string;
   constructor(private readonly pipeline: Pipeline) {
@@ -86,6 +87,19 @@ export class FileInputs {
     return { location, shown, matches };
   }
 
+  /**
+   * The file's stat as this build first saw it (undefined: absent), shared by the up-front check of
+   * every instance's files and by resolving the instance: one stat per file per build.
+   */
+  stat(location: string): BigIntStats | undefined {
+    let info = this.stats.get(location);
+    if (info === undefined) {
+      info = statSync(location, { bigint: true, throwIfNoEntry: false }) ?? null;
+      this.stats.set(location, info);
+    }
+    return info ?? undefined;
+  }
+
   /** A location as the pipeline folder names it; path.relative per instance was measurable at 365 partitions. */
   private shown(location: string): string {
     if (location.startsWith(this.pipelineDirSlash) && !location.includes(`${sep}..`)) return location.slice(this.pipelineDirSlash.length).split(sep).join('/');
@@ -96,7 +110,7 @@ export class FileInputs {
   missing(step: StepSpec, input: StepInput, partition: Readonly<Record<string, string>>): string | undefined {
     if (input.optional) return undefined;
     const { location, shown, matches } = this.locate(step, input, partition);
-    if (matches ? matches.length > 0 : existsSync(location)) return undefined;
+    if (matches ? matches.length > 0 : this.stat(location)) return undefined;
     const instance = instanceId(step.name, { ...partition });
     return `input "${step.name}.${input.name}" of ${instance}: file:${shown} ${matches ? 'matches no file' : 'does not exist'}${input.location !== location ? ` (from file:${relative(this.pipeline.dir, input.location as string).split(sep).join('/')})` : ''}; add it, or mark the input \`optional: true\``;
   }
@@ -134,7 +148,7 @@ async function resolveFileInput(store: Store, files: FileInputs, instance: Insta
     return { name: input.name, files: matches, format: input.format ?? formatFromExtension(location), columns: input.columns, record: { name: input.name, source: `file:${shown}`, digest: digestBytes(treeBytes(entries)), bytes: entries.reduce((sum, e) => sum + e.size, 0), files: entries.length } };
   }
   // One stat serves the existence check, the kind and the stat cache.
-  const info = statSync(location, { bigint: true, throwIfNoEntry: false });
+  const info = files.stat(location);
   if (!info) {
     if (input.optional) return empty();
     throw new UserError('BAD_INPUT', `input "${input.name}": file:${shown} does not exist`);

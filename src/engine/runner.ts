@@ -143,7 +143,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const staleFanIn = await staleFanIns(pipeline, options, ordered);
     // Nothing in a manifest names the machine's folders: files are named relative to the pipeline folder.
     const portable = relativiser(pipeline.dir);
-    const manifest: Manifest = redactSecrets(JSON.parse(portable(JSON.stringify({
+    const manifest: Manifest = redactSecrets(portableCopy(portable, {
       $schema: 'https://dagrun.dev/schemas/manifest.schema.json',
       run_id: runId,
       kind,
@@ -165,7 +165,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       },
       steps: ordered,
       ...(staleFanIn.length > 0 ? { stale_fan_in: staleFanIn } : {}),
-    } satisfies Manifest))) as Manifest);
+    } satisfies Manifest));
     const finished = (manifestFile?: string): void => emit({ type: 'run-finished', kind, status: manifest.status, counts: countOutcomes(ordered), manifest: manifestFile, schedule: options.schedule });
     if (options.dryRun) {
       finished();
@@ -298,6 +298,16 @@ export function newRunId(): string {
   // Only to tell apart runs started in the same millisecond; node:crypto's first use costs ~50 ms.
   const suffix = Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, '0');
   return `${stamp}-${suffix}`;
+}
+
+/**
+ * `value` with every mention of the pipeline folder made relative. Parsed back only when something
+ * was rewritten: at 365 partitions the manifest is ~1 MB and usually names no machine path.
+ */
+function portableCopy<T>(portable: (text: string) => string, value: T): T {
+  const text = JSON.stringify(value);
+  const rewritten = portable(text);
+  return rewritten === text ? value : (JSON.parse(rewritten) as T);
 }
 
 function readText(path: string): string | undefined {
