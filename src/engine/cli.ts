@@ -129,7 +129,9 @@ export async function main(argv: string[]): Promise<number> {
               }
             : undefined,
         });
-        print(dryRun ? formatPlan(result.manifest) : formatBuild(result, !stream) + formatRemote(result.remote), dryRun ? result.manifest.steps.map(planEntry) : { ...result.manifest, manifest_path: result.manifestPath && shownPath(result.manifestPath), remote_cache: result.remote });
+        // Only the form that is printed is made: at 3,650 instances the other one was a tenth of a plan.
+        if (json) print('', dryRun ? result.manifest.steps.map(planEntry) : { ...result.manifest, manifest_path: result.manifestPath && shownPath(result.manifestPath), remote_cache: result.remote });
+        else print(dryRun ? formatPlan(result.manifest) : formatBuild(result, !stream) + formatRemote(result.remote), undefined);
         return result.ok ? 0 : 1;
       }
       case 'init': {

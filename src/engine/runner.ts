@@ -139,7 +139,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const ordered = instances.map((i) => records.get(i.id) as StepRecord);
     const ok = ordered.every((r) => r.status !== 'failed' && r.status !== 'skipped');
     const remote = await cache.finish();
-    if (!options.dryRun) await store.saveStatCache();
+    // A plan saves what it hashed too (the stat cache is a cache, its shards replaced atomically): a plan
+    // of a pipeline never built otherwise re-reads every input each time.
+    await store.saveStatCache();
     const staleFanIn = await staleFanIns(pipeline, options, ordered);
     // Nothing in a manifest names the machine's folders: files are named relative to the pipeline folder.
     const portable = relativiser(pipeline.dir);

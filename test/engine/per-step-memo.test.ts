@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
-import { digestJson } from '../../src/sdk/hash.js';
+import { digestJson, readCounter } from '../../src/sdk/hash.js';
 import { actionKey, keyParts } from '../../src/engine/run-instance.js';
 import { resolveUnder } from '../../src/engine/paths.js';
 import { build } from '../../src/engine/runner.js';
@@ -98,6 +98,21 @@ steps:
     const redefined = await run();
     expect(statuses(redefined.manifest.steps)['copy[date=2025-01-02]']).toBe('built');
     expect(redefined.manifest.steps[1].reasons).toEqual([{ kind: 'definition-changed' }]);
+  });
+
+  it('a plan of a pipeline never built hashes its inputs once: the next plan reads no content', async () => {
+    const { dir } = project();
+    const plan = (): ReturnType<typeof build> => build({ pipelineFile: join(dir, 'pipeline.yaml'), dryRun: true });
+    const before = readCounter.files;
+    expect(Object.values(statuses((await plan()).manifest.steps))).toEqual(['would-build', 'would-build', 'would-build', 'would-build']);
+    expect(readCounter.files - before).toBe(4); // three inputs and the SQL file
+    const again = readCounter.files;
+    await plan();
+    expect(readCounter.files - again).toBe(0);
+    writeFileSync(join(dir, 'inputs', '2025-01-02.csv'), 'id,v\n1,7\n');
+    const edited = readCounter.files;
+    await plan();
+    expect(readCounter.files - edited).toBe(1); // only the edited file
   });
 
   it('the compact manifest of a no-op reads back whole', async () => {
