@@ -97,3 +97,93 @@ try {
 } finally {
   await nginx.stop();
 }
+
+// ---------- (b) distributed execution: 1 vs 2 BullMQ workers vs --executor local ----------
+// P partitions of a CPU-bound kernel (a SHA-256 chain, tiny output), each configuration from a fresh
+// local cache and a fresh remote lane so every instance runs. Workers are `dagrun worker` processes
+// (concurrency 1 each) in a copy of the project in another folder; private redis-server + nginx.
+// CPU = client + workers (user + sys, threads included, from /proc/PID/stat).
+const { startRedis } = await import('../test/helpers/servers.js');
+const { cpSync, readFileSync } = await import('node:fs');
+const { spawn } = await import('node:child_process');
+const cpuWork = join(root, 'bench', '.work', 'remote-cpu');
+const workerDir = join(root, 'bench', '.work', 'remote-cpu-worker');
+rmSync(cpuWork, { recursive: true, force: true });
+rmSync(workerDir, { recursive: true, force: true });
+mkdirSync(join(cpuWork, 'steps'), { recursive: true });
+const rounds = quick ? 60_000 : 300_000;
+writeFileSync(
+  join(cpuWork, 'steps', 'burn.ts'),
+  `import { mkdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+// CPU-bound: a SHA-256 chain of ${rounds} rounds per partition; a 32-byte output.
+export default async (ctx: { partition: Record<string, string>; outputs: Record<string, string> }) => {
+  let state = Buffer.from(ctx.partition.part);
+  for (let i = 0; i < ${rounds}; i += 1) state = createHash('sha256').update(state).digest();
+  mkdirSync(ctx.outputs.hash, { recursive: true });
+  writeFileSync(join(ctx.outputs.hash, 'h.bin'), state);
+};
+`,
+);
+writeFileSync(
+  join(cpuWork, 'pipeline.yaml'),
+  `pipeline: remote-cpu-bench
+output_root: out
+partitions:
+  part:
+    values: [${Array.from({ length: 60 }, (_, i) => `p${String(i).padStart(2, '0')}`).join(', ')}]
+steps:
+  burn:
+    kernel: steps/burn.ts
+    partition: part
+    outputs:
+      hash: { path: 'hash/{part}', format: directory }
+`,
+);
+cpSync(cpuWork, workerDir, { recursive: true });
+
+const ticks = (pid: number): number => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return Number(fields[11]) + Number(fields[12]); // utime + stime, clock ticks (100/s)
+};
+
+const [redis, cacheServer] = await Promise.all([startRedis(), startNginx()]);
+let lane = 0;
+try {
+  const run = async (workers: number): Promise<{ wall: number; cpu: number }> => {
+    lane += 1;
+    const remote = `${cacheServer.url}/cpu${lane}`;
+    rmSync(join(cpuWork, 'cache'), { recursive: true, force: true });
+    rmSync(join(cpuWork, 'out'), { recursive: true, force: true });
+    const procs = [];
+    for (let w = 0; w < workers; w += 1) {
+      const child = spawn(process.execPath, [cli, 'worker', '--redis', `${redis.url}/${lane}`, '--remote-cache', remote, '--worker-id', `w${w + 1}`, '--cache', join(workerDir, `cache-w${w + 1}-${lane}`)], { cwd: workerDir, stdio: ['ignore', 'pipe', 'ignore'] });
+      await new Promise<void>((ready) => child.stdout.on('data', (d: Buffer) => d.toString().includes('serving queue') && ready()));
+      procs.push(child);
+    }
+    const before = procs.map((p) => ticks(p.pid as number));
+    const args = workers === 0 ? [] : ['--executor', 'bullmq', '--redis', `${redis.url}/${lane}`, '--remote-cache', remote];
+    const client = dagrun(args);
+    if (client.built !== partitions) throw new Error(`built ${client.built} of ${partitions}`);
+    const workerCpu = procs.reduce((sum, p, i) => sum + (ticks(p.pid as number) - before[i]) / 100, 0);
+    await Promise.all(procs.map((p) => new Promise((gone) => (p.once('exit', gone), p.kill('SIGTERM')))));
+    return { wall: client.wall, cpu: client.cpu + workerCpu };
+  };
+  const samples: Record<string, { wall: number; cpu: number }[]> = { local: [], one: [], two: [] };
+  for (let i = 0; i < (quick ? 1 : 3); i += 1) {
+    samples.local.push(await run(0));
+    samples.one.push(await run(1));
+    samples.two.push(await run(2));
+  }
+  const m = (key: string) => ({ wall: median(samples[key].map((s) => s.wall)), cpu: median(samples[key].map((s) => s.cpu)) });
+  const [l, one, two] = [m('local'), m('one'), m('two')];
+  console.log(`\n(b) 60 partitions × SHA-256 chain of ${rounds} rounds, ${samples.local.length} interleaved repeat(s), medians; CPU = client + workers`);
+  console.log(`--executor local (--jobs 2):   wall ${l.wall.toFixed(2)} s, CPU ${l.cpu.toFixed(2)} s`);
+  console.log(`bullmq, 1 worker:              wall ${one.wall.toFixed(2)} s, CPU ${one.cpu.toFixed(2)} s`);
+  console.log(`bullmq, 2 workers:             wall ${two.wall.toFixed(2)} s, CPU ${two.cpu.toFixed(2)} s`);
+  console.log(`ratios vs 1 worker: 2 workers wall ${(one.wall / two.wall).toFixed(2)}x faster; local wall ${(one.wall / l.wall).toFixed(2)}x faster`);
+  console.log(`ratios vs local: 2 workers wall ${(two.wall / l.wall).toFixed(2)}x, CPU ${(two.cpu / l.cpu).toFixed(2)}x`);
+} finally {
+  await Promise.all([redis.stop(), cacheServer.stop()]);
+}

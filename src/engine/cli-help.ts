@@ -31,6 +31,11 @@ const OPTIONS: Record<string, string> = {
   events: '--events ndjson     stream every event (run, instance, log, progress…) to stderr, one JSON per line',
   version: '--version           print dagrun\'s version',
   help: '-h, --help          this help',
+  executor: '--executor E        local (default) or bullmq: enqueue missed steps for `dagrun worker`s (needs --redis and a read-write remote cache)',
+  redis: '--redis URL         redis://[:password@]host:port[/db] (else $DAGRUN_REDIS)',
+  concurrency: '--concurrency N     jobs this worker runs at once (default 1)',
+  'worker-id': '--worker-id NAME    the name its logs and failures show (default host-pid)',
+  'lock-ms': '--lock-ms MS        a job\'s lock; a dead worker\'s job moves on after about this long (default 30000)',
 };
 
 interface CommandHelp {
@@ -44,7 +49,7 @@ const COMMON = ['pipeline', 'json'];
 const BUILDS = ['cache', 'partition', 'set', 'jobs', 'refresh', 'force', 'with-fan-in', 'lock-timeout', 'remote-cache', 'remote-mode', 'verbose', 'events'];
 
 export const COMMANDS: Record<string, CommandHelp> = {
-  build: { usage: 'build [STEP…]', about: 'build the pipeline (or the named steps and what they need); cached steps are served from the cache', options: [...COMMON, ...BUILDS], examples: ['dagrun build', 'dagrun build thin --partition date=2026-05-26 --set thin.fast_interval_min=5'] },
+  build: { usage: 'build [STEP…]', about: 'build the pipeline (or the named steps and what they need); cached steps are served from the cache', options: [...COMMON, ...BUILDS, 'executor', 'redis'], examples: ['dagrun build', 'dagrun build thin --partition date=2026-05-26 --set thin.fast_interval_min=5', 'dagrun build --executor bullmq --redis redis://queue:6379 --remote-cache http://cache:8080/dagrun'] },
   plan: { usage: 'plan [STEP…]', about: 'say what would run and why, without running', options: [...COMMON, ...BUILDS.filter((o) => o !== 'jobs' && o !== 'lock-timeout')], examples: ['dagrun plan', 'dagrun plan index --partition date=2026-05-26'] },
   validate: { usage: 'validate', about: 'check pipeline.yaml and report every problem in it, each at its file:line:col', options: COMMON, examples: ['dagrun validate', 'dagrun validate --pipeline other.yaml --json'] },
   runs: { usage: 'runs', about: 'list recorded runs: status, counts, targets, partition filter and --set', options: [...COMMON, 'cache'], examples: ['dagrun runs'] },
@@ -62,6 +67,7 @@ export const COMMANDS: Record<string, CommandHelp> = {
   'verify-release': { usage: 'verify-release TARGET', about: 're-hash a published release against its SHA256SUMS and release.json', options: ['json'], examples: ['dagrun verify-release s3://bucket/release/v1'] },
   schedule: { usage: 'schedule list | run NAME | log [NAME]', about: 'the declared schedules: next fires (nothing runs), one fire now, or the ingestion log', options: [...COMMON, 'cache', 'jobs', 'events'], examples: ['dagrun schedule list', 'dagrun schedule run chip-daily'] },
   serve: { usage: 'serve', about: 'the scheduler and the web UI', options: ['pipeline', 'cache', 'host', 'port', 'allow-actions', 'jobs', 'events'], examples: ['dagrun serve', 'dagrun serve --host 0.0.0.0 --port 8080'] },
+  worker: { usage: 'worker', about: 'serve build jobs from Redis with this checkout\'s steps (one of a fleet; see README)', options: ['pipeline', 'cache', 'redis', 'remote-cache', 'concurrency', 'worker-id', 'lock-ms'], examples: ['dagrun worker --redis redis://queue:6379 --remote-cache http://cache:8080/dagrun --concurrency 2'] },
   version: { usage: 'version', about: 'print dagrun\'s version (as --version does)', options: ['json'], examples: ['dagrun version'] },
 };
 

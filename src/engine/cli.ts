@@ -61,6 +61,11 @@ export const CLI_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
   check: { type: 'boolean' },
+  executor: { type: 'string' },
+  redis: { type: 'string' },
+  concurrency: { type: 'string' },
+  'worker-id': { type: 'string' },
+  'lock-ms': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
 export async function main(argv: string[]): Promise<number> {
@@ -121,6 +126,8 @@ export async function main(argv: string[]): Promise<number> {
           lockTimeoutMs,
           remoteCache: values['remote-cache'],
           remoteMode: values['remote-mode'] as RemoteMode | undefined,
+          executor: executorName(values.executor),
+          redis: values.redis,
           onEvent: events,
           onRecord: stream
             ? (record) => {
@@ -287,6 +294,27 @@ export async function main(argv: string[]): Promise<number> {
         });
         return 0;
       }
+      case 'worker': {
+        const { startWorker } = await import('./executors/worker.js');
+        const { parseRedisUrl } = await import('./executors/redis.js');
+        const worker = await startWorker({
+          pipelineFile,
+          redis: parseRedisUrl(values.redis ?? process.env.DAGRUN_REDIS),
+          concurrency: values.concurrency ? positiveInt(values.concurrency, '--concurrency') : undefined,
+          cacheDir: values.cache ? resolve(values.cache) : undefined,
+          remoteCache: values['remote-cache'],
+          id: values['worker-id'],
+          lockMs: values['lock-ms'] ? positiveInt(values['lock-ms'], '--lock-ms') : undefined,
+          onMessage: (line) => process.stderr.write(`${relativiser(process.cwd())(line)}\n`),
+        });
+        process.stdout.write(`dagrun worker ${worker.id}: serving queue ${worker.queue}\n`);
+        await new Promise<void>((done) => {
+          const stop = (): void => void worker.close().then(done);
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+        });
+        return 0;
+      }
       case 'schedule': {
         const { scheduleCommand } = await import('./schedule/commands.js');
         return await scheduleCommand(rest, { pipelineFile, cacheDir: values.cache ? resolve(values.cache) : undefined, json, events, jobs: values.jobs ? positiveInt(values.jobs, '--jobs') : undefined, print });
@@ -302,6 +330,11 @@ export async function main(argv: string[]): Promise<number> {
     else process.stderr.write(`${renderForTerminal(error, { clean }).split('\n').map((line, i) => (i === 0 || !line.startsWith('  ') ? `dagrun: ${line}` : line)).join('\n')}\n`);
     return exitCodeOf(error);
   }
+}
+
+function executorName(value: string | undefined): 'local' | 'bullmq' | undefined {
+  if (value === undefined || value === 'local' || value === 'bullmq') return value;
+  throw new UserError('CLI', `--executor takes local or bullmq, not "${value}"`);
 }
 
 /** A path as the user typed it would be: relative to the working directory, '/'-separated. */

@@ -10,7 +10,8 @@ import { outputPath, semanticSchema, type Pipeline } from './pipeline.js';
 import { CorruptObject, type ActionResult, type Store, type StoredOutput } from './store.js';
 import { codeDigest, type CodeDigest, type PackageCache } from './code-digest.js';
 import type { CaptureRecord, Captures } from './captures.js';
-import { runStep, type KernelPool } from './execute.js';
+import type { Executor } from './executors/types.js';
+import { materialize } from './executors/local.js';
 import { ENGINE_VERSION, resolveUnder } from './paths.js';
 import type { StepRecord } from './manifest.js';
 import type { Emit } from './events/bus.js';
@@ -39,7 +40,8 @@ export interface BuildContext {
   /** Stored outputs of finished instances, for their consumers. */
   readonly outputsOf: Map<string, StoredOutput[]>;
   readonly semaphore: Semaphore;
-  readonly pool: KernelPool;
+  /** Where a missed instance runs: this machine's worker pool, or a BullMQ worker fleet (executors/). */
+  readonly executor: Executor;
   /** The local store, then the remote cache if one is configured (cache/tiered.ts). */
   readonly cache: Cache;
   /** Per-instance file inputs (templates, globs), resolved once per build. */
@@ -112,9 +114,8 @@ function stepDigests(ctx: BuildContext, step: Instance['step']): Promise<StepDig
     found = (async () => {
       const code = await codeDigest(ctx.store, step.code, ctx.pipeline.dir, step.kind, ctx.packages);
       // The definition names output schema files; what they constrain matters too (a stricter schema must re-check), their descriptions do not.
-      const schemas = step.outputs.filter((o) => o.schemaFile).map((o) => digestJson(semanticSchema(JSON.parse(readFileSync(o.schemaFile as string, 'utf8')))));
+      const definition = definitionDigest(step);
       // Library versions: the resolved versions of the packages the step's code imports, not the lock file's bytes.
-      const definition = digestJson({ definition: step.definition, schemas });
       const packages = digestJson(code.packages);
       const stepParams = ctx.params[step.name];
       const keyParams = Object.fromEntries(Object.entries(stepParams).filter(([name]) => !step.params.find((p) => p.name === name)?.schema['x-execution-only']));
@@ -127,7 +128,7 @@ function stepDigests(ctx: BuildContext, step: Instance['step']): Promise<StepDig
 }
 
 export async function runInstance(ctx: BuildContext, instance: Instance, depRecords: StepRecord[]): Promise<StepRecord> {
-  const { pipeline, store, params, options, lastSeen, outputsOf, semaphore, pool, runId, emit, cache, captures } = ctx;
+  const { pipeline, store, params, options, lastSeen, outputsOf, semaphore, executor, runId, emit, cache, captures } = ctx;
   const { step } = instance;
   const base = {
     step: step.name,
@@ -196,9 +197,9 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
     if (options.dryRun) return { ...common, status: 'would-build', ...because(...reasons), outputs: [], metrics: {}, warnings: [], duration_ms: 0 };
 
     const capturedAt = new Date().toISOString();
-    const result = await semaphore.run(() => {
+    const { action: result, shared: onRemote } = await semaphore.run(() => {
       emit({ type: 'instance-started', instance: instance.id, step: step.name, partition: instance.partition, reasons });
-      return execute(pipeline, store, instance, inputs, stepParams, key, runId, emit, pool);
+      return executor.run({ pipeline, store, instance, inputs, params: stepParams, key, runId, emit, expected: expectedOutputs(shared, instance), digests: { code: code.digest, definition, packages } });
     });
     if (captureKey) {
       await captures.write({
@@ -209,7 +210,7 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
     }
     outputsOf.set(instance.id, result.outputs as StoredOutput[]);
     // Uploaded to a shared remote (read-write) like any result; a source's is adopted as a capture where it is fetched.
-    cache.record(result);
+    if (!onRemote) cache.record(result);
     lastSeen[instance.id] = seen;
     return { ...common, status: 'built', ...because(...reasons), pinned: step.source || undefined, capture_key: captureKey, captured_at: captureKey ? capturedAt : undefined, outputs: [...result.outputs], metrics: result.metrics, warnings: [...result.warnings], duration_ms: Math.round(performance.now() - t0) };
   } catch (error) {
@@ -218,41 +219,10 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
   }
 }
 
-async function execute(pipeline: Pipeline, store: Store, instance: Instance, inputs: InputWithRecord[], params: Record<string, unknown>, key: string, runId: string, emit: Emit, pool: KernelPool): Promise<ActionResult> {
-  const { step } = instance;
-  const scratch = join(store.tmpDir, runId, instance.id.replace(/[^A-Za-z0-9_.=-]/g, '_'));
-  await rm(scratch, { recursive: true, force: true });
-  const targets: Record<string, string> = {};
-  for (const output of step.outputs) {
-    const dir = join(scratch, output.name);
-    await mkdir(dir, { recursive: true });
-    targets[output.name] = output.format === 'directory' ? join(dir, 'tree') : join(dir, basename(output.path.replaceAll(`{${step.partition}}`, instance.partitionValue ?? '')));
-  }
-  const portable = relativiser(pipeline.dir);
-  const result = await runStep(step, inputs, params, instance.partition, targets, {
-    log: (message) => emit({ type: 'log', instance: instance.id, message: portable(message) }),
-    progress: (done, total) => emit({ type: 'progress', instance: instance.id, done, total }),
-  }, pipeline.dir, pool);
-  const outputs: StoredOutput[] = [];
-  for (const output of step.outputs) {
-    const finalPath = relative(pipeline.outputRoot, outputPath(pipeline, step, output, instance.partitionValue)).split(sep).join('/');
-    if (output.format === 'directory') {
-      const tree = await store.ingestTree(targets[output.name]);
-      outputs.push({ name: output.name, path: finalPath, kind: 'tree', digest: tree.digest, bytes: tree.size, files: tree.files });
-    } else {
-      const file = await store.ingestFile(targets[output.name]);
-      outputs.push({ name: output.name, path: finalPath, kind: 'file', digest: file.digest, bytes: file.size, rows: result.rows[output.name] });
-    }
-  }
-  // Warnings and metrics name files relative to the pipeline folder: an action entry (or a capture) is
-  // valid wherever the checkout, or a shared cache, lives.
-  const metrics = Object.fromEntries(Object.entries(result.metrics).map(([name, value]) => [name, typeof value === 'string' ? portable(value) : value]));
-  const action: ActionResult = { key, step: step.name, partition: instance.partition, outputs, metrics, warnings: result.warnings.map(portable), source: step.source, run_id: runId };
-  // A source step's result is kept as a capture (captures.ts), not as an action entry.
-  if (!step.source) await store.writeAction(action);
-  await materialize(pipeline, store, action);
-  await rm(scratch, { recursive: true, force: true });
-  return action;
+/** The step's definition in keys; what its output schema files constrain matters too (a stricter schema must re-check), their descriptions do not. */
+export function definitionDigest(step: Instance['step']): string {
+  const schemas = step.outputs.filter((o) => o.schemaFile).map((o) => digestJson(semanticSchema(JSON.parse(readFileSync(o.schemaFile as string, 'utf8')))));
+  return digestJson({ definition: step.definition, schemas });
 }
 
 /** The outputs a step instance declares, as an action entry must list them. */
@@ -285,19 +255,6 @@ async function adoptPinnedAction(captures: Captures, action: ActionResult | unde
 function runIdTime(runId: string): string {
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(\d{3})Z/.exec(runId);
   return m ? `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.${m[7]}Z` : new Date(0).toISOString();
-}
-
-/**
- * Make out/ hold a result's outputs. `restored` counts the files that had to be written or removed
- * (deleted or edited by hand since), so a build can say how many it put back.
- */
-async function materialize(pipeline: Pipeline, store: Store, action: { readonly outputs: readonly StoredOutput[] }, restored = { files: 0 }): Promise<StoredOutput[]> {
-  for (const output of action.outputs) {
-    const target = resolveUnder(pipeline.outputRoot, output.path);
-    if (output.kind === 'tree') await store.materializeTree(output.digest, target, restored);
-    else if ((await store.materializeFile(output.digest, target)) === 'written') restored.files += 1;
-  }
-  return [...action.outputs];
 }
 
 /** A record's reasons: the structured form, and the sentence rendered from it in one place. */

@@ -9,7 +9,9 @@ import { UserError } from '../sdk/errors.js';
 import { writeFileAtomic } from '../sdk/atomic-write.js';
 import { checkParam, coerceParam, loadPipeline, SAFE_PARTITION_VALUE, type Pipeline } from './pipeline.js';
 import { Store, type StoredOutput } from './store.js';
-import { KernelPool } from './execute.js';
+import { LocalExecutor } from './executors/local.js';
+import { parseRedisUrl } from './executors/redis.js';
+import type { Executor } from './executors/types.js';
 import { ENGINE_VERSION } from './paths.js';
 import { duckdbVersion, latestManifest, redactSecrets, referToUnchanged, type Manifest, type StepRecord } from './manifest.js';
 import { emitterFor, type Emit } from './events/bus.js';
@@ -55,6 +57,10 @@ export interface BuildOptions {
   readonly admitPartitionValues?: boolean;
   /** `STEP.INPUT` → `file:PATH` or `STEP.OUTPUT`: rewire inputs for this build (bind.ts). */
   readonly bind?: Readonly<Record<string, string>>;
+  /** Where missed instances run: this machine's worker pool (default), or BullMQ workers via `redis`. */
+  readonly executor?: 'local' | 'bullmq';
+  /** redis://[user:password@]host:port[/db] of the BullMQ executor; else DAGRUN_REDIS. */
+  readonly redis?: string;
 }
 
 export type BuildEvent = DagrunEvent;
@@ -95,9 +101,13 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const emit = emitterFor(options.onEvent, runId);
   const kind = options.dryRun ? 'plan' : 'build';
   emit({ type: 'run-started', kind, targets: [...(options.targets ?? [])], schedule: options.schedule, total: instances.length });
-  let pool: KernelPool | undefined;
+  let local: LocalExecutor | undefined;
+  let executor: Executor | undefined;
   let cache: Cache | undefined;
   const remoteSettings = resolveRemoteSettings({ remote: options.remoteCache, mode: options.remoteMode }, pipeline.cache);
+  const distributed = options.executor === 'bullmq' && !options.dryRun;
+  const redis = distributed ? parseRedisUrl(options.redis ?? process.env.DAGRUN_REDIS) : undefined;
+  if (distributed && remoteSettings?.mode !== 'read-write') throw new UserError('CLI', `--executor bullmq: workers and this client exchange inputs and results through the remote cache, so it needs one in read-write mode (${remoteSettings ? `it is ${remoteSettings.mode}` : 'none is configured: --remote-cache URL'})`);
   const release = options.dryRun ? () => undefined : await store.lock(options.lockTimeoutMs ?? 10 * 60_000, (holder) => emit({ type: 'lock-wait', holder }));
   try {
     if (!options.dryRun) await store.clearScratch();
@@ -114,9 +124,12 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     };
     const records = new Map<string, StepRecord>();
     const outputsOf = new Map<string, StoredOutput[]>();
-    const semaphore = new Semaphore(Math.max(1, options.jobs ?? 2));
-    pool = new KernelPool(Math.max(1, options.jobs ?? 2));
-    const context = { pipeline, store, params, options, runId, emit, lastSeen, outputsOf, semaphore, pool, cache, fileInputs, newPartition, captures: new Captures(store), packages: new Map(), stepDigests: new Map() };
+    local = new LocalExecutor(Math.max(1, options.jobs ?? 2));
+    // Distributed: every ready instance is enqueued at once (workers bound the concurrency) unless --jobs says otherwise.
+    // BullMQ and its Redis client are loaded only by distributed builds.
+    executor = redis ? await (await import('./executors/bullmq.js')).BullmqExecutor.open(redis, pipeline.name, cache, local, Math.max(1, options.jobs ?? 1000)) : local;
+    const semaphore = new Semaphore(executor.slots);
+    const context = { pipeline, store, params, options, runId, emit, lastSeen, outputsOf, semaphore, executor, cache, fileInputs, newPartition, captures: new Captures(store), packages: new Map(), stepDigests: new Map() };
     const promises = new Map<string, Promise<StepRecord>>();
 
     const process_ = (instance: Instance): Promise<StepRecord> => {
@@ -185,7 +198,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     finished(relative(store.root, manifestPath).split(sep).join('/'));
     return { manifest, manifestPath, ok, remote };
   } finally {
-    await pool?.close();
+    if (executor !== local) await executor?.close();
+    await local?.close();
     await cache?.finish();
     release();
   }

@@ -158,3 +158,45 @@ export function setEnv(vars: Readonly<Record<string, string>>): () => void {
     }
   };
 }
+
+export interface RedisServer {
+  /** redis://127.0.0.1:PORT */
+  readonly url: string;
+  /** Stop it at once (SIGKILL: nothing saved) and start it again, empty, on the same port. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** redis-server (Debian's package) on a random loopback port, in its own temp folder, persisting nothing. */
+export async function startRedis(): Promise<RedisServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'dagrun-redis-'));
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  let exited = false;
+  const launch = async (): Promise<void> => {
+    exited = false;
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--logfile', join(dir, 'redis.log')], { stdio: 'ignore' });
+    child.on('exit', () => (exited = true));
+    await waitFor(() => exited || existsSync(join(dir, 'redis.log')) && readFileSync(join(dir, 'redis.log'), 'utf8').includes('Ready to accept connections'), 'redis-server');
+    if (exited) throw new Error(`redis-server would not start: ${readFileSync(join(dir, 'redis.log'), 'utf8')}`);
+  };
+  const kill = async (): Promise<void> => {
+    if (!child || exited) return;
+    const gone = new Promise((r) => child?.once('exit', r));
+    child.kill('SIGKILL');
+    await gone;
+  };
+  await launch();
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    restart: async () => {
+      await kill();
+      rmSync(join(dir, 'redis.log'), { force: true });
+      await launch();
+    },
+    stop: async () => {
+      await kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -52,7 +52,24 @@ export interface Cache {
   record(action: ActionResult): void;
   /** Wait for queued uploads and close connections; the remote's report, if there is a remote. */
   finish(): Promise<CacheReport | undefined>;
+  // Distributed execution (executors/): these three throw instead of warning, and need a remote.
+  /** Make local objects (files, or trees with their files) available on the remote. */
+  share(objects: readonly ObjectRef[]): Promise<void>;
+  /** Stream objects (a tree with its files) from the remote into the local store, each re-hashed. */
+  fetch(objects: readonly ObjectRef[]): Promise<void>;
+  /** Upload a result now: objects, then its entry. */
+  publish(action: ActionResult): Promise<void>;
 }
+
+/** An object a step reads or writes: one file, or a tree whose listing names its files. */
+export interface ObjectRef {
+  readonly name: string;
+  readonly kind: 'file' | 'tree';
+  readonly digest: string;
+  readonly bytes: number;
+}
+
+const NO_REMOTE = 'distributed execution needs a remote cache (--remote-cache URL, DAGRUN_REMOTE_CACHE or pipeline cache.remote)';
 
 export interface RemoteSettings {
   readonly url: string;
@@ -75,6 +92,15 @@ class LocalOnly implements Cache {
   record(): void {}
   async finish(): Promise<undefined> {
     return undefined;
+  }
+  share(): Promise<void> {
+    throw new Error(NO_REMOTE);
+  }
+  fetch(): Promise<void> {
+    throw new Error(NO_REMOTE);
+  }
+  publish(): Promise<void> {
+    throw new Error(NO_REMOTE);
   }
 }
 
@@ -152,9 +178,26 @@ class Tiered implements Cache {
     return this.finished;
   }
 
+  async share(objects: readonly ObjectRef[]): Promise<void> {
+    await Promise.all((await this.withTreeFiles(objects)).map((o) => this.uploadObject(o.digest, o.size)));
+  }
+
+  async fetch(objects: readonly ObjectRef[]): Promise<void> {
+    try {
+      await this.fetchObjects({ outputs: objects });
+    } catch (error) {
+      if (error instanceof Rejected) this.report.rejected += 1;
+      throw error;
+    }
+  }
+
+  async publish(action: ActionResult): Promise<void> {
+    await this.upload(action);
+  }
+
   // ---------- fetching ----------
 
-  private async fetchObjects(entry: ActionResult, onProgress?: ProgressFn): Promise<void> {
+  private async fetchObjects(entry: { readonly outputs: readonly ObjectRef[] }, onProgress?: ProgressFn): Promise<void> {
     await Promise.all(
       entry.outputs.map(async (output) => {
         await this.fetchObject(output.digest, output.kind === 'file' ? output.bytes : undefined, onProgress);
@@ -203,18 +246,24 @@ class Tiered implements Cache {
   // ---------- uploading ----------
 
   private async upload(action: ActionResult): Promise<void> {
-    const objects: { digest: string; size: number }[] = [];
-    for (const output of action.outputs) {
-      if (output.kind === 'tree') {
-        for (const file of await this.local.readTree(output.digest)) objects.push({ digest: file.digest, size: file.size });
-        objects.push({ digest: output.digest, size: (await stat(this.local.objectPath(output.digest))).size });
-      } else objects.push({ digest: output.digest, size: output.bytes });
-    }
+    const objects = await this.withTreeFiles(action.outputs);
     await Promise.all(objects.map((o) => this.uploadObject(o.digest, o.size)));
     // Only now the entry: a reader that finds it finds everything it references.
     const bytes = Buffer.from(canonicalJson(action));
     await this.guard(() => this.remote.putAction(hexOf(action.key), bytes));
     this.report.entries_uploaded += 1;
+  }
+
+  /** Every object behind some outputs: a tree's files before the tree itself. */
+  private async withTreeFiles(outputs: readonly ObjectRef[]): Promise<{ digest: string; size: number }[]> {
+    const objects: { digest: string; size: number }[] = [];
+    for (const output of outputs) {
+      if (output.kind === 'tree') {
+        for (const file of await this.local.readTree(output.digest)) objects.push({ digest: file.digest, size: file.size });
+        objects.push({ digest: output.digest, size: (await stat(this.local.objectPath(output.digest))).size });
+      } else objects.push({ digest: output.digest, size: output.bytes });
+    }
+    return objects;
   }
 
   private uploadObject(digest: string, size: number): Promise<void> {
