@@ -3,7 +3,7 @@
 // `dagrun build` process. Synthetic pipeline: P partitions of a kernel writing a tree of 4 files
 // (256 KiB each) plus one fan-in step. Reports the median wall time, CPU seconds (user + sys, from
 // /usr/bin/time) and the bytes fetched from the remote.
-// Usage: node --import tsx bench/remote.bench.ts [--quick]   (--quick: 12 partitions, 3 repeats)
+// Usage: node --import tsx bench/remote.bench.ts [--quick] [--part=a|b]   (--quick: 12 partitions, 3 repeats)
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -61,8 +61,8 @@ interface Sample {
   built: number;
 }
 
-function dagrun(args: string[], env: Record<string, string> = {}): Sample {
-  const result = spawnSync('/usr/bin/time', ['-f', '%e %U %S', process.execPath, cli, 'build', '--json', ...args], { cwd: work, env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+function dagrun(args: string[], env: Record<string, string> = {}, cwd = work): Sample {
+  const result = spawnSync('/usr/bin/time', ['-f', '%e %U %S', process.execPath, cli, 'build', '--json', ...args], { cwd, env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   if (result.status !== 0) throw new Error(`dagrun build ${args.join(' ')} failed: ${result.stderr}`);
   const [wall, user, sys] = result.stderr.trim().split('\n').at(-1)!.split(' ').map(Number);
   const document = JSON.parse(result.stdout) as { steps: { status: string }[]; remote_cache?: { bytes_fetched: number } };
@@ -71,31 +71,35 @@ function dagrun(args: string[], env: Record<string, string> = {}): Sample {
 
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
-const nginx = await startNginx();
-try {
-  // Warm the remote (and the local cache) once.
-  const warm = dagrun(['--remote-cache', nginx.url]);
-  if (warm.built !== partitions) throw new Error(`warm-up built ${warm.built} of ${partitions}`);
+// --part=a or --part=b runs one part (default both).
+const parts = process.argv.find((arg) => arg.startsWith('--part='))?.slice('--part='.length) ?? 'ab';
+if (parts.includes('a')) {
+  const nginx = await startNginx();
+  try {
+    // Warm the remote (and the local cache) once.
+    const warm = dagrun(['--remote-cache', nginx.url]);
+    if (warm.built !== partitions) throw new Error(`warm-up built ${warm.built} of ${partitions}`);
 
-  const local: Sample[] = [];
-  const remote: Sample[] = [];
-  for (let i = 0; i < repeats; i += 1) {
-    // Interleaved, so load changes on the shared machine hit both alike.
-    local.push(dagrun([]));
-    rmSync(join(work, 'cache'), { recursive: true, force: true });
-    rmSync(join(work, 'out'), { recursive: true, force: true });
-    const cold = dagrun(['--remote-cache', nginx.url, '--remote-mode', 'read']);
-    if (cold.built !== 0) throw new Error(`cold-local build ran ${cold.built} steps`);
-    remote.push(cold);
+    const local: Sample[] = [];
+    const remote: Sample[] = [];
+    for (let i = 0; i < repeats; i += 1) {
+      // Interleaved, so load changes on the shared machine hit both alike.
+      local.push(dagrun([]));
+      rmSync(join(work, 'cache'), { recursive: true, force: true });
+      rmSync(join(work, 'out'), { recursive: true, force: true });
+      const cold = dagrun(['--remote-cache', nginx.url, '--remote-mode', 'read']);
+      if (cold.built !== 0) throw new Error(`cold-local build ran ${cold.built} steps`);
+      remote.push(cold);
+    }
+    const l = { wall: median(local.map((s) => s.wall)), cpu: median(local.map((s) => s.cpu)) };
+    const r = { wall: median(remote.map((s) => s.wall)), cpu: median(remote.map((s) => s.cpu)), fetched: median(remote.map((s) => s.fetched)) };
+    console.log(`partitions: ${partitions} (${partitions * 4} files, ${((partitions * 4 * 256) / 1024).toFixed(1)} MiB of outputs), repeats: ${repeats}, medians`);
+    console.log(`local no-op build:                      wall ${l.wall.toFixed(2)} s, CPU ${l.cpu.toFixed(2)} s, fetched 0 bytes`);
+    console.log(`cold local cache, warm remote (nginx):  wall ${r.wall.toFixed(2)} s, CPU ${r.cpu.toFixed(2)} s, fetched ${r.fetched} bytes (${(r.fetched / 1048576).toFixed(1)} MiB)`);
+    console.log(`ratio cold-local-warm-remote / local no-op: wall ${(r.wall / l.wall).toFixed(2)}x, CPU ${(r.cpu / l.cpu).toFixed(2)}x`);
+  } finally {
+    await nginx.stop();
   }
-  const l = { wall: median(local.map((s) => s.wall)), cpu: median(local.map((s) => s.cpu)) };
-  const r = { wall: median(remote.map((s) => s.wall)), cpu: median(remote.map((s) => s.cpu)), fetched: median(remote.map((s) => s.fetched)) };
-  console.log(`partitions: ${partitions} (${partitions * 4} files, ${((partitions * 4 * 256) / 1024).toFixed(1)} MiB of outputs), repeats: ${repeats}, medians`);
-  console.log(`local no-op build:                      wall ${l.wall.toFixed(2)} s, CPU ${l.cpu.toFixed(2)} s, fetched 0 bytes`);
-  console.log(`cold local cache, warm remote (nginx):  wall ${r.wall.toFixed(2)} s, CPU ${r.cpu.toFixed(2)} s, fetched ${r.fetched} bytes (${(r.fetched / 1048576).toFixed(1)} MiB)`);
-  console.log(`ratio cold-local-warm-remote / local no-op: wall ${(r.wall / l.wall).toFixed(2)}x, CPU ${(r.cpu / l.cpu).toFixed(2)}x`);
-} finally {
-  await nginx.stop();
 }
 
 // ---------- (b) distributed execution: 1 vs 2 BullMQ workers vs --executor local ----------
@@ -148,9 +152,9 @@ const ticks = (pid: number): number => {
   return Number(fields[11]) + Number(fields[12]); // utime + stime, clock ticks (100/s)
 };
 
-const [redis, cacheServer] = await Promise.all([startRedis(), startNginx()]);
+const [redis, cacheServer] = parts.includes('b') ? await Promise.all([startRedis(), startNginx()]) : [undefined, undefined];
 let lane = 0;
-try {
+if (redis && cacheServer) try {
   const run = async (workers: number): Promise<{ wall: number; cpu: number }> => {
     lane += 1;
     const remote = `${cacheServer.url}/cpu${lane}`;
@@ -164,8 +168,8 @@ try {
     }
     const before = procs.map((p) => ticks(p.pid as number));
     const args = workers === 0 ? [] : ['--executor', 'bullmq', '--redis', `${redis.url}/${lane}`, '--remote-cache', remote];
-    const client = dagrun(args);
-    if (client.built !== partitions) throw new Error(`built ${client.built} of ${partitions}`);
+    const client = dagrun(args, {}, cpuWork);
+    if (client.built !== 60) throw new Error(`built ${client.built} of 60`);
     const workerCpu = procs.reduce((sum, p, i) => sum + (ticks(p.pid as number) - before[i]) / 100, 0);
     await Promise.all(procs.map((p) => new Promise((gone) => (p.once('exit', gone), p.kill('SIGTERM')))));
     return { wall: client.wall, cpu: client.cpu + workerCpu };

@@ -209,7 +209,7 @@ describe('remote cache over S3 (s3rver)', () => {
   let restoreEnv: (() => void) | undefined;
   beforeAll(async () => {
     s3 = await startS3();
-    restoreEnv = setEnv({ ...s3.env, AWS_SECRET_ACCESS_KEY: secret, AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: '1' });
+    restoreEnv = setEnv({ ...s3.env, AWS_SECRET_ACCESS_KEY: secret });
   });
   afterAll(async () => {
     restoreEnv?.();

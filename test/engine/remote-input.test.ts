@@ -99,7 +99,7 @@ describe('s3:// inputs (s3rver)', () => {
   let restoreEnv: (() => void) | undefined;
   beforeAll(async () => {
     s3 = await startS3('inputs');
-    restoreEnv = setEnv({ ...s3.env, AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: '1' });
+    restoreEnv = setEnv({ ...s3.env });
   });
   afterAll(async () => {
     restoreEnv?.();

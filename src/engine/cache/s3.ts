@@ -25,6 +25,10 @@ export function parseS3Url(url: string): S3Location {
 
 /** One client per endpoint configuration, built from the standard AWS environment. */
 export function s3ClientFromEnv(): S3Client {
+  // The SDK warns on Node < 22 that its releases after January 2027 will need Node 22. dagrun's lock
+  // pins the SDK, so that notice is not the user's to act on; it is turned off through the SDK's own
+  // switch (a user who sets the variable keeps their choice). Other warnings are untouched.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const endpoint = process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL || undefined;
   return new S3Client({
     endpoint,

@@ -51,18 +51,21 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   if (remote.mode !== 'read-write') throw new UserError('CLI', `dagrun worker uploads results: the remote cache must be read-write, not ${remote.mode}`);
   const store = new Store(options.cacheDir ?? `${defaultCacheDir(pipeline)}-worker`);
   const say = options.onMessage ?? (() => {});
-  const cache = await openCache(store, remote, (message) => say(`warning: ${message}`));
+  // A cache per job: the tiered cache gives up on a remote that fails twice for the rest of a build,
+  // which for a long-lived worker would be for ever.
+  const openJobCache = (): Promise<Cache> => openCache(store, remote, (message) => say(`warning: ${message}`));
   const concurrency = Math.max(1, options.concurrency ?? 1);
   const pool = new KernelPool(concurrency);
   const packages: PackageCache = new Map();
   const name = queueName(pipeline.name);
   const lockDuration = options.lockMs ?? 30_000;
-  const worker = new Worker(name, (job: Job) => runJob(job, { pipeline, store, cache, pool, packages, id }), {
+  const worker = new Worker(name, (job: Job) => runJob(job, { pipeline, store, openCache: openJobCache, pool, packages, id }), {
     connection: { ...options.redis.options, maxRetriesPerRequest: null },
     concurrency,
     lockDuration,
     stalledInterval: Math.max(1000, Math.floor(lockDuration / 2)),
-    maxStalledCount: 1,
+    // A job whose worker vanished is handed on; a loaded machine's late lock renewal counts as a stall too.
+    maxStalledCount: 3,
   });
   worker.on('error', (error) => say(`warning: ${options.redis.shown}: ${error.message}`));
   worker.on('failed', (job, error) => say(`failed ${(job?.data as StepJobData | undefined)?.instance ?? job?.id}: ${error.message.split('\n')[0]}`));
@@ -74,7 +77,6 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     async close() {
       await worker.close();
       await pool.close();
-      await cache.finish();
     },
   };
 }
@@ -82,14 +84,14 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
 interface WorkerContext {
   readonly pipeline: Pipeline;
   readonly store: Store;
-  readonly cache: Cache;
+  readonly openCache: () => Promise<Cache>;
   readonly pool: KernelPool;
   readonly packages: PackageCache;
   readonly id: string;
 }
 
 async function runJob(job: Job, ctx: WorkerContext): Promise<StepJobResult> {
-  const { pipeline, store, cache, pool, id } = ctx;
+  const { pipeline, store, pool, id } = ctx;
   const data = job.data as StepJobData;
   const report = (progress: JobProgress): void => void job.updateProgress(progress).catch(() => {});
   report({ type: 'started', worker: id });
@@ -107,6 +109,7 @@ async function runJob(job: Job, ctx: WorkerContext): Promise<StepJobResult> {
 
   const scratch = join(store.tmpDir, 'jobs', `${safe(id)}.${safe(String(job.id))}`);
   const portable = relativiser(pipeline.dir);
+  const cache = await ctx.openCache();
   try {
     await cache.fetch(data.inputs.flatMap((input) => input.objects));
     const inputs: ResolvedInput[] = [];
@@ -135,6 +138,7 @@ async function runJob(job: Job, ctx: WorkerContext): Promise<StepJobResult> {
     // Reported once, by the client: a failed step is not retried (the same inputs fail the same way).
     throw new UnrecoverableError(`${portable(message)} (on worker ${id})`);
   } finally {
+    await cache.finish();
     await rm(scratch, { recursive: true, force: true });
   }
 }
