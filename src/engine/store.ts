@@ -138,11 +138,21 @@ export class Store {
   private async digestTreeFingerprinted(dir: string): Promise<{ digest: string; size: number; files: number }> {
     const files = listFilesSync(dir);
     const hasher = createHash('sha256');
+    // Paths by concatenation (path.join normalises each: ~15% of a no-op over 100,000 files) and
+    // the hash fed in chunks rather than once per file.
+    const prefix = dir.endsWith(sep) ? dir : `${dir}${sep}`;
+    const native = sep === '/';
+    let chunk = '';
     for (const file of files) {
       // Number stats (µs-precise times) are several times cheaper than bigint ones at this count.
-      const info = statSync(join(dir, file));
-      hasher.update(`${file}\0${info.size}:${info.mtimeMs}:${info.ctimeMs}:${info.ino}\n`);
+      const info = statSync(`${prefix}${native ? file : file.split('/').join(sep)}`);
+      chunk += `${file}\0${info.size}:${info.mtimeMs}:${info.ctimeMs}:${info.ino}\n`;
+      if (chunk.length > 65_536) {
+        hasher.update(chunk);
+        chunk = '';
+      }
     }
+    hasher.update(chunk);
     const fingerprint = hasher.digest('hex');
     const known = this.stats.tree(dir);
     if (known && known.fingerprint === fingerprint && known.files === files.length) return { digest: known.digest, size: known.size, files: known.files };
