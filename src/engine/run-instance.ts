@@ -22,6 +22,7 @@ import { resolveInputs, type FileInputs, type InputWithRecord } from './inputs.j
 import type { Semaphore } from './semaphore.js';
 import type { BuildOptions } from './runner.js';
 import type { Cache, ExpectedOutput } from './cache/tiered.js';
+import type { UpToDateMemo } from './up-to-date.js';
 
 /** Per instance, what the last build saw, to explain why it runs again. */
 export type LastSeen = SeenState;
@@ -54,6 +55,8 @@ export interface BuildContext {
   readonly packages: PackageCache;
   /** step name → what all its instances share in their keys, computed once per build (stepDigests). */
   readonly stepDigests: Map<string, Promise<StepDigests>>;
+  /** What the last builds found up to date (up-to-date.ts); absent for plans and builds with a remote cache or executor. */
+  readonly memo?: UpToDateMemo;
 }
 
 /** The parts of an action key every instance of a step shares: its code, its definition, its packages. */
@@ -154,6 +157,13 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
 
     const forced = options.force?.includes(step.name) ?? false;
     const refreshed = step.source && (options.refresh?.includes(step.name) ?? false);
+    // Served as the last build left it when nothing it depends on changed (up-to-date.ts).
+    const memoized = forced || step.source ? undefined : ctx.memo?.serve(common);
+    if (memoized) {
+      outputsOf.set(instance.id, [...memoized.outputs]);
+      lastSeen[instance.id] = seen;
+      return { ...common, status: 'cached', ...because({ kind: 'unchanged' }), outputs: [...memoized.outputs], metrics: memoized.metrics, warnings: [...memoized.warnings], duration_ms: Math.round(performance.now() - t0) };
+    }
     let reasons: RerunReason[] = forced ? [{ kind: 'forced' }] : refreshed ? [{ kind: 'refresh' }] : rerunReasons(lastSeen[instance.id], seen, (step.definition as { code: string }).code, ctx.newPartition(instance));
     // A source step's result is a capture, looked up by what it is of — not by the code or versions that made it.
     const captureKey = step.source ? digestJson({ capture: 1, step: step.name, partition: instance.partition, definition, params: keyParams, inputs: seen.inputs }) : undefined;
@@ -186,6 +196,7 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
         const outputs = options.dryRun ? [...action.outputs] : await materialize(pipeline, store, action, restored);
         outputsOf.set(instance.id, outputs);
         lastSeen[instance.id] = seen;
+        if (found?.from !== 'remote') ctx.memo?.observe(instance.id, key, outputs);
         return { ...common, status: 'cached', ...because(found?.from === 'remote' ? { kind: 'remote-hit', pinned: false } : { kind: 'unchanged' }), ...(restored.files > 0 ? { restored_files: restored.files } : {}), outputs, metrics: action.metrics, warnings: [...action.warnings], duration_ms: Math.round(performance.now() - t0) };
       } catch (error) {
         if (!(error instanceof CorruptObject)) throw error;

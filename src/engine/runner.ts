@@ -27,6 +27,7 @@ import { resolveRemoteSettings } from './cache/config.js';
 import type { RemoteMode } from './cache/remote.js';
 import { relativiser } from '../sdk/project-paths.js';
 import { Captures } from './captures.js';
+import { UpToDateMemo } from './up-to-date.js';
 
 export interface BuildOptions {
   readonly pipelineFile: string;
@@ -129,7 +130,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     // BullMQ and its Redis client are loaded only by distributed builds.
     executor = redis ? await (await import('./executors/bullmq.js')).BullmqExecutor.open(redis, pipeline.name, cache, local, Math.max(1, options.jobs ?? 1000)) : local;
     const semaphore = new Semaphore(executor.slots);
-    const context = { pipeline, store, params, options, runId, emit, lastSeen, outputsOf, semaphore, executor, cache, fileInputs, newPartition, captures: new Captures(store), packages: new Map(), stepDigests: new Map() };
+    // The up-to-date memo serves unchanged instances of local builds (a plan writes nothing; a remote cache or executor is consulted the usual way).
+    const memo = options.dryRun || remoteSettings || distributed ? undefined : new UpToDateMemo(store, pipeline.file, pipeline.outputRoot, ENGINE_VERSION);
+    const context = { pipeline, store, params, options, runId, emit, lastSeen, outputsOf, semaphore, executor, cache, fileInputs, newPartition, captures: new Captures(store), packages: new Map(), stepDigests: new Map(), memo };
     const promises = new Map<string, Promise<StepRecord>>();
 
     const process_ = (instance: Instance): Promise<StepRecord> => {
@@ -190,7 +193,11 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     // Compact (at 365 partitions the manifest is ~1 MB and indenting it cost more than the no-op's own
     // work), and an instance unchanged since an earlier run is a reference to it, not a copy
     // (readManifest expands it).
-    await writeFileAtomic(manifestPath, `${JSON.stringify({ ...manifest, steps: referToUnchanged(manifest.steps, latestManifest(store.runsDir)) })}\n`);
+    // The previous manifest is read only for cached records the memo did not serve.
+    const previous = manifest.steps.some((r) => r.status === 'cached' && !memo?.served.has(r.instance)) ? latestManifest(store.runsDir) : undefined;
+    const written = referToUnchanged(manifest.steps, previous, memo?.served);
+    await writeFileAtomic(manifestPath, `${JSON.stringify({ ...manifest, steps: written })}\n`);
+    await memo?.update(manifest.steps, written, runId);
     const lastSeenNow = JSON.stringify(lastSeen);
     if (lastSeenNow !== lastSeenText) await writeFileAtomic(lastSeenFile, lastSeenNow);
     await store.saveStatCache();

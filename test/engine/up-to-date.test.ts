@@ -1,0 +1,183 @@
+// The up-to-date memo (src/engine/up-to-date.ts) may only ever answer what the full check would:
+// each test changes one thing the memo could overlook and compares the build with what it must be.
+import { afterEach, describe, expect, it } from 'vitest';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { build, type BuildOptions } from '../../src/engine/runner.js';
+import { readManifest, type StepRecord } from '../../src/engine/manifest.js';
+import { collectGarbage } from '../../src/engine/maintenance.js';
+import { Store } from '../../src/engine/store.js';
+import { UpToDateMemo } from '../../src/engine/up-to-date.js';
+import { ENGINE_VERSION } from '../../src/engine/paths.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+const PIPELINE = (sql = 'CREATE TABLE copied AS SELECT id, v FROM raw;', threads = 1): string => `pipeline: memo
+partitions:
+  date: { values: ["d1", "d2", "d3"] }
+steps:
+  copy:
+    sql: steps/copy.sql
+    partition: date
+    params:
+      threads: { type: integer, minimum: 1, default: ${threads}, x-execution-only: true }
+    inputs:
+      raw: { from: "file:inputs/{date}.csv", columns: { id: BIGINT, v: BIGINT } }
+    outputs:
+      copied: { path: "copied/{date}.csv", format: csv, columns: { id: BIGINT, v: BIGINT } }
+  sum:
+    sql: steps/sum.sql
+    inputs:
+      copied: copy.copied
+    outputs:
+      total: { path: total.csv, format: csv, columns: { v: BIGINT } }
+`;
+
+function project(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'dagrun-memo-'));
+  dirs.push(dir);
+  mkdirSync(join(dir, 'inputs'));
+  mkdirSync(join(dir, 'steps'));
+  for (const [i, day] of ['d1', 'd2', 'd3'].entries()) writeFileSync(join(dir, 'inputs', `${day}.csv`), `id,v\n1,${i + 1}\n2,${i + 10}\n`);
+  writeFileSync(join(dir, 'steps', 'copy.sql'), 'CREATE TABLE copied AS SELECT id, v FROM raw;\n');
+  writeFileSync(join(dir, 'steps', 'sum.sql'), 'CREATE TABLE total AS SELECT sum(v)::BIGINT AS v FROM copied;\n');
+  writeFileSync(join(dir, 'pipeline.yaml'), PIPELINE());
+  return dir;
+}
+
+const run = async (dir: string, extra: Partial<BuildOptions> = {}) => build({ pipelineFile: join(dir, 'pipeline.yaml'), jobs: 2, ...extra });
+const statuses = (steps: readonly StepRecord[]): Record<string, string> => Object.fromEntries(steps.map((s) => [s.instance, `${s.status}${s.restored_files ? `+${s.restored_files}` : ''}`]));
+const allCached = { 'copy[date=d1]': 'cached', 'copy[date=d2]': 'cached', 'copy[date=d3]': 'cached', sum: 'cached' };
+
+/** Build, then no-op twice: the second no-op is the one the memo serves. */
+async function settled(dir: string): Promise<void> {
+  await run(dir);
+  await run(dir);
+  expect(statuses((await run(dir)).manifest.steps)).toEqual(allCached);
+}
+
+/** Whether the memo, as the last build left it, would serve this record: the probe the build itself uses. */
+function wouldServe(dir: string, record: StepRecord): boolean {
+  const store = new Store(join(dir, 'cache'));
+  const memo = new UpToDateMemo(store, join(dir, 'pipeline.yaml'), join(dir, 'out'), ENGINE_VERSION);
+  const { step, instance, partition, kind, source, cache_key, code_digest, code_files, params, inputs } = record;
+  return memo.serve({ step, instance, partition, kind, source, cache_key, code_digest, code_files, params, inputs }) !== undefined;
+}
+
+describe('up-to-date memo', () => {
+  it('serves a settled no-op: its manifest refers to the run that holds each record, which reads back whole', async () => {
+    const dir = project();
+    const first = await run(dir);
+    await run(dir);
+    const third = await run(dir);
+    for (const record of third.manifest.steps) expect(wouldServe(dir, record)).toBe(true);
+    const onDisk = JSON.parse(readFileSync(third.manifestPath as string, 'utf8')) as { steps: StepRecord[] };
+    expect(onDisk.steps.every((s) => s.unchanged_since !== undefined && s.outputs === undefined)).toBe(true);
+    const back = readManifest(join(dir, 'cache', 'runs'), 'latest');
+    expect(back.steps.map((s) => s.outputs)).toEqual(first.manifest.steps.map((s) => s.outputs));
+    expect(readFileSync(join(dir, 'out', 'total.csv'), 'utf8')).toBe('v\n39\n');
+    // No machine path in the memo.
+    const memoDir = join(dir, 'cache', 'memo');
+    for (const f of readdirSync(memoDir)) expect(readFileSync(join(memoDir, f), 'utf8')).not.toContain(dir);
+  });
+
+  it('a touched output (same bytes, new mtime) stays cached; an edit with size and mtime put back is restored', async () => {
+    const dir = project();
+    await settled(dir);
+    const target = join(dir, 'out', 'copied', 'd2.csv');
+    const original = readFileSync(target, 'utf8');
+    const later = new Date(Date.now() + 5000);
+    utimesSync(target, later, later);
+    expect(statuses((await run(dir)).manifest.steps)).toEqual(allCached);
+    expect(readFileSync(target, 'utf8')).toBe(original);
+    await run(dir);
+    // Same size, mtime restored: only ctime tells.
+    const seen = statSync(target);
+    writeFileSync(target, original.replace('1,2', '1,7'));
+    utimesSync(target, seen.atime, seen.mtime);
+    expect(statSync(target).size).toBe(seen.size);
+    expect(statuses((await run(dir)).manifest.steps)).toEqual({ ...allCached, 'copy[date=d2]': 'cached+1' });
+    expect(readFileSync(target, 'utf8')).toBe(original);
+  });
+
+  it('a deleted output is put back; a removed action entry rebuilds its instance', async () => {
+    const dir = project();
+    await settled(dir);
+    rmSync(join(dir, 'out', 'total.csv'));
+    expect(statuses((await run(dir)).manifest.steps)).toEqual({ ...allCached, sum: 'cached+1' });
+    expect(readFileSync(join(dir, 'out', 'total.csv'), 'utf8')).toBe('v\n39\n');
+    await run(dir);
+    const sum = (await run(dir)).manifest.steps.find((s) => s.step === 'sum') as StepRecord;
+    rmSync(join(dir, 'cache', 'actions', `${(sum.cache_key as string).slice('sha256:'.length)}.json`));
+    expect(statuses((await run(dir)).manifest.steps)).toEqual({ ...allCached, sum: 'built' });
+  });
+
+  it('a removed cache object with its output deleted too rebuilds (the object is not trusted from the memo)', async () => {
+    const dir = project();
+    await settled(dir);
+    const store = new Store(join(dir, 'cache'));
+    const record = (await run(dir)).manifest.steps.find((s) => s.instance === 'copy[date=d1]') as StepRecord;
+    rmSync(store.objectPath(record.outputs[0].digest));
+    rmSync(join(dir, 'out', 'copied', 'd1.csv'));
+    const after = await run(dir);
+    expect(statuses(after.manifest.steps)['copy[date=d1]']).toBe('built');
+    expect(after.manifest.steps.find((s) => s.instance === 'copy[date=d1]')?.reasons?.[0]).toMatchObject({ kind: 'corrupt-cache' });
+    expect(existsSync(join(dir, 'out', 'copied', 'd1.csv'))).toBe(true);
+  });
+
+  it('an input edited with its size and mtime put back, new code, and a new execution-only param are all seen', async () => {
+    const dir = project();
+    await settled(dir);
+    const input = join(dir, 'inputs', 'd3.csv');
+    const seen = statSync(input);
+    writeFileSync(input, readFileSync(input, 'utf8').replace('1,3', '1,4'));
+    utimesSync(input, seen.atime, seen.mtime);
+    expect(statuses((await run(dir)).manifest.steps)).toEqual({ ...allCached, 'copy[date=d3]': 'built', sum: 'built' });
+    expect(readFileSync(join(dir, 'out', 'total.csv'), 'utf8')).toBe('v\n40\n');
+    await run(dir);
+    // Code: the same bytes' length, another statement.
+    writeFileSync(join(dir, 'steps', 'copy.sql'), 'CREATE TABLE copied AS SELECT id, v+0 AS v FROM raw;\n');
+    expect(Object.values(statuses((await run(dir)).manifest.steps)).filter((s) => s === 'built')).toHaveLength(3);
+    await run(dir);
+    // Not in the key, but in the record: the manifest must show the new value.
+    writeFileSync(join(dir, 'pipeline.yaml'), PIPELINE(undefined, 3));
+    const withThreads = await run(dir);
+    expect(statuses(withThreads.manifest.steps)).toEqual(allCached);
+    expect(withThreads.manifest.steps.filter((s) => s.step === 'copy').map((s) => s.params.threads)).toEqual([3, 3, 3]);
+    expect(readManifest(join(dir, 'cache', 'runs'), 'latest').steps.filter((s) => s.step === 'copy').map((s) => s.params.threads)).toEqual([3, 3, 3]);
+  });
+
+  it('gc --keep-runs 1 drops the run the memo refers to: the next build still writes a manifest that reads back whole', async () => {
+    const dir = project();
+    await settled(dir);
+    await collectGarbage(new Store(join(dir, 'cache')), { keepRuns: 1 });
+    const after = await run(dir);
+    expect(statuses(after.manifest.steps)).toEqual(allCached);
+    const back = readManifest(join(dir, 'cache', 'runs'), 'latest');
+    expect(back.steps.map((s) => s.outputs)).toEqual(after.manifest.steps.map((s) => s.outputs));
+    await collectGarbage(new Store(join(dir, 'cache')), { keepRuns: 1 });
+    expect(readManifest(join(dir, 'cache', 'runs'), 'latest').steps.every((s) => s.outputs.length === 1)).toBe(true);
+  });
+
+  it('another folder sharing the cache keeps its own memo: a change there is not hidden by this one', async () => {
+    const dir = project();
+    const other = mkdtempSync(join(tmpdir(), 'dagrun-memo-other-'));
+    dirs.push(other);
+    cpSync(dir, other, { recursive: true });
+    const cacheDir = join(dir, 'shared-cache');
+    for (let i = 0; i < 3; i += 1) {
+      await run(dir, { cacheDir });
+      await run(other, { cacheDir });
+    }
+    writeFileSync(join(other, 'inputs', 'd1.csv'), 'id,v\n1,100\n2,200\n');
+    const changed = await run(other, { cacheDir });
+    expect(statuses(changed.manifest.steps)).toEqual({ ...allCached, 'copy[date=d1]': 'built', sum: 'built' });
+    expect(readFileSync(join(other, 'out', 'total.csv'), 'utf8')).toBe('v\n328\n');
+    expect(statuses((await run(dir, { cacheDir })).manifest.steps)).toEqual(allCached);
+    expect(readFileSync(join(dir, 'out', 'total.csv'), 'utf8')).toBe('v\n39\n');
+  });
+});
