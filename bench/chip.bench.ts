@@ -136,6 +136,13 @@ function runSide(command: string, args: string[]): SideRun & Record<string, unkn
   return { ...(JSON.parse(last) as SideRun), wall_s: Number(wall.toFixed(2)) };
 }
 
+/** Bytes of every GeoTIFF under a folder (chips and SCL chips): what each side's compression produced. */
+function tifBytes(folder: string): number {
+  return readdirSync(folder, { recursive: true, encoding: 'utf8' })
+    .filter((name) => name.endsWith('.tif'))
+    .reduce((n, name) => n + statSync(join(folder, name)).size, 0);
+}
+
 const median = (values: number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
@@ -156,6 +163,7 @@ const rasterioOut = join(work, 'out-rasterio');
 const dagrunRuns: ReturnType<typeof runSide>[] = [];
 const rasterioRuns: ReturnType<typeof runSide>[] = [];
 for (let r = 0; r < rounds; r++) {
+  rmSync(dagrunOut, { recursive: true, force: true }); // each side starts from an empty folder, outside its timing
   dagrunRuns.push(runSide(process.execPath, [join(root, 'dist', 'scripts', 'chip-bench-side.js'), tasksPath, dagrunOut, String(jobs)]));
   console.error(`round ${r + 1} dagrun: ${JSON.stringify(dagrunRuns[r])}`);
   rmSync(rasterioOut, { recursive: true, force: true });
@@ -237,6 +245,8 @@ const figures = {
   dagrun_peak_rss_mb_per_worker: round(dagrunRss / jobs, 1),
   rasterio_peak_rss_mb_per_worker: round(rasterioRss / jobs, 1),
   rss_ratio: round(dagrunRss / rasterioRss, 3),
+  dagrun_tif_bytes: tifBytes(dagrunOut),
+  rasterio_tif_bytes: tifBytes(rasterioOut),
   ...agreement,
   ...httpFigures,
   load_average_1m: round(loadavg()[0]),

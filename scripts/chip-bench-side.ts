@@ -3,7 +3,7 @@
 // and print one JSON line with the whole process's CPU time and peak RSS (worker threads included).
 //
 // Usage: node dist/scripts/chip-bench-side.js TASKS.json OUT_DIR JOBS
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChipParams, ChipTask } from '../steps/chip/chip.js';
 import { runChips } from '../steps/chip/run.js';
@@ -11,7 +11,8 @@ import { runChips } from '../steps/chip/run.js';
 const [tasksPath, outDir, jobsText] = process.argv.slice(2);
 if (!tasksPath || !outDir || !jobsText) throw new Error('usage: chip-bench-side TASKS.json OUT_DIR JOBS');
 const { tasks, params } = JSON.parse(readFileSync(tasksPath, 'utf8')) as { tasks: ChipTask[]; params: ChipParams };
-rmSync(outDir, { recursive: true, force: true });
+// The bench empties the folder before starting this process (deleting is not part of cutting chips).
+if (existsSync(outDir) && readdirSync(outDir).length > 0) throw new Error(`${outDir} is not empty`);
 const { rows, stats } = await runChips(tasks, params, { outDir, outPrefix: 'chips', jobs: Number(jobsText) });
 // Which file each task became, in task order, for the bench's pixel comparison.
 writeFileSync(join(outDir, 'paths.json'), JSON.stringify(rows.map((row) => (row.path ? row.path.slice('chips/'.length) : null))));

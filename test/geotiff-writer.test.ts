@@ -96,6 +96,16 @@ describe('geotiff-writer read back by geotiff.js', () => {
     expect(writeGeoTiff(spec).equals(writeGeoTiff(spec))).toBe(true);
   });
 
+  it('strategy rle: other bytes, the same pixels (a plain DEFLATE stream); an unknown strategy is refused', async () => {
+    const spec: GeoTiffSpec = { width: 100, height: 90, bands: bandsOf('float32', 100, 90, 3, 9), sampleType: 'float32', epsg: 32630, transform, nodata: 0, tileSize: 64 };
+    const rle = writeGeoTiff({ ...spec, strategy: 'rle' });
+    expect(rle.equals(writeGeoTiff(spec))).toBe(false);
+    expect(rle.equals(writeGeoTiff({ ...spec, strategy: 'rle' }))).toBe(true);
+    const back = await readBack(rle);
+    for (let b = 0; b < 3; b++) expect(Array.from(back.bands[b])).toEqual(Array.from(spec.bands[b]));
+    expect(() => writeGeoTiff({ ...spec, strategy: 'huffman' as never })).toThrow(/deflate strategy "huffman" is not one of default, rle/);
+  });
+
   it('refuses inconsistent input', () => {
     expect(() => writeGeoTiff({ width: 10, height: 10, bands: [new Uint16Array(99)], sampleType: 'uint16', epsg: 32630, transform })).toThrow(/99 values/);
     expect(() => writeGeoTiff({ width: 10, height: 10, bands: [new Uint8Array(100)], sampleType: 'uint16', epsg: 32630, transform })).toThrow(/Uint16Array/);
@@ -142,6 +152,19 @@ describe('geotiff-writer read back by GDAL', () => {
     const data = readFileSync(raw);
     const values = new Float32Array(data.buffer, data.byteOffset, data.byteLength / 4);
     for (let b = 0; b < 3; b++) expect(Array.from(values.subarray(b * width * height, (b + 1) * width * height))).toEqual(Array.from(bands[b]));
+  });
+
+  it('GDAL reads a strategy rle file back exactly (float32 predictor 3, uint8 predictor 2)', () => {
+    for (const type of ['float32', 'uint8'] as const) {
+      const data = bandsOf(type, 300, 70, type === 'uint8' ? 1 : 2, 8);
+      const file = join(dir, `rle-${type}.tif`);
+      writeFileSync(file, writeGeoTiff({ width: 300, height: 70, bands: data, sampleType: type, epsg: 32630, transform, tileSize: 256, strategy: 'rle' }));
+      const raw = join(dir, `rle-${type}.bin`);
+      execFileSync('gdal_translate', ['-q', '-of', 'ENVI', '-co', 'INTERLEAVE=BSQ', file, raw]);
+      const bytes = readFileSync(raw);
+      const values = type === 'float32' ? new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4) : new Uint8Array(bytes);
+      expect(Array.from(values)).toEqual(data.flatMap((band) => Array.from(band)));
+    }
   });
 
   it('GDAL reads uint16 and uint8 files with predictor 2', () => {

@@ -197,7 +197,8 @@ export async function makeChip(task: ChipTask, params: ChipParams, context: Chip
       status: 'ok',
       reason: null,
     };
-    const gridSpec = { epsg: grid.epsg, transform: { originX: grid.originX, originY: grid.originY, pixelWidth: grid.resolution, pixelHeight: grid.resolution } };
+    // Z_RLE: half the CPU of the default strategy on these float tiles, ~1 % larger (README "Measured").
+    const gridSpec = { strategy: 'rle' as const, epsg: grid.epsg, transform: { originX: grid.originX, originY: grid.originY, pixelWidth: grid.resolution, pixelHeight: grid.resolution } };
     const properties = {
       ...row,
       transform: geoTransform(grid),
