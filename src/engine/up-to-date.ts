@@ -21,11 +21,11 @@ import { sameJson, type StepRecord } from './manifest.js';
 import { resolveUnder } from './paths.js';
 import type { Store, StoredOutput } from './store.js';
 
-const VERSION = 1;
+const VERSION = 2;
 
 interface Entry {
   readonly key: string;
-  /** The action entry's stat, then each output's, as `size:mtimeNs:ctimeNs:ino`. */
+  /** The action entry's stat, then each output's, as `size:mtimeMs:ctimeMs:ino`. */
   readonly stats: readonly string[];
   /** The run whose manifest holds this record whole. */
   readonly run: string;
@@ -48,9 +48,10 @@ export interface Served {
 /** The fields of a record that the action key does not determine and the build computes before looking the key up. */
 export type RecordHead = Pick<StepRecord, 'step' | 'instance' | 'partition' | 'kind' | 'source' | 'cache_key' | 'code_digest' | 'code_files' | 'params' | 'inputs'>;
 
+/** Number stats (sub-µs times at today's dates) allocate far less than bigint ones: two per instance on a no-op. */
 function fingerprint(path: string): string | undefined {
-  const info = statSync(path, { bigint: true, throwIfNoEntry: false });
-  return info?.isFile() ? `${info.size}:${info.mtimeNs}:${info.ctimeNs}:${info.ino}` : undefined;
+  const info = statSync(path, { throwIfNoEntry: false });
+  return info?.isFile() ? `${info.size}:${info.mtimeMs}:${info.ctimeMs}:${info.ino}` : undefined;
 }
 
 export class UpToDateMemo {

@@ -2,11 +2,11 @@
 // per-file entries are not even loaded; a change is found by size, mtime, ctime or inode; shards
 // hold no machine path; freshly built outputs are not re-hashed when copied out.
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { readCounter } from '../../src/sdk/hash.js';
-import { Store } from '../../src/engine/store.js';
+import { findListing, Store } from '../../src/engine/store.js';
 import { build } from '../../src/engine/runner.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
 
@@ -22,7 +22,8 @@ const tempDir = (base = tmpdir()): string => {
 };
 
 describe('stat cache', () => {
-  it('an unchanged tree is recognised by its fingerprint; one changed file is the only one re-read', async () => {
+  /** The same decisions whichever lister took the fingerprint; returns the fingerprint stored. */
+  const treeScenario = async (): Promise<string> => {
     const dir = tempDir();
     const tree = join(dir, 'in');
     for (let i = 0; i < 30; i += 1) {
@@ -61,6 +62,35 @@ describe('stat cache', () => {
     const removed = await new Store(join(dir, 'cache')).digestInputTree(tree);
     expect(removed.files).toBe(29);
     expect(removed.digest).not.toBe(changed.digest);
+    // A file renamed within its folder, and one moved to another folder.
+    const s3 = new Store(join(dir, 'cache'));
+    await s3.digestInputTree(tree);
+    await s3.saveStatCache();
+    renameSync(join(tree, 'd0', 'f0.csv'), join(tree, 'd0', 'g0.csv'));
+    const renamed = await new Store(join(dir, 'cache')).digestInputTree(tree);
+    expect(renamed.digest).not.toBe(removed.digest);
+    const s4 = new Store(join(dir, 'cache'));
+    await s4.digestInputTree(tree);
+    await s4.saveStatCache();
+    renameSync(join(tree, 'd0', 'g0.csv'), join(tree, 'd1', 'g0.csv'));
+    expect((await new Store(join(dir, 'cache')).digestInputTree(tree)).digest).not.toBe(renamed.digest);
+    const trees = join(dir, 'cache', 'stat', 'trees');
+    return (JSON.parse(readFileSync(join(trees, readdirSync(trees)[0]), 'utf8')) as { fingerprint: string }).fingerprint;
+  };
+
+  it('an unchanged tree is recognised by its fingerprint (find(1) listing); one changed file is the only one re-read', async () => {
+    expect(await treeScenario()).toMatch(process.platform === 'linux' ? /^find:/ : /^[0-9a-f]{64}$/);
+  });
+
+  it('without find(1) on the PATH the Node walker fingerprints the tree, with the same decisions', async () => {
+    const path = process.env.PATH;
+    process.env.PATH = tempDir();
+    try {
+      expect(findListing(tempDir())).toBeUndefined();
+      expect(await treeScenario()).toMatch(/^[0-9a-f]{64}$/);
+    } finally {
+      process.env.PATH = path;
+    }
   });
 
   it('shards are per folder and name no machine path', async () => {
