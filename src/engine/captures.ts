@@ -7,11 +7,14 @@
 // its params and its inputs — not the engine version, the library versions or the step's code, so a
 // capture is reused across upgrades and documentation edits until `--refresh STEP`. `gc` keeps every
 // capture's objects unless `gc --captures --older-than D` drops the capture first. Captures travel as
-// one file (`dagrun captures export` / `import`): a JSON header line, then each object's bytes.
+// one file (`dagrun captures export` / `import`): a JSON header line, then each object's bytes, or
+// through the remote cache (`captures/{hex}` next to its `cas/` objects: cache/tiered.ts), pushed after
+// a capture and pulled on a local miss. A capture is never replaced by a different one from elsewhere
+// (import, pull, push): the refusal names both records' digests; only `--refresh` replaces one locally.
 import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, writeSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { DIGEST_PREFIX, canonicalJson, digestBytes, digestFile } from '../sdk/hash.js';
+import { DIGEST_PREFIX, canonicalJson, digestBytes, digestFile, digestJson, shortDigest } from '../sdk/hash.js';
 import { UserError } from '../sdk/errors.js';
 import { writeFileAtomic } from '../sdk/atomic-write.js';
 import type { Store, StoredOutput } from './store.js';
@@ -37,10 +40,27 @@ export interface CaptureRecord {
 
 const BUNDLE_FORMAT = 'dagrun-captures/1';
 
+/** The digest of a capture record as data (its canonical JSON): equal records, equal digests, wherever stored. */
+export function captureDigest(record: CaptureRecord): string {
+  return digestJson(record);
+}
+
+/** Another record for the same capture key is already there: refused, naming both, never overwritten. */
+export class CaptureConflict extends UserError {
+  constructor(
+    readonly record: CaptureRecord,
+    place: string,
+    readonly theirs: string,
+    readonly ours: string,
+  ) {
+    super('CLI', `capture ${record.instance} (${shortDigest(record.key)}): ${place} already holds a different capture (record ${theirs}); this one is ${ours}; not overwritten`);
+  }
+}
+
 export class Captures {
   readonly dir: string;
 
-  constructor(private readonly store: Store) {
+  constructor(readonly store: Store) {
     this.dir = join(store.root, 'captures');
   }
 
@@ -58,6 +78,22 @@ export class Captures {
 
   async write(record: CaptureRecord): Promise<void> {
     await writeFileAtomic(this.path(record.key), `${JSON.stringify(record, null, 2)}\n`);
+  }
+
+  /** A capture from elsewhere (import, the remote): added, or 'same' when this cache has it; a different one is refused. */
+  async adopt(record: CaptureRecord): Promise<'added' | 'same'> {
+    if (this.conflict(record) === 'same') return 'same';
+    await this.write(record);
+    return 'added';
+  }
+
+  /** Throws CaptureConflict when this cache holds another record for the key; 'same' when it holds this one. */
+  conflict(record: CaptureRecord): 'same' | 'none' {
+    const local = this.read(record.key);
+    if (!local) return 'none';
+    const [theirs, ours] = [captureDigest(local), captureDigest(record)];
+    if (theirs === ours) return 'same';
+    throw new CaptureConflict(record, 'this cache', theirs, ours);
   }
 
   async remove(key: string): Promise<void> {
@@ -164,7 +200,9 @@ export class Captures {
         const target = this.store.objectPath(digest);
         if (!existsSync(target)) await writeFileAtomic(target, data);
       }
-      for (const record of header.captures) await this.write(record);
+      // All or nothing: a conflict anywhere refuses the file before any record is written.
+      for (const record of header.captures) this.conflict(record);
+      for (const record of header.captures) await this.adopt(record);
       return { captures: header.captures, objects: header.objects.length, bytes };
     } finally {
       closeSync(fd);

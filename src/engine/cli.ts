@@ -14,6 +14,7 @@ import { diffManifests, formatDiff, formatLineage, lineageOf, listRuns, readMani
 import { Store } from './store.js';
 import { formatRemote } from './cache/report.js';
 import type { RemoteMode } from './cache/remote.js';
+import { resolveRemoteSettings } from './cache/config.js';
 import { generateTypes } from './types-gen.js';
 import { ENGINE_VERSION } from './paths.js';
 import { fanOut } from './events/bus.js';
@@ -251,7 +252,19 @@ export async function main(argv: string[]): Promise<number> {
           print(list.length === 0 ? 'no captures' : list.map((c) => `${c.instance}  captured ${c.captured_at}  ${c.outputs} outputs, ${c.bytes} bytes  ${shortDigest(c.key)}  from ${c.sources.join(', ')}`).join('\n'), list);
           return 0;
         }
-        if (action !== 'export' && action !== 'import') throw new UserError('CLI', `captures takes list, export FILE [STEP…] or import FILE, not "${action}"`);
+        if (action === 'push' || action === 'pull') {
+          const { syncCaptures } = await import('./cache/captures-sync.js');
+          const settings = resolveRemoteSettings({ remote: values['remote-cache'], mode: values['remote-mode'] as RemoteMode | undefined }, loadPipeline(pipelineFile).cache);
+          const release = await s.lock(lockTimeoutMs, (holder) => process.stderr.write(`waiting for the cache lock held by ${holder}…\n`));
+          try {
+            const report = await syncCaptures(action, captures, settings, rest.slice(1), (message) => process.stderr.write(`${message}\n`));
+            print(report.summary, report);
+            return 0;
+          } finally {
+            release();
+          }
+        }
+        if (action !== 'export' && action !== 'import') throw new UserError('CLI', `captures takes list, export FILE [STEP…], import FILE, push [STEP…] or pull KEY…, not "${action}"`);
         const path = resolve(need(file, `captures ${action} FILE`));
         const release = await s.lock(lockTimeoutMs, (holder) => process.stderr.write(`waiting for the cache lock held by ${holder}…\n`));
         try {

@@ -168,9 +168,21 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
     // A source step's result is a capture, looked up by what it is of — not by the code or versions that made it.
     const captureKey = step.source ? digestJson({ capture: 1, step: step.name, partition: instance.partition, definition, params: keyParams, inputs: seen.inputs }) : undefined;
     if (captureKey && !forced && !refreshed) {
-      // Else a pin from an earlier engine (a local action entry), else a teammate's capture of the same key on the shared remote cache.
-      const pinned = async (): Promise<ActionResult | undefined> => store.readAction(key) ?? (options.dryRun ? undefined : (await cache.lookup(key, expectedOutputs(shared, instance), { onProgress: (done, total) => emit({ type: 'progress', instance: instance.id, done, total }) })).action);
-      const capture = captures.read(captureKey) ?? (await adoptPinnedAction(captures, await pinned(), captureKey, instance, inputs, keyParams, code.digest, packages));
+      const onProgress = (done: number, total: number | undefined): void => emit({ type: 'progress', instance: instance.id, done, total });
+      // Else a teammate's capture of the same key on the shared remote cache (objects re-hashed), else a
+      // pin from an earlier engine (an action entry, local or remote).
+      let fromRemote = false;
+      const pulled = async (): Promise<CaptureRecord | undefined> => {
+        if (options.dryRun) return undefined;
+        const pull = await cache.pullCapture(captureKey, expectedOutputs(shared, instance), onProgress);
+        if (pull.record) {
+          fromRemote = true;
+          await captures.adopt(pull.record);
+        } else if (pull.problem) reasons = [{ kind: 'remote-rejected', problem: pull.problem }];
+        return pull.record;
+      };
+      const pinned = async (): Promise<ActionResult | undefined> => store.readAction(key) ?? (options.dryRun ? undefined : (await cache.lookup(key, expectedOutputs(shared, instance), { onProgress })).action);
+      const capture = captures.read(captureKey) ?? (await pulled()) ?? (await adoptPinnedAction(captures, await pinned(), captureKey, instance, inputs, keyParams, code.digest, packages));
       if (capture) {
         try {
           const restored = { files: 0 };
@@ -178,7 +190,7 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
           outputsOf.set(instance.id, outputs);
           lastSeen[instance.id] = seen;
           const changed = [capture.engine !== ENGINE_VERSION && 'engine' as const, capture.packages !== packages && 'packages' as const, capture.code_digest !== code.digest && 'code' as const].filter((c) => c !== false);
-          return { ...common, status: 'cached', ...because({ kind: 'pinned-capture', step: step.name, captured_at: capture.captured_at, changed_since: changed }), pinned: true, capture_key: captureKey, captured_at: capture.captured_at, ...(restored.files > 0 ? { restored_files: restored.files } : {}), outputs, metrics: capture.metrics, warnings: [...capture.warnings], duration_ms: Math.round(performance.now() - t0) };
+          return { ...common, status: 'cached', ...because({ kind: 'pinned-capture', step: step.name, captured_at: capture.captured_at, changed_since: changed, ...(fromRemote ? { remote: true } : {}) }), pinned: true, capture_key: captureKey, captured_at: capture.captured_at, ...(restored.files > 0 ? { restored_files: restored.files } : {}), outputs, metrics: capture.metrics, warnings: [...capture.warnings], duration_ms: Math.round(performance.now() - t0) };
         } catch (error) {
           if (!(error instanceof CorruptObject)) throw error;
           await store.discard(error.digest);
@@ -186,7 +198,7 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
         }
       }
     }
-    // Captures are local data (shared by `dagrun captures export/import`), not action entries: sources skip the action cache.
+    // Captures are not action entries (shared by `captures export/import` and the remote's captures/): sources skip the action cache.
     const found = forced || refreshed || step.source ? undefined : await cache.lookup(key, expectedOutputs(shared, instance), { dryRun: options.dryRun, onProgress: (done, total) => emit({ type: 'progress', instance: instance.id, done, total }) });
     const action = found?.action;
     if (found && !found.action && found.problem) reasons = [{ kind: 'remote-rejected', problem: found.problem }];
@@ -213,15 +225,20 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
       return executor.run({ pipeline, store, instance, inputs, params: stepParams, key, runId, emit, expected: expectedOutputs(shared, instance), digests: { code: code.digest, definition, packages } });
     });
     if (captureKey) {
-      await captures.write({
+      const record: CaptureRecord = {
         key: captureKey, step: step.name, instance: instance.id, partition: instance.partition, captured_at: capturedAt,
         sources: inputs.map((i) => i.record.source), params: keyParams, outputs: result.outputs, metrics: result.metrics, warnings: result.warnings,
         engine: ENGINE_VERSION, code_digest: code.digest, packages, run_id: runId,
-      });
+      };
+      await captures.write(record);
+      // Pushed to a shared remote (read-write), where another machine's build pulls it instead of recording again.
+      cache.recordCapture(record);
     }
     outputsOf.set(instance.id, result.outputs as StoredOutput[]);
-    // Uploaded to a shared remote (read-write) like any result; a source's is adopted as a capture where it is fetched.
-    if (!onRemote) cache.record(result);
+    // Uploaded to a shared remote (read-write) like any result — but a source's travels as its capture
+    // only (above): an action entry too would let another machine adopt a different capture than the
+    // one captures/ keeps once this one is refreshed.
+    if (!onRemote && !captureKey) cache.record(result);
     lastSeen[instance.id] = seen;
     return { ...common, status: 'built', ...because(...reasons), pinned: step.source || undefined, capture_key: captureKey, captured_at: captureKey ? capturedAt : undefined, outputs: [...result.outputs], metrics: result.metrics, warnings: [...result.warnings], duration_ms: Math.round(performance.now() - t0) };
   } catch (error) {

@@ -3,6 +3,8 @@
 //
 //   {base}/ac/{hex of the action key}   the action entry (our ActionResult as canonical JSON)
 //   {base}/cas/{hex of the sha256}      one object (a file's bytes, or a tree listing)
+//   {base}/captures/{hex of the key}    a live source's durable capture record (captures.ts): not Bazel's,
+//                                       kept apart from ac/ because it is keyed by what was captured, not by code
 import { openBlobs, type BlobStore } from './blobs.js';
 import type { ProgressFn } from './transfer.js';
 
@@ -14,6 +16,8 @@ export interface RemoteStore {
   /** The action entry's bytes, or undefined when there is none. */
   getAction(hex: string): Promise<Buffer | undefined>;
   putAction(hex: string, bytes: Buffer): Promise<void>;
+  getCapture(hex: string): Promise<Buffer | undefined>;
+  putCapture(hex: string, bytes: Buffer): Promise<void>;
   hasObject(hex: string): Promise<boolean>;
   /** Stream the object into `target`; returns what was written (digest, size), or undefined when absent. */
   getObject(hex: string, target: string, onProgress?: ProgressFn): Promise<{ digest: string; size: number } | undefined>;
@@ -36,6 +40,12 @@ export class BazelLayout implements RemoteStore {
   }
   putAction(hex: string, bytes: Buffer): Promise<void> {
     return this.blobs.putBytes(`ac/${hex}`, bytes);
+  }
+  getCapture(hex: string): Promise<Buffer | undefined> {
+    return this.blobs.getBytes(`captures/${hex}`, MAX_ACTION_BYTES);
+  }
+  putCapture(hex: string, bytes: Buffer): Promise<void> {
+    return this.blobs.putBytes(`captures/${hex}`, bytes);
   }
   hasObject(hex: string): Promise<boolean> {
     return this.blobs.has(`cas/${hex}`);

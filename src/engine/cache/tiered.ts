@@ -8,11 +8,17 @@
 // Upload (read-write mode, after a local build): objects first, then the action entry, so a reader
 // that sees an entry finds its objects. A remote that stops answering is dropped for the rest of the
 // build with one warning; the build goes on with the local store.
+//
+// Live sources' captures (captures.ts) travel the same way under `captures/{hex of the capture key}`:
+// pushed after a capture (objects, then the record), pulled on a local miss with every object
+// re-hashed. A different record already on the remote is never overwritten (it may be the only copy
+// of what a teammate recorded); the push is refused, naming both digests.
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { DIGEST_PREFIX, canonicalJson, shortDigest } from '../../sdk/hash.js';
+import { DIGEST_PREFIX, canonicalJson, digestBytes, shortDigest } from '../../sdk/hash.js';
 import type { ActionResult, Store, StoredOutput } from '../store.js';
+import { CaptureConflict, captureDigest, type CaptureRecord } from '../captures.js';
 import { openRemote, type RemoteMode, type RemoteStore } from './remote.js';
 import type { ProgressFn } from './transfer.js';
 import { isSafeRelativePath } from './paths.js';
@@ -41,6 +47,8 @@ export interface CacheReport {
   objects_uploaded: number;
   bytes_uploaded: number;
   entries_uploaded: number;
+  captures_pulled: number;
+  captures_pushed: number;
   /** Problems met on the way (never credentials: messages name only paths under the remote). */
   problems: string[];
 }
@@ -59,7 +67,19 @@ export interface Cache {
   fetch(objects: readonly ObjectRef[]): Promise<void>;
   /** Upload a result now: objects, then its entry. */
   publish(action: ActionResult): Promise<void>;
+  // Live sources' captures.
+  /** The remote's capture for a key, its objects fetched into the local store (re-hashed); checked against what the step declares when given. */
+  pullCapture(key: string, expected?: readonly ExpectedOutput[], onProgress?: ProgressFn): Promise<CapturePull>;
+  /** A new capture: queue its upload (read-write mode). A different one on the remote is kept and warned about. Never throws. */
+  recordCapture(record: CaptureRecord): void;
+  /** Upload one capture now: 'present' when the remote holds this very record; CaptureConflict when it holds another. */
+  pushCapture(record: CaptureRecord): Promise<'uploaded' | 'present'>;
 }
+
+export type CapturePull =
+  | { readonly record: CaptureRecord }
+  /** `problem`: the remote's capture failed a check (tampered, malformed); `unreachable`: the remote did not answer. */
+  | { readonly record: undefined; readonly problem?: string; readonly unreachable?: string };
 
 /** An object a step reads or writes: one file, or a tree whose listing names its files. */
 export interface ObjectRef {
@@ -70,6 +90,7 @@ export interface ObjectRef {
 }
 
 const NO_REMOTE = 'distributed execution needs a remote cache (--remote-cache URL, DAGRUN_REMOTE_CACHE or pipeline cache.remote)';
+const NO_REMOTE_CAPTURES = 'sharing captures needs a remote cache (--remote-cache URL, DAGRUN_REMOTE_CACHE or pipeline cache.remote)';
 
 export interface RemoteSettings {
   readonly url: string;
@@ -102,6 +123,13 @@ class LocalOnly implements Cache {
   publish(): Promise<void> {
     throw new Error(NO_REMOTE);
   }
+  async pullCapture(): Promise<CapturePull> {
+    return { record: undefined };
+  }
+  recordCapture(): void {}
+  pushCapture(): Promise<'uploaded' | 'present'> {
+    throw new Error(NO_REMOTE_CAPTURES);
+  }
 }
 
 /** A remote entry or object we refuse; the message says which and why. */
@@ -125,7 +153,7 @@ class Tiered implements Cache {
     private readonly mode: RemoteMode,
     private readonly onWarning: (message: string) => void,
   ) {
-    this.report = { remote: remote.shown, mode, hits: 0, misses: 0, rejected: 0, objects_fetched: 0, bytes_fetched: 0, objects_uploaded: 0, bytes_uploaded: 0, entries_uploaded: 0, problems: [] };
+    this.report = { remote: remote.shown, mode, hits: 0, misses: 0, rejected: 0, objects_fetched: 0, bytes_fetched: 0, objects_uploaded: 0, bytes_uploaded: 0, entries_uploaded: 0, captures_pulled: 0, captures_pushed: 0, problems: [] };
   }
 
   async lookup(key: string, expected: readonly ExpectedOutput[], options: { dryRun?: boolean; onProgress?: ProgressFn } = {}): Promise<Lookup> {
@@ -193,6 +221,56 @@ class Tiered implements Cache {
 
   async publish(action: ActionResult): Promise<void> {
     await this.upload(action);
+  }
+
+  // ---------- captures ----------
+
+  async pullCapture(key: string, expected?: readonly ExpectedOutput[], onProgress?: ProgressFn): Promise<CapturePull> {
+    if (this.disabled) return { record: undefined, unreachable: `remote cache ${this.remote.shown} is not answering` };
+    try {
+      const bytes = await this.guard(() => this.remote.getCapture(hexOf(key)));
+      if (!bytes) return { record: undefined };
+      const record = parseCapture(bytes, key, expected);
+      await this.fetchObjects(record, onProgress);
+      this.report.captures_pulled += 1;
+      return { record };
+    } catch (error) {
+      if (!(error instanceof Rejected)) return { record: undefined, unreachable: (error as Error).message };
+      this.report.rejected += 1;
+      const problem = `remote capture ${shortDigest(key)} rejected: ${error.message}`;
+      this.warn(problem);
+      return { record: undefined, problem };
+    }
+  }
+
+  recordCapture(record: CaptureRecord): void {
+    if (this.mode !== 'read-write' || this.disabled) return;
+    this.pending.push(
+      this.pushCapture(record).then(
+        () => undefined,
+        (error) => {
+          if (error instanceof CaptureConflict) this.warn(error.message);
+          else if (!this.disabled) this.warn(`upload of capture ${record.instance} ${shortDigest(record.key)} failed: ${(error as Error).message}`);
+        },
+      ),
+    );
+  }
+
+  async pushCapture(record: CaptureRecord): Promise<'uploaded' | 'present'> {
+    const hex = hexOf(record.key);
+    const ours = captureDigest(record);
+    const there = await this.guard(() => this.remote.getCapture(hex));
+    if (there) {
+      const theirs = digestOfRecordBytes(there);
+      if (theirs === ours) return 'present';
+      throw new CaptureConflict(record, `the remote cache ${this.remote.shown}`, theirs, ours);
+    }
+    const objects = await this.withTreeFiles(record.outputs);
+    await Promise.all(objects.map((o) => this.uploadObject(o.digest, o.size)));
+    // Only now the record: a reader that finds it finds every object it references.
+    await this.guard(() => this.remote.putCapture(hex, Buffer.from(canonicalJson(record))));
+    this.report.captures_pushed += 1;
+    return 'uploaded';
   }
 
   // ---------- fetching ----------
@@ -313,22 +391,56 @@ function hexOf(digest: string): string {
 
 /** Parse and check a remote action entry: the key it answers, and exactly the outputs the step declares. */
 export function parseEntry(bytes: Buffer, key: string, expected: readonly ExpectedOutput[]): ActionResult {
-  let entry: ActionResult;
-  try {
-    entry = JSON.parse(bytes.toString('utf8')) as ActionResult;
-  } catch {
-    throw new Rejected('the entry is not JSON');
-  }
-  if (!entry || typeof entry !== 'object' || !Array.isArray(entry.outputs)) throw new Rejected('the entry is not an action result');
-  if (entry.key !== key) throw new Rejected(`the entry answers another key (${typeof entry.key === 'string' ? shortDigest(entry.key) : 'none'})`);
-  if (entry.outputs.length !== expected.length) throw new Rejected(`the entry lists ${entry.outputs.length} outputs, the step declares ${expected.length}`);
-  for (const want of expected) {
-    const got = entry.outputs.find((o: StoredOutput) => o && o.name === want.name);
-    if (!got) throw new Rejected(`the entry lacks output ${want.name}`);
-    if (got.path !== want.path || got.kind !== want.kind) throw new Rejected(`output ${want.name} is ${JSON.stringify(got.path)} (${got.kind}) in the entry, ${JSON.stringify(want.path)} (${want.kind}) in the step`);
-    if (typeof got.digest !== 'string' || !DIGEST.test(got.digest)) throw new Rejected(`output ${want.name} has a malformed digest`);
-    if (typeof got.bytes !== 'number' || !Number.isSafeInteger(got.bytes) || got.bytes < 0) throw new Rejected(`output ${want.name} has a malformed size`);
-  }
-  if (typeof entry.metrics !== 'object' || entry.metrics === null || !Array.isArray(entry.warnings)) throw new Rejected('the entry lacks metrics or warnings');
+  const entry = parseRecord<ActionResult>(bytes, key, 'entry', expected);
   return entry;
+}
+
+/**
+ * Parse and check a remote capture record: the key it answers and its outputs — exactly the ones the
+ * step declares when known (a build), else each well-formed and below the output folder (`captures pull`).
+ */
+export function parseCapture(bytes: Buffer, key: string, expected?: readonly ExpectedOutput[]): CaptureRecord {
+  const record = parseRecord<CaptureRecord>(bytes, key, 'capture', expected);
+  if (typeof record.step !== 'string' || typeof record.instance !== 'string' || typeof record.captured_at !== 'string') throw new Rejected('the capture lacks its step, instance or time');
+  if (!record.partition || typeof record.partition !== 'object' || !Object.values(record.partition).every((v) => typeof v === 'string')) throw new Rejected('the capture\'s partition is not a map of names to values');
+  if (!Array.isArray(record.sources) || !record.params || typeof record.params !== 'object') throw new Rejected('the capture lacks its sources or params');
+  return record;
+}
+
+function parseRecord<T extends { readonly key: string; readonly outputs: readonly StoredOutput[]; readonly metrics: unknown; readonly warnings: unknown }>(bytes: Buffer, key: string, what: 'entry' | 'capture', expected?: readonly ExpectedOutput[]): T {
+  let entry: T;
+  try {
+    entry = JSON.parse(bytes.toString('utf8')) as T;
+  } catch {
+    throw new Rejected(`the ${what} is not JSON`);
+  }
+  if (!entry || typeof entry !== 'object' || !Array.isArray(entry.outputs)) throw new Rejected(`the ${what} is not ${what === 'entry' ? 'an action result' : 'a capture record'}`);
+  if (entry.key !== key) throw new Rejected(`the ${what} answers another key (${typeof entry.key === 'string' ? shortDigest(entry.key) : 'none'})`);
+  if (expected) {
+    if (entry.outputs.length !== expected.length) throw new Rejected(`the ${what} lists ${entry.outputs.length} outputs, the step declares ${expected.length}`);
+    for (const want of expected) {
+      const got = entry.outputs.find((o: StoredOutput) => o && o.name === want.name);
+      if (!got) throw new Rejected(`the ${what} lacks output ${want.name}`);
+      if (got.path !== want.path || got.kind !== want.kind) throw new Rejected(`output ${want.name} is ${JSON.stringify(got.path)} (${got.kind}) in the ${what}, ${JSON.stringify(want.path)} (${want.kind}) in the step`);
+    }
+  }
+  const names = new Set<string>();
+  for (const got of entry.outputs) {
+    if (!got || typeof got.name !== 'string' || names.has(got.name)) throw new Rejected(`the ${what} lists an output without a name, or one twice`);
+    names.add(got.name);
+    if (!isSafeRelativePath(got.path) || (got.kind !== 'file' && got.kind !== 'tree')) throw new Rejected(`output ${got.name} has an unsafe path ${JSON.stringify(got.path)} or an unknown kind`);
+    if (typeof got.digest !== 'string' || !DIGEST.test(got.digest)) throw new Rejected(`output ${got.name} has a malformed digest`);
+    if (typeof got.bytes !== 'number' || !Number.isSafeInteger(got.bytes) || got.bytes < 0) throw new Rejected(`output ${got.name} has a malformed size`);
+  }
+  if (typeof entry.metrics !== 'object' || entry.metrics === null || !Array.isArray(entry.warnings)) throw new Rejected(`the ${what} lacks metrics or warnings`);
+  return entry;
+}
+
+/** A remote capture record's digest as data; bytes that are not a record are digested as they are (never equal to ours). */
+function digestOfRecordBytes(bytes: Buffer): string {
+  try {
+    return captureDigest(JSON.parse(bytes.toString('utf8')) as CaptureRecord);
+  } catch {
+    return digestBytes(bytes);
+  }
 }

@@ -43,7 +43,7 @@ export function describeReason(reason: Reason): string {
       return 'inputs, params and code unchanged';
     case 'pinned-capture': {
       const since = (reason.changed_since ?? []).map((c) => ({ engine: 'the engine', packages: 'library versions', code: 'the code' })[c]);
-      return `pinned capture${reason.captured_at ? ` from ${reason.captured_at}` : ''} reused${since.length > 0 ? `; ${since.join(', ')} changed since, which does not redo a capture` : ''} (use --refresh${reason.step ? ` ${reason.step}` : ''} to capture again)`;
+      return `pinned capture${reason.captured_at ? ` from ${reason.captured_at}` : ''} ${reason.remote ? 'pulled from the remote cache and ' : ''}reused${since.length > 0 ? `; ${since.join(', ')} changed since, which does not redo a capture` : ''} (use --refresh${reason.step ? ` ${reason.step}` : ''} to capture again)`;
     }
     case 'upstream-failed':
       return `upstream ${reason.instance} ${reason.status}`;

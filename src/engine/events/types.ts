@@ -30,8 +30,8 @@ export type RerunReason =
 /** Why an instance was served from the store. */
 export type CachedReason =
   | { readonly kind: 'unchanged' }
-  /** A live source's capture reused; `changed_since` names what changed since it was recorded (none of it redoes a capture). */
-  | { readonly kind: 'pinned-capture'; readonly step?: string; readonly captured_at?: string; readonly changed_since?: readonly ('engine' | 'packages' | 'code')[] }
+  /** A live source's capture reused (`remote`: pulled from the remote cache); `changed_since` names what changed since it was recorded (none of it redoes a capture). */
+  | { readonly kind: 'pinned-capture'; readonly step?: string; readonly captured_at?: string; readonly changed_since?: readonly ('engine' | 'packages' | 'code')[]; readonly remote?: boolean }
   | { readonly kind: 'remote-hit'; readonly pinned: boolean };
 
 /** Why an instance did not run at all. */
