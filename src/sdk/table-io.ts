@@ -120,10 +120,22 @@ export class Db {
 
   /**
    * Write a relation to a file deterministically: rows in `orderBy` order (default: every column,
-   * left to right), fixed row groups, written to a temp name and renamed.
+   * left to right), fixed row groups, written to a temp name and renamed. `constants` (name → SQL
+   * expression of no column, e.g. a run id) are appended as the last columns after the sort, so they
+   * do not travel through it: on a big table that is memory the sort does not need.
    */
-  async copyToFile(relation: string, path: string, format: TableFormat, orderBy?: readonly string[], parquetMetadata?: Readonly<Record<string, string>>): Promise<void> {
+  async copyToFile(
+    relation: string,
+    path: string,
+    format: TableFormat,
+    orderBy?: readonly string[],
+    parquetMetadata?: Readonly<Record<string, string>>,
+    constants?: Readonly<Record<string, string>>,
+  ): Promise<void> {
     const order = orderBy && orderBy.length > 0 ? orderBy.map(quoteIdent).join(', ') : 'ALL';
+    const sorted = `SELECT * FROM ${relation} ORDER BY ${order}`;
+    const appended = Object.entries(constants ?? {});
+    const query = appended.length === 0 ? sorted : `SELECT *, ${appended.map(([name, sql]) => `${sql} AS ${quoteIdent(name)}`).join(', ')} FROM (${sorted})`;
     // Extra parquet key-value metadata (e.g. GeoParquet's `geo`), written as given.
     const kvOption = (metadata: Readonly<Record<string, string>> | undefined): string =>
       metadata && Object.keys(metadata).length > 0 ? `, KV_METADATA {${Object.entries(metadata).map(([k, v]) => `${quoteIdent(k)}: ${quoteLiteral(v)}`).join(', ')}}` : '';
@@ -135,9 +147,9 @@ export class Db {
           : `FORMAT json, ARRAY true`;
     // DuckDB writes the GeoParquet `geo` key only when a geometry column holds a value, so an empty
     // (or all-NULL) geometry column would read back as BLOB: those files get the key written for them.
-    const geometry = format === 'parquet' && !parquetMetadata?.geo ? Object.entries(await this.describe(relation)).filter(([, type]) => /^GEOMETRY\b/i.test(type)).map(([name]) => name) : [];
+    const geometry = format === 'parquet' && !parquetMetadata?.geo ? Object.entries(await this.describe(query)).filter(([, type]) => /^GEOMETRY\b/i.test(type)).map(([name]) => name) : [];
     await replaceFile(path, async (temp) => {
-      const copy = (metadata?: Readonly<Record<string, string>>): Promise<void> => this.run(`COPY (SELECT * FROM ${relation} ORDER BY ${order}) TO ${quoteLiteral(temp)} (${options(metadata)})`);
+      const copy = (metadata?: Readonly<Record<string, string>>): Promise<void> => this.run(`COPY (${query}) TO ${quoteLiteral(temp)} (${options(metadata)})`);
       await copy();
       if (geometry.length === 0) return;
       const [{ n }] = await this.all(`SELECT count(*)::INTEGER AS n FROM parquet_kv_metadata(${quoteLiteral(temp)}) WHERE decode(key) = 'geo'`);

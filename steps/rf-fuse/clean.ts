@@ -171,37 +171,46 @@ export async function cleanTables(db: Db, inputs: CleanInputs, params: FuseParam
     FROM ais_std WHERE reject IS NULL
     QUALIFY row_number() OVER (PARTITION BY mmsi, ts_ms ORDER BY src_file, src_row) = 1`);
   const breakMs = params.track_break_min * MINUTE_MS;
+  // Only what the fusion and the N6 rows read is stored per fix (a 20-million-row day is held by
+  // DuckDB through the whole run); delta_t / delta_dist_km / speed_calc_kn are derived again by
+  // the `ais_kinematics` view when asked for. The identities (imo, call_sign) become one row per
+  // vessel and key for entity resolution.
   await db.run(`
     CREATE TEMP TABLE ais_clean AS
+    SELECT mmsi, ts_ms, lat, lon, sog, cog,
+      CAST(sum(CASE WHEN delta_t > ${breakMs} THEN 1 ELSE 0 END) OVER (PARTITION BY mmsi ORDER BY ts_ms) AS INTEGER) AS track_no
+    FROM (SELECT mmsi, ts_ms, lat, lon, sog, cog, ts_ms - lag(ts_ms) OVER (PARTITION BY mmsi ORDER BY ts_ms) AS delta_t FROM ais_dedup)`);
+  await db.run(`CREATE TEMP TABLE ais_identity AS SELECT DISTINCT mmsi, imo, call_sign FROM ais_dedup`);
+  await db.run('DROP TABLE ais_dedup');
+  await db.run(`
+    CREATE TEMP VIEW ais_kinematics AS
     WITH d AS (
       SELECT *, ts_ms - lag(ts_ms) OVER w AS delta_t,
         ${HAVERSINE_KM('lag(lat) OVER w', 'lag(lon) OVER w', 'lat', 'lon')} AS delta_dist_km
-      FROM ais_dedup WINDOW w AS (PARTITION BY mmsi ORDER BY ts_ms))
-    SELECT *, delta_dist_km / (delta_t / 3600000.0) / 1.852 AS speed_calc_kn,
-      CAST(sum(CASE WHEN delta_t > ${breakMs} THEN 1 ELSE 0 END) OVER (PARTITION BY mmsi ORDER BY ts_ms) AS INTEGER) AS track_no
-    FROM d`);
+      FROM ais_clean WINDOW w AS (PARTITION BY mmsi ORDER BY ts_ms))
+    SELECT *, delta_dist_km / (delta_t / 3600000.0) / 1.852 AS speed_calc_kn FROM d`);
+  const [aisCount] = await db.all(`SELECT (SELECT count(*) FROM ais_raw) AS rows_in, count(*) AS dedup, count(DISTINCT mmsi) AS vessels, (SELECT count(*) FROM ais_std WHERE reject IS NULL) AS valid FROM ais_clean`);
   // ---- RF ----
   const rfCounts = await cleanRf(db, inputs, params, dayStart, dayEnd, examples);
-  const aisCount = await db.all(`SELECT (SELECT count(*) FROM ais_raw) AS rows_in, (SELECT count(*) FROM ais_dedup) AS dedup, (SELECT count(DISTINCT mmsi) FROM ais_dedup) AS vessels, (SELECT count(*) FROM ais_std WHERE reject IS NULL) AS valid, (SELECT count(*) FROM rf_resolved WHERE NOT unknown_entity) AS rf_clean`);
+  const [rfClean] = await db.all(`SELECT count(*) AS n FROM rf_resolved WHERE NOT unknown_entity`);
   const counts: CleanCounts = {
-    ais_rows_in: Number(aisCount[0].rows_in),
+    ais_rows_in: Number(aisCount.rows_in),
     ais_invalid_mmsi: aisRejects.ais_invalid_mmsi,
     ais_invalid_ts: aisRejects.ais_invalid_ts,
     ais_invalid_coord: aisRejects.ais_invalid_coord,
     ais_outside_partition: aisRejects.ais_outside_partition,
-    ais_duplicates: Number(aisCount[0].valid) - Number(aisCount[0].dedup),
-    ais_rows_clean: Number(aisCount[0].dedup),
-    ais_vessels: Number(aisCount[0].vessels),
+    ais_duplicates: Number(aisCount.valid) - Number(aisCount.dedup),
+    ais_rows_clean: Number(aisCount.dedup),
+    ais_vessels: Number(aisCount.vessels),
     ...rfCounts,
-    rf_rows_clean: Number(aisCount[0].rf_clean),
+    rf_rows_clean: Number(rfClean.n),
   };
-  await db.run('DROP TABLE ais_dedup');
   return { counts, examples };
 }
 
 /** The cleaned day as JS objects: for tests and small days only (run.ts streams it instead). */
 export async function readCleaned(db: Db): Promise<{ ais: AisFix[]; rf: RfDetection[] }> {
-  const aisColumns = await columnar(db, `SELECT mmsi, ts_ms, lat, lon, sog, cog, track_no, delta_t, delta_dist_km, speed_calc_kn FROM ais_clean ORDER BY mmsi, ts_ms`);
+  const aisColumns = await columnar(db, `SELECT mmsi, ts_ms, lat, lon, sog, cog, track_no, delta_t, delta_dist_km, speed_calc_kn FROM ais_kinematics ORDER BY mmsi, ts_ms`);
   const ais: AisFix[] = new Array(aisColumns.mmsi.length);
   for (let i = 0; i < ais.length; i++) {
     ais[i] = {
@@ -319,12 +328,21 @@ async function cleanRf(
     UNION ALL
     SELECT rf_id, ts_ms, lat, lon, uncertainty_m, geoloc_method, cluster_id, mmsi, imo, call_sign, [rf_id] AS member_ids, 1 AS n_members
     FROM rf_dedup WHERE cluster_id IS NULL`);
+  // Counted now so each intermediate table is dropped as soon as the next one is built.
+  const [reduced] = await db.all(`SELECT
+      (SELECT count(*) FROM rf_std WHERE reject IS NULL) AS valid,
+      (SELECT count(*) FROM rf_dedup) AS dedup,
+      count(*) FILTER (WHERE cluster_id IS NOT NULL) AS clusters,
+      coalesce(sum(n_members) FILTER (WHERE cluster_id IS NOT NULL), 0) AS members,
+      count(*) FILTER (WHERE uncertainty_m > ${Number(params.max_geo_uncertainty_m)}) AS dropped_unc
+    FROM rf_clustered`);
+  await db.run('DROP TABLE rf_dedup');
   await loadEntityMap(db, inputs.entityMapFiles ?? []);
   await db.run(`
     CREATE TEMP TABLE rf_resolved AS
-    WITH vessels AS (SELECT DISTINCT mmsi FROM ais_clean),
-    imo_ais AS (SELECT imo AS key, min(mmsi) AS mmsi FROM ais_clean WHERE imo IS NOT NULL GROUP BY imo HAVING count(DISTINCT mmsi) = 1),
-    cs_ais AS (SELECT call_sign AS key, min(mmsi) AS mmsi FROM ais_clean WHERE call_sign IS NOT NULL GROUP BY call_sign HAVING count(DISTINCT mmsi) = 1),
+    WITH vessels AS (SELECT DISTINCT mmsi FROM ais_identity),
+    imo_ais AS (SELECT imo AS key, min(mmsi) AS mmsi FROM ais_identity WHERE imo IS NOT NULL GROUP BY imo HAVING count(DISTINCT mmsi) = 1),
+    cs_ais AS (SELECT call_sign AS key, min(mmsi) AS mmsi FROM ais_identity WHERE call_sign IS NOT NULL GROUP BY call_sign HAVING count(DISTINCT mmsi) = 1),
     kept AS (SELECT * FROM rf_clustered WHERE uncertainty_m <= ${Number(params.max_geo_uncertainty_m)}),
     joined AS (
       SELECT r.*, v.mmsi AS by_mmsi, ia.mmsi AS by_imo, ca.mmsi AS by_cs,
@@ -339,14 +357,10 @@ async function cleanRf(
       CASE WHEN by_mmsi IS NOT NULL THEN 'mmsi' WHEN by_imo IS NOT NULL THEN 'imo' WHEN by_cs IS NOT NULL THEN 'call_sign' WHEN by_map IS NOT NULL THEN 'entity_map' END AS resolved_by,
       (mmsi IS NOT NULL OR imo IS NOT NULL OR call_sign IS NOT NULL) AND coalesce(by_mmsi, by_imo, by_cs, by_map) IS NULL AS unknown_entity
     FROM joined`);
+  await db.run('DROP TABLE rf_clustered');
   const c = (
     await db.all(`SELECT
       (SELECT count(*) FROM rf_raw) AS rows_in,
-      (SELECT count(*) FROM rf_std WHERE reject IS NULL) AS valid,
-      (SELECT count(*) FROM rf_dedup) AS dedup,
-      (SELECT count(*) FROM rf_clustered WHERE cluster_id IS NOT NULL) AS clusters,
-      (SELECT coalesce(sum(n_members), 0) FROM rf_clustered WHERE cluster_id IS NOT NULL) AS members,
-      (SELECT count(*) FROM rf_clustered WHERE uncertainty_m > ${Number(params.max_geo_uncertainty_m)}) AS dropped_unc,
       (SELECT count(*) FILTER (WHERE unknown_entity) FROM rf_resolved) AS unknown,
       (SELECT count(*) FILTER (WHERE resolved_mmsi IS NULL AND NOT unknown_entity) FROM rf_resolved) AS anonymous,
       (SELECT count(*) FILTER (WHERE resolved_by = 'mmsi') FROM rf_resolved) AS by_mmsi,
@@ -366,10 +380,10 @@ async function cleanRf(
     rf_invalid_coord: rejects.rf_invalid_coord,
     rf_invalid_uncertainty: rejects.rf_invalid_uncertainty,
     rf_outside_partition: rejects.rf_outside_partition,
-    rf_duplicates: Number(c.valid) - Number(c.dedup),
-    rf_clusters: Number(c.clusters),
-    rf_cluster_members: Number(c.members),
-    rf_dropped_uncertainty: Number(c.dropped_unc),
+    rf_duplicates: Number(reduced.valid) - Number(reduced.dedup),
+    rf_clusters: Number(reduced.clusters),
+    rf_cluster_members: Number(reduced.members),
+    rf_dropped_uncertainty: Number(reduced.dropped_unc),
     rf_unknown_entity: unknown,
     rf_anonymous: Number(c.anonymous),
     rf_resolved_mmsi: Number(c.by_mmsi),

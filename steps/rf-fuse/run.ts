@@ -1,9 +1,8 @@
 // One partition of rf-fuse end to end: find the day's files, clean and resolve in SQL, fuse in TS,
 // write the N6 parquet, the spoof audit table and the KPI report.
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { StepError } from '../../src/sdk/errors.js';
 import { writeFileAtomic } from '../../src/sdk/atomic-write.js';
 import { quoteIdent, quoteLiteral, withDb, type Db } from '../../src/sdk/table-io.js';
@@ -132,7 +131,14 @@ export function resolveParams(raw: Readonly<Record<string, unknown>>): FuseParam
   return params;
 }
 
-export async function runRfFuse(inputs: RfFuseInputs, outputs: RfFuseOutputs, date: string, params: FuseParams): Promise<RfFuseResult> {
+/** How much of the machine one partition may use (the kernel takes the defaults; the bench can shrink them). */
+export interface RfFuseResources {
+  /** DuckDB's buffer cap; past it sorts, joins and temp tables spill to the run's staging folder */
+  memoryLimit?: string;
+  threads?: number;
+}
+
+export async function runRfFuse(inputs: RfFuseInputs, outputs: RfFuseOutputs, date: string, params: FuseParams, resources: RfFuseResources = {}): Promise<RfFuseResult> {
   const aisFiles = dayFiles(inputs.ais, date, true, 'ais');
   const rfFiles = inputs.rf ? dayFiles(inputs.rf, date, false, 'rf') : [];
   const entityMapFiles = inputs.entityMap ? allTableFiles(inputs.entityMap) : [];
@@ -143,7 +149,9 @@ export async function runRfFuse(inputs: RfFuseInputs, outputs: RfFuseOutputs, da
   const runId = lineageRunId(date, params, [...aisFiles, ...rfFiles, ...entityMapFiles, ...labelFiles, ...previousFiles]);
   const dayStart = Date.parse(`${date}T00:00:00Z`);
 
-  const staging = mkdtempSync(join(tmpdir(), 'rf-fuse-'));
+  // Scratch beside the N6 output (the run's own output folder): DuckDB spills there, never outside it.
+  mkdirSync(dirname(outputs.fused), { recursive: true });
+  const staging = mkdtempSync(join(dirname(outputs.fused), '.rf-fuse-staging-'));
   try {
     return await withDb(async (db) => {
       const cleaned = await cleanTables(db, { aisFiles, rfFiles, entityMapFiles, date }, params);
@@ -167,29 +175,31 @@ export async function runRfFuse(inputs: RfFuseInputs, outputs: RfFuseOutputs, da
       }
       const n6Fields = without(N6_COLUMNS, ['ingest_partition', 'lineage_run_id']);
       await stageNdjson(db, 'n6_ts', n6Fields, rowsOut.path);
+      // Materialised before the sort: DuckDB ran out of its memory cap sorting straight out of the
+      // anti join on a 20-million-row day, while this table spills like any other. The run's constant
+      // columns are added after the sort (copyToFile's `constants`), so they do not travel through it.
       await db.run(`
-        CREATE TEMP VIEW n6 AS
-        SELECT *, CAST(${quoteLiteral(date)} AS DATE) AS ingest_partition, ${quoteLiteral(runId)} AS lineage_run_id FROM (
-          SELECT * FROM n6_ts
-          UNION ALL
-          SELECT CAST(a.mmsi AS VARCHAR), a.ts_ms, a.lat, a.lon, 'AIS', NULL::FLOAT, NULL::FLOAT, []::VARCHAR[], NULL::INTEGER,
-            CAST(a.sog AS FLOAT), CAST(a.cog AS FLOAT), NULL::FLOAT, 'AIS_REPORTED'
-          FROM ais_clean a ANTI JOIN (SELECT CAST(mmsi AS BIGINT) AS mmsi, ts_utc FROM n6_ts WHERE position_label IN ('AIS_REPORTED', 'RF_CORRECTED')) t
-            ON t.mmsi = a.mmsi AND t.ts_utc = a.ts_ms)`);
-      await db.copyToFile('n6', outputs.fused, 'parquet', ['mmsi', 'ts_utc', 'source_tag', 'position_label']);
+        CREATE TEMP TABLE n6_rows AS
+        SELECT * FROM n6_ts
+        UNION ALL
+        SELECT CAST(a.mmsi AS VARCHAR), a.ts_ms, a.lat, a.lon, 'AIS', NULL::FLOAT, NULL::FLOAT, []::VARCHAR[], NULL::INTEGER,
+          CAST(a.sog AS FLOAT), CAST(a.cog AS FLOAT), NULL::FLOAT, 'AIS_REPORTED'
+        FROM ais_clean a ANTI JOIN (SELECT CAST(mmsi AS BIGINT) AS mmsi, ts_utc FROM n6_ts WHERE position_label IN ('AIS_REPORTED', 'RF_CORRECTED')) t
+          ON t.mmsi = a.mmsi AND t.ts_utc = a.ts_ms`);
+      const runColumns = { ingest_partition: `CAST(${quoteLiteral(date)} AS DATE)`, lineage_run_id: quoteLiteral(runId) };
+      await db.copyToFile('n6_rows', outputs.fused, 'parquet', ['mmsi', 'ts_utc', 'source_tag', 'position_label'], undefined, runColumns);
       if (outputs.audit) {
         await stageNdjson(db, 'audit_ts', without(AUDIT_COLUMNS, ['ingest_partition', 'lineage_run_id']), auditOut.path);
-        await db.run(`CREATE TEMP VIEW audit AS SELECT *, CAST(${quoteLiteral(date)} AS DATE) AS ingest_partition, ${quoteLiteral(runId)} AS lineage_run_id FROM audit_ts`);
-        await db.copyToFile('audit', outputs.audit, 'parquet', ['mmsi', 'ts_utc']);
+        await db.copyToFile('audit_ts', outputs.audit, 'parquet', ['mmsi', 'ts_utc'], undefined, runColumns);
       }
       if (outputs.tail) await writeTail(db, outputs.tail, dayStart + 24 * 60 * MINUTE_MS, params);
       const labels = labelFiles.length > 0 ? await spoofLabelKpis(db, labelFiles) : null;
-      const [tags] = await db.all(`SELECT count(*) AS rows, count(*) FILTER (WHERE source_tag = 'AIS') AS ais, count(*) FILTER (WHERE source_tag = 'RF_FILL') AS rf_fill, count(*) FILTER (WHERE source_tag = 'AIS_CORRECTED') AS ais_corrected FROM n6`);
+      const [tags] = await db.all(`SELECT count(*) AS rows, count(*) FILTER (WHERE source_tag = 'AIS') AS ais, count(*) FILTER (WHERE source_tag = 'RF_FILL') AS rf_fill, count(*) FILTER (WHERE source_tag = 'AIS_CORRECTED') AS ais_corrected FROM n6_rows`);
       const output = { rows: Number(tags.rows), ais: Number(tags.ais), rf_fill: Number(tags.rf_fill), ais_corrected: Number(tags.ais_corrected) };
       const kpi = buildKpi(date, runId, params, cleaned.counts, stats, output, labels);
       await writeJsonAtomically(outputs.kpi, kpi);
       return { kpi, warnings };
-    }, { memoryLimit: DUCKDB_MEMORY_LIMIT, tempDirectory: join(staging, 'spill') });
+    }, { memoryLimit: resources.memoryLimit ?? DUCKDB_MEMORY_LIMIT, threads: resources.threads, tempDirectory: join(staging, 'spill') });
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
@@ -261,7 +271,7 @@ async function spoofLabelKpis(db: Db, files: readonly string[]): Promise<{ label
   const [c] = await db.all(`
     SELECT (SELECT count(*) FROM labels) AS labelled, (SELECT count(*) FILTER (WHERE spoofed) FROM labels) AS spoofed,
       count(l.mmsi) AS labelled_corrected, count(*) FILTER (WHERE l.spoofed) AS true_positive
-    FROM n6 JOIN labels l ON l.mmsi = n6.mmsi AND l.ts = n6.ts_utc WHERE n6.source_tag = 'AIS_CORRECTED'`);
+    FROM n6_rows n6 JOIN labels l ON l.mmsi = n6.mmsi AND l.ts = n6.ts_utc WHERE n6.source_tag = 'AIS_CORRECTED'`);
   const labelledCorrected = Number(c.labelled_corrected);
   const spoofed = Number(c.spoofed);
   return {

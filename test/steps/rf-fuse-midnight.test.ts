@@ -2,7 +2,7 @@
 // day from the earlier day's `tail` output (its `previous: true` input), once, and identically on
 // every rebuild of either day.
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -132,5 +132,11 @@ describe('rf-fuse: gaps across midnight', () => {
 
   it('a previous file without the tail columns is an error naming it', async () => {
     await expect(run(root, DAY2, [day1.n6], 'bad')).rejects.toThrow(/previous input .*n6\.parquet.*column kind VARCHAR/);
+    // The failed run's scratch (beside its outputs) is gone too.
+    expect(readdirSync(join(root, 'out', 'bad'))).toEqual([]);
+  });
+
+  it('keeps its scratch (the DuckDB spill) beside its outputs and leaves only the outputs there', () => {
+    expect(readdirSync(day2.dir).sort()).toEqual(['audit.parquet', 'kpi.json', 'n6.parquet', 'tail.parquet']);
   });
 });
