@@ -12,7 +12,7 @@ import type { ResolvedInput } from './execute.js';
 import type { InputRecord } from './manifest.js';
 import { instanceId, type Instance } from './instances.js';
 import { TemplateError, expandTemplate, globFiles, isGlob } from './templates.js';
-import { fetchRemoteInput, isFetchableUri } from './cache/remote-input.js';
+import { fetchRemoteGlob, fetchRemoteInput, isFetchableUri, isRemoteGlob } from './cache/remote-input.js';
 
 export interface InputWithRecord extends ResolvedInput {
   readonly record: InputRecord;
@@ -42,6 +42,10 @@ export async function resolveInputs(pipeline: Pipeline, store: Store, files: Fil
       });
     } else if (input.kind === 'file') {
       resolved.push(await resolveFileInput(store, files, instance, input));
+    } else if (!instance.step.source && isRemoteGlob(input.location as string)) {
+      const location = files.expand(instance.step, input, instance.partition);
+      const glob = await fetchRemoteGlob(store, location, input.name, input.optional);
+      resolved.push({ name: input.name, files: glob.files, format: input.format ?? formatFromExtension(location), columns: input.columns, record: { name: input.name, source: redactUri(location), digest: glob.digest, bytes: glob.bytes, files: glob.files.length } });
     } else if (!instance.step.source && isFetchableUri(input.location as string)) {
       const location = files.expand(instance.step, input, instance.partition);
       const fetched = await fetchRemoteInput(store, location, input.name);

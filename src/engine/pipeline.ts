@@ -15,7 +15,7 @@ import { DIGEST_PREFIX, digestBytes } from '../sdk/hash.js';
 import type { RemoteCacheConfig } from './cache/config.js';
 import { TemplateError, checkTemplate, discoverPartitions, isGlob, isTemplate } from './templates.js';
 import { normaliseSchedules, type RawSchedule, type ScheduleSpec } from './schedule/spec.js';
-import { isFetchableUri } from './cache/remote-input.js';
+import { isFetchableUri, isRemoteGlob } from './cache/remote-input.js';
 import { redactUrl } from './cache/transfer.js';
 
 export type OutputFormat = 'parquet' | 'csv' | 'json' | 'geojson' | 'directory';
@@ -343,9 +343,10 @@ function normalise(raw: RawPipeline, file: string, locate: Locate, problems: Use
         if (!isPerInstance(location) && !existsSync(location) && !base.optional) throw new UserError('SCHEMA', `input "${name}.${inName}": ${from} does not exist`, where('inputs', inName));
         inputs.push({ ...base, kind: 'file', location });
       } else if (/^(https?|wss?|s3):\/\//.test(from)) {
-        // Any step may read an s3:// or http(s):// file (the engine fetches it, cache/remote-input.ts);
+        // Any step may read an s3:// or http(s):// file or an s3:// glob (the engine fetches it, cache/remote-input.ts);
         // other remote URIs are live sources, read by the step itself.
-        if (!step.source && !isFetchableUri(from)) throw new UserError('SCHEMA', `input "${name}.${inName}" reads ${from.split(':')[0]}: — only a step marked \`source: true\` may read a live remote URI (s3:// and http(s):// files are fetched by the engine)`, where('inputs', inName));
+        if (!step.source && /^https?:\/\/[^?#]*[*?[]/i.test(from)) throw new UserError('SCHEMA', `input "${name}.${inName}": ${decodeURI(redactUrl(from))} is a glob, and globs need a listing, which only s3:// offers (name each https:// file, or read the objects through s3://)`, where('inputs', inName));
+        if (!step.source && !isFetchableUri(from) && !isRemoteGlob(from)) throw new UserError('SCHEMA', `input "${name}.${inName}" reads ${from.split(':')[0]}: — only a step marked \`source: true\` may read a live remote URI (s3:// and http(s):// files are fetched by the engine)`, where('inputs', inName));
         if (!step.source) {
           const problem = checkTemplate(from, step.partition);
           if (problem) throw new UserError('SCHEMA', `input "${name}.${inName}": ${decodeURI(redactUrl(from))} ${problem}`, where('inputs', inName));

@@ -86,6 +86,35 @@ function segmentRegex(segment: string): RegExp {
 }
 
 /**
+ * A matcher for '/'-separated names (object keys) with the rules of globFiles: `*`, `?`, `[…]` within a
+ * segment, `**` for any number of segments, hidden names only for a segment starting with `.`.
+ */
+export function globMatcher(pattern: string): (name: string) => boolean {
+  const segments = pattern.split('/');
+  const matchers = segments.map((segment) => (segment === '**' ? undefined : isGlob(segment) ? segmentRegex(segment) : segment));
+  const match = (parts: readonly string[], p: number, k: number): boolean => {
+    if (p === segments.length) return k === parts.length;
+    const matcher = matchers[p];
+    if (matcher === undefined) {
+      // `**`: zero segments, or one more (not hidden) with `**` still to apply.
+      return match(parts, p + 1, k) || (k < parts.length && !parts[k].startsWith('.') && match(parts, p, k + 1));
+    }
+    if (k === parts.length) return false;
+    const part = parts[k];
+    const ok = typeof matcher === 'string' ? part === matcher : matcher.test(part) && !(part.startsWith('.') && !segments[p].startsWith('.'));
+    return ok && match(parts, p + 1, k + 1);
+  };
+  return (name) => match(name.split('/'), 0, 0);
+}
+
+/** The part of a '/'-separated glob before its first segment with a wildcard (`raw/2024/` of `raw/2024/*.csv`). */
+export function globPrefix(pattern: string): string {
+  const segments = pattern.split('/');
+  const fixed = segments.findIndex((segment) => isGlob(segment));
+  return fixed <= 0 ? '' : `${segments.slice(0, fixed).join('/')}/`;
+}
+
+/**
  * Files matching an absolute glob (`*`, `?`, `[…]` within a segment, `**` for any depth), sorted.
  * Hidden names (leading `.`) match only a pattern segment that starts with `.`; symlinks are followed
  * as the tree walker follows them.

@@ -5,6 +5,7 @@ import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PROJECT_ROOT } from './paths.js';
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -136,6 +137,45 @@ export async function startS3(bucket = 'dagrun-cache'): Promise<S3Server> {
     env: { AWS_ENDPOINT_URL_S3: endpoint, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' },
     stop: async () => {
       await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * s3rver in its own process with OpenSSL's legacy provider, for listings of more than one page: its
+ * ListObjectsV2 continuation tokens are DES-encrypted, which Node 20's OpenSSL 3 otherwise refuses
+ * (an HTTP 500 on every truncated listing). Everything else is as startS3.
+ */
+export async function startS3Paging(bucket = 'dagrun-cache'): Promise<S3Server> {
+  const dir = mkdtempSync(join(tmpdir(), 'dagrun-s3-'));
+  const script = `
+    const S3rver = require('s3rver');
+    const server = new S3rver({ port: 0, address: '127.0.0.1', directory: ${JSON.stringify(dir)}, silent: true, allowMismatchedSignatures: true, configureBuckets: [{ name: ${JSON.stringify(bucket)} }] });
+    server.run().then(({ port }) => process.stdout.write(port + '\\n'));
+    process.on('SIGTERM', () => server.close().then(() => process.exit(0)));`;
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', '-e', script], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (d) => (stderr += d));
+  const port = await new Promise<number>((resolvePort, reject) => {
+    let out = '';
+    child.stdout?.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resolvePort(Number(out.trim()));
+    });
+    child.once('exit', (code) => reject(new Error(`s3rver exited (${code}): ${stderr}`)));
+  });
+  const endpoint = `http://127.0.0.1:${port}`;
+  return {
+    endpoint,
+    bucket,
+    env: { AWS_ENDPOINT_URL_S3: endpoint, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' },
+    stop: async () => {
+      if (child.exitCode === null) {
+        const gone = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await gone;
+      }
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -5,7 +5,7 @@
 // Retries are ours (withRetry), so a streamed upload is re-opened from its file on each attempt.
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { RemoteError, redactUrl, streamToFile, withRetry, type ProgressFn } from './transfer.js';
 import { Semaphore } from '../semaphore.js';
 import type { BlobHead, BlobStore } from './blobs.js';
@@ -148,9 +148,43 @@ export class S3Blobs implements BlobStore {
     );
   }
 
+  /**
+   * Every object whose name starts with `prefix` (below this store's own prefix), in key order, page by
+   * page (ListObjectsV2 returns at most 1000 keys a request; `pageSize` asks for fewer).
+   */
+  async list(prefix: string, pageSize = 1000): Promise<ListedObject[]> {
+    const listed: ListedObject[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.limiter.run(() =>
+        withRetry(async () => {
+          try {
+            return await this.client.send(new ListObjectsV2Command({ Bucket: this.location.bucket, Prefix: this.key(prefix), MaxKeys: pageSize, ContinuationToken: token }));
+          } catch (error) {
+            throw describe(error, 'LIST', prefix || '/');
+          }
+        }),
+      );
+      for (const object of page.Contents ?? []) {
+        if (object.Key === undefined) continue;
+        listed.push({ name: object.Key.slice(this.location.prefix.length), size: object.Size ?? -1, etag: object.ETag });
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      if (page.IsTruncated && !token) throw new RemoteError(`LIST ${prefix || '/'}: the listing is truncated but gives no continuation token`, false);
+    } while (token);
+    return listed;
+  }
+
   async close(): Promise<void> {
     this.client.destroy();
   }
+}
+
+export interface ListedObject {
+  /** The key below the store's prefix. */
+  readonly name: string;
+  readonly size: number;
+  readonly etag?: string;
 }
 
 /** The SDK's error as a RemoteError that keeps its retryability and says nothing about credentials. */
