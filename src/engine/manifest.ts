@@ -183,11 +183,15 @@ export function sameJson(a: unknown, b: unknown): boolean {
   }
   const x = a as Record<string, unknown>;
   const y = b as Record<string, unknown>;
-  const keysX = Object.keys(x).filter((k) => x[k] !== undefined);
-  const keysY = Object.keys(y).filter((k) => y[k] !== undefined);
-  if (keysX.length !== keysY.length) return false;
-  for (const key of keysX) if (!(key in y) || !sameJson(x[key], y[key])) return false;
-  return true;
+  // Counted, not filtered into arrays: this runs per instance on a no-op.
+  let defined = 0;
+  for (const key in x) {
+    if (!Object.hasOwn(x, key) || x[key] === undefined) continue;
+    if (!Object.hasOwn(y, key) || !sameJson(x[key], y[key])) return false;
+    defined += 1;
+  }
+  for (const key in y) if (Object.hasOwn(y, key) && y[key] !== undefined) defined -= 1;
+  return defined === 0;
 }
 
 /**

@@ -70,6 +70,8 @@ export interface StepDigests {
   readonly keyParams: Record<string, unknown>;
   /** The instance-independent parts of the key's canonical JSON (actionKey). */
   readonly key: KeyParts;
+  /** A digest of `key`: what the up-to-date memo remembers a key was made with. */
+  readonly keyId: string;
   /** Each output's path relative to the output root, `{partition}` still in it (expectedOutputs). */
   readonly outputPaths: readonly string[];
 }
@@ -123,7 +125,8 @@ function stepDigests(ctx: BuildContext, step: Instance['step']): Promise<StepDig
       const stepParams = ctx.params[step.name];
       const keyParams = Object.fromEntries(Object.entries(stepParams).filter(([name]) => !step.params.find((p) => p.name === name)?.schema['x-execution-only']));
       const outputPaths = step.outputs.map((output) => relative(ctx.pipeline.outputRoot, resolve(ctx.pipeline.outputRoot, output.path)).split(sep).join('/'));
-      return { code, definition, packages, keyParams, key: keyParts({ engine: ENGINE_VERSION, packages, definition, code: code.digest, params: keyParams }), outputPaths };
+      const key = keyParts({ engine: ENGINE_VERSION, packages, definition, code: code.digest, params: keyParams });
+      return { code, definition, packages, keyParams, key, keyId: digestBytes(`${key.head}\0${key.middle}`), outputPaths };
     })();
     ctx.stepDigests.set(step.name, found);
   }
@@ -151,19 +154,21 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
     const { code, definition, packages, keyParams } = shared;
     const inputs = await resolveInputs(pipeline, store, ctx.fileInputs, instance, outputsOf);
     const stepParams = params[step.name];
-    const key = actionKey(shared.key, inputs.map((i) => [i.record.name, i.record.digest] as const), instance.partition);
-    const seen: LastSeen = { key, definition, code: code.digest, params: keyParams, inputs: Object.fromEntries(inputs.map((i) => [i.record.name, i.record.digest])), engine: ENGINE_VERSION, packages, package_versions: code.packages };
-    const common = { ...base, cache_key: key, code_digest: code.digest, code_files: code.files, params: stepParams, inputs: inputs.map((i) => i.record) };
-
+    const inputRecords = inputs.map((i) => i.record);
     const forced = options.force?.includes(step.name) ?? false;
     const refreshed = step.source && (options.refresh?.includes(step.name) ?? false);
-    // Served as the last build left it when nothing it depends on changed (up-to-date.ts).
-    const memoized = forced || step.source ? undefined : ctx.memo?.serve(common);
+    const lastSeenNow = (key: string): LastSeen => ({ key, definition, code: code.digest, params: keyParams, inputs: Object.fromEntries(inputs.map((i) => [i.record.name, i.record.digest])), engine: ENGINE_VERSION, packages, package_versions: code.packages });
+    // Served as the last build left it when nothing it depends on changed (up-to-date.ts); its key is the remembered one.
+    const memoized = forced || step.source ? undefined : ctx.memo?.serve({ ...base, code_digest: code.digest, code_files: code.files, params: stepParams, inputs: inputRecords }, shared.keyId);
     if (memoized) {
       outputsOf.set(instance.id, [...memoized.outputs]);
-      lastSeen[instance.id] = seen;
-      return { ...common, status: 'cached', ...because({ kind: 'unchanged' }), outputs: [...memoized.outputs], metrics: memoized.metrics, warnings: [...memoized.warnings], duration_ms: Math.round(performance.now() - t0) };
+      if (lastSeen[instance.id]?.key !== memoized.key) lastSeen[instance.id] = lastSeenNow(memoized.key);
+      return { ...base, cache_key: memoized.key, code_digest: code.digest, code_files: code.files, params: stepParams, inputs: inputRecords, status: 'cached', ...because({ kind: 'unchanged' }), outputs: [...memoized.outputs], metrics: memoized.metrics, warnings: [...memoized.warnings], duration_ms: Math.round(performance.now() - t0) };
     }
+    const key = actionKey(shared.key, inputs.map((i) => [i.record.name, i.record.digest] as const), instance.partition);
+    const seen = lastSeenNow(key);
+    const common = { ...base, cache_key: key, code_digest: code.digest, code_files: code.files, params: stepParams, inputs: inputRecords };
+
     let reasons: RerunReason[] = forced ? [{ kind: 'forced' }] : refreshed ? [{ kind: 'refresh' }] : rerunReasons(lastSeen[instance.id], seen, (step.definition as { code: string }).code, ctx.newPartition(instance));
     // A source step's result is a capture, looked up by what it is of — not by the code or versions that made it.
     const captureKey = step.source ? digestJson({ capture: 1, step: step.name, partition: instance.partition, definition, params: keyParams, inputs: seen.inputs }) : undefined;
@@ -208,7 +213,7 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
         const outputs = options.dryRun ? [...action.outputs] : await materialize(pipeline, store, action, restored);
         outputsOf.set(instance.id, outputs);
         lastSeen[instance.id] = seen;
-        if (found?.from !== 'remote') ctx.memo?.observe(instance.id, key, outputs);
+        if (found?.from !== 'remote') ctx.memo?.observe(instance.id, key, shared.keyId, outputs);
         return { ...common, status: 'cached', ...because(found?.from === 'remote' ? { kind: 'remote-hit', pinned: false } : { kind: 'unchanged' }), ...(restored.files > 0 ? { restored_files: restored.files } : {}), outputs, metrics: action.metrics, warnings: [...action.warnings], duration_ms: Math.round(performance.now() - t0) };
       } catch (error) {
         if (!(error instanceof CorruptObject)) throw error;

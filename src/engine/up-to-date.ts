@@ -3,8 +3,9 @@
 //
 //   cache/memo/<hash of the pipeline file's path>.json   { version, engine, entries: { instance → Entry } }
 //
-// An instance whose action key is the same (so its code, definition, params and every input's
-// digest are), whose record fields outside the key (input sources, producers, params) are the same,
+// An instance whose step shares the same key parts (code, definition, key params, packages), whose
+// inputs (names, digests, sources, producers) and other record fields are the same — so its action
+// key is the remembered one —
 // and whose action entry and outputs have the same size, mtime, ctime and inode, would be served
 // exactly that record again: the build serves it without reading the action entry, checking out/
 // through the stat cache, or comparing the record with the previous manifest's (it is written as a
@@ -21,10 +22,12 @@ import { sameJson, type StepRecord } from './manifest.js';
 import { resolveUnder } from './paths.js';
 import type { Store, StoredOutput } from './store.js';
 
-const VERSION = 2;
+const VERSION = 3;
 
 interface Entry {
   readonly key: string;
+  /** Which key parts every instance of the step shares (StepDigests.keyId) the key was made with. */
+  readonly parts: string;
   /** The action entry's stat, then each output's, as `size:mtimeMs:ctimeMs:ino`. */
   readonly stats: readonly string[];
   /** The run whose manifest holds this record whole. */
@@ -40,13 +43,18 @@ interface MemoFile {
 }
 
 export interface Served {
+  readonly key: string;
   readonly outputs: readonly StoredOutput[];
   readonly metrics: Record<string, number | string>;
   readonly warnings: readonly string[];
 }
 
-/** The fields of a record that the action key does not determine and the build computes before looking the key up. */
-export type RecordHead = Pick<StepRecord, 'step' | 'instance' | 'partition' | 'kind' | 'source' | 'cache_key' | 'code_digest' | 'code_files' | 'params' | 'inputs'>;
+/**
+ * The fields of a record the build knows before it looks the key up. With the step's shared key
+ * parts they determine the key (its inputs' names and digests, its partition), so a served
+ * instance's key is the remembered one, not hashed again.
+ */
+export type RecordHead = Pick<StepRecord, 'step' | 'instance' | 'partition' | 'kind' | 'source' | 'code_digest' | 'code_files' | 'params' | 'inputs'>;
 
 /** Number stats (sub-µs times at today's dates) allocate far less than bigint ones: two per instance on a no-op. */
 function fingerprint(path: string): string | undefined {
@@ -61,7 +69,7 @@ export class UpToDateMemo {
   /** instance → the run its served record refers to. */
   readonly served = new Map<string, string>();
   /** instance → the stats taken after the usual path found it cached and put its outputs in place. */
-  private readonly observed = new Map<string, { key: string; stats: string[] }>();
+  private readonly observed = new Map<string, { key: string; parts: string; stats: string[] }>();
   private readonly runsPresent = new Map<string, boolean>();
 
   constructor(
@@ -83,11 +91,11 @@ export class UpToDateMemo {
   }
 
   /** The record's outputs, metrics and warnings when the instance is up to date as defined above; undefined otherwise. */
-  serve(head: RecordHead): Served | undefined {
+  serve(head: RecordHead, parts: string): Served | undefined {
     const entry = Object.hasOwn(this.entries, head.instance) ? this.entries[head.instance] : undefined;
-    if (!entry || entry.key !== head.cache_key) return undefined;
+    if (!entry || entry.parts !== parts) return undefined;
     const record = entry.record as unknown as Record<string, unknown>;
-    for (const [field, value] of Object.entries(head)) if (!sameJson(record[field], value)) return undefined;
+    for (const field in head) if (!sameJson(record[field], head[field as keyof RecordHead])) return undefined;
     const outputs = entry.record.outputs;
     if (entry.stats.length !== outputs.length + 1) return undefined;
     if (fingerprint(this.store.actionPath(entry.key)) !== entry.stats[0]) return undefined;
@@ -96,14 +104,14 @@ export class UpToDateMemo {
     }
     if (!this.runPresent(entry.run)) return undefined;
     this.served.set(head.instance, entry.run);
-    return { outputs, metrics: entry.record.metrics, warnings: entry.record.warnings };
+    return { key: entry.key, outputs, metrics: entry.record.metrics, warnings: entry.record.warnings };
   }
 
   /** After the usual path found an instance cached and made out/ hold its outputs: their stats now. */
-  observe(instance: string, key: string, outputs: readonly StoredOutput[]): void {
+  observe(instance: string, key: string, parts: string, outputs: readonly StoredOutput[]): void {
     if (outputs.some((o) => o.kind !== 'file')) return;
     const stats = [this.store.actionPath(key), ...outputs.map((o) => resolveUnder(this.outputRoot, o.path))].map(fingerprint);
-    if (stats.every((s): s is string => s !== undefined)) this.observed.set(instance, { key, stats });
+    if (stats.every((s): s is string => s !== undefined)) this.observed.set(instance, { key, parts, stats });
   }
 
   /**
@@ -118,7 +126,7 @@ export class UpToDateMemo {
       if (unchanged && seen && seen.key === record.cache_key) {
         const whole: Record<string, unknown> = {};
         for (const [field, value] of Object.entries(record)) if (!PER_RUN_IN_MEMO.has(field)) whole[field] = value;
-        this.entries[record.instance] = { key: seen.key, stats: seen.stats, run: written[i].unchanged_since ?? runId, record: whole as unknown as StepRecord };
+        this.entries[record.instance] = { key: seen.key, parts: seen.parts, stats: seen.stats, run: written[i].unchanged_since ?? runId, record: whole as unknown as StepRecord };
         this.dirty = true;
       } else if (Object.hasOwn(this.entries, record.instance)) {
         delete this.entries[record.instance];

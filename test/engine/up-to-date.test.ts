@@ -61,11 +61,15 @@ async function settled(dir: string): Promise<void> {
 }
 
 /** Whether the memo, as the last build left it, would serve this record: the probe the build itself uses. */
-function wouldServe(dir: string, record: StepRecord): boolean {
+function wouldServe(dir: string, record: StepRecord, parts?: string): boolean {
   const store = new Store(join(dir, 'cache'));
   const memo = new UpToDateMemo(store, join(dir, 'pipeline.yaml'), join(dir, 'out'), ENGINE_VERSION);
-  const { step, instance, partition, kind, source, cache_key, code_digest, code_files, params, inputs } = record;
-  return memo.serve({ step, instance, partition, kind, source, cache_key, code_digest, code_files, params, inputs }) !== undefined;
+  const memoDir = join(dir, 'cache', 'memo');
+  const remembered = (JSON.parse(readFileSync(join(memoDir, readdirSync(memoDir)[0]), 'utf8')) as { entries: Record<string, { parts: string }> }).entries[record.instance]?.parts;
+  const { step, instance, partition, kind, source, code_digest, code_files, params, inputs } = record;
+  const served = memo.serve({ step, instance, partition, kind, source, code_digest, code_files, params, inputs }, parts ?? remembered ?? 'none');
+  if (served) expect(served.key).toBe(record.cache_key);
+  return served !== undefined;
 }
 
 describe('up-to-date memo', () => {
@@ -75,6 +79,12 @@ describe('up-to-date memo', () => {
     await run(dir);
     const third = await run(dir);
     for (const record of third.manifest.steps) expect(wouldServe(dir, record)).toBe(true);
+    // Other key parts (code, definition, key params, packages), another input digest or source: not served.
+    const copy = third.manifest.steps[0];
+    expect(wouldServe(dir, copy, 'sha256:other')).toBe(false);
+    expect(wouldServe(dir, { ...copy, inputs: [{ ...copy.inputs[0], digest: 'sha256:other' }] })).toBe(false);
+    expect(wouldServe(dir, { ...copy, inputs: [{ ...copy.inputs[0], source: 'file:inputs/elsewhere.csv' }] })).toBe(false);
+    expect(wouldServe(dir, { ...copy, partition: { date: 'd9' } })).toBe(false);
     const onDisk = JSON.parse(readFileSync(third.manifestPath as string, 'utf8')) as { steps: StepRecord[] };
     expect(onDisk.steps.every((s) => s.unchanged_since !== undefined && s.outputs === undefined)).toBe(true);
     const back = readManifest(join(dir, 'cache', 'runs'), 'latest');
@@ -149,6 +159,18 @@ describe('up-to-date memo', () => {
     expect(statuses(withThreads.manifest.steps)).toEqual(allCached);
     expect(withThreads.manifest.steps.filter((s) => s.step === 'copy').map((s) => s.params.threads)).toEqual([3, 3, 3]);
     expect(readManifest(join(dir, 'cache', 'runs'), 'latest').steps.filter((s) => s.step === 'copy').map((s) => s.params.threads)).toEqual([3, 3, 3]);
+  });
+
+  it('new code built for one partition only: the other partitions are rebuilt by the next full build, not served', async () => {
+    const dir = project();
+    await settled(dir);
+    writeFileSync(join(dir, 'steps', 'copy.sql'), 'CREATE TABLE copied AS SELECT id, v * 3 AS v FROM raw;\n');
+    const one = await run(dir, { partitionFilter: { date: 'd1' } });
+    expect(statuses(one.manifest.steps)).toEqual({ 'copy[date=d1]': 'built' });
+    await run(dir, { partitionFilter: { date: 'd1' } }); // d1 cached now: remembered with the new key parts
+    const all = await run(dir);
+    expect(statuses(all.manifest.steps)).toEqual({ 'copy[date=d1]': 'cached', 'copy[date=d2]': 'built', 'copy[date=d3]': 'built', sum: 'built' });
+    expect(readFileSync(join(dir, 'out', 'total.csv'), 'utf8')).toBe('v\n117\n');
   });
 
   it('gc --keep-runs 1 drops the run the memo refers to: the next build still writes a manifest that reads back whole', async () => {
