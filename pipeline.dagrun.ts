@@ -51,6 +51,53 @@ export interface TableRows {
     tle_epoch_utc: string | null;
     source: string | null;
   };
+  ais_overpass: {
+    tile_id: string | null;
+    satellite: string | null;
+    overpass_time: string | null;
+    mmsi: number | bigint | null;
+    ts_utc: string | null;
+    dt_seconds: number | null;
+    lat: number | null;
+    lon: number | null;
+    sog: number | null;
+    cog: number | null;
+    heading: number | null;
+    nav_status: number | null;
+    imo: string | null;
+    call_sign: string | null;
+    name: string | null;
+    vessel_type: number | null;
+    length_m: number | null;
+    width_m: number | null;
+    n_positions: number | null;
+    source: string | null;
+  };
+  rf_detections: {
+    rf_id: string | null;
+    ts_utc: number | bigint | null;
+    est_lat: number | null;
+    est_lon: number | null;
+    freq_band: string | null;
+    rssi: number | null;
+    toa: number | bigint | null;
+    tdoa_cluster_id: string | null;
+    geoloc_method: string | null;
+    geo_uncertainty_m: number | null;
+    mmsi: number | bigint | null;
+    imo: string | null;
+    call_sign: string | null;
+  };
+  rf_entity_map: {
+    key_type: string | null;
+    key_value: string | null;
+    mmsi: number | bigint | null;
+  };
+  spoof_labels: {
+    mmsi: number | bigint | null;
+    ts_utc: string | null;
+    spoofed: boolean | null;
+  };
   stac_matches: {
     mmsi: number | bigint | null;
     ais_time: string | null;
@@ -70,5 +117,9 @@ export const tables = {
   "ais_positions": { columns: {"mmsi":"BIGINT","ts_utc":"TIMESTAMP","lat":"DOUBLE","lon":"DOUBLE","sog":"DOUBLE","cog":"DOUBLE","heading":"DOUBLE","nav_status":"INTEGER","imo":"VARCHAR","call_sign":"VARCHAR","name":"VARCHAR","vessel_type":"INTEGER","source":"VARCHAR"}, orderBy: ["mmsi","ts_utc","lat","lon","sog","cog","heading","nav_status","imo","call_sign","name","vessel_type","source"] },
   "ais_rejects": { columns: {"source":"VARCHAR","location":"VARCHAR","line":"BIGINT","reason":"VARCHAR","field":"VARCHAR","value":"VARCHAR","raw":"VARCHAR"}, orderBy: ["source","line","reason","field","location","value","raw"] },
   "overpass_schedule": { columns: {"tile_id":"VARCHAR","target_kind":"VARCHAR","satellite":"VARCHAR","norad_id":"INTEGER","center_time_utc":"TIMESTAMP","start_time_utc":"TIMESTAMP","end_time_utc":"TIMESTAMP","capture_start_utc":"TIMESTAMP","capture_end_utc":"TIMESTAMP","relative_orbit":"INTEGER","cross_track_km":"DOUBLE","coverage_fraction":"DOUBLE","sun_elevation_deg":"DOUBLE","center_lat":"DOUBLE","center_lon":"DOUBLE","bbox_min_lat":"DOUBLE","bbox_min_lon":"DOUBLE","bbox_max_lat":"DOUBLE","bbox_max_lon":"DOUBLE","epsg":"INTEGER","tle_epoch_utc":"TIMESTAMP","source":"VARCHAR"}, orderBy: ["tile_id","center_time_utc","satellite","source"] },
+  "ais_overpass": { columns: {"tile_id":"VARCHAR","satellite":"VARCHAR","overpass_time":"TIMESTAMP","mmsi":"BIGINT","ts_utc":"TIMESTAMP","dt_seconds":"DOUBLE","lat":"DOUBLE","lon":"DOUBLE","sog":"DOUBLE","cog":"DOUBLE","heading":"DOUBLE","nav_status":"INTEGER","imo":"VARCHAR","call_sign":"VARCHAR","name":"VARCHAR","vessel_type":"INTEGER","length_m":"DOUBLE","width_m":"DOUBLE","n_positions":"INTEGER","source":"VARCHAR"}, orderBy: ["overpass_time","satellite","mmsi"] },
+  "rf_detections": { columns: {"rf_id":"VARCHAR","ts_utc":"BIGINT","est_lat":"DOUBLE","est_lon":"DOUBLE","freq_band":"VARCHAR","rssi":"DOUBLE","toa":"BIGINT","tdoa_cluster_id":"VARCHAR","geoloc_method":"VARCHAR","geo_uncertainty_m":"DOUBLE","mmsi":"BIGINT","imo":"VARCHAR","call_sign":"VARCHAR"}, orderBy: ["ts_utc","rf_id","est_lat"] },
+  "rf_entity_map": { columns: {"key_type":"VARCHAR","key_value":"VARCHAR","mmsi":"BIGINT"}, orderBy: [] },
+  "spoof_labels": { columns: {"mmsi":"BIGINT","ts_utc":"TIMESTAMP","spoofed":"BOOLEAN"}, orderBy: ["mmsi","ts_utc"] },
   "stac_matches": { columns: {"mmsi":"BIGINT","ais_time":"TIMESTAMP","lat":"DOUBLE","lon":"DOUBLE","scene_id":"VARCHAR","scene_datetime":"TIMESTAMP","cloud_cover":"DOUBLE","epsg":"INTEGER","assets":"VARCHAR","scene_href":"VARCHAR"}, orderBy: ["mmsi","ais_time","lat","lon"] },
 } as const;

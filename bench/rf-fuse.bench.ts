@@ -18,10 +18,9 @@ import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { quoteLiteral, withDb, writeTable } from '../src/sdk/table-io.js';
-import { AIS_COLUMNS } from '../lib/maritime/ais.js';
 import { evaluate } from '../steps/rf-fuse/evaluate.js';
 import { simulate, syntheticTracks, type SimResult } from '../steps/rf-fuse/simulate.js';
-import { RF_COLUMNS, writeEntityMap } from '../steps/rf-fuse/simulate-io.js';
+import { writeEntityMap, writeSimulation } from '../steps/rf-fuse/simulate-io.js';
 import { DEFAULT_PARAMS, type N6Row } from '../steps/rf-fuse/types.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -78,18 +77,7 @@ await withDb(async (db) => {
 
 async function writeTile(tile: number, store: (kind: string) => string): Promise<void> {
   const { sim } = tileSim(tile);
-  await writeTable(store('ais'), AIS_COLUMNS, sim.ais.map((f) => ({ ...f, ts_utc: new Date(f.ts).toISOString() })), { orderBy: ['mmsi', 'ts_utc', 'lat'] });
-  await writeTable(store('rf'), RF_COLUMNS, sim.rf.map((r) => ({ ...r })), { orderBy: ['ts_utc', 'rf_id', 'est_lat'] });
-  const spoofed = new Set(sim.truth.spoofs.map((s) => `${s.mmsi}/${s.ts}`));
-  const seen = new Set<string>();
-  const labels = [];
-  for (const fix of sim.ais) {
-    const key = `${fix.mmsi}/${fix.ts}`;
-    if (fix.lat > 90 || seen.has(key)) continue;
-    seen.add(key);
-    labels.push({ mmsi: fix.mmsi, ts_utc: new Date(fix.ts).toISOString(), spoofed: spoofed.has(key) });
-  }
-  await writeTable(store('truth'), { mmsi: 'BIGINT', ts_utc: 'TIMESTAMP', spoofed: 'BOOLEAN' }, labels, { orderBy: ['mmsi', 'ts_utc'] });
+  await writeSimulation({ ais: store('ais'), rf: store('rf'), spoofLabels: store('truth') }, sim);
   await writeEntityMap(store('entity_map'), sim.entityMap);
   await writeTable(store('done'), { tile: 'INTEGER' }, [{ tile }]);
 }

@@ -355,19 +355,29 @@ export async function checkOutputs(step: StepSpec, outputs: Record<string, strin
     const isDir = statSync(path).isDirectory();
     if ((output.format === 'directory') !== isDir) throw new UserError('OUTPUT_SCHEMA', `output "${shown}" should be ${output.format === 'directory' ? 'a directory' : 'a file'}`, step.name);
     if (output.format === 'parquet' || output.format === 'csv') rows[output.name] = await checkTable(output, path, shown);
+    if (output.format === 'directory' && output.columns) await checkTableFiles(output, path, shown);
     if ((output.format === 'json' || output.format === 'geojson') && output.schemaFile) checkJson(output, path, shown, pipelineDir);
   }
   return rows;
 }
 
-async function checkTable(output: OutputSpec, path: string, shown: string): Promise<number> {
+/** A directory with declared columns (`table:`): each parquet or csv file in it is that table. */
+async function checkTableFiles(output: OutputSpec, dir: string, shown: string): Promise<void> {
+  const { listFiles } = await import('./store.js');
+  for (const file of await listFiles(dir)) {
+    const format = file.endsWith('.parquet') ? 'parquet' : file.endsWith('.csv') ? 'csv' : undefined;
+    if (format) await checkTable(output, `${dir}/${file}`, `${shown} (${file})`, format);
+  }
+}
+
+async function checkTable(output: OutputSpec, path: string, shown: string, format = output.format as TableFormat): Promise<number> {
   const { withDb, readerFor } = await import('../sdk/table-io.js');
   return withDb(async (db) => {
-    const relation = readerFor([path], output.format as TableFormat);
+    const relation = readerFor([path], format);
     const actual = await db.describe(`SELECT * FROM ${relation}`);
     const [{ n }] = await db.all(`SELECT count(*)::BIGINT AS n FROM ${relation}`);
     const declared = output.columns ?? {};
-    if (output.format === 'parquet') {
+    if (format === 'parquet') {
       const problems: string[] = [];
       for (const [column, type] of Object.entries(declared)) {
         if (!(column in actual)) problems.push(`column "${column}" (${type}) is missing`);

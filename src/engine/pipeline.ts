@@ -97,7 +97,7 @@ export interface Pipeline {
 
 let schemaValidator: ValidateFunction | undefined;
 /** Bumped when what the memo holds changes shape or meaning (e.g. what a definition includes). */
-const MEMO_FORMAT = 3;
+const MEMO_FORMAT = 4;
 
 function pipelineValidator(): ValidateFunction {
   schemaValidator ??= getAjv().compile(JSON.parse(readFileSync(resolve(SCHEMAS_DIR, 'pipeline.schema.json'), 'utf8')));
@@ -215,9 +215,12 @@ function sortProblems(problems: UserError[]): UserError[] {
   return [...problems].sort((a, b) => key(a)[0] - key(b)[0] || key(a)[1] - key(b)[1]);
 }
 
-interface RawOutput { path: string; format: OutputFormat; columns?: Columns; table?: string; order_by?: string[]; schema?: string }
-interface RawInputObject { from: string; format?: InputFormat; columns?: Columns; table?: string; previous?: boolean; optional?: boolean }
-interface RawTable { columns: Columns; order_by?: string[]; description?: string }
+interface RawOutput { path: string; format: OutputFormat; columns?: Columns; table?: string; extends?: string; order_by?: string[]; schema?: string }
+/** An input's `columns:` are typed, or a list of names taken (with their types) from the producer's. */
+interface RawInputObject { from: string; format?: InputFormat; columns?: Columns | string[]; table?: string; previous?: boolean; optional?: boolean }
+interface RawTable { columns?: Columns; extends?: string; order_by?: string[]; description?: string }
+/** A named table with `extends:` resolved: the parent's columns, then its own. */
+interface ResolvedTable { columns: Columns; order_by?: string[] }
 interface RawStep {
   sql?: string;
   kernel?: string;
@@ -259,22 +262,59 @@ function normalise(raw: RawPipeline, file: string, locate: Locate, problems: Use
     partitions[key] = attempt(() => partitionValues(key, spec, dir, locate)) ?? [];
     if (spec.from_files) discovered[key] = spec.from_files;
   }
-  const tables = raw.tables ?? {};
-  for (const [tableName, table] of Object.entries(tables)) {
-    checkColumnTypes(table.columns, ['tables', tableName, 'columns'], locate, report);
-    checkOrderBy(table.order_by, table.columns, `table "${tableName}"`, ['tables', tableName, 'order_by'], locate, report);
-  }
-  /** A `table:` reference → the table, or an error naming the closest declared one. */
-  const tableNamed = (tableName: string, at: (string | number)[]): RawTable => {
-    const table = tables[tableName];
+  const rawTables = raw.tables ?? {};
+  /** A `table:` or `extends:` reference → the declared table, or an error naming the closest one. */
+  const declaredTable = (tableName: string, at: (string | number)[]): RawTable => {
+    const table = rawTables[tableName];
     if (!table) {
-      const near = closest(tableName, Object.keys(tables));
-      throw new UserError('UNKNOWN_TABLE', `no table "${tableName}" under \`tables:\`${near ? ` (did you mean "${near}"?)` : ` (tables: ${Object.keys(tables).join(', ') || 'none'})`}`, locate(at));
+      const near = closest(tableName, Object.keys(rawTables));
+      throw new UserError('UNKNOWN_TABLE', `no table "${tableName}" under \`tables:\`${near ? ` (did you mean "${near}"?)` : ` (tables: ${Object.keys(rawTables).join(', ') || 'none'})`}`, locate(at));
     }
     return table;
   };
+  const tables: Record<string, ResolvedTable> = {};
+  /** Tables already found in error (reported once, not again from each table extending them). */
+  const unresolvable = new Set<string>();
+  /** A table's columns with its `extends:` chain resolved (parents first); undefined when in error (reported). */
+  const resolveTable = (tableName: string, chain: readonly string[] = []): ResolvedTable | undefined => {
+    if (tables[tableName] || unresolvable.has(tableName)) return tables[tableName];
+    const table = rawTables[tableName];
+    const fail = (): undefined => void unresolvable.add(tableName);
+    if (chain.includes(tableName)) {
+      report(new UserError('CYCLE', `table "${tableName}" extends itself: ${[...chain, tableName].join(' → ')}`, locate(['tables', tableName, 'extends'])));
+      for (const name of chain) unresolvable.add(name);
+      return fail();
+    }
+    let parent: ResolvedTable | undefined;
+    if (table.extends !== undefined) {
+      if (attempt(() => declaredTable(table.extends as string, ['tables', tableName, 'extends'])) === undefined) return fail();
+      parent = resolveTable(table.extends, [...chain, tableName]);
+      if (!parent) return fail();
+    }
+    const columns = attempt(() => extendColumns(parent?.columns, table.columns, ['tables', tableName, 'columns'], `table "${tableName}"`, locate));
+    if (!columns) return fail();
+    const order_by = table.order_by ?? parent?.order_by;
+    tables[tableName] = { columns, ...(order_by ? { order_by } : {}) };
+    return tables[tableName];
+  };
+  for (const [tableName, table] of Object.entries(rawTables)) {
+    if (!table.columns && !table.extends) {
+      report(new UserError('SCHEMA', `table "${tableName}" needs \`columns:\` or \`extends:\``, locate(['tables', tableName], true)));
+      continue;
+    }
+    if (table.columns) checkColumnTypes(table.columns, ['tables', tableName, 'columns'], locate, report);
+    const resolved = resolveTable(tableName);
+    if (resolved) checkOrderBy(table.order_by, resolved.columns, `table "${tableName}"`, ['tables', tableName, 'order_by'], locate, report);
+  }
+  /** A `table:` reference → the resolved table; undefined for a table in error (reported where it is declared). */
+  const tableNamed = (tableName: string, at: (string | number)[]): ResolvedTable | undefined => {
+    declaredTable(tableName, at);
+    return tables[tableName];
+  };
 
   const steps = new Map<string, StepSpec>();
+  /** Inputs whose `columns:` name the producer's columns to rely on. */
+  const picks: { step: string; input: string; names: readonly string[] }[] = [];
   const outputPaths = new Map<string, string>();
   for (const [name, step] of Object.entries(raw.steps ?? {})) {
     const where = (...p: (string | number)[]) => locate(['steps', name, ...p]);
@@ -312,13 +352,16 @@ function normalise(raw: RawPipeline, file: string, locate: Locate, problems: Use
         }
       }
       outputPaths.set(normalisedPath, `${name}.${outName}`);
-      if (out.table && out.columns) throw new UserError('SCHEMA', `output "${name}.${outName}" has both \`table:\` and \`columns:\`; keep one`, where('outputs', outName, 'columns'));
-      const table = out.table ? tableNamed(out.table, ['steps', name, 'outputs', outName, 'table']) : undefined;
-      const columns = table?.columns ?? out.columns;
+      if (out.table && out.columns) throw new UserError('SCHEMA', `output "${name}.${outName}" has both \`table:\` and \`columns:\`; keep one (or \`extends:\` the table and add columns)`, where('outputs', outName, 'columns'));
+      if (out.table && out.extends) throw new UserError('SCHEMA', `output "${name}.${outName}" has both \`table:\` and \`extends:\`; keep one`, where('outputs', outName, 'extends'));
+      const named = out.table ?? out.extends;
+      const table = named ? tableNamed(named, ['steps', name, 'outputs', outName, out.table ? 'table' : 'extends']) : undefined;
+      if (named && !table) return undefined;
+      if (out.columns) checkColumnTypes(out.columns, ['steps', name, 'outputs', outName, 'columns'], locate, report);
+      const columns = out.extends ? extendColumns(table?.columns, out.columns, ['steps', name, 'outputs', outName, 'columns'], `output "${name}.${outName}"`, locate) : table?.columns ?? out.columns;
       if ((out.format === 'parquet' || out.format === 'csv') && !columns) {
         throw new UserError('SCHEMA', `output "${name}.${outName}" is a table: declare its \`columns:\` or name a \`table:\``, where('outputs', outName));
       }
-      if (out.columns) checkColumnTypes(out.columns, ['steps', name, 'outputs', outName, 'columns'], locate, report);
       const orderBy = out.order_by ?? table?.order_by;
       if (columns) checkOrderBy(out.order_by, columns, `output "${name}.${outName}"`, ['steps', name, 'outputs', outName, 'order_by'], locate, report);
       const schemaFile = out.schema ? resolve(dir, out.schema) : undefined;
@@ -332,8 +375,16 @@ function normalise(raw: RawPipeline, file: string, locate: Locate, problems: Use
       const spec: RawInputObject = typeof rawInput === 'string' ? { from: rawInput } : rawInput;
       const from = spec.from;
       if (spec.table && spec.columns) throw new UserError('SCHEMA', `input "${name}.${inName}" has both \`table:\` and \`columns:\`; keep one`, where('inputs', inName, 'columns'));
-      if (spec.columns) checkColumnTypes(spec.columns, ['steps', name, 'inputs', inName, 'columns'], locate, report);
-      const columns = spec.table ? tableNamed(spec.table, ['steps', name, 'inputs', inName, 'table']).columns : spec.columns;
+      const picked = Array.isArray(spec.columns) ? spec.columns : undefined;
+      if (spec.columns && !picked) checkColumnTypes(spec.columns as Columns, ['steps', name, 'inputs', inName, 'columns'], locate, report);
+      if (picked && !/^[a-z][a-z0-9_-]*\.[A-Za-z_][A-Za-z0-9_-]*$/.test(from)) {
+        throw new UserError('SCHEMA', `input "${name}.${inName}" lists column names, which take their types from a producing step; a ${from.split(':')[0]}: input declares \`columns:\` with types`, where('inputs', inName, 'columns'));
+      }
+      const table = spec.table ? tableNamed(spec.table, ['steps', name, 'inputs', inName, 'table']) : undefined;
+      if (spec.table && !table) return;
+      // Picked names are resolved against the producer once every step is read (below).
+      const columns = table?.columns ?? (picked ? undefined : (spec.columns as Columns | undefined));
+      if (picked) picks.push({ step: name, input: inName, names: picked });
       const base = { name: inName, format: spec.format, columns, ...(spec.table ? { table: spec.table } : {}), optional: spec.optional ?? false, previous: spec.previous ?? false };
       if (from.startsWith('file:')) {
         const location = resolve(dir, from.slice('file:'.length));
@@ -378,19 +429,12 @@ function normalise(raw: RawPipeline, file: string, locate: Locate, problems: Use
       inputs,
       params,
       outputs,
-      definition: {
-        kind,
-        code: relative(dir, code).split(sep).join('/'),
-        source: step.source ?? false,
-        partition: step.partition ?? null,
-        inputs: inputs.map((i) => ({ ...i, location: i.kind === 'file' ? relative(dir, i.location as string).split(sep).join('/') : i.location ?? null })),
-        // Only what changes results: a param's description or title is documentation.
-        params: params.map((p) => ({ name: p.name, schema: semanticSchema(p.schema) })),
-        outputs: outputs.map((o) => ({ ...o, schemaFile: o.schemaFile ? relative(dir, o.schemaFile).split(sep).join('/') : null })),
-      },
+      definition: undefined,
     });
   }
 
+  for (const pick of picks) attempt(() => pickColumns(steps, pick, locate, broken));
+  for (const step of steps.values()) (step as { definition: unknown }).definition = definitionOf(step, dir);
   checkReferences(steps, locate, broken, attempt);
   const order = attempt(() => topologicalOrder(steps, locate)) ?? [];
   const schedules: Record<string, ScheduleSpec> = {};
@@ -398,7 +442,57 @@ function normalise(raw: RawPipeline, file: string, locate: Locate, problems: Use
     Object.assign(schedules, attempt(() => normaliseSchedules({ [name]: schedule }, { steps, partitions }, (p) => formatLocation(locate(p)))));
   }
   if (problems.length > 0) throw UserError.all(sortProblems(problems));
-  return { file, dir, name: raw.pipeline ?? 'pipeline', outputRoot, partitions, ...(Object.keys(discovered).length > 0 ? { discovered } : {}), steps, order, cache: raw.cache, schedules: raw.schedules ? schedules : undefined, ...(raw.tables ? { tables: Object.fromEntries(Object.entries(raw.tables).map(([name, t]) => [name, { columns: t.columns, ...(t.order_by ? { orderBy: t.order_by } : {}) }])) } : {}), locate: (p) => formatLocation(locate(p)) };
+  return { file, dir, name: raw.pipeline ?? 'pipeline', outputRoot, partitions, ...(Object.keys(discovered).length > 0 ? { discovered } : {}), steps, order, cache: raw.cache, schedules: raw.schedules ? schedules : undefined, ...(raw.tables ? { tables: Object.fromEntries(Object.entries(tables).map(([name, t]) => [name, { columns: t.columns, ...(t.order_by ? { orderBy: t.order_by } : {}) }])) } : {}), locate: (p) => formatLocation(locate(p)) };
+}
+
+/** The definition as it enters the cache key: what changes results, paths relative to the pipeline folder. */
+function definitionOf(step: StepSpec, dir: string): unknown {
+  return {
+    kind: step.kind,
+    code: relative(dir, step.code).split(sep).join('/'),
+    source: step.source,
+    partition: step.partition ?? null,
+    inputs: step.inputs.map((i) => ({ ...i, location: i.kind === 'file' ? relative(dir, i.location as string).split(sep).join('/') : i.location ?? null })),
+    // Only what changes results: a param's description or title is documentation.
+    params: step.params.map((p) => ({ name: p.name, schema: semanticSchema(p.schema) })),
+    outputs: step.outputs.map((o) => ({ ...o, schemaFile: o.schemaFile ? relative(dir, o.schemaFile).split(sep).join('/') : null })),
+  };
+}
+
+/**
+ * `extends:` — the parent's columns, then the table's (or output's) own. An own column may not
+ * redeclare an inherited one: the schema would then say two things about it.
+ */
+function extendColumns(parent: Columns | undefined, own: Columns | undefined, at: (string | number)[], what: string, locate: Locate): Columns {
+  if (!parent) return { ...own };
+  for (const column of Object.keys(own ?? {})) {
+    if (column in parent) throw new UserError('SCHEMA', `${what} redeclares column "${column}", which it inherits (${parent[column]}) through \`extends:\``, locate([...at, column]));
+  }
+  return { ...parent, ...own };
+}
+
+/** An input's `columns: [names]` → those of its producer's columns, with their types, in the order listed. */
+function pickColumns(steps: Map<string, StepSpec>, pick: { step: string; input: string; names: readonly string[] }, locate: Locate, broken: ReadonlySet<string>): void {
+  const step = steps.get(pick.step) as StepSpec;
+  const index = step.inputs.findIndex((i) => i.name === pick.input);
+  const input = step.inputs[index];
+  if (!input || broken.has(input.step as string) || broken.has(`${input.step}.${input.output}`)) return;
+  const output = steps.get(input.step as string)?.outputs.find((o) => o.name === input.output);
+  if (!output) return; // checkReferences names the missing producer
+  const at = ['steps', pick.step, 'inputs', pick.input, 'columns'];
+  if (!output.columns) throw new UserError('COLUMN_MISMATCH', `input "${pick.step}.${pick.input}" lists columns, but "${input.step}.${input.output}" is ${output.format} with no declared columns`, locate(at));
+  const provides = output.columns;
+  const problems: UserError[] = [];
+  const columns: Record<string, string> = {};
+  pick.names.forEach((column, i) => {
+    if (column in columns) problems.push(new UserError('SCHEMA', `input "${pick.step}.${pick.input}" lists column "${column}" twice`, locate([...at, i])));
+    else if (provides[column] === undefined) {
+      const near = closest(column, Object.keys(provides));
+      problems.push(new UserError('COLUMN_MISMATCH', `input "${pick.step}.${pick.input}" expects column "${column}", which "${input.step}.${input.output}" does not provide${near ? ` (did you mean "${near}"?)` : ` (it has: ${Object.keys(provides).join(', ')})`}`, locate([...at, i])));
+    } else columns[column] = provides[column];
+  });
+  if (problems.length > 0) throw UserError.all(problems);
+  (step.inputs as StepInput[])[index] = { ...input, columns };
 }
 
 /** JSON Schema keywords that document and never constrain: left out of cache keys. */

@@ -4,7 +4,7 @@ export type { Kernel, KernelContext } from './kernel-api.js';
 export { StepError, UserError, isUserError, describeError } from './errors.js';
 export {
   type TableFormat, type Columns, type Row, PARQUET_ROW_GROUP_SIZE,
-  quoteIdent, quoteLiteral, readerFor, Db, withDb, readTable, writeTable,
+  quoteIdent, quoteLiteral, readerFor, Db, withDb, readTable, writeTable, pickColumns,
 } from './table-io.js';
 export { digestBytes, digestFile, digestJson, canonicalJson, shortDigest } from './hash.js';
 export { ItemOutcomes, MAX_FAILED_FRACTION } from './items.js';

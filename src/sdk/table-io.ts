@@ -6,6 +6,11 @@ import { replaceFile } from './atomic-write.js';
 export type TableFormat = 'parquet' | 'csv' | 'json';
 /** DuckDB column types by column name, in column order. */
 export type Columns = Record<string, string>;
+
+/** Some of a table's columns, in the order named (generated modules use it for an input's `columns: [names]`). */
+export function pickColumns<C extends Columns, K extends keyof C & string>(columns: C, names: readonly K[]): Pick<C, K> {
+  return Object.fromEntries(names.map((name) => [name, columns[name]])) as Pick<C, K>;
+}
 export type Row = Record<string, unknown>;
 
 /** Row group size fixed so the same rows always give the same bytes. */

@@ -28,6 +28,7 @@ export type StepKernel = Kernel<Params>;
 export interface OutputRows {
   positions: TableRows["ais_positions"];
   rejects: TableRows["ais_rejects"];
+  overpass: TableRows["ais_overpass"];
   random_sample: {
     mmsi: number | bigint | null;
     ts_utc: string | null;
@@ -50,6 +51,7 @@ export interface OutputRows {
 export const outputColumns = {
   "positions": tables["ais_positions"].columns,
   "rejects": tables["ais_rejects"].columns,
+  "overpass": tables["ais_overpass"].columns,
   "random_sample": {"mmsi":"BIGINT","ts_utc":"TIMESTAMP","lat":"DOUBLE","lon":"DOUBLE","sog":"DOUBLE","cog":"DOUBLE","heading":"DOUBLE","nav_status":"INTEGER","imo":"VARCHAR","call_sign":"VARCHAR","name":"VARCHAR","vessel_type":"INTEGER","source":"VARCHAR","sample_rank":"INTEGER"},
 } as const;
 
@@ -57,6 +59,7 @@ export const outputColumns = {
 export const outputOrderBy = {
   "positions": tables["ais_positions"].orderBy,
   "rejects": tables["ais_rejects"].orderBy,
+  "overpass": tables["ais_overpass"].orderBy,
   "random_sample": ["sample_rank"],
 } as const;
 

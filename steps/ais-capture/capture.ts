@@ -1,10 +1,11 @@
 // Pure pieces of the capture: which windows to record, how received messages become positions,
 // rejects, overpass snapshots and the random daily sample.
 import { StepError } from '../../src/sdk/errors.js';
-import { AIS_COLUMNS, splitExactDuplicates, type AisPosition, type NulledField, type Reject } from '../../lib/maritime/ais.js';
+import { splitExactDuplicates, type AisPosition, type NulledField, type Reject } from '../../lib/maritime/ais.js';
 import { parseMessage, type StaticData } from './messages.js';
 import { boxFromBounds, inBox, type BoundingBox } from './protocol.js';
 import { epochMs, parseUtcTime, utcDate } from '../../lib/maritime/time.js';
+import type { TableRows } from '../../pipeline.dagrun.js';
 
 export interface Overpass {
   tile_id: string;
@@ -115,24 +116,8 @@ export function withStatics(position: AisPosition, statics: Map<number, StaticDa
   };
 }
 
-// The normalised AIS columns, rearranged: pass identity and ts_utc/dt_seconds first, source last.
-const { mmsi, ts_utc, source, ...fixColumns } = AIS_COLUMNS;
-
-export const OVERPASS_COLUMNS = {
-  tile_id: 'VARCHAR',
-  satellite: 'VARCHAR',
-  overpass_time: 'TIMESTAMP',
-  mmsi,
-  ts_utc,
-  dt_seconds: 'DOUBLE',
-  ...fixColumns,
-  length_m: 'DOUBLE',
-  width_m: 'DOUBLE',
-  n_positions: 'INTEGER',
-  source,
-} as const;
-
-export type OverpassRow = Record<keyof typeof OVERPASS_COLUMNS, unknown>;
+/** One row of a tile's overpass snapshot (pipeline.yaml `tables.ais_overpass`). */
+export type OverpassRow = Record<keyof TableRows['ais_overpass'], unknown>;
 
 /**
  * Every distinct MMSI with a position inside the box within ±window of the pass, one row each: the fix

@@ -9,7 +9,7 @@ import { rejectCounts } from '../../lib/maritime/ais.js';
 import { CAPTURE_MESSAGE_TYPES } from './messages.js';
 import { captureStream, type CaptureResult } from './client.js';
 import { indexRecording, startReplayServer } from './replay-server.js';
-import { daySeed, digestMessages, latestStatics, OVERPASS_COLUMNS, overpassesOn, overpassSnapshot, pickSample, tileFileStem, windowOf, withStatics } from './capture.js';
+import { daySeed, digestMessages, latestStatics, overpassesOn, overpassSnapshot, pickSample, tileFileStem, windowOf, withStatics } from './capture.js';
 import { canonicalFromMs } from '../../lib/maritime/time.js';
 import { inBox, type BoundingBox, type Subscription } from './protocol.js';
 import { writeXlsx } from '../../lib/maritime/xlsx.js';
@@ -135,12 +135,11 @@ const kernel: StepKernel = async (ctx) => {
     byTile.set(overpass.tile_id, [...(byTile.get(overpass.tile_id) ?? []), ...rows]);
     ctx.metric(`overpass_vessels_${tileFileStem(overpass.tile_id)}_${overpass.satellite}`, rows.length);
   }
-  const overpassOrder = ['overpass_time', 'satellite', 'mmsi'];
   for (const [tile, rows] of byTile) {
     const stem = `ais_overpass_${tileFileStem(tile)}`;
-    await writeTable(join(ctx.outputs.overpass, `${stem}.parquet`), OVERPASS_COLUMNS, rows, { orderBy: overpassOrder });
+    await writeTable(join(ctx.outputs.overpass, `${stem}.parquet`), outputColumns.overpass, rows, { orderBy: outputOrderBy.overpass });
     const sorted = [...rows].sort((a, b) => String(a.overpass_time).localeCompare(String(b.overpass_time)) || String(a.satellite).localeCompare(String(b.satellite)) || Number(a.mmsi) - Number(b.mmsi));
-    await writeXlsx(join(ctx.outputs.overpass, `${stem}.xlsx`), 'ais', Object.keys(OVERPASS_COLUMNS), sorted);
+    await writeXlsx(join(ctx.outputs.overpass, `${stem}.xlsx`), 'ais', Object.keys(outputColumns.overpass), sorted);
   }
 
   // Random sample: N distinct MMSIs among the day's ships inside the sampler's box, by seeded rank;

@@ -3,11 +3,13 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StepError } from '../../src/sdk/errors.js';
 import { quoteIdent, readerFor, withDb, writeTable } from '../../src/sdk/table-io.js';
-import { DEFAULT_SCENE_LINK_BASE, STAC_DIR, dailyCollections, labelCollection, PRUNED_COLUMNS, prunedRow, selectChips, stacCollection, stacItem, TILES_COLUMNS, TILES_STAGING_COLUMNS, tilesGeoMetadata, tilesStagingRow, type IndexInput, type Listed, type PruneTolerances } from './index-build.js';
+import { DEFAULT_SCENE_LINK_BASE, STAC_DIR, dailyCollections, labelCollection, prunedRow, selectChips, stacCollection, stacItem, tilesGeoMetadata, tilesRow, type IndexInput, type Listed, type PruneTolerances } from './index-build.js';
+import { inputColumns, outputColumns, outputOrderBy } from './index.dagrun.js';
 
-const CHIP_COLUMNS = ['chip_id', 'path', 'scl_path', 'mmsi', 'lat', 'lon', 'overpass_time', 'scene_id', 'scene_datetime', 'cloud_cover', 'split', 'bands', 'has_swir', 'epsg', 'transform', 'footprint_wkt', 'status'];
-const GATE_COLUMNS = ['chip_id', 'decision', 'reason', 'qa_cloud_frac', 'qa_water_frac', 'qa_land_frac'];
-const POSITION_COLUMNS = ['mmsi', 'ts_utc', 'lat', 'lon'];
+// The columns each input must have, as pipeline.yaml lists them on the index step's inputs.
+const CHIP_COLUMNS = Object.keys(inputColumns.chips);
+const GATE_COLUMNS = Object.keys(inputColumns.gate);
+const POSITION_COLUMNS = Object.keys(inputColumns.positions);
 
 const json = (value: unknown): string => `${JSON.stringify(value, null, 2)}\n`;
 
@@ -30,7 +32,7 @@ export async function readJoined(chips: readonly string[], gate: readonly string
     await db.run(
       gate.length
         ? `CREATE TABLE gate AS SELECT ${GATE_COLUMNS.join(', ')} FROM ${readerFor(gate)}`
-        : `CREATE TABLE gate (chip_id VARCHAR, decision VARCHAR, reason VARCHAR, qa_cloud_frac DOUBLE, qa_water_frac DOUBLE, qa_land_frac DOUBLE)`,
+        : `CREATE TABLE gate (${Object.entries(inputColumns.gate).map(([name, type]) => `${quoteIdent(name)} ${type}`).join(', ')})`,
     );
     await db.run(
       positions.length
@@ -85,7 +87,7 @@ export async function buildIndexes(inputs: IndexInputs, outputs: IndexOutputs, t
   }
   const { listed, pruned } = selection;
   await writeTiles(outputs.tiles, listed);
-  await writeTable(outputs.pruned, PRUNED_COLUMNS, pruned.map(prunedRow), { orderBy: ['chip_id'] });
+  await writeTable(outputs.pruned, outputColumns.pruned, pruned.map(prunedRow), { orderBy: outputOrderBy.pruned });
   await mkdir(outputs.daily, { recursive: true });
   for (const [name, collection] of dailyCollections(listed)) await writeFile(join(outputs.daily, name), json(collection));
   await mkdir(join(outputs.stac, 'items'), { recursive: true });
@@ -103,9 +105,9 @@ export async function buildIndexes(inputs: IndexInputs, outputs: IndexOutputs, t
  */
 export async function writeTiles(path: string, listed: readonly Listed[]): Promise<void> {
   await withDb(async (db) => {
-    await db.createTable('tiles', TILES_STAGING_COLUMNS, listed.map(tilesStagingRow));
-    const columns = Object.keys(TILES_COLUMNS).map((name) => (name === 'footprint' ? 'ST_AsWKB(footprint) AS footprint' : quoteIdent(name)));
-    await db.run(`CREATE TABLE tiles_out AS SELECT ${columns.join(', ')}, {'xmin': bbox_xmin, 'ymin': bbox_ymin, 'xmax': bbox_xmax, 'ymax': bbox_ymax} AS bbox FROM tiles`);
-    await db.copyToFile('tiles_out', path, 'parquet', ['chip_id'], { geo: tilesGeoMetadata(listed) });
+    await db.createTable('tiles', outputColumns.tiles, listed.map(tilesRow));
+    const columns = Object.keys(outputColumns.tiles).map((name) => (name === 'footprint' ? 'ST_AsWKB(footprint) AS footprint' : quoteIdent(name)));
+    await db.run(`CREATE TABLE tiles_out AS SELECT ${columns.join(', ')} FROM tiles`);
+    await db.copyToFile('tiles_out', path, 'parquet', outputOrderBy.tiles, { geo: tilesGeoMetadata(listed) });
   });
 }

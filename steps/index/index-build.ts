@@ -5,7 +5,6 @@ import proj4 from 'proj4';
 import { haversineKm } from '../../lib/geo/sphere.js';
 import { compareText } from '../../lib/geo/stac.js';
 import type { ChipRow } from '../chip/chip.js';
-import { outputColumns } from './index.dagrun.js';
 
 /** A chips-table row joined with its gate row and the recorded AIS fix nearest the scene time. */
 export interface IndexInput extends Omit<ChipRow, 'split' | 'status' | 'reason'> {
@@ -109,21 +108,21 @@ export function chipFiles(path: string): { tif: string; geojson: string; json: s
   return { tif: path, geojson: `${stem}.geojson`, json: `${stem}.json`, quicklook: `${stem}_quicklook.jpg` };
 }
 
-/** The tiles.parquet row for a listed chip (footprint as WKT; the writer stores it as WKB GEOMETRY). */
-export function tilesRow({ chip }: Listed): Record<string, unknown> {
+/**
+ * The tiles.parquet row for a listed chip, in the declared column types' text forms: the footprint as
+ * WKT (the writer stores it as WKB) and its bbox as a DuckDB struct literal (exact: shortest round-trip
+ * numbers).
+ */
+export function tilesRow({ chip, ring }: Listed): Record<string, unknown> {
+  const [xmin, ymin, xmax, ymax] = bboxOf(ring);
   return {
     chip_id: chip.chip_id, path: chip.path, mmsi: chip.mmsi, lat: chip.lat, lon: chip.lon, overpass_time: chip.overpass_time,
     scene_id: chip.scene_id, scene_datetime: chip.scene_datetime, cloud_cover: chip.cloud_cover, split: chip.split, bands: chip.bands,
     has_swir: chip.has_swir, qa_cloud_frac: chip.qa_cloud_frac, qa_water_frac: chip.qa_water_frac, qa_land_frac: chip.qa_land_frac,
     epsg: chip.epsg, scene_href: chip.scene_href ?? null, footprint: chip.footprint_wkt,
+    bbox: `{xmin: ${xmin}, ymin: ${ymin}, xmax: ${xmax}, ymax: ${ymax}}`,
   };
 }
-
-export const TILES_COLUMNS = {
-  chip_id: 'VARCHAR', path: 'VARCHAR', mmsi: 'BIGINT', lat: 'DOUBLE', lon: 'DOUBLE', overpass_time: 'TIMESTAMP', scene_id: 'VARCHAR',
-  scene_datetime: 'TIMESTAMP', cloud_cover: 'DOUBLE', split: 'VARCHAR', bands: 'VARCHAR', has_swir: 'BOOLEAN', qa_cloud_frac: 'DOUBLE',
-  qa_water_frac: 'DOUBLE', qa_land_frac: 'DOUBLE', epsg: 'INTEGER', scene_href: 'VARCHAR', footprint: 'GEOMETRY',
-};
 
 /**
  * GeoParquet 1.1 `geo` metadata for tiles.parquet: WKB footprints in OGC:CRS84 (the default CRS, so
@@ -147,17 +146,6 @@ export function tilesGeoMetadata(listed: readonly Listed[]): string {
     },
   });
 }
-
-/** Staging columns for tiles.parquet: the table's columns with the footprint's bbox as four doubles. */
-export const TILES_STAGING_COLUMNS = { ...TILES_COLUMNS, bbox_xmin: 'DOUBLE', bbox_ymin: 'DOUBLE', bbox_xmax: 'DOUBLE', bbox_ymax: 'DOUBLE' };
-
-/** The staging row: `tilesRow` plus the footprint's bbox. */
-export function tilesStagingRow(entry: Listed): Record<string, unknown> {
-  const [xmin, ymin, xmax, ymax] = bboxOf(entry.ring);
-  return { ...tilesRow(entry), bbox_xmin: xmin, bbox_ymin: ymin, bbox_xmax: xmax, bbox_ymax: ymax };
-}
-
-export const PRUNED_COLUMNS = outputColumns.pruned;
 
 export function prunedRow({ chip, check }: Pruned): Record<string, unknown> {
   return { chip_id: chip.chip_id, path: chip.path, mmsi: chip.mmsi, scene_datetime: chip.scene_datetime, ais_dt_s: check.dtSeconds, ais_distance_m: check.distanceM, reason: check.reason };

@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import type { Kernel } from '../../src/sdk/kernel-api.js';
 import { StepError } from '../../src/sdk/errors.js';
 import { readTable, writeTable } from '../../src/sdk/table-io.js';
-import { buildScheduleRows, PLAN_CHECK_COLUMNS, PLAN_CHECK_ORDER, planCheckRows, SCHEDULE_COLUMNS, SCHEDULE_ORDER, scheduleTargets, tleRecordsFromTable, windowStart } from './schedule.js';
+import { buildScheduleRows, planCheckRows, SCHEDULE_COLUMNS, SCHEDULE_ORDER, scheduleTargets, tleRecordsFromTable, windowStart } from './schedule.js';
 import { predictOverpasses } from './overpass.js';
+import { outputColumns, outputOrderBy } from './predict.dagrun.js';
 import { parsePlanKml, planOverpasses, type Datatake } from './esa-plan.js';
 
 /** The plan files behind the `plans` input: files as given, a folder's *.kml in name order. */
@@ -69,7 +70,7 @@ const kernel: Kernel = async (ctx) => {
   if (diffs.length > 0) ctx.metric('plan_vs_tle_max_abs_diff_s', Math.max(...diffs));
   await writeTable(ctx.outputs.schedule, SCHEDULE_COLUMNS, rows, { orderBy: SCHEDULE_ORDER });
   await writeTable(ctx.outputs.schedule_csv, SCHEDULE_COLUMNS, rows, { format: 'csv', orderBy: SCHEDULE_ORDER });
-  await writeTable(ctx.outputs.plan_check, PLAN_CHECK_COLUMNS, check, { orderBy: PLAN_CHECK_ORDER });
+  await writeTable(ctx.outputs.plan_check, outputColumns.plan_check, check, { orderBy: outputOrderBy.plan_check });
 };
 
 export default kernel;

@@ -53,22 +53,6 @@ export function buildScheduleRows(overpasses: readonly (Overpass | PlanOverpass)
   }));
 }
 
-export const PLAN_CHECK_COLUMNS = {
-  tile_id: 'VARCHAR',
-  satellite: 'VARCHAR',
-  status: 'VARCHAR',
-  datatake_id: 'VARCHAR',
-  plan_relative_orbit: 'INTEGER',
-  tle_relative_orbit: 'INTEGER',
-  plan_center_time_utc: 'TIMESTAMP',
-  tle_center_time_utc: 'TIMESTAMP',
-  center_diff_s: 'DOUBLE',
-  plan_coverage_fraction: 'DOUBLE',
-  tle_coverage_fraction: 'DOUBLE',
-} as const;
-
-export const PLAN_CHECK_ORDER = ['tile_id', 'satellite', 'plan_center_time_utc', 'tle_center_time_utc'];
-
 /** A TLE pass and a plan datatake over the same target by the same satellite closer than this are one overpass. */
 export const SAME_PASS_MS = 30 * 60_000;
 

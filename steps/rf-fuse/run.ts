@@ -9,7 +9,8 @@ import { quoteIdent, quoteLiteral, withDb, type Db } from '../../src/sdk/table-i
 import { cleanTables, loadFiles, type CleanCounts } from './clean.js';
 import type { FuseStats } from './fuse.js';
 import { fuseStreaming, loadPrior, writeTail } from './stream.js';
-import { AUDIT_COLUMNS, DEFAULT_PARAMS, MINUTE_MS, N6_COLUMNS, type FuseParams } from './types.js';
+import { DEFAULT_PARAMS, MINUTE_MS, type FuseParams } from './types.js';
+import { outputColumns } from './rf-fuse.dagrun.js';
 
 export interface RfFuseInputs {
   /** AIS: a directory laid out YYYY/MM/DD/*.parquet|csv, or one file */
@@ -173,7 +174,7 @@ export async function runRfFuse(inputs: RfFuseInputs, outputs: RfFuseOutputs, da
         rowsOut.close();
         auditOut.close();
       }
-      const n6Fields = without(N6_COLUMNS, ['ingest_partition', 'lineage_run_id']);
+      const n6Fields = without(outputColumns.fused, ['ingest_partition', 'lineage_run_id']);
       await stageNdjson(db, 'n6_ts', n6Fields, rowsOut.path);
       // Materialised before the sort: DuckDB ran out of its memory cap sorting straight out of the
       // anti join on a 20-million-row day, while this table spills like any other. The run's constant
@@ -189,7 +190,7 @@ export async function runRfFuse(inputs: RfFuseInputs, outputs: RfFuseOutputs, da
       const runColumns = { ingest_partition: `CAST(${quoteLiteral(date)} AS DATE)`, lineage_run_id: quoteLiteral(runId) };
       await db.copyToFile('n6_rows', outputs.fused, 'parquet', ['mmsi', 'ts_utc', 'source_tag', 'position_label'], undefined, runColumns);
       if (outputs.audit) {
-        await stageNdjson(db, 'audit_ts', without(AUDIT_COLUMNS, ['ingest_partition', 'lineage_run_id']), auditOut.path);
+        await stageNdjson(db, 'audit_ts', without(outputColumns.audit, ['ingest_partition', 'lineage_run_id']), auditOut.path);
         await db.copyToFile('audit_ts', outputs.audit, 'parquet', ['mmsi', 'ts_utc'], undefined, runColumns);
       }
       if (outputs.tail) await writeTail(db, outputs.tail, dayStart + 24 * 60 * MINUTE_MS, params);

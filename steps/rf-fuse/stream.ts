@@ -8,6 +8,7 @@ import type { DuckDBValue } from '@duckdb/node-api';
 import { quoteLiteral, type Db } from '../../src/sdk/table-io.js';
 import { AisClock, AnonymousIndex, byTimeThenId, DayFuser, type FuseSink, type FuseStats, type PriorFix } from './fuse.js';
 import type { AisFix, FuseParams, RfDetection } from './types.js';
+import { inputColumns } from './rf-fuse.dagrun.js';
 
 /** Rows of a query, one DuckDB chunk (≤ 2048 rows) at a time, as columns. */
 export async function* chunksOf(db: Db, sql: string): AsyncGenerator<{ length: number; column: (name: string) => DuckDBValue[] }> {
@@ -117,23 +118,6 @@ function detection(column: (name: string) => DuckDBValue[], i: number, mmsi: num
   };
 }
 
-/** Exact DuckDB types of the tail a day leaves for the next one (its `previous` input). */
-export const TAIL_COLUMNS = {
-  kind: 'VARCHAR',
-  mmsi: 'BIGINT',
-  ts_utc: 'BIGINT',
-  lat: 'DOUBLE',
-  lon: 'DOUBLE',
-  orig_lat: 'DOUBLE',
-  orig_lon: 'DOUBLE',
-  sog: 'DOUBLE',
-  cog: 'DOUBLE',
-  rf_id: 'VARCHAR',
-  uncertainty_m: 'DOUBLE',
-  geoloc_method: 'VARCHAR',
-  member_ids: 'VARCHAR[]',
-} as const;
-
 /**
  * The previous day's tail as `ais_prior` and `rf_prior`: only what can reach into this day, i.e. fixes
  * and detections at most track_break_min (plus the RF window) before midnight. A tail from an older
@@ -142,11 +126,11 @@ export const TAIL_COLUMNS = {
 export async function loadPrior(db: Db, files: readonly string[], dayStart: number, params: FuseParams, what: (file: string) => string): Promise<void> {
   const since = dayStart - priorReachMs(params);
   if (files.length === 0) {
-    await db.run(`CREATE TEMP TABLE tail_in AS SELECT ${Object.entries(TAIL_COLUMNS).map(([n, t]) => `NULL::${t} AS ${n}`).join(', ')} LIMIT 0`);
+    await db.run(`CREATE TEMP TABLE tail_in AS SELECT ${Object.entries(inputColumns.previous).map(([n, t]) => `NULL::${t} AS ${n}`).join(', ')} LIMIT 0`);
   } else {
     for (const file of files) {
       const columns = await db.describe(`read_parquet(${quoteLiteral(file)})`);
-      for (const [name, type] of Object.entries(TAIL_COLUMNS)) {
+      for (const [name, type] of Object.entries(inputColumns.previous)) {
         if (columns[name] !== type) throw new Error(`${what(file)}: the previous day's tail needs column ${name} ${type} (found ${columns[name] ?? 'none'})`);
       }
     }

@@ -68,42 +68,6 @@ export interface N6Row {
   position_label: string;
 }
 
-/** Exact DuckDB types of the N6 output, in seed 003 §7 order. */
-export const N6_COLUMNS = {
-  mmsi: 'VARCHAR',
-  ts_utc: 'BIGINT',
-  lat: 'DOUBLE',
-  lon: 'DOUBLE',
-  source_tag: 'VARCHAR',
-  fill_confidence: 'FLOAT',
-  spoof_score: 'FLOAT',
-  rf_ids_used: 'VARCHAR[]',
-  geo_uncertainty_m: 'INTEGER',
-  sog: 'FLOAT',
-  cog: 'FLOAT',
-  correction_distance_km: 'FLOAT',
-  position_label: 'VARCHAR',
-  ingest_partition: 'DATE',
-  lineage_run_id: 'VARCHAR',
-} as const;
-
-/** The spoof review/audit table: every AIS fix whose residual crossed the gate, corrected or not. */
-export const AUDIT_COLUMNS = {
-  mmsi: 'VARCHAR',
-  ts_utc: 'BIGINT',
-  orig_lat: 'DOUBLE',
-  orig_lon: 'DOUBLE',
-  lat: 'DOUBLE',
-  lon: 'DOUBLE',
-  residual_km: 'DOUBLE',
-  spoof_score: 'FLOAT',
-  corrected: 'BOOLEAN',
-  correction_distance_km: 'FLOAT',
-  rf_ids_used: 'VARCHAR[]',
-  ingest_partition: 'DATE',
-  lineage_run_id: 'VARCHAR',
-} as const;
-
 export const KNOT_KM_PER_H = 1.852;
 export const MINUTE_MS = 60_000;
 /** geo_uncertainty_m is a 95 % radius; a 2-D Gaussian reaches 95 % at about 2.45 σ. */

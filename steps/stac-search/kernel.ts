@@ -4,7 +4,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import type { KernelContext } from '../../src/sdk/kernel-api.js';
 import { StepError } from '../../src/sdk/errors.js';
-import { outputColumns, outputOrderBy, type Params, type StepKernel } from './stac-search.dagrun.js';
+import { inputColumns, outputColumns, outputOrderBy, type Params, type StepKernel } from './stac-search.dagrun.js';
 import { digestFile } from '../../src/sdk/hash.js';
 import { isUri } from '../../src/sdk/project-paths.js';
 import { quoteLiteral, withDb, writeTable, type Row } from '../../src/sdk/table-io.js';
@@ -22,12 +22,14 @@ async function requireColumns(path: string, wanted: readonly string[]): Promise<
   return columns;
 }
 
-/** The positions within the overpass window of any overpass centre (filtered in DuckDB: AIS tables are big). */
-const BBOX_COLUMNS = ['bbox_min_lat', 'bbox_min_lon', 'bbox_max_lat', 'bbox_max_lon'];
+// What pipeline.yaml says this step reads: the schedule's centre time, and its target box when it has one.
+const { center_time_utc: _centerTime, ...scheduleBox } = inputColumns.schedule;
+const BBOX_COLUMNS = Object.keys(scheduleBox);
 
+/** The positions within the overpass window of any overpass centre (filtered in DuckDB: AIS tables are big). */
 async function readInputs(positionsPath: string, schedulePath: string, windowMinutes: number): Promise<{ positions: AisPoint[]; overpasses: Overpass[] }> {
   const scheduleColumns = await requireColumns(schedulePath, ['center_time_utc']);
-  await requireColumns(positionsPath, ['mmsi', 'ts_utc', 'lat', 'lon']);
+  await requireColumns(positionsPath, Object.keys(inputColumns.positions));
   // predict's schedule carries each target's box; a schedule without one matches fixes anywhere.
   const hasBox = BBOX_COLUMNS.every((c) => c in scheduleColumns);
   return withDb(async (db) => {

@@ -7,7 +7,7 @@ import { Ajv } from 'ajv';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { execStep } from '../../src/engine/exec.js';
 import { quoteLiteral, withDb } from '../../src/sdk/table-io.js';
-import { N6_COLUMNS } from '../../steps/rf-fuse/types.js';
+import { outputColumns } from '../../steps/rf-fuse/rf-fuse.dagrun.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
 
 const PIPELINE = join(PROJECT_ROOT, 'pipeline.yaml');
@@ -26,7 +26,7 @@ describe('rf-fuse via execStep on the embedded sample', () => {
   it('writes the N6 table with exactly the declared columns, and the KPI report', async () => {
     expect(first.outputs.fused).toBe(join(out, 'fusion', DATE, 'n6.parquet'));
     const columns = await withDb((db) => db.describe(`read_parquet(${quoteLiteral(first.outputs.fused)})`));
-    expect(columns).toEqual(N6_COLUMNS);
+    expect(columns).toEqual(outputColumns.fused);
     const kpi = JSON.parse(readFileSync(first.outputs.kpi, 'utf8'));
     expect(new Ajv().validate(kpiSchema, kpi)).toBe(true);
     expect(kpi.gap_fill.gap_coverage_pct).toBeGreaterThan(80);
