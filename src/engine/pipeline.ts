@@ -236,6 +236,8 @@ interface RawPipeline {
   output_root?: string;
   partitions?: Record<string, RawPartition>;
   tables?: Record<string, RawTable>;
+  /** Named JSON Schema files (paths relative to the pipeline file) that json outputs refer to by name. */
+  schemas?: Record<string, string>;
   cache?: RemoteCacheConfig;
   steps: Record<string, RawStep>;
   schedules?: Record<string, RawSchedule>;
@@ -306,6 +308,24 @@ function normalise(raw: RawPipeline, file: string, locate: Locate, problems: Use
     const resolved = resolveTable(tableName);
     if (resolved) checkOrderBy(table.order_by, resolved.columns, `table "${tableName}"`, ['tables', tableName, 'order_by'], locate, report);
   }
+  const rawSchemas = raw.schemas ?? {};
+  for (const [schemaName, path] of Object.entries(rawSchemas)) {
+    if (!existsSync(resolve(dir, path))) report(new UserError('SCHEMA', `schema "${schemaName}": file ${path} does not exist`, locate(['schemas', schemaName])));
+  }
+  /**
+   * An output's \`schema:\` → the JSON Schema file: a name under \`schemas:\` (declared, and checked, once
+   * there), or a path relative to the pipeline file.
+   */
+  const schemaFileOf = (schema: string, at: (string | number)[]): string => {
+    if (Object.hasOwn(rawSchemas, schema)) return resolve(dir, rawSchemas[schema]);
+    if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(schema)) {
+      const near = closest(schema, Object.keys(rawSchemas));
+      throw new UserError('UNKNOWN_SCHEMA', `no schema "${schema}" under \`schemas:\`${near ? ` (did you mean "${near}"?)` : ` (schemas: ${Object.keys(rawSchemas).join(', ') || 'none'}; or give a file path)`}`, locate(at));
+    }
+    const file = resolve(dir, schema);
+    if (!existsSync(file)) throw new UserError('SCHEMA', `schema file ${schema} does not exist`, locate(at));
+    return file;
+  };
   /** A `table:` reference → the resolved table; undefined for a table in error (reported where it is declared). */
   const tableNamed = (tableName: string, at: (string | number)[]): ResolvedTable | undefined => {
     declaredTable(tableName, at);
@@ -364,8 +384,7 @@ function normalise(raw: RawPipeline, file: string, locate: Locate, problems: Use
       }
       const orderBy = out.order_by ?? table?.order_by;
       if (columns) checkOrderBy(out.order_by, columns, `output "${name}.${outName}"`, ['steps', name, 'outputs', outName, 'order_by'], locate, report);
-      const schemaFile = out.schema ? resolve(dir, out.schema) : undefined;
-      if (schemaFile && !existsSync(schemaFile)) throw new UserError('SCHEMA', `schema file ${out.schema} does not exist`, where('outputs', outName, 'schema'));
+      const schemaFile = out.schema ? schemaFileOf(out.schema, ['steps', name, 'outputs', outName, 'schema']) : undefined;
       outputs.push({ name: outName, path: template, format: out.format, columns, ...(out.table ? { table: out.table } : {}), orderBy, schemaFile });
       return true;
     }) ?? broken.add(`${name}.${outName}`);

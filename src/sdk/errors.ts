@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'UNKNOWN_STEP'
   | 'UNKNOWN_OUTPUT'
   | 'UNKNOWN_TABLE'
+  | 'UNKNOWN_SCHEMA'
   | 'CYCLE'
   | 'DUPLICATE_OUTPUT_PATH'
   | 'PATH_ESCAPES_ROOT'
@@ -33,7 +34,7 @@ export type ErrorCode =
 export type ExitCategory = 'usage' | 'failure';
 
 const EXIT_CATEGORY: Record<ErrorCode, ExitCategory> = {
-  YAML_SYNTAX: 'usage', SCHEMA: 'usage', UNKNOWN_STEP: 'usage', UNKNOWN_OUTPUT: 'usage', UNKNOWN_TABLE: 'usage', CYCLE: 'usage',
+  YAML_SYNTAX: 'usage', SCHEMA: 'usage', UNKNOWN_STEP: 'usage', UNKNOWN_OUTPUT: 'usage', UNKNOWN_TABLE: 'usage', UNKNOWN_SCHEMA: 'usage', CYCLE: 'usage',
   DUPLICATE_OUTPUT_PATH: 'usage', PATH_ESCAPES_ROOT: 'usage', PARAM_TYPE: 'usage', COLUMN_TYPE: 'usage', COLUMN_MISMATCH: 'usage',
   TYPES_STALE: 'usage', CLI: 'usage', LOCKED: 'usage',
   BAD_INPUT: 'failure', OUTPUT_SCHEMA: 'failure', STEP: 'failure', NETWORK: 'failure', AUTH: 'failure',

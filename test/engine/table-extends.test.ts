@@ -214,3 +214,52 @@ steps:
     }
   });
 });
+
+describe('schemas: JSON Schemas by name', () => {
+  const text = (ref: string) => `schemas:
+  report: schemas/report.schema.json
+steps:
+  load:
+    sql: steps/load.sql
+    outputs:
+      fixes: { path: fixes.json, format: json, schema: ${ref} }
+`;
+  const files = { 'schemas/report.schema.json': '{"type": "array"}' };
+
+  it('an output names a schema declared once under `schemas:`; the cache key is that of the path', () => {
+    const dir = project(files);
+    try {
+      const byName = parse(dir, text('report'));
+      const byPath = parse(dir, text('schemas/report.schema.json'));
+      expect(byName.steps.get('load')?.outputs[0].schemaFile).toBe(join(dir, 'schemas', 'report.schema.json'));
+      expect(JSON.stringify(byName.steps.get('load')?.definition)).toBe(JSON.stringify(byPath.steps.get('load')?.definition));
+    } finally {
+      removeFixture(dir);
+    }
+  });
+
+  it('an unknown name gets the closest declared one; a declared file that is missing is reported where it is declared', () => {
+    const dir = project(files);
+    try {
+      expect(problems(dir, text('reprot'))).toEqual([expect.stringMatching(/^7:\d+ no schema "reprot" under `schemas:` \(did you mean "report"\?\)/)]);
+      expect(problems(dir, text('report').replace('schemas/report.schema.json', 'schemas/gone.json'))).toEqual([expect.stringMatching(/^2:\d+ schema "report": file schemas\/gone.json does not exist/)]);
+      expect(problems(dir, text('schemas/other.json'))).toEqual([expect.stringMatching(/^7:\d+ schema file schemas\/other.json does not exist/)]);
+    } finally {
+      removeFixture(dir);
+    }
+  });
+
+  it('validate names the pipeline file relative to where it runs, never by its absolute path', async () => {
+    const dir = project(files);
+    try {
+      writeFileSync(join(dir, 'pipeline.yaml'), text('report'));
+      mkdirSync(join(dir, 'sub'));
+      const result = await runCli(['validate'], join(dir, 'sub'));
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).toMatch(/^\.\.\/pipeline\.yaml: ok — 1 steps/);
+      expect(result.stdout).not.toContain(dir);
+    } finally {
+      removeFixture(dir);
+    }
+  });
+});
