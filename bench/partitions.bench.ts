@@ -12,6 +12,7 @@ import { existsSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:f
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { seededRandom } from '../src/sdk/random.js';
+import { writeDailyInputs, writeDailyProject } from '../test/helpers/daily-project.js';
 
 const quick = process.argv.includes('--quick');
 const sizes = quick ? [7, 30] : [7, 365];
@@ -59,50 +60,19 @@ function dates(n: number): string[] {
   return Array.from({ length: n }, (_, i) => new Date(start + i * 86_400_000).toISOString().slice(0, 10));
 }
 
-function writeInputs(dir: string, days: string[]): void {
+/** Ten seeded (id, v) rows per date, the same for the same number of dates. */
+function benchRows(days: readonly string[]): (day: string) => string[] {
   const random = seededRandom(days.length);
-  mkdirSync(join(dir, 'inputs'), { recursive: true });
-  for (const day of days) {
-    const rows = Array.from({ length: 10 }, (_, i) => `${i},${Math.floor(random() * 1000)}`);
-    writeFileSync(join(dir, 'inputs', `${day}.csv`), `id,v\n${rows.join('\n')}\n`);
-  }
+  return () => Array.from({ length: 10 }, (_, i) => `${i},${Math.floor(random() * 1000)}`);
+}
+
+function writeInputs(dir: string, days: string[]): void {
+  writeDailyInputs(dir, days, benchRows(days));
 }
 
 function dagrunProject(dir: string, days: string[]): void {
   rmSync(dir, { recursive: true, force: true });
-  writeInputs(dir, days);
-  mkdirSync(join(dir, 'steps'), { recursive: true });
-  writeFileSync(join(dir, 'steps', 'copy.sql'), 'CREATE TABLE copied AS SELECT id, v FROM raw;\n');
-  writeFileSync(join(dir, 'steps', 'double.sql'), 'CREATE TABLE doubled AS SELECT id, v * 2 AS v FROM copied;\n');
-  writeFileSync(join(dir, 'steps', 'sum.sql'), 'CREATE TABLE total AS SELECT sum(v)::BIGINT AS v FROM doubled;\n');
-  writeFileSync(
-    join(dir, 'pipeline.yaml'),
-    `pipeline: partitions-bench
-partitions:
-  date: { from: "${days[0]}", to: "${days[days.length - 1]}" }
-steps:
-  copy:
-    sql: steps/copy.sql
-    partition: date
-    inputs:
-      raw: { from: "file:inputs/{date}.csv", columns: { id: BIGINT, v: BIGINT } }
-    outputs:
-      copied: { path: "copied/{date}.csv", format: csv, columns: { id: BIGINT, v: BIGINT } }
-  double:
-    sql: steps/double.sql
-    partition: date
-    inputs:
-      copied: copy.copied
-    outputs:
-      doubled: { path: "doubled/{date}.csv", format: csv, columns: { id: BIGINT, v: BIGINT } }
-  sum:
-    sql: steps/sum.sql
-    inputs:
-      doubled: double.doubled
-    outputs:
-      total: { path: total.csv, format: csv, columns: { v: BIGINT } }
-`,
-  );
+  writeDailyProject(dir, { name: 'partitions-bench', days, rows: benchRows(days), double: true });
 }
 
 function snakemakeProject(dir: string, days: string[]): void {

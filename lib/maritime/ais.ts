@@ -3,7 +3,7 @@
 
 // Both tables are declared once, under `tables:` in pipeline.yaml; `dagrun types` writes them to
 // pipeline.dagrun.ts, which this module re-exports under the names the steps use.
-import { tables } from '../../pipeline.dagrun.js';
+import { tables, type TableRows } from '../../pipeline.dagrun.js';
 
 /** Normalised AIS positions: exact DuckDB types, in column order (`tables.ais_positions`). */
 export const AIS_COLUMNS = tables.ais_positions.columns;
@@ -13,22 +13,11 @@ export const REJECT_COLUMNS = tables.ais_rejects.columns;
 
 export const REJECT_ORDER = tables.ais_rejects.orderBy;
 
-export interface AisPosition {
-  mmsi: number;
-  /** 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC, microseconds), or null when a user file has no time. */
-  ts_utc: string | null;
-  lat: number;
-  lon: number;
-  sog: number | null;
-  cog: number | null;
-  heading: number | null;
-  nav_status: number | null;
-  imo: string | null;
-  call_sign: string | null;
-  name: string | null;
-  vessel_type: number | null;
-  source: string;
-}
+/**
+ * A valid position: a row of `ais_positions` as the field rules let it through — identity, place and
+ * source always set (ts_utc is null when a user file has no time; else 'YYYY-MM-DD HH:MM:SS.ffffff' UTC).
+ */
+export type AisPosition = Omit<TableRows['ais_positions'], 'mmsi' | 'lat' | 'lon' | 'source'> & { mmsi: number; lat: number; lon: number; source: string };
 
 export type RejectReason =
   | 'invalid_mmsi'

@@ -3,7 +3,7 @@
 // give exactly what the general forms give, and the per-build memo must not outlive its build.
 import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { digestJson, readCounter } from '../../src/sdk/hash.js';
@@ -11,6 +11,7 @@ import { actionKey, keyParts } from '../../src/engine/run-instance.js';
 import { resolveUnder } from '../../src/engine/paths.js';
 import { build } from '../../src/engine/runner.js';
 import { readManifest } from '../../src/engine/manifest.js';
+import { writeDailyProject } from '../helpers/daily-project.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -52,31 +53,7 @@ describe('the per-build memo', () => {
   function project(): { dir: string; run: () => ReturnType<typeof build> } {
     const dir = mkdtempSync(join(tmpdir(), 'dagrun-step-memo-'));
     dirs.push(dir);
-    mkdirSync(join(dir, 'inputs'));
-    mkdirSync(join(dir, 'steps'));
-    for (const day of ['2025-01-01', '2025-01-02', '2025-01-03']) writeFileSync(join(dir, 'inputs', `${day}.csv`), `id,v\n1,${day.slice(-1)}\n`);
-    writeFileSync(join(dir, 'steps', 'copy.sql'), 'CREATE TABLE copied AS SELECT id, v FROM raw;\n');
-    writeFileSync(join(dir, 'steps', 'sum.sql'), 'CREATE TABLE total AS SELECT sum(v)::BIGINT AS v FROM copied;\n');
-    writeFileSync(
-      join(dir, 'pipeline.yaml'),
-      `partitions:
-  date: { from: "2025-01-01", to: "2025-01-03" }
-steps:
-  copy:
-    sql: steps/copy.sql
-    partition: date
-    inputs:
-      raw: { from: "file:inputs/{date}.csv", columns: { id: BIGINT, v: BIGINT } }
-    outputs:
-      copied: { path: "copied/{date}.csv", format: csv, columns: { id: BIGINT, v: BIGINT } }
-  sum:
-    sql: steps/sum.sql
-    inputs:
-      copied: copy.copied
-    outputs:
-      total: { path: total.csv, format: csv, columns: { v: BIGINT } }
-`,
-    );
+    writeDailyProject(dir, { days: ['2025-01-01', '2025-01-02', '2025-01-03'], rows: (day) => [`1,${day.slice(-1)}`] });
     return { dir, run: () => build({ pipelineFile: join(dir, 'pipeline.yaml'), jobs: 2 }) };
   }
   const statuses = (steps: readonly { instance: string; status: string }[]): Record<string, string> => Object.fromEntries(steps.map((s) => [s.instance, s.status]));
