@@ -29,6 +29,8 @@ export interface OutputSpec {
   readonly columns?: Columns;
   /** The named table (under `tables:`) the columns come from. */
   readonly table?: string;
+  /** The named table whose columns come first (`extends:`); `columns` holds them all, resolved. */
+  readonly extends?: string;
   readonly orderBy?: readonly string[];
   /** Absolute path of the JSON Schema a json/geojson output must satisfy. */
   readonly schemaFile?: string;
@@ -97,7 +99,7 @@ export interface Pipeline {
 
 let schemaValidator: ValidateFunction | undefined;
 /** Bumped when what the memo holds changes shape or meaning (e.g. what a definition includes). */
-const MEMO_FORMAT = 4;
+const MEMO_FORMAT = 5;
 
 function pipelineValidator(): ValidateFunction {
   schemaValidator ??= getAjv().compile(JSON.parse(readFileSync(resolve(SCHEMAS_DIR, 'pipeline.schema.json'), 'utf8')));
@@ -385,7 +387,7 @@ function normalise(raw: RawPipeline, file: string, locate: Locate, problems: Use
       const orderBy = out.order_by ?? table?.order_by;
       if (columns) checkOrderBy(out.order_by, columns, `output "${name}.${outName}"`, ['steps', name, 'outputs', outName, 'order_by'], locate, report);
       const schemaFile = out.schema ? schemaFileOf(out.schema, ['steps', name, 'outputs', outName, 'schema']) : undefined;
-      outputs.push({ name: outName, path: template, format: out.format, columns, ...(out.table ? { table: out.table } : {}), orderBy, schemaFile });
+      outputs.push({ name: outName, path: template, format: out.format, columns, ...(out.table ? { table: out.table } : {}), ...(out.extends ? { extends: out.extends } : {}), orderBy, schemaFile });
       return true;
     }) ?? broken.add(`${name}.${outName}`);
 
@@ -474,7 +476,8 @@ function definitionOf(step: StepSpec, dir: string): unknown {
     inputs: step.inputs.map((i) => ({ ...i, location: i.kind === 'file' ? relative(dir, i.location as string).split(sep).join('/') : i.location ?? null })),
     // Only what changes results: a param's description or title is documentation.
     params: step.params.map((p) => ({ name: p.name, schema: semanticSchema(p.schema) })),
-    outputs: step.outputs.map((o) => ({ ...o, schemaFile: o.schemaFile ? relative(dir, o.schemaFile).split(sep).join('/') : null })),
+    // The resolved columns are what count: `extends:` is how they were written.
+    outputs: step.outputs.map(({ extends: _parent, ...o }) => ({ ...o, schemaFile: o.schemaFile ? relative(dir, o.schemaFile).split(sep).join('/') : null })),
   };
 }
 

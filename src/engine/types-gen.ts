@@ -104,6 +104,13 @@ class References {
   forOutput(output: OutputSpec): Ref {
     if (output.table && !this.ownOrder(output)) return this.table(output.table);
     if (output.table) return { ...this.table(output.table), orderBy: JSON.stringify(output.orderBy ?? []) };
+    if (output.extends) {
+      // The parent's row and columns by reference, then this output's own.
+      const parent = this.table(output.extends);
+      const inherited = this.pipeline.tables?.[output.extends]?.columns ?? {};
+      const own = Object.fromEntries(Object.entries(output.columns as Columns).filter(([name]) => !(name in inherited)));
+      return { rows: `${parent.rows} & ${rowType(own, '  ')}`, columns: `{ ...${parent.columns}, ...${JSON.stringify(own)} }`, orderBy: JSON.stringify(output.orderBy ?? []) };
+    }
     return { rows: rowType(output.columns as Columns, '  '), columns: JSON.stringify(output.columns), orderBy: JSON.stringify(output.orderBy ?? []) };
   }
 

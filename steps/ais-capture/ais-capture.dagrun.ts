@@ -29,20 +29,7 @@ export interface OutputRows {
   positions: TableRows["ais_positions"];
   rejects: TableRows["ais_rejects"];
   overpass: TableRows["ais_overpass"];
-  random_sample: {
-    mmsi: number | bigint | null;
-    ts_utc: string | null;
-    lat: number | null;
-    lon: number | null;
-    sog: number | null;
-    cog: number | null;
-    heading: number | null;
-    nav_status: number | null;
-    imo: string | null;
-    call_sign: string | null;
-    name: string | null;
-    vessel_type: number | null;
-    source: string | null;
+  random_sample: TableRows["ais_positions"] & {
     sample_rank: number | null;
   };
 }
@@ -52,7 +39,7 @@ export const outputColumns = {
   "positions": tables["ais_positions"].columns,
   "rejects": tables["ais_rejects"].columns,
   "overpass": tables["ais_overpass"].columns,
-  "random_sample": {"mmsi":"BIGINT","ts_utc":"TIMESTAMP","lat":"DOUBLE","lon":"DOUBLE","sog":"DOUBLE","cog":"DOUBLE","heading":"DOUBLE","nav_status":"INTEGER","imo":"VARCHAR","call_sign":"VARCHAR","name":"VARCHAR","vessel_type":"INTEGER","source":"VARCHAR","sample_rank":"INTEGER"},
+  "random_sample": { ...tables["ais_positions"].columns, ...{"sample_rank":"INTEGER"} },
 } as const;
 
 /** Each table output's row order. */

@@ -130,6 +130,11 @@ describe('inputs: columns as names', () => {
       expect(module).toContain('fixes: Pick<TableRows["fix"], "lat" | "mmsi">;');
       expect(module).toContain('"fixes": pickColumns(tables["fix"].columns, ["lat","mmsi"]),');
       expect(module).toMatch(/import \{ pickColumns \} from '[./]+\/src\/sdk\/table-io\.js';/);
+      // An output that extends a table refers to the table's row and columns, then adds its own.
+      const extended = parse(dir, `${BASE}      ranked: { path: ranked.parquet, format: parquet, extends: fix, columns: { rank: INTEGER } }\n`);
+      const extendedModule = typesModule(extended, extended.steps.get('score') as StepSpec);
+      expect(extendedModule).toMatch(/ranked: TableRows\["fix"\] & \{\n {4}rank: number \| null;\n {2}\};/);
+      expect(extendedModule).toContain('"ranked": { ...tables["fix"].columns, ...{"rank":"INTEGER"} },');
     } finally {
       removeFixture(dir);
     }
