@@ -395,17 +395,18 @@ function normalise(raw: RawPipeline, file: string, locate: Locate, problems: Use
     for (const [inName, rawInput] of Object.entries(step.inputs ?? {})) attempt(() => {
       const spec: RawInputObject = typeof rawInput === 'string' ? { from: rawInput } : rawInput;
       const from = spec.from;
-      if (spec.table && spec.columns) throw new UserError('SCHEMA', `input "${name}.${inName}" has both \`table:\` and \`columns:\`; keep one`, where('inputs', inName, 'columns'));
       const picked = Array.isArray(spec.columns) ? spec.columns : undefined;
+      if (spec.table && spec.columns && !picked) throw new UserError('SCHEMA', `input "${name}.${inName}" has both \`table:\` and typed \`columns:\`; keep one (or list the table's column names it relies on)`, where('inputs', inName, 'columns'));
       if (spec.columns && !picked) checkColumnTypes(spec.columns as Columns, ['steps', name, 'inputs', inName, 'columns'], locate, report);
-      if (picked && !/^[a-z][a-z0-9_-]*\.[A-Za-z_][A-Za-z0-9_-]*$/.test(from)) {
-        throw new UserError('SCHEMA', `input "${name}.${inName}" lists column names, which take their types from a producing step; a ${from.split(':')[0]}: input declares \`columns:\` with types`, where('inputs', inName, 'columns'));
+      if (picked && !spec.table && !/^[a-z][a-z0-9_-]*\.[A-Za-z_][A-Za-z0-9_-]*$/.test(from)) {
+        throw new UserError('SCHEMA', `input "${name}.${inName}" lists column names, which take their types from a producing step or a \`table:\`; a ${from.split(':')[0]}: input declares \`columns:\` with types, or names a table`, where('inputs', inName, 'columns'));
       }
       const table = spec.table ? tableNamed(spec.table, ['steps', name, 'inputs', inName, 'table']) : undefined;
       if (spec.table && !table) return;
-      // Picked names are resolved against the producer once every step is read (below).
-      const columns = table?.columns ?? (picked ? undefined : (spec.columns as Columns | undefined));
-      if (picked) picks.push({ step: name, input: inName, names: picked });
+      // Names pick from the named table here, or from the producer once every step is read (below).
+      const at = ['steps', name, 'inputs', inName, 'columns'];
+      const columns = table ? (picked ? pickNamed(table.columns, picked, `input "${name}.${inName}"`, `table "${spec.table}"`, at, locate) : table.columns) : picked ? undefined : (spec.columns as Columns | undefined);
+      if (picked && !table) picks.push({ step: name, input: inName, names: picked });
       const base = { name: inName, format: spec.format, columns, ...(spec.table ? { table: spec.table } : {}), optional: spec.optional ?? false, previous: spec.previous ?? false };
       if (from.startsWith('file:')) {
         const location = resolve(dir, from.slice('file:'.length));
@@ -503,18 +504,23 @@ function pickColumns(steps: Map<string, StepSpec>, pick: { step: string; input: 
   if (!output) return; // checkReferences names the missing producer
   const at = ['steps', pick.step, 'inputs', pick.input, 'columns'];
   if (!output.columns) throw new UserError('COLUMN_MISMATCH', `input "${pick.step}.${pick.input}" lists columns, but "${input.step}.${input.output}" is ${output.format} with no declared columns`, locate(at));
-  const provides = output.columns;
+  const columns = pickNamed(output.columns, pick.names, `input "${pick.step}.${pick.input}"`, `"${input.step}.${input.output}"`, at, locate);
+  (step.inputs as StepInput[])[index] = { ...input, columns };
+}
+
+/** Named columns of `provides` with their types, in the order named; every unknown or repeated name is a located problem. */
+function pickNamed(provides: Columns, names: readonly string[], what: string, source: string, at: (string | number)[], locate: Locate): Columns {
   const problems: UserError[] = [];
   const columns: Record<string, string> = {};
-  pick.names.forEach((column, i) => {
-    if (column in columns) problems.push(new UserError('SCHEMA', `input "${pick.step}.${pick.input}" lists column "${column}" twice`, locate([...at, i])));
+  names.forEach((column, i) => {
+    if (column in columns) problems.push(new UserError('SCHEMA', `${what} lists column "${column}" twice`, locate([...at, i])));
     else if (provides[column] === undefined) {
       const near = closest(column, Object.keys(provides));
-      problems.push(new UserError('COLUMN_MISMATCH', `input "${pick.step}.${pick.input}" expects column "${column}", which "${input.step}.${input.output}" does not provide${near ? ` (did you mean "${near}"?)` : ` (it has: ${Object.keys(provides).join(', ')})`}`, locate([...at, i])));
+      problems.push(new UserError('COLUMN_MISMATCH', `${what} expects column "${column}", which ${source} does not provide${near ? ` (did you mean "${near}"?)` : ` (it has: ${Object.keys(provides).join(', ')})`}`, locate([...at, i])));
     } else columns[column] = provides[column];
   });
   if (problems.length > 0) throw UserError.all(problems);
-  (step.inputs as StepInput[])[index] = { ...input, columns };
+  return columns;
 }
 
 /** JSON Schema keywords that document and never constrain: left out of cache keys. */

@@ -116,7 +116,7 @@ class References {
 
   forInput(input: StepInput, columns: Columns): Ref {
     const spelt = { rows: rowType(columns, '  '), columns: JSON.stringify(columns), orderBy: '[]' };
-    if (input.table) return this.table(input.table);
+    if (input.table) return this.some(this.table(input.table), columns, this.pipeline.tables?.[input.table]?.columns ?? {});
     if (input.kind !== 'step') return spelt;
     const producer = this.pipeline.steps.get(input.step as string) as StepSpec;
     const output = producer.outputs.find((o) => o.name === input.output) as OutputSpec;
@@ -131,9 +131,13 @@ class References {
       entry.values = true;
       whole = { rows: `${entry.alias}OutputRows[${JSON.stringify(output.name)}]`, columns: `${entry.alias}OutputColumns[${JSON.stringify(output.name)}]`, orderBy: '[]' };
     }
-    // Some of the producer's columns (`columns:` on the input): a Pick of its row, not a second copy.
+    return input.columns ? this.some(whole, columns, output.columns ?? {}) : { ...whole, orderBy: '[]' };
+  }
+
+  /** Some of a table's columns (`columns: [names]` on the input): a Pick of its row, not a second copy. */
+  private some(whole: Ref, columns: Columns, all: Columns): Ref {
     const names = Object.keys(columns);
-    if (!input.columns || names.join('\0') === Object.keys(output.columns ?? {}).join('\0')) return { ...whole, orderBy: '[]' };
+    if (names.join('\0') === Object.keys(all).join('\0')) return { ...whole, orderBy: '[]' };
     this.picks = true;
     return { rows: `Pick<${whole.rows}, ${names.map((n) => JSON.stringify(n)).join(' | ')}>`, columns: `pickColumns(${whole.columns}, ${JSON.stringify(names)})`, orderBy: '[]' };
   }

@@ -160,12 +160,35 @@ describe('inputs: columns as names', () => {
       expect(found).toEqual([
         expect.stringMatching(/^13:\d+ input "score.fixes" expects column "msi", which "load.fixes" does not provide \(did you mean "mmsi"\?\)/),
         expect.stringMatching(/^13:\d+ input "score.fixes" lists column "lat" twice/),
-        expect.stringMatching(/^19:\d+ input "other.raw" lists column names, which take their types from a producing step; a file: input declares `columns:` with types/),
+        expect.stringMatching(/^19:\d+ input "other.raw" lists column names, which take their types from a producing step or a `table:`; a file: input declares `columns:` with types, or names a table/),
       ]);
       // The location points at the name in the list.
       const line = text.split('\n')[12];
       const col = Number(/^13:(\d+)/.exec(found[0])?.[1]);
       expect(line.slice(col - 1).startsWith('msi')).toBe(true);
+    } finally {
+      removeFixture(dir);
+    }
+  });
+
+  it('a file input picks from a named table: the table\'s types, a Pick of its row; typed columns beside a table are refused', () => {
+    const dir = project({ 'data/in.csv': 'mmsi,lat\n1,2\n' });
+    try {
+      const step = `  other:
+    kernel: steps/score/kernel.ts
+    inputs:
+      raw: { from: file:data/in.csv, table: fix, columns: COLUMNS }
+    outputs:
+      out: { path: other.json, format: json }
+`;
+      const pipeline = parse(dir, BASE + step.replace('COLUMNS', '[lat, mmsi]'));
+      const other = pipeline.steps.get('other') as StepSpec;
+      expect(other.inputs[0].columns).toEqual({ lat: 'DOUBLE', mmsi: 'BIGINT' });
+      const module = typesModule(pipeline, other);
+      expect(module).toContain('raw: Pick<TableRows["fix"], "lat" | "mmsi">;');
+      expect(module).toContain('"raw": pickColumns(tables["fix"].columns, ["lat","mmsi"]),');
+      expect(problems(dir, BASE + step.replace('COLUMNS', '[lat, mmsii]'))).toEqual([expect.stringMatching(/^19:\d+ input "other.raw" expects column "mmsii", which table "fix" does not provide \(did you mean "mmsi"\?\)/)]);
+      expect(problems(dir, BASE + step.replace('COLUMNS', '{ lat: DOUBLE }'))).toEqual([expect.stringMatching(/input "other.raw" has both `table:` and typed `columns:`; keep one/)]);
     } finally {
       removeFixture(dir);
     }
