@@ -12,6 +12,8 @@
 //   --quick: 100,000 rows. --code DIR: run DIR/bench/rf-fuse-child.ts (e.g. a worktree of older code, for a ratio).
 //   --tiles DIR: keep generated tiles in DIR and reuse them (a tile depends only on its index and vessel
 //   count, so 5M/10M/20M runs share most of theirs); the run links the ones it needs.
+//   --prepare-only: generate the tiles (into --tiles DIR) and stop, so a big run's data can be made
+//   while another measurement runs.
 import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -82,6 +84,10 @@ async function writeTile(tile: number, store: (kind: string) => string): Promise
   await writeTable(store('done'), { tile: 'INTEGER' }, [{ tile }]);
 }
 console.log(`prepared ${aisRows} AIS rows, ${rfRows} RF rows in ${tiles} tile(s) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+if (process.argv.includes('--prepare-only')) {
+  rmSync(root, { recursive: true, force: true });
+  process.exit(0);
+}
 
 // The child script is copied next to the code under test, so an older checkout can be measured too.
 const childScript = join(code, 'bench', 'rf-fuse-child.ts');
