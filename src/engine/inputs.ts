@@ -8,6 +8,7 @@ import { resolveUnder } from './paths.js';
 import { digestBytes, digestJson } from '../sdk/hash.js';
 import { isPerInstance, type InputFormat, type Pipeline, type StepInput, type StepSpec } from './pipeline.js';
 import { treeBytes, type Store, type StoredOutput } from './store.js';
+import { WalkProblem } from './tree-walk.js';
 import type { ResolvedInput } from './execute.js';
 import type { InputRecord } from './manifest.js';
 import { instanceId, type Instance } from './instances.js';
@@ -158,7 +159,13 @@ async function resolveFileInput(store: Store, files: FileInputs, instance: Insta
     throw new UserError('BAD_INPUT', `input "${input.name}": file:${shown} does not exist`);
   }
   if (info.isDirectory()) {
-    const tree = await store.digestInputTree(location);
+    let tree;
+    try {
+      tree = await store.digestInputTree(location);
+    } catch (error) {
+      if (error instanceof WalkProblem) throw new UserError('BAD_INPUT', `input "${input.name}": file:${shown}/${error.message}`);
+      throw error;
+    }
     return { name: input.name, files: [location], format: input.format ?? 'directory', columns: input.columns, record: { name: input.name, source: `file:${shown}`, digest: tree.digest, bytes: tree.size, files: tree.files } };
   }
   const { digest, size } = await store.digestOf(location, info);

@@ -204,22 +204,34 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
       }
     }
     // Captures are not action entries (shared by `captures export/import` and the remote's captures/): sources skip the action cache.
-    const found = forced || refreshed || step.source ? undefined : await cache.lookup(key, expectedOutputs(shared, instance), { dryRun: options.dryRun, onProgress: (done, total) => emit({ type: 'progress', instance: instance.id, done, total }) });
-    const action = found?.action;
+    const expected = expectedOutputs(shared, instance);
+    const found = forced || refreshed || step.source ? undefined : await cache.lookup(key, expected, { dryRun: options.dryRun, onProgress: (done, total) => emit({ type: 'progress', instance: instance.id, done, total }) });
+    let action = found?.action;
+    const fromRemote = found?.action ? found.from === 'remote' : false;
     if (found && !found.action && found.problem) reasons = [{ kind: 'remote-rejected', problem: found.problem }];
+    const mismatch = action && entryMismatch(expected, action);
+    if (mismatch) {
+      // The key matched but the entry does not describe this step's outputs: it was edited or forged.
+      if (!options.dryRun) await store.dropAction(key);
+      reasons = [{ kind: 'bad-cache-entry', problem: mismatch }];
+      action = undefined;
+    }
     if (action) {
       try {
+        await store.checkObjectsPresent(action);
         const restored = { files: 0 };
         const outputs = options.dryRun ? [...action.outputs] : await materialize(pipeline, store, action, restored);
         outputsOf.set(instance.id, outputs);
         lastSeen[instance.id] = seen;
-        if (found?.from !== 'remote') ctx.memo?.observe(instance.id, key, shared.keyId, outputs);
-        return { ...common, status: 'cached', ...because(found?.from === 'remote' ? { kind: 'remote-hit', pinned: false } : { kind: 'unchanged' }), ...(restored.files > 0 ? { restored_files: restored.files } : {}), outputs, metrics: action.metrics, warnings: [...action.warnings], duration_ms: Math.round(performance.now() - t0) };
+        if (!fromRemote) ctx.memo?.observe(instance.id, key, shared.keyId, outputs);
+        return { ...common, status: 'cached', ...because(fromRemote ? { kind: 'remote-hit', pinned: false } : { kind: 'unchanged' }), ...(restored.files > 0 ? { restored_files: restored.files } : {}), outputs, metrics: action.metrics, warnings: [...action.warnings], duration_ms: Math.round(performance.now() - t0) };
       } catch (error) {
         if (!(error instanceof CorruptObject)) throw error;
+        reasons = [{ kind: 'corrupt-cache', problem: error.problem, digest: error.digest }];
+        // A plan only reports what a build would find; it changes nothing.
+        if (options.dryRun) return { ...common, status: 'would-build', ...because(...reasons), outputs: [], metrics: {}, warnings: [], duration_ms: 0 };
         await store.discard(error.digest);
         await store.dropAction(key);
-        reasons = [{ kind: 'corrupt-cache', problem: error.problem, digest: error.digest }];
       }
     }
     if (options.dryRun) return { ...common, status: 'would-build', ...because(...reasons), outputs: [], metrics: {}, warnings: [], duration_ms: 0 };
@@ -227,7 +239,7 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
     const capturedAt = new Date().toISOString();
     const { action: result, shared: onRemote } = await semaphore.run(() => {
       emit({ type: 'instance-started', instance: instance.id, step: step.name, partition: instance.partition, reasons });
-      return executor.run({ pipeline, store, instance, inputs, params: stepParams, key, runId, emit, expected: expectedOutputs(shared, instance), digests: { code: code.digest, definition, packages } });
+      return executor.run({ pipeline, store, instance, inputs, params: stepParams, key, runId, emit, expected, digests: { code: code.digest, definition, packages } });
     });
     if (captureKey) {
       const record: CaptureRecord = {
@@ -288,6 +300,19 @@ async function adoptPinnedAction(captures: Captures, action: ActionResult | unde
 function runIdTime(runId: string): string {
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(\d{3})Z/.exec(runId);
   return m ? `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.${m[7]}Z` : new Date(0).toISOString();
+}
+
+/** Why an action entry read for this instance's key does not describe its outputs; undefined when it does. */
+function entryMismatch(expected: readonly ExpectedOutput[], action: ActionResult): string | undefined {
+  const declared = expected.map((o) => o.name).sort();
+  const named = action.outputs.map((o) => o.name).sort();
+  if (declared.join('\0') !== named.join('\0')) return `names outputs ${named.join(', ') || 'none'}, the step declares ${declared.join(', ')}`;
+  for (const output of action.outputs) {
+    const want = expected.find((o) => o.name === output.name) as ExpectedOutput;
+    if (output.path !== want.path) return `gives output "${output.name}" the path ${JSON.stringify(output.path)}, not the declared one`;
+    if (output.kind !== want.kind) return `gives output "${output.name}" the wrong kind`;
+  }
+  return undefined;
 }
 
 /** A record's reasons: the structured form, and the sentence rendered from it in one place. */

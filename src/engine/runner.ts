@@ -6,7 +6,6 @@ import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { UserError } from '../sdk/errors.js';
-import { writeFileAtomic } from '../sdk/atomic-write.js';
 import { checkParam, coerceParam, loadPipeline, SAFE_PARTITION_VALUE, type Pipeline } from './pipeline.js';
 import { Store, type StoredOutput } from './store.js';
 import { LocalExecutor } from './executors/local.js';
@@ -196,10 +195,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     // The previous manifest is read only for cached records the memo did not serve.
     const previous = manifest.steps.some((r) => r.status === 'cached' && !memo?.served.has(r.instance)) ? latestManifest(store.runsDir) : undefined;
     const written = referToUnchanged(manifest.steps, previous, memo?.served);
-    await writeFileAtomic(manifestPath, `${JSON.stringify({ ...manifest, steps: written })}\n`);
+    await store.writeFileAtomic(manifestPath, `${JSON.stringify({ ...manifest, steps: written })}\n`);
     await memo?.update(manifest.steps, written, runId);
     const lastSeenNow = JSON.stringify(lastSeen);
-    if (lastSeenNow !== lastSeenText) await writeFileAtomic(lastSeenFile, lastSeenNow);
+    if (lastSeenNow !== lastSeenText) await store.writeFileAtomic(lastSeenFile, lastSeenNow);
     await store.saveStatCache();
     await rm(join(store.tmpDir, runId), { recursive: true, force: true });
     finished(relative(store.root, manifestPath).split(sep).join('/'));

@@ -8,12 +8,13 @@
 //   cache/tmp/               scratch for running steps
 //
 // Every write goes through atomic-write.ts (temp name + rename), so a crash leaves either the old or the new file, never half of one.
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { copyFile, lstat, mkdir, readFile, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { copyFile, lstat, mkdir, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { constants as fsConstants, type BigIntStats, type Dirent } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
+import { isSafeRelativePath, walkFiles, WalkProblem } from './tree-walk.js';
 import { DIGEST_PREFIX, canonicalJson, digestBytes, digestFile } from '../sdk/hash.js';
-import { replaceFile, writeFileAtomic } from '../sdk/atomic-write.js';
+import { replaceFile } from '../sdk/atomic-write.js';
 import { acquireLock } from './lock.js';
 import { StatCache } from './stat-cache.js';
 import { createHash } from 'node:crypto';
@@ -47,6 +48,17 @@ export interface ActionResult {
   readonly run_id: string;
 }
 
+/**
+ * The writes that put bytes on disk (store objects, entries, manifests, out/ copies), injectable so a
+ * test can make the disk fill up halfway through a build.
+ */
+export interface StoreIO {
+  writeFile(path: string, data: string | Uint8Array): Promise<void>;
+  copyFile(source: string, target: string, mode?: number): Promise<void>;
+}
+
+export const nodeIO: StoreIO = { writeFile: (path, data) => writeFile(path, data), copyFile };
+
 export class Store {
   readonly objectsDir: string;
   readonly actionsDir: string;
@@ -55,7 +67,10 @@ export class Store {
   /** Loaded shard by shard on first use, i.e. after a build has taken the lock. */
   private readonly stats: StatCache;
 
-  constructor(readonly root: string) {
+  constructor(
+    readonly root: string,
+    readonly io: StoreIO = nodeIO,
+  ) {
     this.objectsDir = join(root, 'objects');
     this.actionsDir = join(root, 'actions');
     this.runsDir = join(root, 'runs');
@@ -76,6 +91,11 @@ export class Store {
 
   async saveStatCache(): Promise<void> {
     await this.stats.save();
+  }
+
+  /** Write a whole file atomically through this store's IO (temp name + rename). */
+  writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+    return replaceFile(path, (temp) => this.io.writeFile(temp, data));
   }
 
   private remember(path: string, info: BigIntStats, digest: string): void {
@@ -164,8 +184,16 @@ export class Store {
 
   // ---------- objects ----------
 
-  /** Move a freshly written file into the store (it is consumed). Returns its digest. */
+  /**
+   * Move a file the step wrote into the store (it is consumed). Only a regular file the step created
+   * is moved: a link is refused (WalkProblem), and a file with other hard links (the step linked
+   * someone's file in) is copied and the copy verified, so the store never shares an inode with a
+   * file it does not own.
+   */
   async ingestFile(path: string): Promise<{ digest: string; size: number }> {
+    const info = await lstat(path);
+    if (info.isSymbolicLink()) throw new WalkProblem('link', '.');
+    if (!info.isFile()) throw new WalkProblem('not-a-file', '.');
     const { digest, size } = await digestFile(path);
     this.verified.add(digest);
     const target = this.objectPath(digest);
@@ -173,26 +201,30 @@ export class Store {
       await unlink(path);
     } else {
       await mkdir(dirname(target), { recursive: true });
-      if ((await lstat(path)).isSymbolicLink()) {
-        // A kernel may link to a file; the store keeps the content, never the link.
-        await replaceFile(target, (temp) => copyFile(path, temp));
+      if (info.nlink > 1) {
+        await replaceFile(target, async (temp) => {
+          await this.io.copyFile(path, temp);
+          if ((await digestFile(temp)).digest !== digest) throw new Error(`a step output changed while it was being stored (${digest})`);
+        });
         await unlink(path);
       } else await rename(path, target);
     }
     return { digest, size };
   }
 
-  /** Ingest every file of a directory plus its tree object. */
+  /** Ingest every file of a directory plus its tree object. A link anywhere in it is refused (WalkProblem). */
   async ingestTree(dir: string): Promise<{ digest: string; size: number; files: number }> {
+    if ((await lstat(dir)).isSymbolicLink()) throw new WalkProblem('link', '.');
     const entries: TreeEntry[] = [];
-    for (const file of await listFiles(dir)) {
+    // Walk everything first: a refused link must stop the step before anything was moved.
+    for (const file of walkFiles(dir, 'refuse')) {
       const { digest, size } = await this.ingestFile(join(dir, file));
       entries.push({ path: file, digest, size });
     }
     const tree = treeBytes(entries);
     const digest = digestBytes(tree);
     const target = this.objectPath(digest);
-    if (!existsSync(target)) await writeFileAtomic(target, tree);
+    if (!existsSync(target)) await this.writeFileAtomic(target, tree);
     return { digest, size: entries.reduce((sum, e) => sum + e.size, 0), files: entries.length };
   }
 
@@ -204,17 +236,42 @@ export class Store {
       throw new CorruptObject(digest, 'missing');
     }
     if (digestBytes(data) !== digest) throw new CorruptObject(digest);
-    return (JSON.parse(data.toString('utf8')) as { entries: TreeEntry[] }).entries;
+    // A tree whose digest matches can still have been crafted: every entry must name a path inside the tree.
+    let entries: unknown;
+    try {
+      entries = (JSON.parse(data.toString('utf8')) as { entries?: unknown }).entries;
+    } catch {
+      throw new CorruptObject(digest, 'malformed');
+    }
+    if (!Array.isArray(entries) || !entries.every(isTreeEntry)) throw new CorruptObject(digest, 'malformed');
+    return entries;
+  }
+
+  /**
+   * Throw CorruptObject('missing') unless every object an action entry names is in the store (tree
+   * objects and their files), so an entry naming missing objects is a miss before out/ is touched.
+   */
+  async checkObjectsPresent(action: ActionResult): Promise<void> {
+    for (const output of action.outputs) {
+      if (!existsSync(this.objectPath(output.digest))) throw new CorruptObject(output.digest, 'missing');
+      if (output.kind !== 'tree') continue;
+      for (const entry of await this.readTree(output.digest)) {
+        if (!existsSync(this.objectPath(entry.digest))) throw new CorruptObject(entry.digest, 'missing');
+      }
+    }
   }
 
   /**
    * Make `target` hold exactly the object `digest`. Reads nothing when the stat cache says it already
    * does. A copied object is re-hashed, so a corrupt object is never served (CorruptObject is thrown).
+   * `root` is the output root: a symbolic link standing anywhere between it and `target` is a stray
+   * link and is removed itself (never followed), so nothing outside out/ is written or deleted.
    */
-  async materializeFile(digest: string, target: string): Promise<'kept' | 'written'> {
-    // A synchronous stat: a no-op checks one output per instance, and a thread-pool round trip per
-    // file cost several times the stat itself at 365 partitions.
-    const current = statSync(target, { bigint: true, throwIfNoEntry: false });
+  async materializeFile(digest: string, target: string, root?: string): Promise<'kept' | 'written'> {
+    if (root !== undefined) replaceLinkedDirs(root, dirname(target));
+    // Synchronous lstats: a no-op checks one output per instance, and a thread-pool round trip per
+    // file cost several times the stat itself at 365 partitions. lstat: a link here is removed, not followed.
+    const current = lstatSync(target, { bigint: true, throwIfNoEntry: false });
     if (current?.isFile()) {
       const { digest: existing } = await this.digestOf(target, current);
       if (existing === digest) return 'kept';
@@ -222,9 +279,10 @@ export class Store {
     const source = this.objectPath(digest);
     if (!existsSync(source)) throw new CorruptObject(digest, 'missing');
     await mkdir(dirname(target), { recursive: true });
-    if (current?.isDirectory()) await rm(target, { recursive: true, force: true });
+    // rm removes a link itself, and never follows links inside a folder it removes.
+    if (current && !current.isFile()) await rm(target, { recursive: true, force: true });
     await replaceFile(target, async (temp) => {
-      await copyFile(source, temp, fsConstants.COPYFILE_FICLONE);
+      await this.io.copyFile(source, temp, fsConstants.COPYFILE_FICLONE);
       // An object this build just hashed (a step's fresh output) or already checked is not re-read.
       if (this.verified.has(digest)) return;
       if ((await digestFile(temp)).digest !== digest) throw new CorruptObject(digest);
@@ -234,16 +292,21 @@ export class Store {
     return 'written';
   }
 
-  /** Make directory `target` hold exactly the tree `digest` (files not in the tree are removed). */
-  async materializeTree(digest: string, target: string, counts?: { files: number }): Promise<'kept' | 'written'> {
+  /**
+   * Make directory `target` hold exactly the tree `digest` (files not in the tree are removed). Links
+   * inside the old copy are entries to remove, never folders to list. `counts` counts the files
+   * written or removed.
+   */
+  async materializeTree(digest: string, target: string, root?: string, counts?: { files: number }): Promise<'kept' | 'written'> {
     const entries = await this.readTree(digest);
-    const current = await statOrUndefined(target);
+    if (root !== undefined) replaceLinkedDirs(root, dirname(target));
+    const current = await lstatOrUndefined(target);
     if (current && !current.isDirectory()) await rm(target, { force: true });
     let changed = false;
     const wanted = new Set(entries.map((e) => e.path));
     // Remove what the tree does not hold first: a file may stand where the tree needs a directory.
-    if (existsSync(target)) {
-      for (const file of await listFiles(target)) {
+    if (current?.isDirectory()) {
+      for (const file of walkFiles(target, 'list')) {
         if (!wanted.has(file)) {
           await rm(join(target, file), { force: true });
           changed = true;
@@ -273,16 +336,19 @@ export class Store {
     return join(this.actionsDir, `${key.slice(DIGEST_PREFIX.length)}.json`);
   }
 
+  /** The entry for `key`; undefined when there is none or it is not a well-formed entry for this key. */
   readAction(key: string): ActionResult | undefined {
+    let text: string;
     try {
-      return JSON.parse(readFileSync(this.actionPath(key), 'utf8')) as ActionResult;
+      text = readFileSync(this.actionPath(key), 'utf8');
     } catch {
       return undefined;
     }
+    return parseActionEntry(text, key).action;
   }
 
   async writeAction(result: ActionResult): Promise<void> {
-    await writeFileAtomic(this.actionPath(result.key), canonicalJson(result));
+    await this.writeFileAtomic(this.actionPath(result.key), canonicalJson(result));
   }
 
   async dropAction(key: string): Promise<void> {
@@ -322,10 +388,53 @@ export class Store {
   }
 }
 
+/**
+ * An action entry read back from disk is untrusted: it must parse, have the entry's shape, name
+ * digests, and give every output a relative path that stays inside the output root.
+ */
+export function parseActionEntry(text: string, key?: string): { action?: ActionResult; problem?: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return { problem: `does not parse (${(error as Error).message})` };
+  }
+  const a = value as ActionResult;
+  if (typeof a !== 'object' || a === null || Array.isArray(a)) return { problem: 'is not a JSON object' };
+  if (!isDigest(a.key)) return { problem: 'has no valid "key"' };
+  if (key !== undefined && a.key !== key) return { problem: `names key ${a.key}, not the key of its file name` };
+  if (typeof a.step !== 'string' || typeof a.run_id !== 'string' || typeof a.source !== 'boolean') return { problem: 'lacks "step", "run_id" or "source"' };
+  if (!isStringRecord(a.partition)) return { problem: '"partition" is not a map of strings' };
+  if (typeof a.metrics !== 'object' || a.metrics === null || !Array.isArray(a.warnings)) return { problem: 'lacks "metrics" or "warnings"' };
+  if (!Array.isArray(a.outputs)) return { problem: '"outputs" is not a list' };
+  for (const [index, o] of (a.outputs as unknown[]).entries()) {
+    const output = o as StoredOutput;
+    if (typeof output !== 'object' || output === null || typeof output.name !== 'string') return { problem: `outputs[${index}] has no name` };
+    if (!isSafeRelativePath(output.path)) return { problem: `output "${output.name}" path ${JSON.stringify(output.path)} leaves the output root` };
+    if (output.kind !== 'file' && output.kind !== 'tree') return { problem: `output "${output.name}" kind is not file or tree` };
+    if (!isDigest(output.digest)) return { problem: `output "${output.name}" digest is not a sha256 digest` };
+    if (!Number.isSafeInteger(output.bytes) || output.bytes < 0) return { problem: `output "${output.name}" bytes is not a size` };
+  }
+  return { action: a };
+}
+
+function isStringRecord(value: unknown): value is Record<string, string> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string');
+}
+
+function isTreeEntry(entry: unknown): entry is TreeEntry {
+  const e = entry as TreeEntry;
+  return typeof e === 'object' && e !== null && isSafeRelativePath(e.path) && isDigest(e.digest) && Number.isSafeInteger(e.size) && e.size >= 0;
+}
+
+export function isDigest(value: unknown): value is string {
+  return typeof value === 'string' && /^sha256:[0-9a-f]{64}$/.test(value);
+}
+
 export class CorruptObject extends Error {
   constructor(
     readonly digest: string,
-    readonly problem: 'corrupt' | 'missing' = 'corrupt',
+    readonly problem: 'corrupt' | 'missing' | 'malformed' = 'corrupt',
   ) {
     super(`cache object ${digest} is ${problem}`);
     this.name = 'CorruptObject';
@@ -374,24 +483,9 @@ function walkFingerprint(dir: string, files: readonly string[]): string {
 }
 
 /** Every file below `dir`, as sorted '/'-separated relative paths. Hidden temp files are skipped. */
+/** Every file below `dir` (an input folder: links followed, loops refused), sorted '/'-separated relative paths. */
 export async function listFiles(dir: string): Promise<string[]> {
-  const files: string[] = [];
-  const walk = async (current: string): Promise<void> => {
-    let entries;
-    try {
-      entries = await readdir(current, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const entry of entries) {
-      const full = join(current, entry.name);
-      const kind = entryKind(entry, full);
-      if (kind === 'dir') await walk(full);
-      else if (kind === 'file' && !entry.name.endsWith('.tmp')) files.push(relative(dir, full).split(sep).join('/'));
-    }
-  };
-  await walk(dir);
-  return files.sort();
+  return walkFiles(dir, 'follow');
 }
 
 /** A directory entry as the walkers see it: symlinks are followed (their target's content counts). */
@@ -411,23 +505,26 @@ export function entryKind(entry: Pick<Dirent, 'isFile' | 'isDirectory' | 'isSymb
 
 /** Synchronous twin of listFiles, for the no-op hot path. */
 export function listFilesSync(dir: string): string[] {
-  const files: string[] = [];
-  // Relative paths are built while walking: path.relative per file is measurable at 10,000 files.
-  const walk = (current: string, prefix: string): void => {
-    let entries;
-    try {
-      entries = readdirSync(current, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const entry of entries) {
-      const kind = entryKind(entry, `${current}${sep}${entry.name}`);
-      if (kind === 'dir') walk(`${current}${sep}${entry.name}`, `${prefix}${entry.name}/`);
-      else if (kind === 'file' && !entry.name.endsWith('.tmp')) files.push(`${prefix}${entry.name}`);
-    }
-  };
-  walk(dir, '');
-  return files.sort();
+  return walkFiles(dir, 'follow');
+}
+
+/**
+ * Make every folder from `root` down to `dir` a real folder: a link (or file) standing in the way is
+ * removed itself, so a write below it can never land outside the output root.
+ */
+function replaceLinkedDirs(root: string, dir: string): void {
+  const rel = relative(root, dir);
+  if (rel === '' || rel.startsWith('..')) return;
+  let current = root;
+  // Synchronous: it runs for every output on the no-op path.
+  for (const part of rel.split(sep)) {
+    current = join(current, part);
+    const info = lstatSync(current, { throwIfNoEntry: false });
+    if (!info) return; // mkdir -p creates the rest as real folders
+    if (info.isDirectory()) continue;
+    rmSync(current, { force: true });
+    return;
+  }
 }
 
 async function removeEmptyDirs(dir: string): Promise<boolean> {
@@ -442,9 +539,9 @@ async function removeEmptyDirs(dir: string): Promise<boolean> {
   return empty;
 }
 
-async function statOrUndefined(path: string): Promise<BigIntStats | undefined> {
+async function lstatOrUndefined(path: string): Promise<BigIntStats | undefined> {
   try {
-    return await stat(path, { bigint: true });
+    return await lstat(path, { bigint: true });
   } catch {
     return undefined;
   }

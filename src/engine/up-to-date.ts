@@ -17,7 +17,6 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { digestBytes, DIGEST_PREFIX } from '../sdk/hash.js';
-import { writeFileAtomic } from '../sdk/atomic-write.js';
 import { sameJson, type StepRecord } from './manifest.js';
 import { resolveUnder } from './paths.js';
 import type { Store, StoredOutput } from './store.js';
@@ -73,7 +72,7 @@ export class UpToDateMemo {
   private readonly runsPresent = new Map<string, boolean>();
 
   constructor(
-    private readonly store: Pick<Store, 'root' | 'runsDir' | 'actionPath'>,
+    private readonly store: Pick<Store, 'root' | 'runsDir' | 'actionPath' | 'writeFileAtomic'>,
     pipelineFile: string,
     private readonly outputRoot: string,
     private readonly engine: string,
@@ -133,7 +132,7 @@ export class UpToDateMemo {
         this.dirty = true;
       }
     });
-    if (this.dirty) await writeFileAtomic(this.file, JSON.stringify({ version: VERSION, engine: this.engine, entries: this.entries } satisfies MemoFile));
+    if (this.dirty) await this.store.writeFileAtomic(this.file, JSON.stringify({ version: VERSION, engine: this.engine, entries: this.entries } satisfies MemoFile));
     this.dirty = false;
   }
 

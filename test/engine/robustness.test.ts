@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { seededRandom } from '../../src/sdk/random.js';
 import { DIGEST_PREFIX } from '../../src/sdk/hash.js';
 import { readManifest, type Manifest } from '../../src/engine/manifest.js';
 import { copyFixture, removeFixture, runCli } from '../helpers/fixture.js';
@@ -28,22 +27,36 @@ async function onDisk(dir: string, manifest: Manifest): Promise<Record<string, s
 }
 
 describe('crash safety and concurrency', () => {
-  it('SIGKILL at random points never leaves state a later build trusts wrongly', async () => {
+  it('SIGKILL at points across a build never leaves state a later build trusts wrongly', async () => {
     const clean = fresh();
     expect((await runCli(['build'], clean)).code).toBe(0);
     const expected = outputDigests(latest(clean));
 
+    // Each kill is tied to the build's own progress (the Nth "building" line, then a delay), not to a
+    // wall-clock timer, so it lands mid-build however loaded the machine is. Fresh param values always
+    // have seven steps to build; a repeated value resumes from what the killed build left behind.
+    const trials = [
+      { rows: 5, clearOut: true, start: 2, delayMs: 100 }, // while the make kernels run
+      { rows: 6, clearOut: false, start: 5, delayMs: 0 }, // as the SQL steps start
+      { rows: 5, clearOut: false, start: 1, delayMs: 0 }, // resume rows=5
+      { rows: 7, clearOut: true, start: 4, delayMs: 200 }, // while make outputs are stored and copied out
+      { rows: 7, clearOut: false, start: 1, delayMs: 0 }, // resume rows=7
+      { rows: 5, clearOut: false, start: 1, delayMs: 30 }, // resume rows=5 again
+    ];
     const dir = fresh();
-    const random = seededRandom(20261121);
+    let signalled = 0;
     let killed = 0;
-    for (let trial = 0; trial < 6; trial += 1) {
-      // Vary what the build has to do: sometimes from scratch, sometimes a param change.
-      if (trial % 3 === 0) rmSync(join(dir, 'out'), { recursive: true, force: true });
-      const args = trial % 2 === 0 ? ['build'] : ['build', '--set', `make.rows=${5 + trial}`];
-      const result = await runCli(args, dir, { killAfterMs: Math.floor(150 + random() * 2500) });
+    for (const trial of trials) {
+      if (trial.clearOut) rmSync(join(dir, 'out'), { recursive: true, force: true });
+      const args = ['build', '--verbose', ...(trial.rows === 5 ? [] : ['--set', `make.rows=${trial.rows}`])];
+      const result = await runCli(args, dir, { signalOn: { after: /^building /m, count: trial.start, delayMs: trial.delayMs } });
+      if (result.signalled) signalled += 1;
       if (result.signal === 'SIGKILL') killed += 1;
+      else expect(result.code, result.stderr).toBe(0);
     }
-    expect(killed).toBeGreaterThan(2);
+    // Every fresh-value trial has a step left to build after its trigger, so at least those three die.
+    expect(killed).toBe(signalled);
+    expect(killed).toBeGreaterThanOrEqual(3);
     const final = await runCli(['build'], dir);
     expect(final.code, final.stderr).toBe(0);
     const manifest = latest(dir);

@@ -24,20 +24,46 @@ export interface CliResult {
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
+  /** Whether `signalOn` fired (the signal was sent while the process was still running). */
+  signalled: boolean;
 }
 
-/** Run the compiled CLI (npm test compiles first) in `cwd`. `killAfterMs` sends SIGKILL mid-run. */
-export function runCli(args: string[], cwd: string, options: { killAfterMs?: number; env?: Record<string, string> } = {}): Promise<CliResult> {
+/**
+ * Send `signal` (default SIGKILL) once stderr has shown `after` `count` times (default 1), `delayMs`
+ * later: tied to the build's own progress lines, so it lands mid-build however loaded the machine is.
+ */
+export interface SignalOn {
+  after: RegExp;
+  count?: number;
+  delayMs?: number;
+  signal?: NodeJS.Signals;
+}
+
+/** Run the compiled CLI (npm test compiles first) in `cwd`. */
+export function runCli(args: string[], cwd: string, options: { signalOn?: SignalOn; env?: Record<string, string> } = {}): Promise<CliResult> {
   return new Promise((resolvePromise) => {
     const child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, ...options.env } });
     let stdout = '';
     let stderr = '';
+    let signalled = false;
+    let timer: NodeJS.Timeout | undefined;
+    let exited = false;
+    const trigger = options.signalOn;
     child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = options.killAfterMs !== undefined ? setTimeout(() => child.kill('SIGKILL'), options.killAfterMs) : undefined;
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (!trigger || timer || signalled) return;
+      const seen = stderr.match(new RegExp(trigger.after.source, `${trigger.after.flags.replace('g', '')}g`))?.length ?? 0;
+      if (seen < (trigger.count ?? 1)) return;
+      timer = setTimeout(() => {
+        if (exited) return;
+        signalled = child.kill(trigger.signal ?? 'SIGKILL');
+      }, trigger.delayMs ?? 0);
+    });
+    child.on('exit', () => (exited = true));
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
-      resolvePromise({ code, signal, stdout, stderr });
+      resolvePromise({ code, signal, stdout, stderr, signalled });
     });
   });
 }

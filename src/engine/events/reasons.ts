@@ -37,6 +37,8 @@ export function describeReason(reason: Reason): string {
       return `${reason.problem}; rebuilding`;
     case 'remote-hit':
       return reason.pinned ? 'pinned capture fetched from the remote cache' : 'inputs, params and code unchanged (fetched from the remote cache)';
+    case 'bad-cache-entry':
+      return `cached entry ${reason.problem}; rebuilding`;
     case 'upstream-would-build':
       return `upstream ${reason.instance} would rebuild`;
     case 'unchanged':

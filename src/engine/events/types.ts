@@ -25,6 +25,7 @@ export type RerunReason =
   | { readonly kind: 'corrupt-cache'; readonly problem: string; readonly digest: string }
   /** The remote cache had an entry, but it or an object it references failed its checks. */
   | { readonly kind: 'remote-rejected'; readonly problem: string }
+  | { readonly kind: 'bad-cache-entry'; readonly problem: string }
   | { readonly kind: 'upstream-would-build'; readonly instance: string };
 
 /** Why an instance was served from the store. */

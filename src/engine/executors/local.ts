@@ -4,6 +4,8 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
 import { resolveUnder } from '../paths.js';
+import { isSafeRelativePath, WalkProblem } from '../tree-walk.js';
+import { StepError } from '../../sdk/errors.js';
 import { relativiser } from '../../sdk/project-paths.js';
 import { outputPath, type Pipeline } from '../pipeline.js';
 import { runStep, KernelPool, type ResolvedInput, type StepEvents } from '../execute.js';
@@ -56,12 +58,19 @@ export async function runInScratch(pipeline: Pipeline, store: Store, instance: I
   const outputs: StoredOutput[] = [];
   for (const output of step.outputs) {
     const finalPath = relative(pipeline.outputRoot, outputPath(pipeline, step, output, instance.partitionValue)).split(sep).join('/');
-    if (output.format === 'directory') {
-      const tree = await store.ingestTree(targets[output.name]);
-      outputs.push({ name: output.name, path: finalPath, kind: 'tree', digest: tree.digest, bytes: tree.size, files: tree.files });
-    } else {
-      const file = await store.ingestFile(targets[output.name]);
-      outputs.push({ name: output.name, path: finalPath, kind: 'file', digest: file.digest, bytes: file.size, rows: result.rows[output.name] });
+    try {
+      if (output.format === 'directory') {
+        const tree = await store.ingestTree(targets[output.name]);
+        outputs.push({ name: output.name, path: finalPath, kind: 'tree', digest: tree.digest, bytes: tree.size, files: tree.files });
+      } else {
+        const file = await store.ingestFile(targets[output.name]);
+        outputs.push({ name: output.name, path: finalPath, kind: 'file', digest: file.digest, bytes: file.size, rows: result.rows[output.name] });
+      }
+    } catch (error) {
+      if (!(error instanceof WalkProblem)) throw error;
+      // Refused, not followed: storing a link's target could copy or move files from outside the step's folder.
+      const where = error.path === '.' ? 'it' : error.path;
+      throw new StepError(`output "${step.name}.${output.name}": ${where} ${error.problem === 'not-a-file' ? 'is neither a regular file nor a folder' : 'is a symbolic link'}; outputs must be regular files written into the output's own folder (write a copy instead of a link)`, step.name);
     }
   }
   const metrics = Object.fromEntries(Object.entries(result.metrics).map(([name, value]) => [name, typeof value === 'string' ? portable(value) : value]));
@@ -75,9 +84,11 @@ export async function runInScratch(pipeline: Pipeline, store: Store, instance: I
  */
 export async function materialize(pipeline: Pipeline, store: Store, action: { readonly outputs: readonly StoredOutput[] }, restored = { files: 0 }): Promise<StoredOutput[]> {
   for (const output of action.outputs) {
+    // Checked again here, where the path is used: nothing read from the store may write outside out/.
+    if (!isSafeRelativePath(output.path)) throw new Error(`refusing to write outside the output root: ${JSON.stringify(output.path)}`);
     const target = resolveUnder(pipeline.outputRoot, output.path);
-    if (output.kind === 'tree') await store.materializeTree(output.digest, target, restored);
-    else if ((await store.materializeFile(output.digest, target)) === 'written') restored.files += 1;
+    if (output.kind === 'tree') await store.materializeTree(output.digest, target, pipeline.outputRoot, restored);
+    else if ((await store.materializeFile(output.digest, target, pipeline.outputRoot)) === 'written') restored.files += 1;
   }
   return [...action.outputs];
 }

@@ -119,8 +119,8 @@ async function runJob(job: Job, ctx: WorkerContext): Promise<StepJobResult> {
         // Each file keeps its name (kernels and DuckDB look at extensions) in a folder of its own.
         const target = join(scratch, 'inputs', safe(input.name), String(index), object.name);
         await mkdir(join(target, '..'), { recursive: true });
-        if (object.kind === 'tree') await store.materializeTree(object.digest, target);
-        else await store.materializeFile(object.digest, target);
+        if (object.kind === 'tree') await store.materializeTree(object.digest, target, scratch);
+        else await store.materializeFile(object.digest, target, scratch);
         files.push(target);
       }
       inputs.push({ name: input.name, files, format: input.format as InputFormat, columns: input.columns, uri: input.uri });
