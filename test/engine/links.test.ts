@@ -2,7 +2,7 @@
 // moves a file it did not create, and never trusts a path or an object an action entry names.
 import { afterEach, describe, expect, it } from 'vitest';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { build } from '../../src/engine/runner.js';
 import { DIGEST_PREFIX } from '../../src/sdk/hash.js';
@@ -147,15 +147,17 @@ describe('action entries are untrusted', () => {
     const first = await run();
     const file = entryFile(dir, first.manifest.steps[0].cache_key as string);
     const original = readFileSync(file, 'utf8');
-    for (const path of ['../../escaped', 'listing/../../escaped', join(dir, 'escaped'), 'other']) {
+    // Named after this fixture copy so a file another run left behind cannot make the test pass or fail.
+    const name = `escaped-${basename(dir)}`;
+    for (const path of [`../../${name}`, `listing/../../${name}`, join(dir, name), 'other']) {
       const entry = JSON.parse(original);
       entry.outputs[0].path = path;
       writeFileSync(file, JSON.stringify(entry));
       const again = await run();
       expect(again.manifest.steps[0].status, path).toBe('built');
       expect(again.manifest.steps[0].outputs[0].path).toBe('listing');
-      expect(existsSync(join(dir, '..', 'escaped'))).toBe(false);
-      expect(existsSync(join(dir, 'escaped'))).toBe(false);
+      expect(existsSync(join(dir, '..', name))).toBe(false);
+      expect(existsSync(join(dir, name))).toBe(false);
       expect(existsSync(join(dir, 'out', 'other'))).toBe(false);
     }
   });
