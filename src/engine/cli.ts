@@ -10,7 +10,7 @@ import { exitCodeOf, renderForJson, renderForTerminal } from './errors-render.js
 import { commandHelp, globalHelp } from './cli-help.js';
 import { loadPipeline } from './pipeline.js';
 import { build, defaultCacheDir, type BuildResult } from './runner.js';
-import { diffManifests, formatDiff, formatLineage, lineageOf, listRuns, readManifest, redactSecrets, type Manifest, type StepRecord } from './manifest.js';
+import { diffManifests, formatDiff, formatLineage, lineageOf, readableRuns, readManifest, redactSecrets, type Manifest, type StepRecord } from './manifest.js';
 import { Store } from './store.js';
 import { formatRemote } from './cache/report.js';
 import type { RemoteMode } from './cache/remote.js';
@@ -50,6 +50,7 @@ export const CLI_OPTIONS = {
   'with-fan-in': { type: 'boolean' },
   via: { type: 'string', multiple: true },
   'older-than': { type: 'string' },
+  repair: { type: 'boolean' },
   'lock-timeout': { type: 'string' },
   'remote-cache': { type: 'string' },
   'remote-mode': { type: 'string' },
@@ -103,6 +104,8 @@ export async function main(argv: string[]): Promise<number> {
     };
     if (values.events !== undefined && values.events !== 'ndjson') throw new UserError('CLI', `--events takes "ndjson", not "${values.events}"`);
     // One stream, two consumers: the human reporter (unless --json keeps stderr quiet) and --events.
+    // Readers skip an unreadable manifest with one line on stderr (stdout stays the document).
+    const warn = (message: string): void => void process.stderr.write(`dagrun: warning: ${message}\n`);
     const events: EventSink | undefined = fanOut(json || values.events ? undefined : terminalReporter(process.stderr, values.verbose ?? false), values.events ? ndjsonWriter(process.stderr) : undefined);
     const lockTimeoutMs = values['lock-timeout'] ? positiveInt(values['lock-timeout'], '--lock-timeout') * 1000 : 10 * 60_000;
     const store = (): Store => new Store(values.cache ? resolve(values.cache) : defaultCacheDir(loadPipeline(pipelineFile)));
@@ -162,21 +165,18 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'runs': {
         const s = store();
-        const runs = listRuns(s.runsDir).map((id) => {
-          const manifest = readManifest(s.runsDir, id);
-          return { ...summarise(manifest), ...runScope(manifest) };
-        });
+        const runs = readableRuns(s.runsDir, warn).map(({ manifest }) => ({ ...summarise(manifest), ...runScope(manifest) }));
         print(runs.length === 0 ? 'no runs yet' : runs.map((r) => `${r.run_id}  ${r.status.padEnd(6)}  built ${r.built}, cached ${r.cached}, failed ${r.failed}  ${describeAsked(r)}`).join('\n'), runs);
         return 0;
       }
       case 'show': {
-        const manifest = readManifest(store().runsDir, need(rest[0], 'show RUN'));
+        const manifest = readManifest(store().runsDir, need(rest[0], 'show RUN'), warn);
         print(formatShow(manifest), manifest);
         return 0;
       }
       case 'diff': {
         const s = store();
-        const diff = diffManifests(readManifest(s.runsDir, need(rest[0], 'diff RUN_A RUN_B')), readManifest(s.runsDir, need(rest[1], 'diff RUN_A RUN_B')));
+        const diff = diffManifests(readManifest(s.runsDir, need(rest[0], 'diff RUN_A RUN_B'), warn), readManifest(s.runsDir, need(rest[1], 'diff RUN_A RUN_B'), warn));
         print(formatDiff(diff, values.all ?? false), values.all ? diff : { ...diff, steps: diff.steps.filter((d) => d.change === 'changed') });
         return 0;
       }
@@ -185,13 +185,13 @@ export async function main(argv: string[]): Promise<number> {
         const s = new Store(values.cache ? resolve(values.cache) : defaultCacheDir(pipeline));
         const target = need(rest[0], 'lineage PATH');
         // The newest run that produced this path (a partial build may not list it).
-        const runs = listRuns(s.runsDir).reverse();
+        const runs = readableRuns(s.runsDir, warn).reverse();
         if (runs.length === 0) throw new UserError('CLI', 'no runs yet: run `dagrun build` first');
         let tree: ReturnType<typeof lineageOf> | undefined;
         let lastError: unknown;
         for (const run of runs) {
           try {
-            tree = lineageOf(readManifest(s.runsDir, run), pipeline.outputRoot, target);
+            tree = lineageOf(run.manifest, pipeline.outputRoot, target);
             break;
           } catch (error) {
             lastError = error;
@@ -218,15 +218,23 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       }
       case 'verify': {
-        const report = await (await commands.maintenance()).verifyRun(store(), lockTimeoutMs, events);
+        const report = await (await commands.maintenance()).verifyRun(store(), lockTimeoutMs, events, values.repair ?? false);
+        const checked = `${report.objects} objects (${report.bytes} bytes), ${report.actions} action entries, ${report.manifests} manifests, ${report.captures.checked} capture(s)`;
+        const listed = report.problems.map((p) => `  ${p.file}: ${p.problem}`).join('\n');
+        // Captures cannot be recorded again: reported, never dropped.
         const captureLines = report.captures.problems.map((p) => `  capture ${p.instance} (${shortDigest(p.key)}): ${p.problem}`);
         print(
-          report.corrupt.length === 0 && captureLines.length === 0
-            ? `ok: ${report.objects} objects, ${report.bytes} bytes verified; ${report.captures.checked} capture(s) complete`
-            : [report.corrupt.length > 0 ? `${report.corrupt.length} corrupt object(s) set aside:\n${report.corrupt.map((c) => `  ${c.digest}  (${shownPath(c.path)}) hashes to ${c.actual}`).join('\n')}` : '', captureLines.length > 0 ? `${captureLines.length} capture problem(s):\n${captureLines.join('\n')}` : ''].filter(Boolean).join('\n'),
-          { ...report, corrupt: report.corrupt.map((c) => ({ ...c, path: shownPath(c.path) })) },
+          [
+            report.problems.length === 0
+              ? captureLines.length === 0 ? `ok: ${checked} verified` : ''
+              : report.repaired
+                ? `${report.problems.length} problem(s) found and dropped (objects and manifests set aside in corrupt/):\n${listed}`
+                : `${report.problems.length} problem(s) in ${checked}:\n${listed}\nrun \`dagrun verify --repair\` to drop them`,
+            captureLines.length > 0 ? `${captureLines.length} capture problem(s) (kept; \`dagrun captures import\` or --refresh brings them back):\n${captureLines.join('\n')}` : '',
+          ].filter(Boolean).join('\n'),
+          report,
         );
-        return report.corrupt.length === 0 && captureLines.length === 0 ? 0 : 1;
+        return (report.problems.length === 0 || report.repaired) && captureLines.length === 0 ? 0 : 1;
       }
       case 'gc': {
         if (values.captures && !values['older-than']) throw new UserError('CLI', 'gc --captures needs --older-than AGE (e.g. 90d): captures cannot be recorded again');

@@ -2,8 +2,11 @@
 // prefix), diffing two runs, and tracing the upstream tree of one output.
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
+import { createRequire } from 'node:module';
+import type { ValidateFunction } from 'ajv';
 import { UserError } from '../sdk/errors.js';
 import { writeFileAtomicSync } from '../sdk/atomic-write.js';
+import { SCHEMAS_DIR } from './paths.js';
 import { shortDigest } from '../sdk/hash.js';
 import type { StoredOutput } from './store.js';
 import type { Reason } from './events/types.js';
@@ -103,27 +106,93 @@ export function listRuns(runsDir: string): string[] {
     .sort();
 }
 
-export function readManifest(runsDir: string, name: string): Manifest {
-  const runs = listRuns(runsDir);
-  let id: string | undefined;
-  if (name === 'latest') id = runs.at(-1);
-  else if (name === 'previous') id = runs.at(-2);
-  else {
-    const matches = runs.filter((r) => r === name || r.startsWith(name));
-    if (matches.length > 1) throw new UserError('CLI', `run "${name}" is ambiguous: ${matches.slice(0, 5).join(', ')}`);
-    id = matches[0];
+/** Called once per unreadable manifest a reader skips: one line naming the file and the problem. */
+export type SkipWarning = (message: string) => void;
+
+let manifestValidator: ValidateFunction | undefined;
+
+/** Why a parsed manifest is not a manifest (first schema error), or undefined when it is one. */
+export function manifestProblem(value: unknown): string | undefined {
+  if (!manifestValidator) {
+    const { Ajv } = createRequire(import.meta.url)('ajv') as typeof import('ajv');
+    // Formats are not checked: a date-time string from another clock is still a readable record.
+    manifestValidator = new Ajv({ strict: false, validateFormats: false }).compile(JSON.parse(readFileSync(join(SCHEMAS_DIR, 'manifest.schema.json'), 'utf8')));
   }
-  if (!id) throw new UserError('CLI', runs.length === 0 ? 'no runs yet: run `dagrun build` first' : `no run "${name}" (${runs.length} runs; see \`dagrun runs\`)`);
-  return expandReferences(runsDir, readRaw(runsDir, id));
+  if (manifestValidator(value)) return undefined;
+  const error = manifestValidator.errors?.[0];
+  return `does not match the manifest schema: ${error?.instancePath || '/'} ${error?.message ?? ''}`.trim();
 }
 
-function readRaw(runsDir: string, id: string): Manifest {
-  const file = join(runsDir, `${id}.json`);
+/** One manifest file read and checked against schemas/manifest.schema.json. */
+export function readManifestFile(file: string): { manifest?: Manifest; problem?: string } {
+  let value: unknown;
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as Manifest;
+    value = JSON.parse(readFileSync(file, 'utf8'));
   } catch (error) {
-    throw new UserError('CLI', `manifest ${file} cannot be read: ${(error as Error).message}`);
+    return { problem: `cannot be read (${(error as Error).message})` };
   }
+  const problem = manifestProblem(value);
+  return problem ? { problem } : { manifest: value as Manifest };
+}
+
+/** Every readable manifest, oldest first; each unreadable one is skipped with one warning. */
+export function readableRuns(runsDir: string, warn: SkipWarning): { id: string; manifest: Manifest }[] {
+  const out: { id: string; manifest: Manifest }[] = [];
+  for (const id of listRuns(runsDir)) {
+    const { manifest, problem } = readManifestFile(join(runsDir, `${id}.json`));
+    if (!manifest) {
+      warn(skipMessage(id, problem as string));
+      continue;
+    }
+    try {
+      out.push({ id, manifest: expandReferences(runsDir, manifest) });
+    } catch (error) {
+      // A record referring to a run that is gone or unreadable.
+      warn(skipMessage(id, (error as Error).message));
+    }
+  }
+  return out;
+}
+
+function skipMessage(id: string, problem: string): string {
+  return `skipping manifest runs/${id}.json: it ${problem.split('\n')[0]} (\`dagrun verify --repair\` sets it aside)`;
+}
+
+/**
+ * A manifest by name: `latest` and `previous` count readable manifests only (an unreadable one is
+ * skipped with a warning); a run id or prefix naming an unreadable manifest is a one-line error.
+ */
+export function readManifest(runsDir: string, name: string, warn: SkipWarning = () => undefined): Manifest {
+  const runs = listRuns(runsDir);
+  if (runs.length === 0) throw new UserError('CLI', 'no runs yet: run `dagrun build` first');
+  if (name === 'latest' || name === 'previous') {
+    const wanted = name === 'latest' ? 1 : 2;
+    let found = 0;
+    for (const id of [...runs].reverse()) {
+      const { manifest, problem } = readManifestFile(join(runsDir, `${id}.json`));
+      if (!manifest) {
+        warn(skipMessage(id, problem as string));
+        continue;
+      }
+      found += 1;
+      if (found === wanted) return expandReferences(runsDir, manifest);
+    }
+    throw new UserError('CLI', `no ${name} run: ${found} readable manifest(s) of ${runs.length}`);
+  }
+  const matches = runs.filter((r) => r === name || r.startsWith(name));
+  if (matches.length > 1) throw new UserError('CLI', `run "${name}" is ambiguous: ${matches.slice(0, 5).join(', ')}`);
+  const id = matches[0];
+  if (!id) throw new UserError('CLI', `no run "${name}" (${runs.length} runs; see \`dagrun runs\`)`);
+  const { manifest, problem } = readManifestFile(join(runsDir, `${id}.json`));
+  if (!manifest) throw new UserError('CLI', `manifest runs/${id}.json ${problem} (\`dagrun verify --repair\` sets it aside)`);
+  return expandReferences(runsDir, manifest);
+}
+
+/** One manifest as stored (records may refer to earlier runs); an unreadable one is a one-line error. */
+function readRaw(runsDir: string, id: string): Manifest {
+  const { manifest, problem } = readManifestFile(join(runsDir, `${id}.json`));
+  if (!manifest) throw new UserError('CLI', `manifest runs/${id}.json ${problem} (\`dagrun verify --repair\` sets it aside)`);
+  return manifest;
 }
 
 /** A record stored as "unchanged since RUN" has no outputs of its own: they are in RUN's record. */

@@ -136,6 +136,8 @@ function readMemo(memo: string, text: string, file: string): Pipeline | undefine
   } catch {
     return undefined;
   }
+  // A damaged memo is only a lost speed-up: validate the file again.
+  if (memoProblem(stored)) return undefined;
   // What validation checked on disk must still hold; otherwise re-parse for a located error.
   for (const step of stored.steps) {
     if (!existsSync(step.code)) return undefined;
@@ -160,6 +162,18 @@ function readMemo(memo: string, text: string, file: string): Pipeline | undefine
 /** A file input resolved per instance (a template or a glob), so not checked when the pipeline loads. */
 export function isPerInstance(location: string): boolean {
   return isTemplate(location) || isGlob(location);
+}
+
+/** Why a parsed pipeline memo is not one (its shape), or undefined; `dagrun verify` reports the same. */
+export function memoProblem(value: unknown): string | undefined {
+  const memo = value as { file?: unknown; dir?: unknown; outputRoot?: unknown; partitions?: unknown; order?: unknown; steps?: unknown };
+  if (typeof memo !== 'object' || memo === null || Array.isArray(memo)) return 'is not a JSON object';
+  if (typeof memo.file !== 'string' || typeof memo.dir !== 'string' || typeof memo.outputRoot !== 'string') return 'lacks "file", "dir" or "outputRoot"';
+  if (typeof memo.partitions !== 'object' || memo.partitions === null || !Array.isArray(memo.order) || !Array.isArray(memo.steps)) return 'lacks "partitions", "order" or "steps"';
+  for (const step of memo.steps as Partial<StepSpec>[]) {
+    if (typeof step !== 'object' || step === null || typeof step.name !== 'string' || typeof step.code !== 'string' || !Array.isArray(step.inputs) || !Array.isArray(step.outputs) || !Array.isArray(step.params)) return 'holds a malformed step';
+  }
+  return undefined;
 }
 
 export function parsePipeline(text: string, file: string): Pipeline {

@@ -8,15 +8,15 @@ import type { EventSink } from './types.js';
 
 const NO_COUNTS = { built: 0, cached: 0, failed: 0, skipped: 0, would_build: 0 };
 
-export async function verifyRun(store: Store, lockTimeoutMs: number, sink?: EventSink): Promise<VerifyReport> {
+export async function verifyRun(store: Store, lockTimeoutMs: number, sink?: EventSink, repair = false): Promise<VerifyReport> {
   const emit = emitterFor(sink, newRunId());
   emit({ type: 'run-started', kind: 'verify', targets: [] });
   const release = await store.lock(lockTimeoutMs, (holder) => emit({ type: 'lock-wait', holder }));
   try {
-    const report = await verifyStore(store, (done) => emit({ type: 'progress', done }));
-    for (const c of report.corrupt) emit({ type: 'warning', message: `object ${c.digest} hashes to ${c.actual}: set aside in corrupt/` });
+    const report = await verifyStore(store, { repair, onProgress: (done) => emit({ type: 'progress', done }) });
+    for (const p of report.problems) emit({ type: 'warning', message: `${p.file}: ${p.problem}${repair ? ' (dropped)' : ''}` });
     for (const p of report.captures.problems) emit({ type: 'warning', instance: p.instance, message: `capture ${p.key}: ${p.problem}` });
-    const failed = report.corrupt.length + report.captures.problems.length;
+    const failed = (report.repaired ? 0 : report.problems.length) + report.captures.problems.length;
     emit({ type: 'run-finished', kind: 'verify', status: failed === 0 ? 'ok' : 'failed', counts: { ...NO_COUNTS, failed } });
     return report;
   } finally {
