@@ -165,3 +165,55 @@ function editDistance(a: string, b: string): number {
   }
   return previous[b.length];
 }
+
+/**
+ * The file's text, or a located error at the first byte that is not UTF-8 (decoding with
+ * replacement would turn a 0xFF in a path into U+FFFD and build a file nobody named).
+ */
+export function decodeUtf8(bytes: Uint8Array, shown: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    const bad = firstInvalidUtf8(bytes);
+    const before = new TextDecoder().decode(bytes.subarray(0, bad));
+    const line = before.split('\n').length;
+    const col = before.length - before.lastIndexOf('\n');
+    throw new UserError('YAML_SYNTAX', `byte 0x${bytes[bad].toString(16).toUpperCase().padStart(2, '0')} is not UTF-8; the pipeline file must be UTF-8 text`, `${shown}:${line}:${col}`);
+  }
+}
+
+function firstInvalidUtf8(bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length; ) {
+    const b = bytes[i];
+    const need = b < 0x80 ? 0 : b >= 0xc2 && b <= 0xdf ? 1 : b >= 0xe0 && b <= 0xef ? 2 : b >= 0xf0 && b <= 0xf4 ? 3 : -1;
+    if (need < 0) return i;
+    for (let k = 1; k <= need; k += 1) if (i + k >= bytes.length || (bytes[i + k] & 0xc0) !== 0x80) return i;
+    // Overlong forms and surrogates the fatal decoder also refuses.
+    if ((b === 0xe0 && bytes[i + 1] < 0xa0) || (b === 0xed && bytes[i + 1] > 0x9f) || (b === 0xf0 && bytes[i + 1] < 0x90) || (b === 0xf4 && bytes[i + 1] > 0x8f)) return i;
+    i += need + 1;
+  }
+  return 0;
+}
+
+/** Offset of the first key that repeats an earlier key of its map, in one pass over the document. */
+export function duplicateKey(doc: Document): number | undefined {
+  const { visit, isScalar } = yaml();
+  let found: number | undefined;
+  visit(doc, {
+    Map(_, map) {
+      const seen = new Set<string>();
+      for (const pair of map.items) {
+        const key = pair.key as Node | null;
+        const id = isScalar(key) ? `${typeof key.value}:${String(key.value)}` : `node:${JSON.stringify((key as { toJSON?: () => unknown } | null)?.toJSON?.() ?? null)}`;
+        if (id === 'string:<<') continue; // merge keys may repeat
+        if (seen.has(id)) {
+          found = key?.range?.[0] ?? map.range?.[0] ?? 0;
+          return visit.BREAK;
+        }
+        seen.add(id);
+      }
+      return undefined;
+    },
+  });
+  return found;
+}

@@ -6,7 +6,7 @@ import { writeFileAtomicSync } from '../sdk/atomic-write.js';
 import { dirname, isAbsolute, join, relative, resolve, sep, normalize } from 'node:path';
 import type { ValidateFunction } from 'ajv';
 import { getAjv, yaml } from './lazy-modules.js';
-import { closest, rangeOf, schemaErrors, type Locate } from './diagnostics.js';
+import { closest, decodeUtf8, duplicateKey, rangeOf, schemaErrors, type Locate } from './diagnostics.js';
 import { COLUMN_TYPE_NAMES, columnTypeProblem } from './column-types.js';
 import { formatLocation, isUserError, UserError, type Location } from '../sdk/errors.js';
 import type { Columns } from '../sdk/table-io.js';
@@ -113,8 +113,10 @@ function pipelineValidator(): ValidateFunction {
  */
 export function loadPipeline(file: string, memoDir?: string): Pipeline {
   const path = resolve(file);
-  if (!existsSync(path)) throw new UserError('CLI', `no pipeline file at ${relative(process.cwd(), path) || path} (use --pipeline FILE)`);
-  const text = readFileSync(path, 'utf8');
+  const shown = relative(process.cwd(), path) || path;
+  if (!existsSync(path)) throw new UserError('CLI', `no pipeline file at ${shown} (use --pipeline FILE)`);
+  if (statSync(path).isDirectory()) throw new UserError('CLI', `${shown} is a folder; --pipeline takes a pipeline file (such as ${join(shown, 'pipeline.yaml')})`, shown);
+  const text = decodeUtf8(readFileSync(path), shown);
   // The key covers what validation depends on: engine version, the schema file, the path and the text.
   const schema = statSync(resolve(SCHEMAS_DIR, 'pipeline.schema.json'));
   const memo = join(memoDir ?? join(dirname(path), 'cache'), 'pipelines', `${digestBytes(`${MEMO_FORMAT}\0${ENGINE_VERSION}\0${schema.size}:${schema.mtimeMs}\0${path}\0${text}`).slice(DIGEST_PREFIX.length)}.json`);
@@ -176,23 +178,40 @@ export function memoProblem(value: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * Files above this size are refused before parsing. Validation is linear (about 1 s per MB here, see
+ * bench/pipeline-parse.bench.ts); 16 MB is far beyond any hand-written pipeline.
+ */
+export const MAX_PIPELINE_BYTES = 16 * 1024 * 1024;
+
 export function parsePipeline(text: string, file: string): Pipeline {
   const { LineCounter, parseDocument } = yaml();
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const shown = relative(process.cwd(), file) || file;
+  if (text.length > MAX_PIPELINE_BYTES) throw new UserError('SCHEMA', `the pipeline file is ${(text.length / 1024 / 1024).toFixed(1)} MB; the limit is ${MAX_PIPELINE_BYTES / 1024 / 1024} MB`, `${shown}:1:1`);
+  const lineCounter = new LineCounter();
+  // yaml's own uniqueKeys check compares every key with every other key of its map (quadratic:
+  // a 10 MB file did not finish in 180 s); duplicateKey below does the same in one pass.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
   /** A span of the file, 1-based, end exclusive. */
   const span = (start: number, end = start): Location => {
     const from = lineCounter.linePos(start);
     const to = lineCounter.linePos(Math.max(start, end));
     return { file: shown, line: from.line, col: from.col, endLine: to.line, endCol: to.col };
   };
+  const at = (offset: number): Location => span(offset);
+  const nul = text.indexOf('\0');
+  if (nul >= 0) throw new UserError('YAML_SYNTAX', 'the file holds a NUL byte, which YAML does not allow', at(nul));
   if (doc.errors.length > 0) {
     // The first syntax error only: the parser's recovery turns the rest of the file into a cascade of
     // errors that all follow from it (and nothing after it can be checked).
     const error = doc.errors[0];
-    throw new UserError('YAML_SYNTAX', `YAML syntax error: ${error.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`, span(error.pos[0], error.pos[1]));
+    const message = /Maximum call stack size exceeded/.test(error.message)
+      ? 'YAML nested too deeply to read (brackets or indentation hundreds of levels deep); a pipeline needs a handful'
+      : `YAML syntax error: ${error.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`;
+    throw new UserError('YAML_SYNTAX', message, span(error.pos[0], error.pos[1]));
   }
+  const duplicate = duplicateKey(doc);
+  if (duplicate !== undefined) throw new UserError('YAML_SYNTAX', 'YAML syntax error: Map keys must be unique', at(duplicate));
   const locate: Locate = (nodePath, key = false) => span(...rangeOf(doc, nodePath, key));
   let raw: unknown;
   try {
@@ -272,6 +291,7 @@ function normalise(raw: RawPipeline, file: string, locate: Locate, problems: Use
     }
   };
   const report = (error: UserError): void => void problems.push(error);
+  if (raw.output_root !== undefined) attempt(() => plainPath(raw.output_root as string, 'output_root', () => locate(['output_root'])));
   const outputRoot = resolve(dir, raw.output_root ?? 'out');
   const partitions: Record<string, string[]> = {};
   const discovered: Record<string, string> = {};
@@ -352,6 +372,8 @@ function normalise(raw: RawPipeline, file: string, locate: Locate, problems: Use
   /** Inputs whose `columns:` name the producer's columns to rely on. */
   const picks: { step: string; input: string; names: readonly string[] }[] = [];
   const outputPaths = new Map<string, string>();
+  /** Folder → an output path below it. */
+  const outputsBelow = new Map<string, string>();
   for (const [name, step] of Object.entries(raw.steps ?? {})) {
     const where = (...p: (string | number)[]) => locate(['steps', name, ...p]);
     if (Boolean(step.sql) === Boolean(step.kernel)) {
@@ -360,6 +382,7 @@ function normalise(raw: RawPipeline, file: string, locate: Locate, problems: Use
       continue;
     }
     const kind = step.sql ? 'sql' : 'kernel';
+    plainPath((step.sql ?? step.kernel) as string, `step "${name}" ${kind}`, () => where(kind));
     const code = resolve(dir, (step.sql ?? step.kernel) as string);
     if (!existsSync(code)) report(new UserError('SCHEMA', `step "${name}": ${kind} file ${step.sql ?? step.kernel} does not exist`, where(kind)));
     if (step.partition !== undefined && !partitions[step.partition]) {
@@ -369,6 +392,8 @@ function normalise(raw: RawPipeline, file: string, locate: Locate, problems: Use
     const outputs: OutputSpec[] = [];
     for (const [outName, out] of Object.entries(step.outputs)) attempt(() => {
       const template = out.path;
+      plainPath(template, `output "${name}.${outName}" path`, () => where('outputs', outName, 'path'));
+      if (out.schema !== undefined) plainPath(out.schema, `output "${name}.${outName}" schema`, () => where('outputs', outName, 'schema'));
       const normalisedPath = normalize(template);
       if (isAbsolute(template) || normalisedPath === '..' || normalisedPath.startsWith(`..${sep}`) || template.split(/[\\/]/).includes('..')) {
         throw new UserError('PATH_ESCAPES_ROOT', `output "${name}.${outName}" path "${template}" leaves the output root; use a relative path without ".."`, where('outputs', outName, 'path'));
@@ -382,12 +407,18 @@ function normalise(raw: RawPipeline, file: string, locate: Locate, problems: Use
       }
       const clash = outputPaths.get(normalisedPath);
       if (clash) throw new UserError('DUPLICATE_OUTPUT_PATH', `output "${name}.${outName}" writes "${template}", which "${clash}" also writes`, where('outputs', outName, 'path'));
-      for (const [other, owner] of outputPaths) {
-        if (other.startsWith(normalisedPath + sep) || normalisedPath.startsWith(other + sep)) {
-          throw new UserError('DUPLICATE_OUTPUT_PATH', `output "${name}.${outName}" path "${template}" overlaps "${owner}" ("${other}")`, where('outputs', outName, 'path'));
-        }
+      // One output may not lie inside another: look up each folder above this path, and this path
+      // among the folders above earlier ones (a pairwise scan was quadratic in the number of outputs).
+      const parts = normalisedPath.split(sep);
+      const above = parts.slice(0, -1).map((_, i) => parts.slice(0, i + 1).join(sep));
+      const outer = above.find((dirPath) => outputPaths.has(dirPath));
+      const inner = outer === undefined ? outputsBelow.get(normalisedPath) : undefined;
+      const other = outer ?? inner;
+      if (other !== undefined) {
+        throw new UserError('DUPLICATE_OUTPUT_PATH', `output "${name}.${outName}" path "${template}" overlaps "${outputPaths.get(other)}" ("${other}")`, where('outputs', outName, 'path'));
       }
       outputPaths.set(normalisedPath, `${name}.${outName}`);
+      for (const dirPath of above) if (!outputsBelow.has(dirPath)) outputsBelow.set(dirPath, normalisedPath);
       if (out.table && out.columns) throw new UserError('SCHEMA', `output "${name}.${outName}" has both \`table:\` and \`columns:\`; keep one (or \`extends:\` the table and add columns)`, where('outputs', outName, 'columns'));
       if (out.table && out.extends) throw new UserError('SCHEMA', `output "${name}.${outName}" has both \`table:\` and \`extends:\`; keep one`, where('outputs', outName, 'extends'));
       const named = out.table ?? out.extends;
@@ -423,6 +454,7 @@ function normalise(raw: RawPipeline, file: string, locate: Locate, problems: Use
       if (picked && !table) picks.push({ step: name, input: inName, names: picked });
       const base = { name: inName, format: spec.format, columns, ...(spec.table ? { table: spec.table } : {}), optional: spec.optional ?? false, previous: spec.previous ?? false };
       if (from.startsWith('file:')) {
+        plainPath(from, `input "${name}.${inName}"`, () => where('inputs', inName));
         const location = resolve(dir, from.slice('file:'.length));
         const problem = checkTemplate(from, step.partition);
         if (problem) throw new UserError('SCHEMA', `input "${name}.${inName}": ${from} ${problem}`, where('inputs', inName));
@@ -449,7 +481,7 @@ function normalise(raw: RawPipeline, file: string, locate: Locate, problems: Use
     const params: ParamSpec[] = [];
     for (const [paramName, schema] of Object.entries(step.params ?? {})) attempt(() => {
       const { default: defaultValue, ...rest } = schema;
-      const check = compileParam(rest, locate(['steps', name, 'params', paramName]));
+      const check = compileParam(rest, () => locate(['steps', name, 'params', paramName]));
       if (!check(defaultValue)) {
         throw new UserError('PARAM_TYPE', `param "${name}.${paramName}" default ${JSON.stringify(defaultValue)} ${getAjv().errorsText(check.errors, { dataVar: 'value' })}`, where('params', paramName, 'default'));
       }
@@ -577,6 +609,15 @@ export function inputColumns(pipeline: Pipeline, input: StepInput): Columns | un
   return pipeline.steps.get(input.step as string)?.outputs.find((o) => o.name === input.output)?.columns;
 }
 
+/**
+ * A path in the pipeline file may not hold control characters: a NUL (written as "\0") cannot be in a
+ * file name at all, and the others make names nobody can type.
+ */
+function plainPath(value: string, what: string, where: () => string | Location): void {
+  const bad = /[\u0000-\u001f\u007f]/.exec(value);
+  if (bad) throw new UserError('SCHEMA', `${what} ${JSON.stringify(value)} holds the control character U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}; paths must be printable`, where());
+}
+
 /** Partition values become path segments: plain names only. */
 export const SAFE_PARTITION_VALUE = /^(?!\.{1,2}$)[A-Za-z0-9_.=-]+$/;
 
@@ -618,14 +659,14 @@ function partitionValues(key: string, spec: RawPartition, dir: string, locate: L
 }
 
 const paramValidators = new Map<string, ValidateFunction>();
-function compileParam(schema: Record<string, unknown>, where: string | Location): ValidateFunction {
+function compileParam(schema: Record<string, unknown>, where: string | Location | (() => string | Location)): ValidateFunction {
   const key = JSON.stringify(schema);
   let check = paramValidators.get(key);
   if (!check) {
     try {
       check = getAjv().compile(schema);
     } catch (error) {
-      throw new UserError('SCHEMA', `param schema is not a valid JSON Schema: ${(error as Error).message}`, where);
+      throw new UserError('SCHEMA', `param schema is not a valid JSON Schema: ${(error as Error).message}`, typeof where === 'function' ? where() : where);
     }
     paramValidators.set(key, check);
   }
@@ -657,7 +698,7 @@ export function checkParam(step: StepSpec, name: string, value: unknown, origin:
     const known = step.params.map((p) => p.name).join(', ') || 'none';
     throw new UserError('PARAM_TYPE', `step "${step.name}" has no param "${name}" (its params: ${known})`, origin);
   }
-  const check = compileParam(spec.schema, origin);
+  const check = compileParam(spec.schema, () => origin);
   if (!check(value)) throw new UserError('PARAM_TYPE', `param "${step.name}.${name}" = ${JSON.stringify(value)}: ${getAjv().errorsText(check.errors, { dataVar: 'value' })}`, origin);
 }
 
@@ -666,20 +707,21 @@ function checkReferences(steps: Map<string, StepSpec>, locate: Locate, broken: R
     for (const input of step.inputs) attempt(() => {
       // A producer (or output) already reported as broken is not reported again from each consumer.
       if (input.kind !== 'step' || broken.has(input.step as string) || broken.has(`${input.step}.${input.output}`)) return;
-      const where = locate(['steps', step.name, 'inputs', input.name]);
+      // Located only when there is an error: finding a node walks the document.
+      const where = (): Location => locate(['steps', step.name, 'inputs', input.name]);
       const producer = steps.get(input.step as string);
-      if (!producer) throw new UserError('UNKNOWN_STEP', `input "${step.name}.${input.name}" names step "${input.step}", which does not exist (steps: ${[...steps.keys(), ...[...broken].filter((name) => !name.includes('.'))].join(', ')})`, where);
+      if (!producer) throw new UserError('UNKNOWN_STEP', `input "${step.name}.${input.name}" names step "${input.step}", which does not exist (steps: ${[...steps.keys(), ...[...broken].filter((name) => !name.includes('.'))].join(', ')})`, where());
       const output = producer.outputs.find((o) => o.name === input.output);
-      if (!output) throw new UserError('UNKNOWN_OUTPUT', `input "${step.name}.${input.name}" names "${input.step}.${input.output}", but step "${input.step}" has no output "${input.output}" (outputs: ${producer.outputs.map((o) => o.name).join(', ')})`, where);
+      if (!output) throw new UserError('UNKNOWN_OUTPUT', `input "${step.name}.${input.name}" names "${input.step}.${input.output}", but step "${input.step}" has no output "${input.output}" (outputs: ${producer.outputs.map((o) => o.name).join(', ')})`, where());
       if (input.previous && (producer.name !== step.name || !step.partition)) {
-        throw new UserError('SCHEMA', `input "${step.name}.${input.name}": \`previous: true\` takes the previous partition of this same partitioned step`, where);
+        throw new UserError('SCHEMA', `input "${step.name}.${input.name}": \`previous: true\` takes the previous partition of this same partitioned step`, where());
       }
-      if (!input.previous && producer.name === step.name) throw new UserError('CYCLE', `step "${step.name}" reads its own output "${input.output}" (use \`previous: true\` for the previous partition)`, where);
+      if (!input.previous && producer.name === step.name) throw new UserError('CYCLE', `step "${step.name}" reads its own output "${input.output}" (use \`previous: true\` for the previous partition)`, where());
       if (producer.partition && step.partition && producer.partition !== step.partition) {
-        throw new UserError('SCHEMA', `input "${step.name}.${input.name}": step is partitioned by "${step.partition}" but "${producer.name}" by "${producer.partition}"`, where);
+        throw new UserError('SCHEMA', `input "${step.name}.${input.name}": step is partitioned by "${step.partition}" but "${producer.name}" by "${producer.partition}"`, where());
       }
       if (input.columns) {
-        if (!output.columns) throw new UserError('COLUMN_MISMATCH', `input "${step.name}.${input.name}" expects columns, but "${producer.name}.${output.name}" is ${output.format} with no declared columns`, where);
+        if (!output.columns) throw new UserError('COLUMN_MISMATCH', `input "${step.name}.${input.name}" expects columns, but "${producer.name}.${output.name}" is ${output.format} with no declared columns`, where());
         const provides = output.columns;
         for (const [column, type] of Object.entries(input.columns)) attempt(() => {
           const provided = provides[column];
@@ -702,23 +744,37 @@ export function normaliseType(type: string): string {
   return aliases[t] ?? t.replace(/\s*,\s*/g, ',');
 }
 
+/** Producers first, in declaration order otherwise; iterative, so a chain of 60,000 steps cannot overflow the stack. */
 function topologicalOrder(steps: Map<string, StepSpec>, locate: Locate): string[] {
   const order: string[] = [];
   const state = new Map<string, 'visiting' | 'done'>();
-  const visit = (name: string, trail: string[]): void => {
-    if (state.get(name) === 'done') return;
-    if (state.get(name) === 'visiting') {
-      const cycle = [...trail.slice(trail.indexOf(name)), name];
-      throw new UserError('CYCLE', `steps form a cycle: ${cycle.join(' → ')}`, locate(['steps', name], true));
+  // A producer left out (reported broken) is not followed.
+  const producers = (name: string): string[] => (steps.get(name) as StepSpec).inputs.filter((i) => i.kind === 'step' && !i.previous && steps.has(i.step as string)).map((i) => i.step as string);
+  for (const root of steps.keys()) {
+    if (state.has(root)) continue;
+    const stack: { name: string; deps: string[]; next: number }[] = [{ name: root, deps: producers(root), next: 0 }];
+    state.set(root, 'visiting');
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1];
+      if (top.next === top.deps.length) {
+        state.set(top.name, 'done');
+        order.push(top.name);
+        stack.pop();
+        continue;
+      }
+      const dep = top.deps[top.next];
+      top.next += 1;
+      const seen = state.get(dep);
+      if (seen === 'done') continue;
+      if (seen === 'visiting') {
+        const trail = stack.map((frame) => frame.name);
+        const cycle = [...trail.slice(trail.indexOf(dep)), dep];
+        throw new UserError('CYCLE', `steps form a cycle: ${cycle.join(' → ')}`, locate(['steps', dep], true));
+      }
+      state.set(dep, 'visiting');
+      stack.push({ name: dep, deps: producers(dep), next: 0 });
     }
-    state.set(name, 'visiting');
-    for (const input of (steps.get(name) as StepSpec).inputs) {
-      if (input.kind === 'step' && !input.previous && steps.has(input.step as string)) visit(input.step as string, [...trail, name]);
-    }
-    state.set(name, 'done');
-    order.push(name);
-  };
-  for (const name of steps.keys()) visit(name, []);
+  }
   return order;
 }
 
