@@ -96,8 +96,11 @@ describe('the event stream of a build', () => {
     const events: DagrunEvent[] = [];
     const report = await verifyRun(store, 1000, (e) => events.push(e));
     expect(report.corrupt).toHaveLength(1);
-    expect(events.map((e) => e.type)).toEqual(['run-started', ...Array(objects.length).fill('progress'), 'warning', 'run-finished']);
+    // One warning per problem: the object, and the action entry that names it.
+    expect(report.problems).toHaveLength(2);
+    expect(events.map((e) => e.type)).toEqual(['run-started', ...Array(objects.length).fill('progress'), 'warning', 'warning', 'run-finished']);
     expect(events.at(-1)).toMatchObject({ kind: 'verify', status: 'failed' });
+    await verifyRun(store, 1000, undefined, true);
     expect(readdirSync(join(dir, 'cache', 'corrupt'))).toHaveLength(1);
   });
 });

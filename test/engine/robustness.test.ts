@@ -64,7 +64,8 @@ describe('crash safety and concurrency', () => {
     expect(await onDisk(dir, manifest)).toEqual(expected);
     const verify = await runCli(['verify', '--json'], dir);
     expect(JSON.parse(verify.stdout).corrupt).toEqual([]);
-  });
+    // Eight CLI builds: on a loaded 2-core machine this takes longer than the default 120 s.
+  }, 300_000);
 
   it('two builds started at once on one cache both end correct', async () => {
     const clean = fresh();
