@@ -116,6 +116,15 @@ export async function main(argv: string[]): Promise<number> {
         const dryRun = command === 'plan';
         // Each instance's line as it finishes (piped or in CI too), not all of them when the run ends.
         const stream = !json && !dryRun;
+        // SIGINT/SIGTERM stop the build cleanly (kernels stopped, lock released, scratch removed, exit
+        // 130); a second signal exits at once.
+        const interrupt = new AbortController();
+        const onSignal = (): void => {
+          if (interrupt.signal.aborted) process.exit(130);
+          interrupt.abort();
+        };
+        process.on('SIGINT', onSignal);
+        process.on('SIGTERM', onSignal);
         const result = await build({
           pipelineFile,
           cacheDir: values.cache,
@@ -139,6 +148,10 @@ export async function main(argv: string[]): Promise<number> {
                 process.stdout.write(`${formatRecord(record)}\n`);
               }
             : undefined,
+          signal: interrupt.signal,
+        }).finally(() => {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
         });
         // Only the form that is printed is made: at 3,650 instances the other one was a tenth of a plan.
         if (json) print('', dryRun ? result.manifest.steps.map(planEntry) : { ...result.manifest, manifest_path: result.manifestPath && shownPath(result.manifestPath), remote_cache: result.remote });

@@ -15,6 +15,8 @@ export function asUserError(error: unknown): UserError | undefined {
 
 export function exitCodeOf(error: unknown): number {
   const user = asUserError(error);
+  // 130: stopped by SIGINT/SIGTERM, as a shell reports a process ended by Ctrl-C.
+  if (user?.code === 'INTERRUPTED') return 130;
   return user ? EXIT_CODE[user.category] : 1;
 }
 

@@ -8,6 +8,7 @@ import { canonicalJson, digestBytes, digestJson } from '../sdk/hash.js';
 import { relativiser } from '../sdk/project-paths.js';
 import { outputPath, semanticSchema, type Pipeline } from './pipeline.js';
 import { CorruptObject, type ActionResult, type Store, type StoredOutput } from './store.js';
+import { NotStarted, StoppedWhileRunning, type StopWhy } from './stopping.js';
 import { codeDigest, type CodeDigest, type PackageCache } from './code-digest.js';
 import type { CaptureRecord, Captures } from './captures.js';
 import type { Executor } from './executors/types.js';
@@ -23,6 +24,9 @@ import type { Semaphore } from './semaphore.js';
 import type { BuildOptions } from './runner.js';
 import type { Cache, ExpectedOutput } from './cache/tiered.js';
 import type { UpToDateMemo } from './up-to-date.js';
+
+/** The failure of an instance that was running when the build was interrupted. */
+export const STOPPED_WHILE_RUNNING = 'stopped while running: the build was interrupted';
 
 /** Per instance, what the last build saw, to explain why it runs again. */
 export type LastSeen = SeenState;
@@ -57,6 +61,8 @@ export interface BuildContext {
   readonly stepDigests: Map<string, Promise<StepDigests>>;
   /** What the last builds found up to date (up-to-date.ts); absent for plans and builds with a remote cache or executor. */
   readonly memo?: UpToDateMemo;
+  /** Set once the build is stopping early (a signal, a full disk): nothing more may start. */
+  readonly stopped: () => StopWhy | undefined;
 }
 
 /** The parts of an action key every instance of a step shares: its code, its definition, its packages. */
@@ -143,6 +149,9 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
     kind: step.kind,
     source: step.source,
   };
+  // Once the build is stopping (a signal, a full disk), that is why nothing more runs.
+  const why = ctx.stopped();
+  if (why) return { ...base, status: 'skipped', ...because({ kind: 'not-started', why }), inputs: [], outputs: [], params: params[step.name], metrics: {}, warnings: [], duration_ms: 0 };
   const blocked = depRecords.find((r) => r.status === 'failed' || r.status === 'skipped');
   if (blocked) return { ...base, status: 'skipped', ...because({ kind: 'upstream-failed', instance: blocked.instance, status: blocked.status as 'failed' | 'skipped' }), inputs: [], outputs: [], params: params[step.name], metrics: {}, warnings: [], duration_ms: 0 };
   const pending = depRecords.find((r) => r.status === 'would-build');
@@ -238,6 +247,8 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
 
     const capturedAt = new Date().toISOString();
     const { action: result, shared: onRemote } = await semaphore.run(() => {
+      const stopping = ctx.stopped();
+      if (stopping) throw new NotStarted(stopping);
       emit({ type: 'instance-started', instance: instance.id, step: step.name, partition: instance.partition, reasons });
       return executor.run({ pipeline, store, instance, inputs, params: stepParams, key, runId, emit, expected, digests: { code: code.digest, definition, packages } });
     });
@@ -259,7 +270,9 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
     lastSeen[instance.id] = seen;
     return { ...common, status: 'built', ...because(...reasons), pinned: step.source || undefined, capture_key: captureKey, captured_at: captureKey ? capturedAt : undefined, outputs: [...result.outputs], metrics: result.metrics, warnings: [...result.warnings], duration_ms: Math.round(performance.now() - t0) };
   } catch (error) {
-    const message = isUserError(error) ? (error as UserError).format() : describeError(error);
+    if (error instanceof NotStarted) return { ...base, status: 'skipped', ...because({ kind: 'not-started', why: error.why }), inputs: [], outputs: [], params: params[step.name], metrics: {}, warnings: [], duration_ms: 0 };
+    // A kernel whose worker the interrupt terminated did not fail on its own: say so, not "exited with code 1".
+    const message = error instanceof StoppedWhileRunning || (ctx.stopped() === 'interrupted' && !isUserError(error)) ? STOPPED_WHILE_RUNNING : isUserError(error) ? (error as UserError).format() : describeError(error);
     return { ...base, status: 'failed', ...because({ kind: 'step-failed', code: isUserError(error) ? (error as UserError).code : undefined, message } satisfies FailReason), error: message, inputs: [], outputs: [], params: params[step.name], metrics: {}, warnings: [], duration_ms: Math.round(performance.now() - t0) };
   }
 }

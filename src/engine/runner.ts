@@ -7,7 +7,8 @@ import { rm } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { UserError } from '../sdk/errors.js';
 import { checkParam, coerceParam, loadPipeline, SAFE_PARTITION_VALUE, type Pipeline } from './pipeline.js';
-import { Store, type StoredOutput } from './store.js';
+import { Store, type StoreIO, type StoredOutput } from './store.js';
+import { bytesBelow, diskFullError, isDiskFull, type StopWhy } from './stopping.js';
 import { LocalExecutor } from './executors/local.js';
 import { parseRedisUrl } from './executors/redis.js';
 import type { Executor } from './executors/types.js';
@@ -16,10 +17,10 @@ import { duckdbVersion, latestManifest, redactSecrets, referToUnchanged, type Ma
 import { emitterFor, type Emit } from './events/bus.js';
 import { bindInputs } from './bind.js';
 import { describeReason } from './events/reasons.js';
-import type { DagrunEvent, EventSink, FailReason, Reason, RerunReason, RunCounts } from './events/types.js';
+import type { DagrunEvent, EventSink, FailReason, Reason, RerunReason, RunCounts, SkipReason } from './events/types.js';
 import { instanceId, leftOutFanIns, selectInstances, type Instance } from './instances.js';
 import { FileInputs, checkFileInputs } from './inputs.js';
-import { runInstance, type LastSeen } from './run-instance.js';
+import { runInstance, STOPPED_WHILE_RUNNING, type LastSeen } from './run-instance.js';
 import { Semaphore } from './semaphore.js';
 import { openCache, type Cache, type CacheReport } from './cache/tiered.js';
 import { resolveRemoteSettings } from './cache/config.js';
@@ -42,6 +43,10 @@ export interface BuildOptions {
   /** Plan only: decide what would run and why; run nothing, write nothing. */
   readonly dryRun?: boolean;
   readonly lockTimeoutMs?: number;
+  /** Aborted on SIGINT/SIGTERM: nothing more starts, running kernels stop, the build ends INTERRUPTED. */
+  readonly signal?: AbortSignal;
+  /** The store's file writes (tests inject a full disk here). */
+  readonly storeIO?: StoreIO;
   /** Remote cache URL (http(s):// Bazel layout or s3://) and mode; else DAGRUN_REMOTE_CACHE, else pipeline.yaml. */
   readonly remoteCache?: string;
   readonly remoteMode?: RemoteMode;
@@ -95,7 +100,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const instances = selectInstances(pipeline, options);
   const fileInputs = new FileInputs(pipeline);
   checkFileInputs(pipeline, instances, fileInputs);
-  const store = new Store(options.cacheDir ? resolve(options.cacheDir) : defaultCacheDir(pipeline));
+  const store = new Store(options.cacheDir ? resolve(options.cacheDir) : defaultCacheDir(pipeline), options.storeIO);
   const runId = newRunId();
   const started = new Date();
   const emit = emitterFor(options.onEvent, runId);
@@ -109,6 +114,17 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const redis = distributed ? parseRedisUrl(options.redis ?? process.env.DAGRUN_REDIS) : undefined;
   if (distributed && remoteSettings?.mode !== 'read-write') throw new UserError('CLI', `--executor bullmq: workers and this client exchange inputs and results through the remote cache, so it needs one in read-write mode (${remoteSettings ? `it is ${remoteSettings.mode}` : 'none is configured: --remote-cache URL'})`);
   const release = options.dryRun ? () => undefined : await store.lock(options.lockTimeoutMs ?? 10 * 60_000, (holder) => emit({ type: 'lock-wait', holder }));
+  // Why the build is stopping early, once it is: nothing more starts after that.
+  let stop: StopWhy | undefined;
+  const onAbort = (): void => {
+    stop ??= 'interrupted';
+    // Closing the executors stops what runs: the local pool terminates its kernels' workers (failing
+    // them), a distributed build stops waiting for its jobs (a worker finishing one still uploads it).
+    void executor?.close();
+    if (executor !== local) void local?.close();
+  };
+  options.signal?.addEventListener('abort', onAbort);
+  if (options.signal?.aborted) onAbort();
   try {
     if (!options.dryRun) await store.clearScratch();
     cache = await openCache(store, remoteSettings, (message) => emit({ type: 'warning', message }));
@@ -131,7 +147,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const semaphore = new Semaphore(executor.slots);
     // The up-to-date memo serves unchanged instances of local builds (a plan writes nothing; a remote cache or executor is consulted the usual way).
     const memo = options.dryRun || remoteSettings || distributed ? undefined : new UpToDateMemo(store, pipeline.file, pipeline.outputRoot, ENGINE_VERSION);
-    const context = { pipeline, store, params, options, runId, emit, lastSeen, outputsOf, semaphore, executor, cache, fileInputs, newPartition, captures: new Captures(store), packages: new Map(), stepDigests: new Map(), memo };
+    const context = { pipeline, store, params, options, runId, emit, lastSeen, outputsOf, semaphore, executor, cache, fileInputs, newPartition, captures: new Captures(store), packages: new Map(), stepDigests: new Map(), memo, stopped: () => stop };
     const promises = new Map<string, Promise<StepRecord>>();
 
     const process_ = (instance: Instance): Promise<StepRecord> => {
@@ -140,6 +156,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         promise = (async () => {
           const depRecords = await Promise.all(instance.deps.map(process_));
           const record = await runInstance(context, instance, depRecords);
+          // A full disk stays full: start nothing more.
+          if (record.status === 'failed' && isDiskFull(record.error)) stop ??= 'disk-full';
           records.set(instance.id, record);
           emitOutcome(emit, record);
           options.onRecord?.(record);
@@ -189,21 +207,45 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       return { manifest, ok, remote };
     }
     const manifestPath = join(store.runsDir, `${runId}.json`);
-    // Compact (at 365 partitions the manifest is ~1 MB and indenting it cost more than the no-op's own
-    // work), and an instance unchanged since an earlier run is a reference to it, not a copy
-    // (readManifest expands it).
-    // The previous manifest is read only for cached records the memo did not serve.
-    const previous = manifest.steps.some((r) => r.status === 'cached' && !memo?.served.has(r.instance)) ? latestManifest(store.runsDir) : undefined;
-    const written = referToUnchanged(manifest.steps, previous, memo?.served);
-    await store.writeFileAtomic(manifestPath, `${JSON.stringify({ ...manifest, steps: written })}\n`);
-    await memo?.update(manifest.steps, written, runId);
-    const lastSeenNow = JSON.stringify(lastSeen);
-    if (lastSeenNow !== lastSeenText) await store.writeFileAtomic(lastSeenFile, lastSeenNow);
-    await store.saveStatCache();
+    let manifestWritten = false;
+    // A stopped build removes its scratch first: on a full disk that is what makes room for the manifest.
+    let freed = 0;
+    if (stop) {
+      freed = bytesBelow(store.tmpDir);
+      await store.clearScratch();
+    }
+    try {
+      // Compact (at 365 partitions the manifest is ~1 MB and indenting it cost more than the no-op's own
+      // work), and an instance unchanged since an earlier run is a reference to it, not a copy
+      // (readManifest expands it).
+      // The previous manifest is read only for cached records the memo did not serve.
+      const previous = manifest.steps.some((r) => r.status === 'cached' && !memo?.served.has(r.instance)) ? latestManifest(store.runsDir) : undefined;
+      const written = referToUnchanged(manifest.steps, previous, memo?.served);
+      await store.writeFileAtomic(manifestPath, `${JSON.stringify({ ...manifest, steps: written })}\n`);
+      manifestWritten = true;
+      await memo?.update(manifest.steps, written, runId);
+      const lastSeenNow = JSON.stringify(lastSeen);
+      if (lastSeenNow !== lastSeenText) await store.writeFileAtomic(lastSeenFile, lastSeenNow);
+      await store.saveStatCache();
+    } catch (error) {
+      if (!isDiskFull(error)) throw error;
+      stop ??= 'disk-full';
+    }
+    if (stop) {
+      // Scratch is all a stopped build leaves behind: measure it, remove it, then say what happened.
+      freed += bytesBelow(store.tmpDir);
+      await store.clearScratch();
+      finished(manifestWritten ? relative(store.root, manifestPath).split(sep).join('/') : undefined);
+      if (stop === 'disk-full') throw await diskFullError(store.root, pipeline.outputRoot, freed, manifestWritten ? relative(process.cwd(), manifestPath) : undefined);
+      const count = (status: string): number => ordered.filter((r) => r.status === status).length;
+      const stopped = ordered.filter((r) => r.status === 'failed' && r.error === STOPPED_WHILE_RUNNING).length;
+      throw new UserError('INTERRUPTED', `interrupted: ${count('built')} built, ${count('skipped')} not started${stopped > 0 ? ` (${stopped} stopped while running)` : ''}; ${manifestWritten ? `what finished is in ${relative(process.cwd(), manifestPath)}` : 'no manifest could be written'}`);
+    }
     await rm(join(store.tmpDir, runId), { recursive: true, force: true });
     finished(relative(store.root, manifestPath).split(sep).join('/'));
     return { manifest, manifestPath, ok, remote };
   } finally {
+    options.signal?.removeEventListener('abort', onAbort);
     if (executor !== local) await executor?.close();
     await local?.close();
     await cache?.finish();
@@ -302,7 +344,7 @@ function emitOutcome(emit: Emit, record: StepRecord): void {
       break;
     case 'skipped': {
       const reason = reasons[0];
-      if (reason?.kind === 'upstream-failed') emit({ type: 'instance-skipped', ...at, reason });
+      if (reason?.kind === 'upstream-failed' || reason?.kind === 'not-started') emit({ type: 'instance-skipped', ...at, reason: reason as SkipReason });
       break;
     }
   }

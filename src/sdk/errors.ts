@@ -21,6 +21,8 @@ export type ErrorCode =
   | 'CLI'
   | 'LOCKED'
   | 'CACHE'
+  | 'INTERRUPTED'
+  | 'DISK_FULL'
   | 'BAD_INPUT'
   | 'OUTPUT_SCHEMA'
   | 'STEP'
@@ -37,7 +39,7 @@ export type ExitCategory = 'usage' | 'failure';
 const EXIT_CATEGORY: Record<ErrorCode, ExitCategory> = {
   YAML_SYNTAX: 'usage', SCHEMA: 'usage', UNKNOWN_STEP: 'usage', UNKNOWN_OUTPUT: 'usage', UNKNOWN_TABLE: 'usage', UNKNOWN_SCHEMA: 'usage', CYCLE: 'usage',
   DUPLICATE_OUTPUT_PATH: 'usage', PATH_ESCAPES_ROOT: 'usage', PARAM_TYPE: 'usage', COLUMN_TYPE: 'usage', COLUMN_MISMATCH: 'usage',
-  TYPES_STALE: 'usage', CLI: 'usage', LOCKED: 'usage', CACHE: 'usage',
+  TYPES_STALE: 'usage', CLI: 'usage', LOCKED: 'usage', CACHE: 'usage', INTERRUPTED: 'failure', DISK_FULL: 'failure',
   BAD_INPUT: 'failure', OUTPUT_SCHEMA: 'failure', STEP: 'failure', NETWORK: 'failure', AUTH: 'failure',
 };
 
@@ -64,6 +66,8 @@ const ERROR_SENTENCES: Partial<Record<ErrorCode, string>> = {
   CLI: 'the command line is not valid',
   NETWORK: 'a remote service could not be reached',
   AUTH: 'the remote service refused the credentials',
+  INTERRUPTED: 'the build was interrupted',
+  DISK_FULL: 'no space left on the device',
   CACHE: 'a file in the cache folder is damaged (dagrun verify --repair drops it)',
 };
 

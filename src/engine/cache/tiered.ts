@@ -21,6 +21,7 @@ import type { ActionResult, Store, StoredOutput } from '../store.js';
 import { CaptureConflict, captureDigest, type CaptureRecord } from '../captures.js';
 import { openRemote, type RemoteMode, type RemoteStore } from './remote.js';
 import type { ProgressFn } from './transfer.js';
+import { isDiskFull } from '../stopping.js';
 import { isSafeRelativePath } from './paths.js';
 
 export { isSafeRelativePath };
@@ -180,6 +181,8 @@ class Tiered implements Cache {
         this.warn(problem);
         return { action: undefined, problem };
       }
+      // A full local disk is not the remote's failure: the build must stop, not build it again here.
+      if (isDiskFull(error)) throw error;
       // The remote failing is a miss too: the build goes on with what it has locally.
       this.report.misses += 1;
       return { action: undefined };
@@ -369,6 +372,8 @@ class Tiered implements Cache {
       this.failuresInARow = 0;
       return result;
     } catch (error) {
+      // Writing what was fetched failed on this machine's disk: nothing the remote did.
+      if (isDiskFull(error)) throw error;
       this.failuresInARow += 1;
       this.report.problems.push((error as Error).message);
       if (this.failuresInARow >= GIVE_UP_AFTER && !this.disabled) {

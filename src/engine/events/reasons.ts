@@ -47,6 +47,8 @@ export function describeReason(reason: Reason): string {
       const since = (reason.changed_since ?? []).map((c) => ({ engine: 'the engine', packages: 'library versions', code: 'the code' })[c]);
       return `pinned capture${reason.captured_at ? ` from ${reason.captured_at}` : ''} ${reason.remote ? 'pulled from the remote cache and ' : ''}reused${since.length > 0 ? `; ${since.join(', ')} changed since, which does not redo a capture` : ''} (use --refresh${reason.step ? ` ${reason.step}` : ''} to capture again)`;
     }
+    case 'not-started':
+      return reason.why === 'interrupted' ? 'not started: the build was interrupted' : 'not started: no space left on the device';
     case 'upstream-failed':
       return `upstream ${reason.instance} ${reason.status}`;
     case 'step-failed':

@@ -36,7 +36,10 @@ export type CachedReason =
   | { readonly kind: 'remote-hit'; readonly pinned: boolean };
 
 /** Why an instance did not run at all. */
-export type SkipReason = { readonly kind: 'upstream-failed'; readonly instance: string; readonly status: 'failed' | 'skipped' };
+export type SkipReason =
+  | { readonly kind: 'upstream-failed'; readonly instance: string; readonly status: 'failed' | 'skipped' }
+  /** The build stopped before this instance started (a signal, or the disk filled up). */
+  | { readonly kind: 'not-started'; readonly why: 'interrupted' | 'disk-full' };
 
 /** Why an instance failed. */
 export type FailReason = { readonly kind: 'step-failed'; readonly code?: string; readonly message: string };

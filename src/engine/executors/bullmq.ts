@@ -13,6 +13,7 @@ import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { UserError } from '../../sdk/errors.js';
 import { ENGINE_VERSION } from '../paths.js';
+import { StoppedWhileRunning } from '../stopping.js';
 import { treeBytes, type Store } from '../store.js';
 import { writeFileAtomic } from '../../sdk/atomic-write.js';
 import type { Cache, ObjectRef } from '../cache/tiered.js';
@@ -118,7 +119,7 @@ export class BullmqExecutor implements Executor {
   }
 
   async close(): Promise<void> {
-    for (const waiter of this.waiters.values()) waiter.reject(new UserError('CLI', 'the build stopped before the job finished'));
+    for (const waiter of this.waiters.values()) waiter.reject(new StoppedWhileRunning());
     this.waiters.clear();
     // After losing Redis there is nothing to say goodbye to (and BullMQ's close would wait for it).
     if (!this.lost) await Promise.allSettled([this.queue.close(), this.events.close()]);
