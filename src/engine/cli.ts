@@ -173,7 +173,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'validate': {
         const pipeline = loadPipeline(pipelineFile);
-        print(`${relative(process.cwd(), pipeline.file) || pipeline.file}: ok — ${pipeline.steps.size} steps (${pipeline.order.join(', ')})`, { ok: true, steps: pipeline.order, partitions: pipeline.partitions });
+        print(`${shownPath(pipeline.file)}: ok — ${pipeline.steps.size} steps (${pipeline.order.join(', ')})`, { ok: true, steps: pipeline.order, partitions: pipeline.partitions });
         return 0;
       }
       case 'runs': {

@@ -3,7 +3,7 @@
 // only the first), each at its file:line:col.
 import { readFileSync, existsSync, statSync } from 'node:fs';
 import { writeFileAtomicSync } from '../sdk/atomic-write.js';
-import { dirname, isAbsolute, join, relative, resolve, sep, normalize } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep, normalize } from 'node:path';
 import type { ValidateFunction } from 'ajv';
 import { getAjv, yaml } from './lazy-modules.js';
 import { closest, decodeUtf8, duplicateKey, rangeOf, schemaErrors, type Locate } from './diagnostics.js';
@@ -117,14 +117,15 @@ export function loadPipeline(file: string, memoDir?: string): Pipeline {
   if (!existsSync(path)) throw new UserError('CLI', `no pipeline file at ${shown} (use --pipeline FILE)`);
   if (statSync(path).isDirectory()) throw new UserError('CLI', `${shown} is a folder; --pipeline takes a pipeline file (such as ${join(shown, 'pipeline.yaml')})`, shown);
   const text = decodeUtf8(readFileSync(path), shown);
-  // The key covers what validation depends on: engine version, the schema file, the path and the text.
+  // The key covers what validation depends on: engine version, the schema file, the file's name and
+  // its text — not the folder it is in, so a moved or second checkout hits the same memo.
   const schema = statSync(resolve(SCHEMAS_DIR, 'pipeline.schema.json'));
-  const memo = join(memoDir ?? join(dirname(path), 'cache'), 'pipelines', `${digestBytes(`${MEMO_FORMAT}\0${ENGINE_VERSION}\0${schema.size}:${schema.mtimeMs}\0${path}\0${text}`).slice(DIGEST_PREFIX.length)}.json`);
+  const memo = join(memoDir ?? join(dirname(path), 'cache'), 'pipelines', `${digestBytes(`${MEMO_FORMAT}\0${ENGINE_VERSION}\0${schema.size}:${schema.mtimeMs}\0${basename(path)}\0${text}`).slice(DIGEST_PREFIX.length)}.json`);
   const remembered = readMemo(memo, text, path);
   if (remembered) return remembered;
   const pipeline = parsePipeline(text, path);
   try {
-    writeFileAtomicSync(memo, JSON.stringify({ ...pipeline, steps: [...pipeline.steps.values()], locate: undefined }));
+    writeFileAtomicSync(memo, JSON.stringify({ ...pipeline, steps: [...pipeline.steps.values()], locate: undefined }, memoPaths(pipeline.dir, 'store')));
   } catch {
     /* the memo is only a speed-up */
   }
@@ -134,7 +135,7 @@ export function loadPipeline(file: string, memoDir?: string): Pipeline {
 function readMemo(memo: string, text: string, file: string): Pipeline | undefined {
   let stored: Omit<Pipeline, 'steps' | 'locate'> & { steps: StepSpec[] };
   try {
-    stored = JSON.parse(readFileSync(memo, 'utf8')) as typeof stored;
+    stored = JSON.parse(readFileSync(memo, 'utf8'), memoPaths(dirname(file), 'load')) as typeof stored;
   } catch {
     return undefined;
   }
@@ -159,6 +160,21 @@ function readMemo(memo: string, text: string, file: string): Pipeline | undefine
     partitions[key] = values;
   }
   return { ...stored, partitions, steps: new Map(stored.steps.map((s) => [s.name, s])), locate };
+}
+
+/**
+ * Paths in a memo are stored relative to the pipeline folder, behind a mark no path can hold (paths
+ * with control characters are refused): no machine path is written into the cache, and the memo is
+ * valid wherever the folder is. Paths outside the folder (written absolute in the file) stay as written.
+ */
+const IN_PIPELINE_DIR = '\u0001';
+function memoPaths(dir: string, direction: 'store' | 'load'): (key: string, value: unknown) => unknown {
+  if (direction === 'load') return (_key, value) => (typeof value === 'string' && value.startsWith(IN_PIPELINE_DIR) ? join(dir, ...value.slice(1).split('/')) : value);
+  return (_key, value) => {
+    if (typeof value !== 'string') return value;
+    if (value === dir) return IN_PIPELINE_DIR;
+    return value.startsWith(dir + sep) ? `${IN_PIPELINE_DIR}${value.slice(dir.length + 1).split(sep).join('/')}` : value;
+  };
 }
 
 /** A file input resolved per instance (a template or a glob), so not checked when the pipeline loads. */

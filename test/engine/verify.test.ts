@@ -2,7 +2,7 @@
 // checks objects, action entries, manifests, the stat cache and pipeline memos; readers skip an
 // unreadable manifest with one warning; gc checks everything before deleting anything.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from '../../src/engine/runner.js';
 import { DIGEST_PREFIX } from '../../src/sdk/hash.js';
@@ -75,6 +75,32 @@ describe('dagrun verify', () => {
     expect((await runCli(['verify'], dir)).stdout).toMatch(/^ok: /);
     const rebuilt = await build({ pipelineFile: join(dir, 'pipeline.yaml') });
     expect(rebuilt.manifest.steps[0].status).toBe('built');
+  });
+
+  it('checks the sharded stat cache (cache/stat/files, cache/stat/trees): a malformed or unparsable shard is named, and --repair drops it', async () => {
+    const dir = copyOfBase();
+    const shards = (kind: string): string[] => readdirSync(join(dir, 'cache', 'stat', kind)).sort();
+    const [malformed, truncated] = shards('files');
+    expect(truncated, 'the trees fixture digests files in two folders at least').toBeDefined();
+    writeFileSync(join(dir, 'cache', 'stat', 'files', malformed), JSON.stringify({ 'a.csv': [1, 'x', '2', '3', 'sha256:00'], 'b.csv': [2, '1', '2', '3', `sha256:${'0'.repeat(64)}`] }));
+    writeFileSync(join(dir, 'cache', 'stat', 'files', truncated), readFileSync(join(dir, 'cache', 'stat', 'files', truncated), 'utf8').slice(0, 7));
+    const trees = existsSync(join(dir, 'cache', 'stat', 'trees')) ? shards('trees') : [];
+    if (trees.length > 0) writeFileSync(join(dir, 'cache', 'stat', 'trees', trees[0]), '{"fingerprint": "/home/someone"}');
+    const verify = await runCli(['verify', '--json'], dir);
+    expect(verify.code, verify.stderr).toBe(1);
+    const byFile = Object.fromEntries((JSON.parse(verify.stdout) as { problems: { file: string; problem: string }[] }).problems.map((p) => [p.file, p.problem]));
+    expect(byFile[`stat/files/${malformed}`]).toBe('1 of 2 entries are malformed');
+    expect(byFile[`stat/files/${truncated}`]).toMatch(/^does not parse/);
+    if (trees.length > 0) expect(byFile[`stat/trees/${trees[0]}`]).toBe('is not a tree record (fingerprint, digest, size, files)');
+    expect(Object.keys(byFile)).toHaveLength(trees.length > 0 ? 3 : 2);
+
+    expect((await runCli(['verify', '--repair'], dir)).code).toBe(0);
+    expect(shards('files')).not.toContain(malformed);
+    expect(shards('files')).not.toContain(truncated);
+    expect((await runCli(['verify'], dir)).stdout).toMatch(/^ok: /);
+    // Only a speed-up: the next build re-reads what it needs and serves everything from the cache.
+    const again = await build({ pipelineFile: join(dir, 'pipeline.yaml'), sets: { lister: { nested: true } } });
+    expect(again.manifest.steps.every((s) => s.status === 'cached')).toBe(true);
   });
 
   it('a tree entry whose file object is missing is named, with the file in the tree', async () => {
