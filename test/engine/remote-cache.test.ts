@@ -8,6 +8,8 @@ import { createServer, request, type Server } from 'node:http';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { build, type BuildOptions, type BuildResult } from '../../src/engine/runner.js';
+import { nodeIO, type StoreIO } from '../../src/engine/store.js';
+import type { UserError } from '../../src/sdk/errors.js';
 import type { Manifest } from '../../src/engine/manifest.js';
 import { isSafeRelativePath, parseEntry } from '../../src/engine/cache/tiered.js';
 import { resolveRemoteSettings } from '../../src/engine/cache/config.js';
@@ -155,6 +157,31 @@ describe('remote cache over HTTP (nginx, Bazel layout)', () => {
     expect(result.ok).toBe(true);
     expect(built(result.manifest)).toEqual(['make[date=2024-01-01]']);
     expect(result.remote?.problems.some((p) => p.includes('is not answering') && p.includes('continuing with the local cache only'))).toBe(true);
+  });
+
+  it('a full local disk while taking a remote hit stops the build; it is not blamed on the remote, nor built here instead', async () => {
+    const a = client();
+    const target = { targets: ['make'], partitionFilter: { date: '2024-01-01' } };
+    expect((await a.run({ remoteCache: nginx.url, ...target })).ok).toBe(true);
+    // B's disk takes the fetched objects but not the action entry written after them (the store's IO seam).
+    const full: StoreIO = {
+      writeFile: async (path) => {
+        throw Object.assign(new Error(`ENOSPC: no space left on device, write '${path}'`), { code: 'ENOSPC', errno: -28, syscall: 'write', path });
+      },
+      copyFile: nodeIO.copyFile,
+    };
+    const b = client();
+    const started: string[] = [];
+    const error = await b.run({ remoteCache: nginx.url, remoteMode: 'read', storeIO: full, onEvent: (e) => void (e.type === 'instance-started' && started.push(e.instance)), ...target }).then(
+      () => undefined,
+      (e: unknown) => e as UserError,
+    );
+    expect(error?.code).toBe('DISK_FULL');
+    expect(error?.message).toMatch(/^no space left on the device holding .*cache\/ /);
+    // Without the distinction the failed write counted as the remote failing (a miss), and the step ran here.
+    expect(started).toEqual([]);
+    expect(existsSync(join(b.dir, 'out', 'numbers', '2024-01-01.parquet'))).toBe(false);
+    expect(existsSync(join(b.dir, 'cache', 'lock'))).toBe(false);
   });
 
   it('credentials in the URL are sent as Basic auth and shown nowhere', async () => {
