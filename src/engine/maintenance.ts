@@ -157,7 +157,7 @@ function statShardProblem(value: unknown): string | undefined {
 function treeRecordProblem(value: unknown): string | undefined {
   const r = value as { fingerprint?: unknown; digest?: unknown; size?: unknown; files?: unknown } | null;
   if (typeof r !== 'object' || r === null || Array.isArray(r)) return 'is not a JSON object';
-  return typeof r.fingerprint === 'string' && /^[0-9a-f]{64}$/.test(r.fingerprint) && isDigest(r.digest) && Number.isSafeInteger(r.size) && Number.isSafeInteger(r.files) ? undefined : 'is not a tree record (fingerprint, digest, size, files)';
+  return typeof r.fingerprint === 'string' && /^(find:)?[0-9a-f]{64}$/.test(r.fingerprint) && isDigest(r.digest) && Number.isSafeInteger(r.size) && Number.isSafeInteger(r.files) ? undefined : 'is not a tree record (fingerprint, digest, size, files)';
 }
 
 function statCacheProblem(value: unknown): string | undefined {
