@@ -130,16 +130,16 @@ export async function startS3(bucket = 'dagrun-cache'): Promise<S3Server> {
   // Any secret key is accepted, so a test can use a distinctive one and look for it in every output.
   const server = new S3rver({ port: 0, address: '127.0.0.1', directory: dir, silent: true, allowMismatchedSignatures: true, configureBuckets: [{ name: bucket }] });
   const { port } = await server.run();
+  return s3Handle(port, bucket, async () => {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+}
+
+/** What a test sees of either s3rver flavour: its endpoint, bucket and client environment. */
+function s3Handle(port: number, bucket: string, stop: () => Promise<void>): S3Server {
   const endpoint = `http://127.0.0.1:${port}`;
-  return {
-    endpoint,
-    bucket,
-    env: { AWS_ENDPOINT_URL_S3: endpoint, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' },
-    stop: async () => {
-      await server.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return { endpoint, bucket, env: { AWS_ENDPOINT_URL_S3: endpoint, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' }, stop };
 }
 
 /**
@@ -165,20 +165,14 @@ export async function startS3Paging(bucket = 'dagrun-cache'): Promise<S3Server> 
     });
     child.once('exit', (code) => reject(new Error(`s3rver exited (${code}): ${stderr}`)));
   });
-  const endpoint = `http://127.0.0.1:${port}`;
-  return {
-    endpoint,
-    bucket,
-    env: { AWS_ENDPOINT_URL_S3: endpoint, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' },
-    stop: async () => {
-      if (child.exitCode === null) {
-        const gone = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await gone;
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return s3Handle(port, bucket, async () => {
+    if (child.exitCode === null) {
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await gone;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
 }
 
 /**
