@@ -191,19 +191,19 @@ export interface FuseSink {
   audit(row: AuditRow): void;
 }
 
-/** The previous day's last fix of a vessel (its final position): it only bounds a gap across midnight. */
-export interface PriorFix {
-  ts: number;
-  lat: number;
-  lon: number;
-  sog: number | null;
-  cog: number | null;
+/** Two consecutive fixes of one track (or the previous day's last fix and this day's first): a gap to fill or interpolate. */
+export interface GapJob {
+  mmsi: number;
+  /** the course reported at `a` (minor-gap interpolation carries it) */
+  cogA: number | null;
+  a: GapEnd;
+  b: GapEnd;
 }
 
 /**
- * Fuses one vessel at a time, so a day streams through it vessel by vessel: Algorithm B on every fix,
- * then minor-gap interpolation and Algorithm A between consecutive fixes of a track, and between the
- * previous day's last fix and the first fix (a gap across midnight) when they are one track apart.
+ * The fusion's two halves, each on what its caller streams to it: Algorithm B on one vessel's fixes
+ * (spoofVessel), then minor-gap interpolation or Algorithm A between two fixes whose positions are the
+ * corrected ones (gap), given the gap's own RF and the anonymous RF near its corridor.
  */
 export class DayFuser {
   readonly stats = emptyStats();
@@ -212,11 +212,8 @@ export class DayFuser {
   private readonly bucketMs: number;
   private readonly minorMs: number;
   private readonly windowMs: number;
-  private readonly breakMs: number;
 
   constructor(
-    private readonly anonymousIndex: AnonymousIndex,
-    private readonly aisClock: AisClock,
     private readonly params: FuseParams,
     private readonly sink: FuseSink,
   ) {
@@ -225,20 +222,26 @@ export class DayFuser {
     this.bucketMs = params.bucket_min * MINUTE_MS;
     this.minorMs = params.minor_gap_max_min * MINUTE_MS;
     this.windowMs = params.rf_window_min * MINUTE_MS;
-    this.breakMs = params.track_break_min * MINUTE_MS;
   }
 
-  /** One vessel: its fixes in time order, its own RF detections ordered by time then id, its last fix of the day before. */
-  vessel(fixes: readonly AisFix[], own: readonly RfDetection[], prior: PriorFix | null = null): void {
-    const { stats, params, sink, matchMs, windowMs } = this;
-    if (fixes.length === 0) return;
-    const mmsi = fixes[0].mmsi;
-    const mmsiText = String(mmsi);
+  /** A silence this long is a gap for Algorithm A; a shorter one of at least two buckets may be interpolated. */
+  isRfGap(dtMs: number): boolean {
+    return dtMs > this.gapMs;
+  }
+  isMinorGap(dtMs: number): boolean {
+    return dtMs >= 2 * this.bucketMs && dtMs <= this.minorMs;
+  }
 
-    // Algorithm B on every fix; the corrected positions anchor the gap fill below.
-    const finalPos: { lat: number; lon: number }[] = [];
+  /**
+   * Algorithm B on one vessel: its fixes in time order, its own RF ordered by time then id. Every fix
+   * goes to the sink; the result is each fix's final position (the corrected one where corrected).
+   */
+  spoofVessel(fixes: readonly AisFix[], own: readonly RfDetection[]): { lat: number; lon: number; corrected: boolean }[] {
+    const { stats, params, sink, matchMs, windowMs } = this;
+    const finalPos: { lat: number; lon: number; corrected: boolean }[] = [];
     for (let i = 0; i < fixes.length; i++) {
       const fix = fixes[i];
+      const mmsiText = String(fix.mmsi);
       const prev = i > 0 && fixes[i - 1].trackId === fix.trackId ? fixes[i - 1] : null;
       const next = i + 1 < fixes.length && fixes[i + 1].trackId === fix.trackId ? fixes[i + 1] : null;
       const matched: RfDetection[] = [];
@@ -267,7 +270,7 @@ export class DayFuser {
           rf_ids_used: verdict.rfIds,
         });
       }
-      finalPos.push(corrected ? { lat: corrected.lat, lon: corrected.lon } : { lat: fix.lat, lon: fix.lon });
+      finalPos.push(corrected ? { lat: corrected.lat, lon: corrected.lon, corrected: true } : { lat: fix.lat, lon: fix.lon, corrected: false });
       sink.row({
         mmsi: mmsiText,
         ts_utc: fix.ts,
@@ -284,44 +287,34 @@ export class DayFuser {
         position_label: corrected ? 'RF_CORRECTED' : 'AIS_REPORTED',
       });
     }
-
-    // A gap across midnight: the same track when the silence is no longer than track_break_min.
-    const first = fixes[0];
-    if (prior && prior.ts < first.ts && first.ts - prior.ts <= this.breakMs) {
-      this.between(mmsi, own, prior.cog, { ts: prior.ts, lat: prior.lat, lon: prior.lon, sog: prior.sog }, { ts: first.ts, ...finalPos[0], sog: first.sog });
-    }
-    for (let i = 1; i < fixes.length; i++) {
-      const prevFix = fixes[i - 1];
-      const fix = fixes[i];
-      if (prevFix.trackId !== fix.trackId) continue;
-      this.between(mmsi, own, prevFix.cog, { ts: prevFix.ts, ...finalPos[i - 1], sog: prevFix.sog }, { ts: fix.ts, ...finalPos[i], sog: fix.sog });
-    }
+    return finalPos;
   }
 
-  /** Fill between two consecutive fixes of one track: RF gap fill above gap_thr_min, interpolation of a minor gap. */
-  private between(mmsi: number, own: readonly RfDetection[], cogA: number | null, a: GapEnd, b: GapEnd): void {
-    const { stats, params, sink, windowMs } = this;
+  /**
+   * Fill between two consecutive fixes of one track: RF gap fill above gap_thr_min, interpolation of a
+   * minor gap. `own`: the vessel's detections strictly inside the gap; `anonymous`: anonymous detections
+   * strictly inside it near its corridor; `explained` says whether another vessel's AIS accounts for one.
+   */
+  gap(job: GapJob, own: readonly RfDetection[], anonymous: readonly RfDetection[], explained: (det: RfDetection) => boolean): void {
+    const { stats, params, sink } = this;
+    const { mmsi, a, b } = job;
     const mmsiText = String(mmsi);
     const dt = b.ts - a.ts;
-    if (dt > this.gapMs) {
+    if (this.isRfGap(dt)) {
       stats.gaps++;
-      // RF within ±rf_window_min of the gap is fetched; only detections inside it can become fill states.
-      const candidates: GapCandidate[] = [];
-      for (let j = lowerBound(own, a.ts - windowMs); j < own.length && own[j].ts <= b.ts + windowMs; j++) {
-        if (own[j].ts > a.ts && own[j].ts < b.ts) candidates.push({ det: own[j], own: true });
-      }
+      const candidates: GapCandidate[] = own.map((det) => ({ det, own: true }));
       const { maxKn } = gapSpeeds(a, b, params);
       let anonymousCount = 0;
-      for (const det of this.anonymousIndex.near(a, b, a.ts, b.ts)) {
+      for (const det of anonymous) {
         if (!feasible(a, b, det, maxKn)) continue;
-        if (this.aisClock.explains(det, mmsi)) {
+        if (explained(det)) {
           stats.gap_candidates_explained++;
           continue;
         }
         candidates.push({ det, own: false });
         anonymousCount++;
       }
-      stats.gap_candidates_own += candidates.length - anonymousCount;
+      stats.gap_candidates_own += own.length;
       stats.gap_candidates_anonymous += anonymousCount;
       const filled = fillGap(a, b, candidates, params);
       stats.gap_slots += filled.slots;
@@ -344,8 +337,8 @@ export class DayFuser {
           position_label: 'RF_FILL_VITERBI',
         });
       }
-    } else if (dt >= 2 * this.bucketMs && dt <= this.minorMs) {
-      const points = interpolateMinorGap(a, b, cogA, this.bucketMs, params);
+    } else if (this.isMinorGap(dt)) {
+      const points = interpolateMinorGap(a, b, job.cogA, this.bucketMs, params);
       if (points.length === 0) return;
       stats.minor_gaps_interpolated++;
       stats.interpolated_points += points.length;
@@ -374,14 +367,26 @@ export function fuse(ais: readonly AisFix[], rf: readonly RfDetection[], params:
     }
   }
   for (const list of ownByMmsi.values()) list.sort(byTimeThenId);
-  const fuser = new DayFuser(new AnonymousIndex(anonymous, params.h3_res), AisClock.fromFixes(ais), params, {
-    row: (row) => rows.push(row),
-    audit: (row) => audit.push(row),
-  });
+  const anonymousIndex = new AnonymousIndex(anonymous, params.h3_res);
+  const clock = AisClock.fromFixes(ais);
+  const fuser = new DayFuser(params, { row: (row) => rows.push(row), audit: (row) => audit.push(row) });
   for (let start = 0; start < ais.length; ) {
     let end = start;
     while (end < ais.length && ais[end].mmsi === ais[start].mmsi) end++;
-    fuser.vessel(ais.slice(start, end), ownByMmsi.get(ais[start].mmsi) ?? []);
+    const fixes = ais.slice(start, end);
+    const mmsi = fixes[0].mmsi;
+    const own = ownByMmsi.get(mmsi) ?? [];
+    const finalPos = fuser.spoofVessel(fixes, own);
+    for (let i = 1; i < fixes.length; i++) {
+      if (fixes[i - 1].trackId !== fixes[i].trackId) continue;
+      const a = { ts: fixes[i - 1].ts, lat: finalPos[i - 1].lat, lon: finalPos[i - 1].lon, sog: fixes[i - 1].sog };
+      const b = { ts: fixes[i].ts, lat: finalPos[i].lat, lon: finalPos[i].lon, sog: fixes[i].sog };
+      const dt = b.ts - a.ts;
+      if (!fuser.isRfGap(dt) && !fuser.isMinorGap(dt)) continue;
+      const inside = own.filter((det) => det.ts > a.ts && det.ts < b.ts);
+      const near = fuser.isRfGap(dt) ? anonymousIndex.near(a, b, a.ts, b.ts) : [];
+      fuser.gap({ mmsi, cogA: fixes[i - 1].cog, a, b }, inside, near, (det) => clock.explains(det, mmsi));
+    }
     start = end;
   }
   rows.sort(compareN6);
