@@ -52,7 +52,8 @@ export interface CleanInputs {
   date: string;
 }
 
-const HAVERSINE_KM = (lat1: string, lon1: string, lat2: string, lon2: string) =>
+/** Great-circle km in SQL, the formula of lib/geo/sphere.ts haversineKm. */
+export const HAVERSINE_KM = (lat1: string, lon1: string, lat2: string, lon2: string) =>
   `(2 * 6371.0088 * asin(least(1, sqrt(pow(sin(radians(${lat2} - ${lat1}) / 2), 2) + cos(radians(${lat1})) * cos(radians(${lat2})) * pow(sin(radians(${lon2} - ${lon1}) / 2), 2)))))`;
 
 /**

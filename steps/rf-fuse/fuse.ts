@@ -42,19 +42,44 @@ export interface FuseResult {
   stats: FuseStats;
 }
 
+/** The H3 cell a detection is indexed under: its res-`h3Res` cell's parent three levels up (res 5 by default, ~8.5 km edges). */
+export function anonymousCell(lat: number, lon: number, h3Res: number): string {
+  return cellToParent(latLngToCell(lat, lon, h3Res), joinResolution(h3Res));
+}
+
+const joinResolution = (h3Res: number): number => Math.max(0, h3Res - 3);
+
 /**
- * Anonymous detections indexed by H3: each detection's res-`h3_res` cell (res 8 by default) is
- * bucketed under its parent three levels up (res 5, ~8.5 km edges), so the cells within one ring of
- * a gap's corridor points cover every detection the corridor can reach.
+ * The cells a gap's candidates may sit in: the straight line a → b sampled every few km, each sample's
+ * join-resolution cell and its ring of neighbours, sorted. A detection whose anonymousCell() is one of
+ * them is near the corridor.
+ */
+export function corridorCells(a: GapEnd, b: GapEnd, h3Res: number): string[] {
+  const joinRes = joinResolution(h3Res);
+  const cells = new Set<string>();
+  const steps = Math.max(1, Math.ceil(haversineKm(a.lat, a.lon, b.lat, b.lon) / 4));
+  for (let i = 0; i <= steps; i++) {
+    const f = i / steps;
+    const center = latLngToCell(a.lat + f * (b.lat - a.lat), a.lon + f * (b.lon - a.lon), joinRes);
+    for (const cell of gridDisk(center, 1)) cells.add(cell);
+  }
+  return [...cells].sort();
+}
+
+/**
+ * Anonymous detections indexed by H3 (anonymousCell), for the in-memory day: the cells of a gap's
+ * corridor (corridorCells) cover every detection the corridor can reach. The streamed day joins the
+ * same cells in SQL instead.
  */
 export class AnonymousIndex {
   private readonly byCell = new Map<string, RfDetection[]>();
-  readonly joinRes: number;
 
-  constructor(detections: readonly RfDetection[], h3Res: number) {
-    this.joinRes = Math.max(0, h3Res - 3);
+  constructor(
+    detections: readonly RfDetection[],
+    private readonly h3Res: number,
+  ) {
     for (const det of detections) {
-      const cell = cellToParent(latLngToCell(det.lat, det.lon, h3Res), this.joinRes);
+      const cell = anonymousCell(det.lat, det.lon, h3Res);
       const list = this.byCell.get(cell);
       if (list) list.push(det);
       else this.byCell.set(cell, [det]);
@@ -62,18 +87,11 @@ export class AnonymousIndex {
     for (const list of this.byCell.values()) list.sort(byTimeThenId);
   }
 
-  /** Detections in (fromTs, toTs) near the straight line a → b, sampled every few km. */
+  /** Detections in (fromTs, toTs) near the straight line a → b. */
   near(a: GapEnd, b: GapEnd, fromTs: number, toTs: number): RfDetection[] {
     if (this.byCell.size === 0) return [];
-    const cells = new Set<string>();
-    const steps = Math.max(1, Math.ceil(haversineKm(a.lat, a.lon, b.lat, b.lon) / 4));
-    for (let i = 0; i <= steps; i++) {
-      const f = i / steps;
-      const center = latLngToCell(a.lat + f * (b.lat - a.lat), a.lon + f * (b.lon - a.lon), this.joinRes);
-      for (const cell of gridDisk(center, 1)) cells.add(cell);
-    }
     const found: RfDetection[] = [];
-    for (const cell of [...cells].sort()) {
+    for (const cell of corridorCells(a, b, this.h3Res)) {
       const list = this.byCell.get(cell);
       if (!list) continue;
       for (let i = lowerBound(list, fromTs); i < list.length && list[i].ts < toTs; i++) if (list[i].ts > fromTs) found.push(list[i]);
@@ -140,7 +158,7 @@ export class AisClock {
     const from = det.ts - EXPLAIN_WINDOW_MS;
     const to = det.ts + EXPLAIN_WINDOW_MS;
     // No fix farther than this in latitude can pass the box test below (the margin absorbs rounding).
-    const latReach = (sigmaKm + (this.maxSogKn * KNOT_KM_PER_H * EXPLAIN_WINDOW_MS) / 3_600_000 + 0.2) / 111.2 + 1e-9;
+    const latReach = (sigmaKm + (this.maxSogKn * KNOT_KM_PER_H * EXPLAIN_WINDOW_MS) / 3_600_000 + EXPLAIN_MARGIN_KM) / KM_PER_DEGREE_BOX + 1e-9;
     for (let minute = minuteOf(from); minute <= minuteOf(to); minute++) {
       const range = this.minutes.get(minute);
       if (!range) continue;
@@ -154,9 +172,9 @@ export class AisClock {
       for (let i = lo; i < range[1] && this.lat[i] <= det.lat + latReach; i++) {
         if (this.ts[i] < from || this.ts[i] > to || this.mmsi[i] === silentMmsi) continue;
         const driftKm = (this.sog[i] * KNOT_KM_PER_H * Math.abs(this.ts[i] - det.ts)) / 3_600_000;
-        const reachKm = sigmaKm + driftKm + 0.2;
+        const reachKm = sigmaKm + driftKm + EXPLAIN_MARGIN_KM;
         // Cheap box test before the haversine.
-        if (Math.abs(this.lat[i] - det.lat) * 111.2 > reachKm) continue;
+        if (Math.abs(this.lat[i] - det.lat) * KM_PER_DEGREE_BOX > reachKm) continue;
         if (haversineKm(this.lat[i], this.lon[i], det.lat, det.lon) <= reachKm) return true;
       }
     }
@@ -166,7 +184,11 @@ export class AisClock {
 
 const minuteOf = (ts: number): number => Math.floor(ts / MINUTE_MS);
 
-const EXPLAIN_WINDOW_MS = MINUTE_MS;
+/** The explanation test (AisClock here, explainedSql in stream.ts): a fix within ±1 min, within 1σ + its drift + 200 m. */
+export const EXPLAIN_WINDOW_MS = MINUTE_MS;
+export const EXPLAIN_MARGIN_KM = 0.2;
+/** The box test's km per degree of latitude (part of the test, not only a shortcut: keep both sides equal). */
+export const KM_PER_DEGREE_BOX = 111.2;
 
 export function emptyStats(): FuseStats {
   return {

@@ -49,7 +49,7 @@ export interface GapFillResult {
 }
 
 /** AIS positions are GPS fixes: tens of metres. */
-const AIS_SIGMA_KM = 0.05;
+export const AIS_SIGMA_KM = 0.05;
 /** Log-reward for using a detection: one whose combined score beats e^-2 ≈ 0.14 is worth a leg. */
 const NODE_BONUS = 2;
 /** At most this many candidates per bucket enter the Viterbi (best emission scores first). */

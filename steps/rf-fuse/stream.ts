@@ -6,8 +6,11 @@
 // `ais_clean` in SQL (run.ts).
 import type { DuckDBValue } from '@duckdb/node-api';
 import { quoteLiteral, type Db } from '../../src/sdk/table-io.js';
-import { AisClock, AnonymousIndex, byTimeThenId, DayFuser, type FuseSink, type FuseStats, type GapJob } from './fuse.js';
-import { MINUTE_MS, type AisFix, type FuseParams, type RfDetection } from './types.js';
+import { h3IndexToSplitLong } from 'h3-js';
+import { HAVERSINE_KM } from './clean.js';
+import { anonymousCell, byTimeThenId, corridorCells, DayFuser, EXPLAIN_MARGIN_KM, EXPLAIN_WINDOW_MS, KM_PER_DEGREE_BOX, type FuseSink, type FuseStats, type GapJob } from './fuse.js';
+import { AIS_SIGMA_KM, gapSpeeds } from './gapfill.js';
+import { KNOT_KM_PER_H, MINUTE_MS, RADIUS95_PER_SIGMA, type AisFix, type FuseParams, type RfDetection } from './types.js';
 import { inputColumns } from './rf-fuse.dagrun.js';
 
 /** Rows of a query, one DuckDB chunk (≤ 2048 rows) at a time, as columns. */
@@ -45,49 +48,43 @@ export async function fuseStreaming(db: Db, params: FuseParams, sink: FuseSink):
   const fuser = new DayFuser(params, sink);
   await spoofPass(db, fuser);
   await detectGaps(db, params);
+  await findCandidates(db, params);
 
-  // Every fix (the previous day's tail included) by minute, then latitude.
-  const [{ n }] = await db.all(`SELECT (SELECT count(*) FROM ais_clean) + (SELECT count(*) FROM ais_prior) AS n`);
-  const clock = new AisClock(Number(n));
-  for await (const chunk of chunksOf(
-    db,
-    `SELECT ts_ms, lat, lon, coalesce(sog, 0) AS sog, mmsi FROM (SELECT ts_ms, lat, lon, sog, mmsi FROM ais_clean UNION ALL SELECT ts_ms, orig_lat, orig_lon, sog, mmsi FROM ais_prior) ORDER BY floor(ts_ms / 60000.0), lat`,
-  )) {
-    const [ts, lat, lon, sog, mmsi] = ['ts_ms', 'lat', 'lon', 'sog', 'mmsi'].map(chunk.column);
-    for (let i = 0; i < chunk.length; i++) clock.add(num(ts[i]), lat[i] as number, lon[i] as number, sog[i] as number, num(mmsi[i]));
-  }
-  const anonymous: RfDetection[] = [];
-  for await (const chunk of chunksOf(db, `SELECT rf_id, ts_ms, lat, lon, uncertainty_m, geoloc_method, member_ids FROM rf_day WHERE resolved_mmsi IS NULL ORDER BY ts_ms, rf_id`)) {
-    for (let i = 0; i < chunk.length; i++) anonymous.push(detection(chunk.column, i, null));
-  }
-  const anonymousIndex = new AnonymousIndex(anonymous, params.h3_res);
-  anonymous.length = 0;
-
-  // One ordered stream: per gap its ends (kind 0), then the vessel's own RF strictly inside it (kind 1).
+  // One ordered stream: per gap its ends (kind 0), the vessel's own RF strictly inside it (1), the
+  // anonymous RF near its corridor with whether another vessel's AIS explains each (2).
   let job: GapJob | null = null;
   let own: RfDetection[] = [];
+  let anonymous: RfDetection[] = [];
+  let explained = new Set<RfDetection>();
   const flush = (): void => {
     if (job === null) return;
-    const { a, b, mmsi } = job;
-    const near = fuser.isRfGap(b.ts - a.ts) ? anonymousIndex.near(a, b, a.ts, b.ts) : [];
-    fuser.gap(job, own, near, (det) => clock.explains(det, mmsi));
+    const isExplained = explained;
+    fuser.gap(job, own, anonymous, (det) => isExplained.has(det));
     job = null;
     own = [];
+    anonymous = [];
+    explained = new Set();
   };
   for await (const chunk of chunksOf(
     db,
     `SELECT * FROM (
       SELECT gap_id, 0 AS kind, mmsi, a_ts, a_lat, a_lon, a_sog, a_cog, b_ts, b_lat, b_lon, b_sog,
-        NULL::VARCHAR AS rf_id, NULL::BIGINT AS ts_ms, NULL::DOUBLE AS lat, NULL::DOUBLE AS lon, NULL::DOUBLE AS uncertainty_m, NULL::VARCHAR AS geoloc_method, NULL::VARCHAR[] AS member_ids
+        NULL::VARCHAR AS rf_id, NULL::BIGINT AS ts_ms, NULL::DOUBLE AS lat, NULL::DOUBLE AS lon, NULL::DOUBLE AS uncertainty_m, NULL::VARCHAR AS geoloc_method, NULL::VARCHAR[] AS member_ids,
+        NULL::BOOLEAN AS explained
       FROM gaps
       UNION ALL
-      SELECT g.gap_id, 1, g.mmsi, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, r.rf_id, r.ts_ms, r.lat, r.lon, r.uncertainty_m, r.geoloc_method, r.member_ids
+      SELECT g.gap_id, 1, g.mmsi, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, r.rf_id, r.ts_ms, r.lat, r.lon, r.uncertainty_m, r.geoloc_method, r.member_ids, NULL
       FROM gaps g JOIN rf_day r ON r.resolved_mmsi = g.mmsi AND r.ts_ms > g.a_ts AND r.ts_ms < g.b_ts
-      WHERE g.rf_gap)
+      WHERE g.rf_gap
+      UNION ALL
+      SELECT c.gap_id, 2, c.silent_mmsi, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, n.rf_id, n.ts_ms, n.lat, n.lon, n.uncertainty_m, n.geoloc_method, n.member_ids,
+        e.anon_id IS NOT NULL
+      FROM gap_anon c JOIN anon n USING (anon_id) LEFT JOIN anon_explained e ON e.anon_id = c.anon_id AND e.silent_mmsi = c.silent_mmsi)
     ORDER BY gap_id, kind, ts_ms, rf_id`,
   )) {
     const kind = chunk.column('kind');
     const mmsiColumn = chunk.column('mmsi');
+    const explainedColumn = chunk.column('explained');
     const [aTs, aLat, aLon, aSog, aCog, bTs, bLat, bLon, bSog] = ['a_ts', 'a_lat', 'a_lon', 'a_sog', 'a_cog', 'b_ts', 'b_lat', 'b_lon', 'b_sog'].map(chunk.column);
     for (let i = 0; i < chunk.length; i++) {
       if (kind[i] === 0) {
@@ -98,12 +95,134 @@ export async function fuseStreaming(db: Db, params: FuseParams, sink: FuseSink):
           a: { ts: num(aTs[i]), lat: aLat[i] as number, lon: aLon[i] as number, sog: numOrNull(aSog[i]) },
           b: { ts: num(bTs[i]), lat: bLat[i] as number, lon: bLon[i] as number, sog: numOrNull(bSog[i]) },
         };
-      } else own.push(detection(chunk.column, i, num(mmsiColumn[i])));
+      } else if (kind[i] === 1) own.push(detection(chunk.column, i, num(mmsiColumn[i])));
+      else {
+        const det = detection(chunk.column, i, null);
+        anonymous.push(det);
+        if (explainedColumn[i] === true) explained.add(det);
+      }
     }
   }
   flush();
-  await db.run('DROP TABLE gaps');
+  for (const table of ['gaps', 'gap_anon', 'anon_explained', 'anon', 'anon_cell']) await db.run(`DROP TABLE ${table}`);
   return fuser.stats;
+}
+
+/**
+ * The anonymous candidates of every RF gap, in SQL (tables `anon`, `anon_cell`, `gap_anon`,
+ * `anon_explained`). H3 has no DuckDB extension offline, so TypeScript computes the cells and hands
+ * them back as integers: each anonymous detection's cell (anonymousCell) and each gap's corridor
+ * (corridorCells). The join on (cell, hour) with the gap's open time interval then gives exactly the
+ * detections the in-memory index finds; a feasibility test with a micrometre of slack drops most of
+ * the rest (gap() applies the exact one). Whether another vessel's AIS explains a detection is a join
+ * of the candidates with every fix on (minute, latitude band), then AisClock's test.
+ */
+async function findCandidates(db: Db, params: FuseParams): Promise<void> {
+  await db.run(`CREATE TEMP TABLE anon AS SELECT CAST(row_number() OVER () AS INTEGER) AS anon_id, rf_id, ts_ms, lat, lon, uncertainty_m, geoloc_method, member_ids FROM rf_day WHERE resolved_mmsi IS NULL`);
+  const anonCells: number[] = [];
+  for await (const chunk of chunksOf(db, 'SELECT anon_id, ts_ms, lat, lon FROM anon')) {
+    const [id, ts, lat, lon] = ['anon_id', 'ts_ms', 'lat', 'lon'].map(chunk.column);
+    for (let i = 0; i < chunk.length; i++) {
+      const [lo, hi] = h3IndexToSplitLong(anonymousCell(lat[i] as number, lon[i] as number, params.h3_res));
+      anonCells.push(id[i] as number, hi, lo, Math.floor(num(ts[i]) / HOUR_MS));
+    }
+  }
+  await appendRows(db, 'anon_cell', { anon_id: 'INTEGER', cell_hi: 'UINTEGER', cell_lo: 'UINTEGER', hour: 'INTEGER' }, anonCells);
+  anonCells.length = 0;
+
+  const gapCells: number[] = [];
+  const gapReach: number[] = [];
+  for await (const chunk of chunksOf(db, 'SELECT gap_id, a_ts, a_lat, a_lon, a_sog, b_ts, b_lat, b_lon, b_sog FROM gaps WHERE rf_gap')) {
+    const [id, aTs, aLat, aLon, aSog, bTs, bLat, bLon, bSog] = ['gap_id', 'a_ts', 'a_lat', 'a_lon', 'a_sog', 'b_ts', 'b_lat', 'b_lon', 'b_sog'].map(chunk.column);
+    for (let i = 0; i < chunk.length; i++) {
+      const a = { ts: num(aTs[i]), lat: aLat[i] as number, lon: aLon[i] as number, sog: numOrNull(aSog[i]) };
+      const b = { ts: num(bTs[i]), lat: bLat[i] as number, lon: bLon[i] as number, sog: numOrNull(bSog[i]) };
+      const gapId = num(id[i]);
+      for (const cell of corridorCells(a, b, params.h3_res)) {
+        const [lo, hi] = h3IndexToSplitLong(cell);
+        gapCells.push(gapId, hi, lo);
+      }
+      gapReach.push(gapId, gapSpeeds(a, b, params).maxKn);
+    }
+  }
+  await appendRows(db, 'gap_cell', { gap_id: 'INTEGER', cell_hi: 'UINTEGER', cell_lo: 'UINTEGER' }, gapCells);
+  await appendRows(db, 'gap_reach', { gap_id: 'INTEGER', max_kn: 'DOUBLE' }, gapReach);
+
+  const slackKm = (u: string) => `((2 * ${u}) / 1000.0 / ${RADIUS95_PER_SIGMA} + ${2 * AIS_SIGMA_KM})`;
+  const reachKm = (ms: string) => `((r.max_kn * ${KNOT_KM_PER_H} * (${ms})) / 3600000.0)`;
+  await db.run(`
+    CREATE TEMP TABLE gap_anon AS
+    WITH corridor AS (
+      SELECT gap_id, c.cell_hi, c.cell_lo, unnest(range(CAST(floor(g.a_ts / ${HOUR_MS}) AS BIGINT), CAST(floor(g.b_ts / ${HOUR_MS}) AS BIGINT) + 1)) AS hour
+      FROM gap_cell c JOIN gaps g USING (gap_id))
+    SELECT g.gap_id, g.mmsi AS silent_mmsi, n.anon_id, n.ts_ms, n.lat, n.lon, n.uncertainty_m
+    FROM corridor k
+      JOIN anon_cell x ON x.cell_hi = k.cell_hi AND x.cell_lo = k.cell_lo AND x.hour = k.hour
+      JOIN anon n ON n.anon_id = x.anon_id
+      JOIN gaps g ON g.gap_id = k.gap_id
+      JOIN gap_reach r ON r.gap_id = k.gap_id
+    WHERE n.ts_ms > g.a_ts AND n.ts_ms < g.b_ts
+      AND ${HAVERSINE_KM('g.a_lat', 'g.a_lon', 'n.lat', 'n.lon')} - ${slackKm('n.uncertainty_m')} <= ${reachKm('n.ts_ms - g.a_ts')} + ${FEASIBLE_SLACK_KM}
+      AND ${HAVERSINE_KM('n.lat', 'n.lon', 'g.b_lat', 'g.b_lon')} - ${slackKm('n.uncertainty_m')} <= ${reachKm('g.b_ts - n.ts_ms')} + ${FEASIBLE_SLACK_KM}`);
+  for (const table of ['gap_cell', 'gap_reach']) await db.run(`DROP TABLE ${table}`);
+  await explainedSql(
+    db,
+    'gap_anon',
+    'SELECT mmsi, ts_ms, lat, lon, sog FROM ais_clean UNION ALL SELECT mmsi, ts_ms, orig_lat, orig_lon, sog FROM ais_prior',
+    'anon_explained',
+  );
+}
+
+/** Slack on the SQL feasibility test, so that rounding in SQL's trigonometry never drops what TypeScript's keeps. */
+const FEASIBLE_SLACK_KM = 1e-6;
+const HOUR_MS = 3_600_000;
+/** Latitude bands of the fix join: a candidate probes the bands within its reach. */
+const BAND_DEG = 0.05;
+
+/**
+ * Table `into` (anon_id, silent_mmsi): the `candidates` (anon_id, silent_mmsi, ts_ms, lat, lon,
+ * uncertainty_m) that some other vessel's fix among `fixes` (mmsi, ts_ms, lat, lon, sog) explains —
+ * AisClock.explains in SQL, the same arithmetic in the same order. The step passes every fix of the day
+ * and the previous day's tail at their reported positions. The join key is (minute, latitude band);
+ * the bands a candidate probes cover the box test's reach at the fastest SOG, so the key only prunes.
+ */
+export async function explainedSql(db: Db, candidates: string, fixRelation: string, into: string): Promise<void> {
+  const fixes = `SELECT mmsi, ts_ms, lat, lon, CAST(coalesce(sog, 0) AS DOUBLE) AS sog FROM (${fixRelation})`;
+  const [{ max_sog }] = await db.all(`SELECT coalesce(max(sog), 0) AS max_sog FROM (${fixes})`);
+  const sigma = (c: string) => `(${c}.uncertainty_m / 1000.0 / ${RADIUS95_PER_SIGMA})`;
+  const latReach = `((${sigma('c')} + (${Number(max_sog)}::DOUBLE * ${KNOT_KM_PER_H} * ${EXPLAIN_WINDOW_MS}) / 3600000.0 + ${EXPLAIN_MARGIN_KM}) / ${KM_PER_DEGREE_BOX} + 1e-9)`;
+  const reach = `(${sigma('p')} + (f.sog * ${KNOT_KM_PER_H} * CAST(abs(f.ts_ms - p.ts_ms) AS DOUBLE)) / 3600000.0 + ${EXPLAIN_MARGIN_KM})`;
+  await db.run(`
+    CREATE TEMP TABLE ${into} AS
+    WITH c AS (SELECT DISTINCT anon_id, silent_mmsi, ts_ms, lat, lon, uncertainty_m FROM ${candidates}),
+    minutes AS (SELECT *, unnest([-1, 0, 1]) + CAST(floor(ts_ms / ${MINUTE_MS}) AS BIGINT) AS minute FROM c),
+    probes AS (
+      SELECT *, unnest(range(CAST(floor((lat - ${latReach}) / ${BAND_DEG}) AS BIGINT), CAST(floor((lat + ${latReach}) / ${BAND_DEG}) AS BIGINT) + 1)) AS band
+      FROM minutes c),
+    f AS (SELECT *, CAST(floor(ts_ms / ${MINUTE_MS}) AS BIGINT) AS minute, CAST(floor(lat / ${BAND_DEG}) AS BIGINT) AS band FROM (${fixes}))
+    SELECT DISTINCT p.anon_id, p.silent_mmsi
+    FROM probes p JOIN f ON f.minute = p.minute AND f.band = p.band
+    WHERE f.mmsi <> p.silent_mmsi AND abs(f.ts_ms - p.ts_ms) <= ${EXPLAIN_WINDOW_MS}
+      AND abs(f.lat - p.lat) * ${KM_PER_DEGREE_BOX} <= ${reach}
+      AND ${HAVERSINE_KM('f.lat', 'f.lon', 'p.lat', 'p.lon')} <= ${reach}`);
+}
+
+/** A table of flat rows (values row after row in `values`) through DuckDB's appender. */
+async function appendRows(db: Db, table: string, columns: Record<string, 'INTEGER' | 'UINTEGER' | 'DOUBLE'>, values: readonly number[]): Promise<void> {
+  const names = Object.keys(columns);
+  await db.run(`CREATE TABLE ${table} (${names.map((n) => `${n} ${columns[n]}`).join(', ')})`);
+  const appender = await db.connection.createAppender(table);
+  const types = names.map((n) => columns[n]);
+  for (let i = 0; i < values.length; ) {
+    for (const type of types) {
+      const value = values[i++];
+      if (type === 'INTEGER') appender.appendInteger(value);
+      else if (type === 'UINTEGER') appender.appendUInteger(value);
+      else appender.appendDouble(value);
+    }
+    appender.endRow();
+  }
+  appender.closeSync();
 }
 
 /** Algorithm B vessel by vessel: per vessel its fixes (kind 1), then its own RF (kind 2). Leaves `ais_corrected`. */

@@ -15,6 +15,7 @@ import { assessFix } from '../../steps/rf-fuse/spoof.js';
 import { simulate, syntheticTracks } from '../../steps/rf-fuse/simulate.js';
 import { DEFAULT_PARAMS, type AisFix, type RfDetection } from '../../steps/rf-fuse/types.js';
 import { StepError } from '../../src/sdk/errors.js';
+import { explainedSql } from '../../steps/rf-fuse/stream.js';
 
 const MIN = 60_000;
 const T0 = Date.UTC(2026, 4, 25, 10, 0, 0);
@@ -176,6 +177,34 @@ describe('AisClock', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  // The streamed day asks DuckDB instead (explainedSql): same answers, band and minute edges included.
+  it('property: explainedSql gives the scan\'s answer too (minute edges, latitude band edges, fast ships, no fixes)', async () => {
+    const fixArb = fc.record({
+      mmsi: fc.integer({ min: 1, max: 4 }),
+      ts: fc.oneof(fc.integer({ min: -3 * MIN, max: 3 * MIN }), fc.constantFrom(-MIN, 0, MIN, MIN - 1, -MIN + 1)),
+      lat: fc.oneof(fc.double({ min: 49.97, max: 50.08, noNaN: true }), fc.constantFrom(50, 50.05, 49.99999999)),
+      lon: fc.double({ min: -1.05, max: -1, noNaN: true }),
+      sog: fc.option(fc.double({ min: 0, max: 102, noNaN: true })),
+    });
+    const detArb = fc.record({ ts: fc.integer({ min: -2 * MIN, max: 2 * MIN }), lat: fc.double({ min: 49.97, max: 50.08, noNaN: true }), lon: fc.double({ min: -1.05, max: -1, noNaN: true }), unc: fc.integer({ min: 50, max: 5000 }) });
+    await withDb(async (db) => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(fixArb, { maxLength: 60 }), fc.array(detArb, { minLength: 1, maxLength: 10 }), fc.integer({ min: 1, max: 4 }), async (raw, dets, silent) => {
+          const fixes: AisFix[] = raw.map((f) => ({ ...f, ts: T0 + f.ts, cog: null, trackId: '0', deltaT: null, deltaDistKm: null, speedCalcKn: null }));
+          const detections = dets.map((d, i) => det(`x${i}`, T0 + d.ts, d, d.unc, null));
+          await db.createTable('fixes_t', { mmsi: 'BIGINT', ts_ms: 'BIGINT', lat: 'DOUBLE', lon: 'DOUBLE', sog: 'DOUBLE' }, fixes.map((f) => ({ mmsi: f.mmsi, ts_ms: f.ts, lat: f.lat, lon: f.lon, sog: f.sog })));
+          await db.createTable('cands_t', { anon_id: 'INTEGER', silent_mmsi: 'BIGINT', ts_ms: 'BIGINT', lat: 'DOUBLE', lon: 'DOUBLE', uncertainty_m: 'DOUBLE' },
+            detections.map((d, i) => ({ anon_id: i, silent_mmsi: silent, ts_ms: d.ts, lat: d.lat, lon: d.lon, uncertainty_m: d.uncertaintyM })));
+          await explainedSql(db, 'cands_t', 'SELECT * FROM fixes_t', 'explained_t');
+          const explained = new Set((await db.all('SELECT anon_id FROM explained_t')).map((r) => Number(r.anon_id)));
+          await db.run('DROP TABLE explained_t');
+          detections.forEach((d, i) => expect(explained.has(i), `detection ${i}`).toBe(explainsByScan(fixes, d, silent)));
+        }),
+        { numRuns: 80 },
+      );
+    });
   });
 
   it('refuses fixes out of (minute, latitude) order rather than answering wrongly', () => {
