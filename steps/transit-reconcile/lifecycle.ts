@@ -3,7 +3,7 @@
 // vessel's latest fix at or before its time by binary search.
 import type { Corridor } from './chokepoints.js';
 import type { SarCluster } from './detections.js';
-import { ineligibility, predictAll, type Ineligible, type LatestFix, type PredictParams } from './predict.js';
+import { ineligibility, predictAll, type Ineligible, type LatestFix, type PredictParams, type Prediction } from './predict.js';
 import { insertPredictions, reconcile, type Fix, type ReconcileParams } from './reconcile.js';
 import type { TransitRow } from './transits.js';
 
@@ -75,7 +75,58 @@ export function emptyStats(): CycleStats {
   return { runs: 0, predictionsMade: 0, ineligible: { stale: new Set(), drifting: new Set(), no_course: new Set(), no_position: new Set() } };
 }
 
-/** Predict then reconcile at each run time, starting from `previous` (the carried-forward state). */
+/** One run's predictions (seed 004: populate-predicted-transits), with how many vessels it saw. */
+export interface PredictionRun {
+  runMs: number;
+  /** Vessels with a fix at or before the run. */
+  vessels: number;
+  ineligible: Record<Ineligible, number>;
+  predictions: Prediction[];
+}
+
+/**
+ * The predictor at each run time: every eligible vessel's predictions from its latest fix. Independent
+ * of the lifecycle state (which predictions become rows is the reconciler's business), so it is its own
+ * step (transit-predict) whose output cues the SAR search and feeds transit-reconcile.
+ */
+export function predictRuns(vessels: readonly VesselTrack[], corridors: readonly Corridor[], runs: readonly number[], params: PredictParams, stats: CycleStats = emptyStats()): PredictionRun[] {
+  return runs.map((runMs) => {
+    const latest = latestFixes(vessels, runMs);
+    const ineligible: Record<Ineligible, number> = { stale: 0, drifting: 0, no_course: 0, no_position: 0 };
+    for (const fix of latest) {
+      const reason = ineligibility(fix, runMs, params);
+      if (!reason) continue;
+      ineligible[reason] += 1;
+      stats.ineligible[reason].add(fix.mmsi);
+    }
+    return { runMs, vessels: latest.length, ineligible, predictions: predictAll(latest, corridors, runMs, params) };
+  });
+}
+
+/** At each run (in time order): insert that run's predictions, then reconcile; starting from `previous`. */
+export function reconcileRuns(
+  previous: readonly TransitRow[],
+  vessels: readonly VesselTrack[],
+  runs: readonly Pick<PredictionRun, 'runMs' | 'predictions'>[],
+  clusters: readonly SarCluster[],
+  corridors: readonly Corridor[],
+  params: ReconcileParams,
+  stats: CycleStats = emptyStats(),
+): TransitRow[] {
+  const corridorById = new Map(corridors.map((c) => [c.id, c]));
+  const fixes = fixesByMmsi(vessels);
+  let rows = [...previous];
+  for (const run of [...runs].sort((a, b) => a.runMs - b.runMs)) {
+    const before = rows.length;
+    rows = insertPredictions(rows, run.predictions, run.runMs);
+    stats.predictionsMade += rows.length - before;
+    rows = reconcile(rows, fixes, clusters, corridorById, run.runMs, params);
+    stats.runs += 1;
+  }
+  return rows;
+}
+
+/** Predict then reconcile at each run time, starting from `previous` (the carried-forward state): the two steps in one call. */
 export function runLifecycle(
   previous: readonly TransitRow[],
   vessels: readonly VesselTrack[],
@@ -85,21 +136,5 @@ export function runLifecycle(
   params: LifecycleParams,
   stats: CycleStats = emptyStats(),
 ): TransitRow[] {
-  const corridorById = new Map(corridors.map((c) => [c.id, c]));
-  const fixes = fixesByMmsi(vessels);
-  let rows = [...previous];
-  for (const runMs of runs) {
-    const latest = latestFixes(vessels, runMs);
-    for (const fix of latest) {
-      const reason = ineligibility(fix, runMs, params.predict);
-      if (reason) stats.ineligible[reason].add(fix.mmsi);
-    }
-    const predictions = predictAll(latest, corridors, runMs, params.predict);
-    const before = rows.length;
-    rows = insertPredictions(rows, predictions, runMs);
-    stats.predictionsMade += rows.length - before;
-    rows = reconcile(rows, fixes, clusters, corridorById, runMs, params.reconcile);
-    stats.runs += 1;
-  }
-  return rows;
+  return reconcileRuns(previous, vessels, predictRuns(vessels, corridors, runs, params.predict, stats), clusters, corridors, params.reconcile, stats);
 }

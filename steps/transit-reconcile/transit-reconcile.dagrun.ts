@@ -4,21 +4,14 @@ import type { Kernel } from '../../src/sdk/kernel-api.js';
 import { pickColumns } from '../../src/sdk/table-io.js';
 import { tables, type TableRows } from '../../pipeline.dagrun.js';
 import { outputColumns as sarDetectOutputColumns, type OutputRows as sarDetectOutputRows } from '../sar-detect/sar-detect.dagrun.js';
+import { outputColumns as transitPredictOutputColumns, type OutputRows as transitPredictOutputRows } from '../transit-predict/transit-predict.dagrun.js';
 
 /** The params, after defaults and --set, as the kernel receives them. */
 export interface Params {
-  lookback_hours: number;
-  horizon_hours: number;
-  min_speed_kn: number;
   missed_after_hours: number;
-  eta_uncertainty_fraction: number;
-  eta_uncertainty_floor_hours: number;
   approach_halfwidth_nm: number;
   interpolate_exit_crossing: boolean;
   sar_cluster_radius_m: number;
-  track_segment_km: number;
-  run_time: string | null;
-  cadence_hours: number;
   query_chokepoint: string | null;
   query_days: number;
   weekly_sample_ids: number;
@@ -79,6 +72,8 @@ export const outputOrderBy = {
 /** One row of each table input (the columns this step relies on). */
 export interface InputRows {
   positions: Pick<TableRows["ais_positions"], "mmsi" | "ts_utc" | "lat" | "lon" | "sog" | "cog" | "imo">;
+  predictions: transitPredictOutputRows["predictions"];
+  runs: transitPredictOutputRows["runs"];
   detections: sarDetectOutputRows["detections"];
   previous: OutputRows["vessel_transits"];
 }
@@ -86,6 +81,8 @@ export interface InputRows {
 /** Each table input's columns (DuckDB types): what this step reads, for checks and queries. */
 export const inputColumns = {
   "positions": pickColumns(tables["ais_positions"].columns, ["mmsi","ts_utc","lat","lon","sog","cog","imo"]),
+  "predictions": transitPredictOutputColumns["predictions"],
+  "runs": transitPredictOutputColumns["runs"],
   "detections": sarDetectOutputColumns["detections"],
   "previous": outputColumns["vessel_transits"],
 } as const;

@@ -31,7 +31,11 @@ async function emptyOutput(spec: OutputSpec, dir: string): Promise<string> {
  * empty result: predict with no TLE at all has no satellite to predict for (tle-fetch refuses
  * such a file before it, naming the satellites it looked for).
  */
-const REFUSES_EMPTY: Record<string, RegExp> = { predict: /the TLE table holds no Sentinel-2 element sets/ };
+const REFUSES_EMPTY: Record<string, RegExp> = {
+  predict: /the TLE table holds no Sentinel-2 element sets/,
+  // transit-predict always writes one row per run (vessels or not); no run means no run time T to reconcile at.
+  'transit-reconcile': /transit-predict's runs table is empty: no run time to reconcile at/,
+};
 
 const consumers = pipeline.order.map((name) => pipeline.steps.get(name)!).filter((step) => step.inputs.some((i) => i.kind === 'step' && !i.previous));
 
@@ -85,6 +89,7 @@ describe('steps fed by data files run on empty files of the same shape', () => {
   const sample = (path: string) => join(PROJECT_ROOT, 'datasets', 'sample', path);
   const cases: [string, Record<string, string>, Record<string, string>][] = [
     ['ais-import', { file: 'ais/user_upload.csv' }, {}],
+    ['transit-predict', { positions: 'transits/positions.parquet' }, { date: '2026-05-25' }],
     ['transit-reconcile', { positions: 'transits/positions.parquet', detections: 'transits/sar_detections.csv' }, { date: '2026-05-25' }],
     ['rf-fuse', { ais: 'rf/ais', rf: 'rf/rf', entity_map: 'rf/entity_map.parquet', labels: 'rf/truth' }, { date: '2026-05-25' }],
   ];
@@ -94,10 +99,23 @@ describe('steps fed by data files run on empty files of the same shape', () => {
       const inputs: Record<string, string> = {};
       for (const [input, path] of Object.entries(files)) inputs[input] = `file:${await emptyLike(sample(path), join(dir, 'in', path))}`;
       // transit-reconcile reads detections as sar-detect writes them (parquet); the sample keeps them as CSV.
-      if (name === 'transit-reconcile') inputs.detections = `file:${await detectionsParquet(join(dir, 'in', files.detections), join(dir, 'in', 'transits', 'sar_detections.parquet'))}`;
+      if (name === 'transit-reconcile') {
+        inputs.detections = `file:${await detectionsParquet(join(dir, 'in', files.detections), join(dir, 'in', 'transits', 'sar_detections.parquet'))}`;
+        // Its predictions from the same empty positions.
+        const predicted = await execStep({ pipeline: PIPELINE, step: 'transit-predict', inputs: { positions: inputs.positions }, partition, outDir: join(dir, 'predict') });
+        for (const output of ['predictions', 'runs']) inputs[output] = `file:${predicted.outputs[output]}`;
+      }
       const result = await execStep({ pipeline: PIPELINE, step: name, inputs, partition, outDir: join(dir, 'out') });
       const tables = pipeline.steps.get(name)!.outputs.filter((o) => o.format === 'parquet');
-      for (const output of tables) expect(result.rows[output.name], output.name).toBe(0);
+      for (const output of tables) {
+        // One row per hourly run, each seeing no vessel.
+        if (name === 'transit-predict' && output.name === 'runs') {
+          const runs = await readTable(result.outputs.runs);
+          expect(runs.map((r) => Number(r.vessels) + Number(r.predictions))).toEqual(Array(24).fill(0));
+          continue;
+        }
+        expect(result.rows[output.name], output.name).toBe(0);
+      }
     });
   }
 });

@@ -26,7 +26,7 @@ let day2: string;
 let weekly2: string;
 
 async function reconcileDay(date: string, previous?: string): Promise<{ transits: string; weekly: string }> {
-  const result = await execStep({ pipeline, step: 'transit-reconcile', partition: { date }, outDir: join(work, 'tr'), inputs: { detections: `file:${await detectionsParquet(SAMPLE_DETECTIONS_CSV, join(work, 'sample-detections.parquet'))}`, ...(previous ? { previous: `file:${previous}` } : {}) } });
+  const result = await execStep({ pipeline, step: 'transit-reconcile', via: ['transit-predict'], partition: { date }, outDir: join(work, 'tr'), inputs: { detections: `file:${await detectionsParquet(SAMPLE_DETECTIONS_CSV, join(work, 'sample-detections.parquet'))}`, ...(previous ? { previous: `file:${previous}` } : {}) } });
   const copy = join(work, `vessel_transits_${date}.parquet`);
   cpSync(result.outputs.vessel_transits, copy);
   const weekly = join(work, `weekly_${date}.parquet`);

@@ -167,8 +167,8 @@ describe('sar-detect on the sample scenes', () => {
 
 describe('downstream of sar-detect', () => {
   it('transit-reconcile on the CFAR clusters tells the sample story the CSV told', async () => {
-    const day1 = await execStep({ pipeline, step: 'transit-reconcile', partition: { date: '2026-05-25' }, outDir: join(work, 'tr'), inputs: { detections: `file:${detections['2026-05-25']}` } });
-    const day2 = await execStep({ pipeline, step: 'transit-reconcile', partition: { date: '2026-05-26' }, outDir: join(work, 'tr'), inputs: { detections: `file:${detections['2026-05-26']}`, previous: `file:${day1.outputs.vessel_transits}` } });
+    const day1 = await execStep({ pipeline, step: 'transit-reconcile', via: ['transit-predict'], partition: { date: '2026-05-25' }, outDir: join(work, 'tr'), inputs: { detections: `file:${detections['2026-05-25']}` } });
+    const day2 = await execStep({ pipeline, step: 'transit-reconcile', via: ['transit-predict'], partition: { date: '2026-05-26' }, outDir: join(work, 'tr'), inputs: { detections: `file:${detections['2026-05-26']}`, previous: `file:${day1.outputs.vessel_transits}` } });
     const rows = await readTable(day2.outputs.vessel_transits);
     const status = Object.fromEntries(rows.map((r) => [r.predicted_imo ?? `dark:${r.chokepoint_id}`, `${r.status}${r.confirmed_via ? `/${r.confirmed_via}` : ''}`]));
     expect(status).toEqual({

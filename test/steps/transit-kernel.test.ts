@@ -8,9 +8,14 @@ import { execStep } from '../../src/engine/exec.js';
 import { readTable, withDb } from '../../src/sdk/table-io.js';
 import { parseDetections } from '../../steps/transit-reconcile/detections.js';
 import { loadTransits, queryTransits, readDetectionRows } from '../../steps/transit-reconcile/tables.js';
-import { fromTableRow } from '../../steps/transit-reconcile/transits.js';
+import { fromTableRow, toTableRow, type TransitRow } from '../../steps/transit-reconcile/transits.js';
+import { clusterDetections } from '../../steps/transit-reconcile/detections.js';
+import { runLifecycle, runTimes } from '../../steps/transit-reconcile/lifecycle.js';
+import { DEFAULT_PREDICT_PARAMS } from '../../steps/transit-reconcile/predict.js';
+import { DEFAULT_RECONCILE_PARAMS } from '../../steps/transit-reconcile/reconcile.js';
+import { readVesselTracks } from '../../steps/transit-reconcile/tables.js';
 import { PROJECT_ROOT, sharedData } from '../helpers/paths.js';
-import { detectionsParquet, SAMPLE_DETECTIONS_CSV } from './transit-helpers.js';
+import { detectionsParquet, loadCorridors, SAMPLE_DETECTIONS_CSV } from './transit-helpers.js';
 import { rmSync } from 'node:fs';
 
 const pipeline = join(PROJECT_ROOT, 'pipeline.yaml');
@@ -21,6 +26,7 @@ async function runDay(date: string, outDir: string, previous?: string, inputs: R
   return execStep({
     pipeline,
     step: 'transit-reconcile',
+    via: ['transit-predict'],
     partition: { date },
     outDir,
     // The sample's SAR detections as a CSV (the pipeline feeds sar-detect's clusters; test/steps/sar-detect.test.ts runs that chain).
@@ -56,8 +62,24 @@ describe('transit-reconcile via execStep on the sample', () => {
     // Rows carried from day 1 are unchanged on day 2.
     for (const row of rows1) expect(rows2.find((r) => r.id === row.id)).toEqual(row);
     expect(day2.metrics.carried_rows).toBe(3);
-    expect(day2.metrics.ineligible_drifting).toBe(1);
-    expect(day2.metrics.ineligible_no_course).toBe(1);
+    const predicted = await execStep({ pipeline, step: 'transit-predict', partition: { date: '2026-05-26' }, outDir: out('p') });
+    expect(predicted.metrics.ineligible_drifting).toBe(1);
+    expect(predicted.metrics.ineligible_no_course).toBe(1);
+  });
+
+  it('transit-predict + transit-reconcile give, row for row, the rows of predicting and reconciling in one pass', async () => {
+    const corridors = loadCorridors();
+    const end = Date.parse('2026-05-27T00:00:00Z');
+    const { vessels, clusters } = await withDb(async (db) => ({
+      vessels: await readVesselTracks(db, join(PROJECT_ROOT, 'datasets/sample/transits/positions.parquet'), end),
+      clusters: clusterDetections(parseDetections(await readDetectionRows(db, SAMPLE_DETECTIONS_CSV), 'csv'), 0.5, corridors),
+    }));
+    const params = { predict: DEFAULT_PREDICT_PARAMS, reconcile: DEFAULT_RECONCILE_PARAMS };
+    const oneDay = runLifecycle([], vessels, clusters, corridors, runTimes(end - 86_400_000, 1), params);
+    const twoDays = runLifecycle(oneDay, vessels, clusters, corridors, runTimes(end, 1), params);
+    const asTable = (rows: TransitRow[]) => rows.map(toTableRow).map((r) => JSON.stringify(r)).sort();
+    expect(asTable(rows2.map(fromTableRow))).toEqual(asTable(twoDays));
+    expect(rows2.length).toBeGreaterThan(5);
   });
 
   it('re-running the same hour on its own output changes nothing: byte-identical outputs', async () => {

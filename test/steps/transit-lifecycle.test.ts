@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { isUserError } from '../../src/sdk/errors.js';
 import { clusterDetections, type SarDetection } from '../../steps/transit-reconcile/detections.js';
 import { inPolygon } from '../../steps/transit-reconcile/geometry.js';
-import { resolveRunTime } from '../../steps/transit-reconcile/kernel.js';
+import { resolveRunTime } from '../../steps/transit-predict/kernel.js';
 import { runLifecycle, runTimes, type VesselTrack } from '../../steps/transit-reconcile/lifecycle.js';
 import { DEFAULT_PREDICT_PARAMS } from '../../steps/transit-reconcile/predict.js';
 import { DEFAULT_RECONCILE_PARAMS } from '../../steps/transit-reconcile/reconcile.js';
