@@ -1,17 +1,21 @@
-// sar-search (source, per date): Sentinel-1 IW GRDH scenes over each chokepoint corridor acquired in
-// the partition's day (monitor-corridor-sar's cue). From a STAC API (Earth Search `sentinel-1-grd`,
-// CDSE) when api_url is set, else from a static catalog; items normalised by lib/geo/sentinel1.ts.
+// sar-search (source, per date): monitor-corridor-sar's cue. Sentinel-1 IW GRDH scenes over a corridor,
+// searched only over the parts of the partition's day where a prediction's ETA band or a high/critical
+// dark event puts a vessel in it (cue.ts). From a STAC API (Earth Search `sentinel-1-grd`, CDSE) when
+// api_url is set, else from a static catalog; items normalised by lib/geo/sentinel1.ts.
 // Local hrefs are written relative to the catalog folder, so the output does not depend on where the
 // project lives; sar-detect resolves them against the same catalog input.
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { StepError } from '../../src/sdk/errors.js';
 import { outputColumns, outputOrderBy, type StepKernel } from './sar-search.dagrun.js';
-import { writeTable } from '../../src/sdk/table-io.js';
+import { readTable, writeTable } from '../../src/sdk/table-io.js';
 import { loadStaticItems, searchStacApi, type LocatedItem } from '../../lib/geo/stac.js';
 import { normaliseS1Item, type S1Scene } from '../../lib/geo/sentinel1.js';
 import { parseChokepoints, type Corridor } from '../transit-reconcile/chokepoints.js';
 import { footprintIntersects } from './footprint.js';
+import { cuedBy, darkEventCues, searchWindows, type Cue } from './cue.js';
+import { parseCueRows } from '../transit-predict/cues.js';
+import { parseDarkEvents } from '../verify-dark-fleet-sar/dark-events.js';
 
 
 const DAY = 86_400_000;
@@ -26,22 +30,47 @@ const kernel: StepKernel = async (ctx) => {
   const wanted = (p.chokepoints as string[]).length > 0 ? corridors.filter((c) => (p.chokepoints as string[]).includes(c.id)) : corridors;
   for (const id of p.chokepoints as string[]) if (!corridors.some((c) => c.id === id)) throw new StepError(`unknown chokepoint "${id}"`, 'param chokepoints');
 
+  const cues: Cue[] = [];
+  for (const file of ctx.inputFiles.cues?.length ? ctx.inputFiles.cues : [ctx.inputs.cues]) {
+    for (const w of parseCueRows(await readTable(file), 'cues')) {
+      if (!corridors.some((c) => c.id === w.chokepointId)) throw new StepError(`cue for unknown chokepoint "${w.chokepointId}"`, 'cues field chokepoint_id');
+      cues.push({ ...w, kind: 'prediction' });
+    }
+  }
+  const events = parseDarkEvents(await readFile(ctx.inputs.dark_events, 'utf8'), 'dark_events');
+  const unknown = events.filter((e) => !corridors.some((c) => c.id === e.row.chokepoint_id));
+  if (unknown.length > 0) ctx.warn(`${unknown.length} dark event(s) name no known chokepoint (first: ${unknown[0].id}, "${String(unknown[0].row.chokepoint_id)}"): not searched`);
+  cues.push(...darkEventCues(events, p.risk_tiers, p.max_dark_hours));
+  const windows = searchWindows(cues.filter((c) => wanted.some((w) => w.id === c.chokepointId)), fromMs, toMs);
+
   const apiUrl = String(p.api_url ?? '');
   let catalogRoot: string | null = null;
   const perCorridor = new Map<string, LocatedItem[]>();
+  let queries = 0;
   if (apiUrl) {
     const http = { timeoutMs: Number(p.timeout_s) * 1000, retries: Number(p.retries), backoffMs: Number(p.backoff_ms), maxPages: Number(p.max_pages) };
     for (const corridor of wanted) {
-      const result = await searchStacApi(apiUrl, {
-        collections: [String(p.collection)],
-        intersects: { type: 'Polygon', coordinates: corridor.polygon },
-        datetime: `${new Date(fromMs).toISOString()}/${new Date(toMs - 1).toISOString()}`,
-        limit: 100,
-      }, http);
-      perCorridor.set(corridor.id, result.items);
-      ctx.log(`${corridor.id}: ${result.items.length} item(s) in ${result.pages} page(s)`);
+      const items: LocatedItem[] = [];
+      const ids = new Set<unknown>();
+      for (const window of windows.get(corridor.id) ?? []) {
+        const result = await searchStacApi(apiUrl, {
+          collections: [String(p.collection)],
+          intersects: { type: 'Polygon', coordinates: corridor.polygon },
+          datetime: `${new Date(window.startMs).toISOString()}/${new Date(window.endMs).toISOString()}`,
+          limit: 100,
+        }, http);
+        queries += 1;
+        // Windows are disjoint, but a server may answer loosely: an item counts once per corridor.
+        for (const located of result.items) {
+          if (ids.has(located.item.id)) continue;
+          ids.add(located.item.id);
+          items.push(located);
+        }
+        ctx.log(`${corridor.id} ${new Date(window.startMs).toISOString()}/${new Date(window.endMs).toISOString()}: ${result.items.length} item(s) in ${result.pages} page(s)`);
+      }
+      perCorridor.set(corridor.id, items);
     }
-  } else {
+  } else if (windows.size > 0) {
     const location = ctx.inputs.catalog;
     const isDir = (await stat(location)).isDirectory();
     catalogRoot = isDir ? location : dirname(location);
@@ -61,15 +90,17 @@ const kernel: StepKernel = async (ctx) => {
       }
       const scene = result.scene;
       const at = Date.parse(scene.datetime);
-      if (at < fromMs || at >= toMs || !footprintIntersects(scene.geometry, corridor)) continue;
+      if (!(windows.get(corridor.id) ?? []).some((w) => w.startMs <= at && at <= w.endMs) || !footprintIntersects(scene.geometry, corridor)) continue;
       const key = `${scene.id}|${corridor.id}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      rows.push(sceneRow(scene, corridor, catalogRoot));
+      rows.push({ ...sceneRow(scene, corridor, catalogRoot), cued_by: cuedBy(cues, corridor.id, at) });
     }
   }
   for (const [reason, n] of rejected) ctx.warn(`${n} item(s) skipped: ${reason}`);
   await writeTable(ctx.outputs.scenes, outputColumns.scenes, rows, { orderBy: outputOrderBy.scenes });
+  ctx.metric('cue_windows', [...windows.values()].reduce((n, list) => n + list.length, 0));
+  ctx.metric('stac_queries', queries);
   ctx.metric('scenes', new Set(rows.map((r) => r.scene_id)).size);
   ctx.metric('scene_corridor_pairs', rows.length);
 };

@@ -3,6 +3,9 @@
 // ±1σ band the matcher accepts a CFAR cluster in (transit-reconcile/reconcile.ts) — merged into
 // disjoint intervals. Bands still open at a partition's start carry into the next partition, so a
 // vessel predicted yesterday that went dark overnight still cues today's search.
+import { StepError } from '../../src/sdk/errors.js';
+import { parseTime } from '../transit-reconcile/transits.js';
+
 const HOUR = 3_600_000;
 
 export interface CueWindow {
@@ -46,4 +49,16 @@ export function clipWindows(windows: readonly CueWindow[], fromMs: number, toMs:
     if (startMs <= endMs) out.push({ ...w, startMs, endMs });
   }
   return out;
+}
+
+/** Cue windows of an earlier partition's `cues` output, each cell checked. */
+export function parseCueRows(rows: readonly Record<string, unknown>[], file: string): CueWindow[] {
+  return rows.map((row, index) => {
+    const where = `${file} row ${index + 1}`;
+    const startMs = parseTime(row.window_start);
+    const endMs = parseTime(row.window_end);
+    if (typeof row.chokepoint_id !== 'string' || row.chokepoint_id === '') throw new StepError('chokepoint_id is empty', `${where} field chokepoint_id`);
+    if (startMs === null || endMs === null || endMs < startMs) throw new StepError(`window ${String(row.window_start)} … ${String(row.window_end)} is not an interval`, `${where} field window_start`);
+    return { chokepointId: row.chokepoint_id, startMs, endMs, predictions: Number(row.predictions ?? 0) };
+  });
 }

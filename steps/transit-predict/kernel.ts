@@ -11,7 +11,7 @@ import { emptyStats, predictRuns, runTimes } from '../transit-reconcile/lifecycl
 import type { PredictParams } from '../transit-reconcile/predict.js';
 import { readVesselTracks } from '../transit-reconcile/tables.js';
 import { isoTime, parseTime } from '../transit-reconcile/transits.js';
-import { bandWindow, mergeWindows, openWindows, type CueWindow } from './cues.js';
+import { bandWindow, mergeWindows, openWindows, parseCueRows, type CueWindow } from './cues.js';
 import { outputColumns, outputOrderBy, type StepKernel } from './transit-predict.dagrun.js';
 
 const DAY = 86_400_000;
@@ -28,18 +28,6 @@ export function resolveRunTime(runTime: unknown, partition: Readonly<Record<stri
   const date = partition.date;
   if (date && /^\d{4}-\d{2}-\d{2}$/.test(date)) return Date.parse(`${date}T00:00:00Z`) + DAY;
   throw new StepError('needs a date partition or the run_time param', 'param run_time');
-}
-
-/** Cue windows of an earlier partition's `cues` output, each cell checked. */
-export function parseCueRows(rows: readonly Record<string, unknown>[], file: string): CueWindow[] {
-  return rows.map((row, index) => {
-    const where = `${file} row ${index + 1}`;
-    const startMs = parseTime(row.window_start);
-    const endMs = parseTime(row.window_end);
-    if (typeof row.chokepoint_id !== 'string' || row.chokepoint_id === '') throw new StepError('chokepoint_id is empty', `${where} field chokepoint_id`);
-    if (startMs === null || endMs === null || endMs < startMs) throw new StepError(`window ${String(row.window_start)} … ${String(row.window_end)} is not an interval`, `${where} field window_start`);
-    return { chokepointId: row.chokepoint_id, startMs, endMs, predictions: Number(row.predictions ?? 0) };
-  });
 }
 
 const kernel: StepKernel = async (ctx) => {

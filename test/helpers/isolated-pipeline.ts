@@ -11,9 +11,10 @@ export function isolatedPipeline(dir: string, stepNames: readonly string[], name
   for (const stepName of stepNames) {
     const step = structuredClone(project.steps[stepName]);
     for (const codeKey of ['kernel', 'sql']) if (typeof step[codeKey] === 'string') step[codeKey] = join(PROJECT_ROOT, step[codeKey] as string);
-    const inputs = (step.inputs ?? {}) as Record<string, string>;
+    const inputs = (step.inputs ?? {}) as Record<string, string | { from: string }>;
     for (const [key, value] of Object.entries(inputs)) {
       if (typeof value === 'string' && value.startsWith('file:')) inputs[key] = `file:${join(PROJECT_ROOT, value.slice(5))}`;
+      else if (typeof value === 'object' && value.from.startsWith('file:')) value.from = `file:${join(PROJECT_ROOT, value.from.slice(5))}`;
     }
     steps[stepName] = step;
   }

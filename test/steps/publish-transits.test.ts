@@ -49,7 +49,7 @@ async function publish(date: string, transits: string, url: string | undefined, 
 
 async function sarChain(date: string): Promise<Record<string, string>> {
   const out = join(work, 'sar');
-  const search = await execStep({ pipeline, step: 'sar-search', partition: { date }, outDir: out });
+  const search = await execStep({ pipeline, step: 'sar-search', via: ['transit-predict'], partition: { date }, outDir: out });
   const detect = await execStep({ pipeline, step: 'sar-detect', partition: { date }, outDir: out, inputs: { scenes: `file:${search.outputs.scenes}` } });
   const sweep = await execStep({ pipeline, step: 'verify-dark-fleet-sar', partition: { date }, outDir: out, inputs: { detections: `file:${detect.outputs.detections}` } });
   return { detections: detect.outputs.detections, ...sweep.outputs };

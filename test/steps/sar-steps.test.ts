@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execStep } from '../../src/engine/exec.js';
-import { readTable, withDb } from '../../src/sdk/table-io.js';
+import { readTable, withDb, writeTable } from '../../src/sdk/table-io.js';
 import { haversineKm } from '../../lib/geo/sphere.js';
 import { parseDetections } from '../../steps/transit-reconcile/detections.js';
 import { readDetectionRows } from '../../steps/transit-reconcile/tables.js';
@@ -21,9 +21,13 @@ const scenes: Record<string, string> = {};
 const detections: Record<string, string> = {};
 const sweeps: Record<string, Record<string, string>> = {};
 
+const cues: Record<string, string> = {};
+
 beforeAll(async () => {
-  for (const date of DATES) {
-    const search = await execStep({ pipeline, step: 'sar-search', partition: { date }, outDir: join(work, 'chain') });
+  for (const [index, date] of DATES.entries()) {
+    const predicted = await execStep({ pipeline, step: 'transit-predict', partition: { date }, outDir: join(work, 'chain'), inputs: index > 0 ? { previous_cues: `file:${cues[DATES[index - 1]]}` } : {} });
+    cues[date] = predicted.outputs.cues;
+    const search = await execStep({ pipeline, step: 'sar-search', partition: { date }, outDir: join(work, 'chain'), inputs: { cues: `file:${cues[date]}` } });
     scenes[date] = search.outputs.scenes;
     const detect = await execStep({ pipeline, step: 'sar-detect', partition: { date }, outDir: join(work, 'chain'), inputs: { scenes: `file:${scenes[date]}` } });
     detections[date] = detect.outputs.detections;
@@ -45,17 +49,57 @@ function truth(): { scene_id: string; lat: number; lon: number }[] {
   return [...best.values()].sort((a, b) => (a.scene_id < b.scene_id ? -1 : 1));
 }
 
+/** A cues table (transit-predict's format) holding the given windows. */
+async function cuesFile(name: string, windows: [string, string, string][]): Promise<string> {
+  const file = join(work, `${name}.parquet`);
+  const { outputColumns } = await import('../../steps/transit-predict/transit-predict.dagrun.js');
+  await writeTable(file, outputColumns.cues, windows.map(([chokepoint_id, window_start, window_end]) => ({ chokepoint_id, window_start, window_end, predictions: 1 })));
+  return file;
+}
+
+/** A dark-events CSV with the sample's header and no rows (no dark-event cue). */
+function noDarkEvents(): string {
+  const file = join(work, 'no-dark-events.csv');
+  writeFileSync(file, `${readFileSync(join(PROJECT_ROOT, 'datasets/sample/sar/dark_events.csv'), 'utf8').split('\n')[0]}\n`);
+  return file;
+}
+
 describe('sar-search', () => {
-  it('finds the day’s IW GRDH scenes per corridor in the static catalog, hrefs relative to the catalog', async () => {
+  it('searches a corridor only where a prediction’s ETA band or a high/critical dark event meets the day', async () => {
     const day1 = await readTable(scenes['2026-05-25']);
     const day2 = await readTable(scenes['2026-05-26']);
-    expect(day1.map((s) => [String(s.scene_id).slice(-4), s.chokepoint_id])).toEqual([['DARK', 'suez-s']]);
-    expect(day2.map((s) => [String(s.scene_id).slice(-4), s.chokepoint_id])).toEqual([['_BAB', 'bab-el-mandeb'], ['SUEZ', 'suez-s']]);
+    // 05-25: no prediction reaches suez-s; the critical dark event 9800001 (suez-s, dark since 12:00) cues the DARK scene.
+    expect(day1.map((s) => [String(s.scene_id).slice(-4), s.chokepoint_id, s.cued_by])).toEqual([['DARK', 'suez-s', 'dark_event']]);
+    // 05-26: BAB is in 9700002's ETA band and 9800002's dark period; SUEZ in 9700003's band and still in 9800001's 72 h.
+    expect(day2.map((s) => [String(s.scene_id).slice(-4), s.chokepoint_id, s.cued_by])).toEqual([['_BAB', 'bab-el-mandeb', 'dark_event,prediction'], ['SUEZ', 'suez-s', 'dark_event,prediction']]);
+    // Every predicted scene lies in a cue window of its corridor.
+    const windows = await readTable(cues['2026-05-26']);
+    for (const scene of day2) {
+      const at = Date.parse(String(scene.acquired_at));
+      expect(windows.some((w) => w.chokepoint_id === scene.chokepoint_id && Date.parse(String(w.window_start)) <= at && at <= Date.parse(String(w.window_end)))).toBe(true);
+    }
     for (const s of [...day1, ...day2]) {
       expect(s.vv).toBe(`sentinel-1-grd/${s.scene_id}/vv.tif`);
       expect(s.calibration_vv).toBe(`sentinel-1-grd/${s.scene_id}/calibration-vv.xml`);
       expect(s.vh).toBeNull();
     }
+  });
+
+  it('no cue: searches nothing and writes an empty, typed scenes table', async () => {
+    const result = await execStep({ pipeline, step: 'sar-search', partition: { date: '2026-05-26' }, outDir: join(work, 'none'), inputs: { cues: `file:${await cuesFile('no-cues', [])}`, dark_events: `file:${noDarkEvents()}` } });
+    expect(result.rows.scenes).toBe(0);
+    expect(result.metrics.stac_queries).toBe(0);
+    const columns = await withDb((db) => db.describe(`(SELECT * FROM read_parquet('${result.outputs.scenes}'))`));
+    expect(columns).toMatchObject({ scene_id: 'VARCHAR', acquired_at: 'TIMESTAMP', scale: 'DOUBLE', cued_by: 'VARCHAR' });
+  });
+
+  it('a band that misses the scene by a second leaves it out; a band that reaches it takes it', async () => {
+    const search = (name: string, end: string) => cuesFile(name, [['bab-el-mandeb', '2026-05-26T02:00:00.000Z', end]]).then((file) =>
+      execStep({ pipeline, step: 'sar-search', partition: { date: '2026-05-26' }, outDir: join(work, name), inputs: { cues: `file:${file}`, dark_events: `file:${noDarkEvents()}` } }));
+    const before = await search('band-before', '2026-05-26T04:50:19.000Z'); // BAB is acquired at 04:50:20
+    expect(before.rows.scenes).toBe(0);
+    const reaching = await search('band-reaching', '2026-05-26T04:50:20.000Z');
+    expect((await readTable(reaching.outputs.scenes)).map((r) => [String(r.scene_id).slice(-4), r.cued_by])).toEqual([['_BAB', 'prediction']]);
   });
 
   describe('against a STAC API', () => {
@@ -95,8 +139,14 @@ describe('sar-search', () => {
     });
     afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-    it('normalises Earth Search and CDSE asset keys, drops EW/GRDM and scenes outside the day', async () => {
-      const result = await execStep({ pipeline, step: 'sar-search', partition: { date: '2026-05-26' }, outDir: join(work, 'api'), params: { api_url: url, chokepoints: ['bab-el-mandeb'], retries: 0 } });
+    it('one search per cue window clipped to the day; normalises Earth Search and CDSE asset keys, drops EW/GRDM and scenes outside the windows', async () => {
+      const windows = await cuesFile('api-cues', [
+        ['bab-el-mandeb', '2026-05-25T20:00:00.000Z', '2026-05-26T06:00:00.000Z'],
+        ['bab-el-mandeb', '2026-05-26T20:00:00.000Z', '2026-05-27T03:00:00.000Z'],
+        ['hormuz', '2026-05-26T10:00:00.000Z', '2026-05-26T12:00:00.000Z'], // not among the chokepoints asked for
+      ]);
+      const first = requests.length;
+      const result = await execStep({ pipeline, step: 'sar-search', partition: { date: '2026-05-26' }, outDir: join(work, 'api'), inputs: { cues: `file:${windows}`, dark_events: `file:${noDarkEvents()}` }, params: { api_url: url, chokepoints: ['bab-el-mandeb'], retries: 0 } });
       const rows = await readTable(result.outputs.scenes);
       expect(rows.map((r) => [String(r.scene_id).slice(-4), r.platform, r.polarisations, r.vv, r.vh, r.calibration_vv, r.calibration_vh])).toEqual([
         ['AAAA', 'sentinel-1a', 'VV,VH', 'https://example.invalid/a/vv.tif', 'https://example.invalid/a/vh.tif', 'https://example.invalid/a/cal-vv.xml', null],
@@ -104,11 +154,14 @@ describe('sar-search', () => {
       ]);
       expect(rows[0].acquired_at).toBe('2026-05-26T04:50:20.123Z');
       expect(result.warnings.join('\n')).toMatch(/1 item\(s\) skipped: instrument mode EW, not IW/);
-      expect(requests[0]).toMatchObject({ collections: ['sentinel-1-grd'], datetime: '2026-05-26T00:00:00.000Z/2026-05-26T23:59:59.999Z', intersects: { type: 'Polygon' } });
+      expect(requests.slice(first).map((r) => r.datetime)).toEqual(['2026-05-26T00:00:00.000Z/2026-05-26T06:00:00.000Z', '2026-05-26T20:00:00.000Z/2026-05-26T23:59:59.999Z']);
+      expect(requests[first]).toMatchObject({ collections: ['sentinel-1-grd'], intersects: { type: 'Polygon' } });
+      expect(result.metrics.stac_queries).toBe(2);
+      expect(rows.every((r) => r.cued_by === 'prediction')).toBe(true);
     });
 
     it('names an unknown chokepoint', async () => {
-      await expect(execStep({ pipeline, step: 'sar-search', partition: { date: '2026-05-26' }, outDir: join(work, 'api2'), params: { api_url: url, chokepoints: ['panama'] } })).rejects.toThrow(/unknown chokepoint "panama"/);
+      await expect(execStep({ pipeline, step: 'sar-search', partition: { date: '2026-05-26' }, outDir: join(work, 'api2'), inputs: { cues: `file:${cues['2026-05-26']}` }, params: { api_url: url, chokepoints: ['panama'] } })).rejects.toThrow(/unknown chokepoint "panama"/);
     });
   });
 });
