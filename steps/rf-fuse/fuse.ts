@@ -3,7 +3,7 @@
 import { cellToParent, gridDisk, latLngToCell } from 'h3-js';
 import { haversineKm } from '../../lib/geo/sphere.js';
 import { compareText, feasible, fillGap, gapSpeeds, type GapCandidate, type GapEnd } from './gapfill.js';
-import { assessFix } from './spoof.js';
+import { assessFix, type FixPosition } from './spoof.js';
 import { KNOT_KM_PER_H, MINUTE_MS, RADIUS95_PER_SIGMA, type AisFix, type FuseParams, type N6Row, type RfDetection } from './types.js';
 
 export interface AuditRow {
@@ -213,6 +213,13 @@ export interface FuseSink {
   audit(row: AuditRow): void;
 }
 
+/** A fix with the fixes before and after it in its track (null at a track's ends). */
+export interface FixInTrack {
+  fix: AisFix;
+  prev: FixPosition | null;
+  next: FixPosition | null;
+}
+
 /** Two consecutive fixes of one track (or the previous day's last fix and this day's first): a gap to fill or interpolate. */
 export interface GapJob {
   mmsi: number;
@@ -255,17 +262,16 @@ export class DayFuser {
   }
 
   /**
-   * Algorithm B on one vessel: its fixes in time order, its own RF ordered by time then id. Every fix
-   * goes to the sink; the result is each fix's final position (the corrected one where corrected).
+   * Algorithm B on one vessel: fixes in time order, each with its neighbours in its track (reported
+   * positions), its own RF ordered by time then id. A caller may leave out fixes without RF within
+   * ±rf_match_min (they are not assessed). Every fix goes to the sink; the result is each fix's final
+   * position (the corrected one where corrected).
    */
-  spoofVessel(fixes: readonly AisFix[], own: readonly RfDetection[]): { lat: number; lon: number; corrected: boolean }[] {
+  spoofVessel(fixes: readonly FixInTrack[], own: readonly RfDetection[]): { lat: number; lon: number; corrected: boolean }[] {
     const { stats, params, sink, matchMs, windowMs } = this;
     const finalPos: { lat: number; lon: number; corrected: boolean }[] = [];
-    for (let i = 0; i < fixes.length; i++) {
-      const fix = fixes[i];
+    for (const { fix, prev, next } of fixes) {
       const mmsiText = String(fix.mmsi);
-      const prev = i > 0 && fixes[i - 1].trackId === fix.trackId ? fixes[i - 1] : null;
-      const next = i + 1 < fixes.length && fixes[i + 1].trackId === fix.trackId ? fixes[i + 1] : null;
       const matched: RfDetection[] = [];
       for (let j = lowerBound(own, fix.ts - matchMs); j < own.length && own[j].ts <= fix.ts + matchMs; j++) matched.push(own[j]);
       const context: RfDetection[] = [];
@@ -398,7 +404,7 @@ export function fuse(ais: readonly AisFix[], rf: readonly RfDetection[], params:
     const fixes = ais.slice(start, end);
     const mmsi = fixes[0].mmsi;
     const own = ownByMmsi.get(mmsi) ?? [];
-    const finalPos = fuser.spoofVessel(fixes, own);
+    const finalPos = fuser.spoofVessel(withNeighbours(fixes), own);
     for (let i = 1; i < fixes.length; i++) {
       if (fixes[i - 1].trackId !== fixes[i].trackId) continue;
       const a = { ts: fixes[i - 1].ts, lat: finalPos[i - 1].lat, lon: finalPos[i - 1].lon, sog: fixes[i - 1].sog };
@@ -413,6 +419,15 @@ export function fuse(ais: readonly AisFix[], rf: readonly RfDetection[], params:
   }
   rows.sort(compareN6);
   return { rows, audit, stats: fuser.stats };
+}
+
+/** Each fix of one vessel (time order) with its neighbours in the same track. */
+export function withNeighbours(fixes: readonly AisFix[]): FixInTrack[] {
+  return fixes.map((fix, i) => ({
+    fix,
+    prev: i > 0 && fixes[i - 1].trackId === fix.trackId ? fixes[i - 1] : null,
+    next: i + 1 < fixes.length && fixes[i + 1].trackId === fix.trackId ? fixes[i + 1] : null,
+  }));
 }
 
 /**
