@@ -58,7 +58,8 @@ export function normaliseS1Item(located: LocatedItem): S1Result {
     scene: {
       id,
       datetime: new Date(ms).toISOString(),
-      platform: text(p.platform) ?? (id.startsWith('S1') ? `sentinel-1${id.slice(2, 3).toLowerCase()}` : 'unknown'),
+      // Earth Search writes `sentinel-1a`, stactools' GRD items `SENTINEL-1A`: one spelling.
+      platform: (text(p.platform) ?? (id.startsWith('S1') ? `sentinel-1${id.slice(2, 3)}` : 'unknown')).toLowerCase(),
       polarisations,
       geometry: (item.geometry as S1Scene['geometry']) ?? null,
       assets,

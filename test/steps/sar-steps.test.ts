@@ -127,6 +127,13 @@ describe('sar-search', () => {
               item('S1A_IW_GRDH_1SDV_20260526T045020_20260526T045045_000001_000001_AAAA', { vv: { href: 'https://example.invalid/a/vv.tif', 'raster:bands': [{ scale: 1 }] }, vh: { href: 'https://example.invalid/a/vh.tif' }, 'schema-calibration-vv': { href: 'https://example.invalid/a/cal-vv.xml' } }, { 'sar:instrument_mode': 'IW', 'sar:product_type': 'GRD', 's1:resolution': 'high', 'sar:polarizations': ['VV', 'VH'], platform: 'sentinel-1a' }),
               // CDSE-style keys, mode and type only in the product name
               item('S1C_IW_GRDH_1SDV_20260526T045020_20260526T045045_000002_000002_BBBB', { VV: { href: 'https://example.invalid/b/VV.tif' }, VH: { href: 'https://example.invalid/b/VH.tif' }, 'calibration-vh': { href: 'https://example.invalid/b/cal-vh.xml' } }),
+              // stactools-sentinel1's GRD item layout (what Earth Search's sentinel-1-grd is made with): upper-case
+              // platform, start/end in Python's format, metadata assets beside the measurements, relative hrefs.
+              item('S1A_IW_GRDH_1SDV_20260526T045020_20260526T045045_000005_000005_EEEE', Object.fromEntries([
+                ['safe-manifest', 'manifest.safe'], ['schema-product-vv', 'annotation/s1a-iw-grd-vv.xml'], ['schema-calibration-vv', 'annotation/calibration/calibration-s1a-iw-grd-vv.xml'],
+                ['schema-noise-vv', 'annotation/calibration/noise-s1a-iw-grd-vv.xml'], ['schema-calibration-vh', 'annotation/calibration/calibration-s1a-iw-grd-vh.xml'],
+                ['thumbnail', 'preview/quick-look.png'], ['vv', 'measurement/s1a-iw-grd-vv.tiff'], ['vh', 'measurement/s1a-iw-grd-vh.tiff'],
+              ].map(([key, href]) => [key, { href: `../e/${href}` }])), { 'sar:instrument_mode': 'IW', 'sar:product_type': 'GRD', 's1:resolution': 'high', 'sar:polarizations': ['VV', 'VH'], platform: 'SENTINEL-1A', start_datetime: '2026-05-26 04:50:20.000000+00:00', end_datetime: '2026-05-26 04:50:45.000000+00:00' }),
               item('S1A_EW_GRDM_1SDH_20260526T045020_20260526T045045_000003_000003_CCCC', { hh: { href: 'https://example.invalid/c/hh.tif' } }),
               item('S1A_IW_GRDH_1SDV_20260527T001000_20260527T001025_000004_000004_DDDD', { vv: { href: 'https://example.invalid/d/vv.tif' } }, { datetime: '2026-05-27T00:10:00Z' }),
             ],
@@ -150,6 +157,7 @@ describe('sar-search', () => {
       const rows = await readTable(result.outputs.scenes);
       expect(rows.map((r) => [String(r.scene_id).slice(-4), r.platform, r.polarisations, r.vv, r.vh, r.calibration_vv, r.calibration_vh])).toEqual([
         ['AAAA', 'sentinel-1a', 'VV,VH', 'https://example.invalid/a/vv.tif', 'https://example.invalid/a/vh.tif', 'https://example.invalid/a/cal-vv.xml', null],
+        ['EEEE', 'sentinel-1a', 'VV,VH', `${url}/e/measurement/s1a-iw-grd-vv.tiff`, `${url}/e/measurement/s1a-iw-grd-vh.tiff`, `${url}/e/annotation/calibration/calibration-s1a-iw-grd-vv.xml`, `${url}/e/annotation/calibration/calibration-s1a-iw-grd-vh.xml`],
         ['BBBB', 'sentinel-1c', 'VV,VH', 'https://example.invalid/b/VV.tif', 'https://example.invalid/b/VH.tif', null, 'https://example.invalid/b/cal-vh.xml'],
       ]);
       expect(rows[0].acquired_at).toBe('2026-05-26T04:50:20.123Z');
