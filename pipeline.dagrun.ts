@@ -51,27 +51,14 @@ export interface TableRows {
     tle_epoch_utc: string | null;
     source: string | null;
   };
-  ais_overpass: {
+  ais_overpass: TableRows["ais_positions"] & {
     tile_id: string | null;
     satellite: string | null;
     overpass_time: string | null;
-    mmsi: number | bigint | null;
-    ts_utc: string | null;
     dt_seconds: number | null;
-    lat: number | null;
-    lon: number | null;
-    sog: number | null;
-    cog: number | null;
-    heading: number | null;
-    nav_status: number | null;
-    imo: string | null;
-    call_sign: string | null;
-    name: string | null;
-    vessel_type: number | null;
     length_m: number | null;
     width_m: number | null;
     n_positions: number | null;
-    source: string | null;
   };
   rf_detections: {
     rf_id: string | null;

@@ -60,6 +60,13 @@ export function schemaError(error: ErrorObject, locate: Locate, types?: readonly
       return new UserError('SCHEMA', `${subject} must be one of: ${((error.params as { allowedValues: unknown[] }).allowedValues).join(', ')}`, locate(path));
     case 'type':
       return new UserError('SCHEMA', `${subject || 'the pipeline'} must be ${(types ?? [(error.params as { type: string }).type]).map(article).join(' or ')}`, locate(path));
+    case 'maxProperties':
+    case 'minProperties':
+      // An item of a `columns:` list written as a mapping of several columns (or none).
+      if (path.length >= 2 && path[path.length - 2] === 'columns' && typeof path[path.length - 1] === 'number') {
+        return new UserError('SCHEMA', `${subject} must be one \`name: TYPE\`, a column name, or \`include: TABLE\` (write each column as its own item)`, locate(path));
+      }
+      return new UserError('SCHEMA', `${subject || 'the pipeline'} ${error.message}`, locate(path));
     case 'propertyNames':
     case 'pattern':
       return new UserError('SCHEMA', `${subject || 'a name'} ${error.message}`, locate(path, true));

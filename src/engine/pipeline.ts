@@ -31,10 +31,16 @@ export interface OutputSpec {
   readonly table?: string;
   /** The named table whose columns come first (`extends:`); `columns` holds them all, resolved. */
   readonly extends?: string;
+  /** Columns taken by name from a table or one of the step's inputs (not typed here): where each came from. */
+  readonly columnSources?: ColumnSources;
   readonly orderBy?: readonly string[];
   /** Absolute path of the JSON Schema a json/geojson output must satisfy. */
   readonly schemaFile?: string;
 }
+
+/** Where a column named without a type came from: a named table (`extends:`, `include:`) or a step input. */
+export type ColumnSource = { readonly table: string } | { readonly input: string };
+export type ColumnSources = Readonly<Record<string, ColumnSource>>;
 
 export interface StepInput {
   readonly name: string;
@@ -92,14 +98,14 @@ export interface Pipeline {
   /** `schedules:`, normalised and checked (schedule/spec.ts). */
   readonly schedules?: Readonly<Record<string, ScheduleSpec>>;
   /** `tables:`: the named table schemas outputs and inputs refer to (types-gen.ts writes them for code). */
-  readonly tables?: Readonly<Record<string, { readonly columns: Columns; readonly orderBy?: readonly string[] }>>;
+  readonly tables?: Readonly<Record<string, { readonly columns: Columns; readonly orderBy?: readonly string[]; readonly columnSources?: ColumnSources }>>;
   /** `file:line:col` of a node in the YAML, for error messages. */
   locate(path: readonly (string | number)[]): string;
 }
 
 let schemaValidator: ValidateFunction | undefined;
 /** Bumped when what the memo holds changes shape or meaning (e.g. what a definition includes). */
-const MEMO_FORMAT = 5;
+const MEMO_FORMAT = 6;
 
 function pipelineValidator(): ValidateFunction {
   schemaValidator ??= getAjv().compile(JSON.parse(readFileSync(resolve(SCHEMAS_DIR, 'pipeline.schema.json'), 'utf8')));
@@ -266,17 +272,26 @@ function sortProblems(problems: UserError[]): UserError[] {
   return [...problems].sort((a, b) => key(a)[0] - key(b)[0] || key(a)[1] - key(b)[1]);
 }
 
-interface RawOutput { path: string; format: OutputFormat; columns?: Columns; table?: string; extends?: string; order_by?: string[]; schema?: string }
+/**
+ * `columns:` as a mapping (name: TYPE, in order), or a list whose items are `name: TYPE` (this table's
+ * own), a bare `name` (typed elsewhere: the `extends:` table, or on a step output the step's input
+ * that has it) or `include: TABLE` (all of that table's columns, here).
+ */
+type RawColumns = Columns | (string | Record<string, string>)[];
+/** An output: its path alone (format from the extension, a folder ends with /), or the full form. */
+type RawOutput = string | RawOutputObject;
+interface RawOutputObject { path: string; format?: OutputFormat; columns?: RawColumns; table?: string; extends?: string; order_by?: string[]; schema?: string }
 /** An input's `columns:` are typed, or a list of names taken (with their types) from the producer's. */
 interface RawInputObject { from: string; format?: InputFormat; columns?: Columns | string[]; table?: string; previous?: boolean; optional?: boolean }
-interface RawTable { columns?: Columns; extends?: string; order_by?: string[]; description?: string }
-/** A named table with `extends:` resolved: the parent's columns, then its own. */
-interface ResolvedTable { columns: Columns; order_by?: string[] }
+interface RawTable { columns?: RawColumns; extends?: string; order_by?: string[]; description?: string }
+/** A named table with `extends:` and `include:` resolved. */
+interface ResolvedTable { columns: Columns; order_by?: string[]; columnSources?: ColumnSources }
 interface RawStep {
   sql?: string;
   kernel?: string;
   source?: boolean;
-  partition?: string;
+  /** null: not partitioned, whatever `defaults:` says. */
+  partition?: string | null;
   inputs?: Record<string, string | RawInputObject>;
   params?: Record<string, Record<string, unknown> & { default: unknown }>;
   outputs: Record<string, RawOutput>;
@@ -287,6 +302,8 @@ interface RawPipeline {
   output_root?: string;
   partitions?: Record<string, RawPartition>;
   tables?: Record<string, RawTable>;
+  /** What every step has unless it says otherwise: `kernel:` (`{step}` is the step's name) and `partition:`. */
+  defaults?: { kernel?: string; partition?: string };
   /** Named JSON Schema files (paths relative to the pipeline file) that json outputs refer to by name. */
   schemas?: Record<string, string>;
   cache?: RemoteCacheConfig;
@@ -345,10 +362,20 @@ function normalise(raw: RawPipeline, file: string, locate: Locate, problems: Use
       parent = resolveTable(table.extends, [...chain, tableName]);
       if (!parent) return fail();
     }
-    const columns = attempt(() => extendColumns(parent?.columns, table.columns, ['tables', tableName, 'columns'], `table "${tableName}"`, locate));
-    if (!columns) return fail();
+    const at = ['tables', tableName, 'columns'];
+    const laid = attempt(() => {
+      if (!Array.isArray(table.columns)) return { columns: extendColumns(parent?.columns, table.columns, at, `table "${tableName}"`, locate), columnSources: parent ? sourcesOf(parent.columns, { table: table.extends as string }) : {} };
+      const lookup = namedFromTable(parent?.columns, table.extends, (name, where) => {
+        if (attempt(() => declaredTable(name, where)) === undefined) return undefined;
+        return resolveTable(name, [...chain, tableName])?.columns;
+      });
+      const result = layColumns(table.columns, at, `table "${tableName}"`, locate, lookup);
+      if (parent) placesAll(result.columns, parent.columns, table.extends as string, `table "${tableName}"`, locate(['tables', tableName, 'extends']));
+      return result;
+    });
+    if (!laid) return fail();
     const order_by = table.order_by ?? parent?.order_by;
-    tables[tableName] = { columns, ...(order_by ? { order_by } : {}) };
+    tables[tableName] = { columns: laid.columns, ...(order_by ? { order_by } : {}), ...(Object.keys(laid.columnSources).length > 0 ? { columnSources: laid.columnSources } : {}) };
     return tables[tableName];
   };
   for (const [tableName, table] of Object.entries(rawTables)) {
@@ -356,7 +383,7 @@ function normalise(raw: RawPipeline, file: string, locate: Locate, problems: Use
       report(new UserError('SCHEMA', `table "${tableName}" needs \`columns:\` or \`extends:\``, locate(['tables', tableName], true)));
       continue;
     }
-    if (table.columns) checkColumnTypes(table.columns, ['tables', tableName, 'columns'], locate, report);
+    if (table.columns && !Array.isArray(table.columns)) checkColumnTypes(table.columns, ['tables', tableName, 'columns'], locate, report);
     const resolved = resolveTable(tableName);
     if (resolved) checkOrderBy(table.order_by, resolved.columns, `table "${tableName}"`, ['tables', tableName, 'order_by'], locate, report);
   }
@@ -390,39 +417,61 @@ function normalise(raw: RawPipeline, file: string, locate: Locate, problems: Use
   const outputPaths = new Map<string, string>();
   /** Folder → an output path below it. */
   const outputsBelow = new Map<string, string>();
-  for (const [name, step] of Object.entries(raw.steps ?? {})) {
+  const defaults = raw.defaults ?? {};
+  if (defaults.partition !== undefined && !partitions[defaults.partition]) {
+    report(new UserError('SCHEMA', `\`defaults.partition\` is "${defaults.partition}", which is not declared under \`partitions:\``, locate(['defaults', 'partition'])));
+  }
+  /** Outputs whose `columns:` list names columns typed by the step's inputs: laid out once every producer is (below). */
+  const pending: { step: string; output: string; list: ColumnList; orderBy?: string[] }[] = [];
+  for (const [name, declared] of Object.entries(raw.steps ?? {})) {
     const where = (...p: (string | number)[]) => locate(['steps', name, ...p]);
-    if (Boolean(step.sql) === Boolean(step.kernel)) {
+    if (declared.sql !== undefined && declared.kernel !== undefined) {
       report(new UserError('SCHEMA', `step "${name}" must have exactly one of \`sql:\` or \`kernel:\``, locate(['steps', name], true)));
       broken.add(name);
       continue;
     }
+    // `defaults:` fill what the step does not say; `partition: null` opts out of the default partition.
+    const defaultKernel = declared.sql === undefined && declared.kernel === undefined && defaults.kernel !== undefined;
+    const step: RawStep = { ...declared, kernel: declared.sql === undefined ? declared.kernel ?? defaults.kernel?.replaceAll('{step}', name) : undefined, partition: declared.partition === null ? undefined : declared.partition ?? defaults.partition };
+    if (!step.sql && !step.kernel) {
+      report(new UserError('SCHEMA', `step "${name}" needs \`sql:\` or \`kernel:\` (or a \`defaults.kernel\` for every step)`, locate(['steps', name], true)));
+      broken.add(name);
+      continue;
+    }
+    const partition = step.partition ?? undefined;
     const kind = step.sql ? 'sql' : 'kernel';
-    plainPath((step.sql ?? step.kernel) as string, `step "${name}" ${kind}`, () => where(kind));
+    const codeAt = (): Location => (defaultKernel ? locate(['steps', name], true) : where(kind));
+    plainPath((step.sql ?? step.kernel) as string, `step "${name}" ${kind}`, codeAt);
     const code = resolve(dir, (step.sql ?? step.kernel) as string);
-    if (!existsSync(code)) report(new UserError('SCHEMA', `step "${name}": ${kind} file ${step.sql ?? step.kernel} does not exist`, where(kind)));
-    if (step.partition !== undefined && !partitions[step.partition]) {
+    if (!existsSync(code)) report(new UserError('SCHEMA', `step "${name}": ${kind} file ${step.sql ?? step.kernel}${defaultKernel ? ' (from `defaults.kernel`)' : ''} does not exist${defaultKernel ? '; give the step its own `kernel:` or `sql:`' : ''}`, codeAt()));
+    if (declared.partition !== undefined && declared.partition !== null && !partitions[declared.partition]) {
       report(new UserError('SCHEMA', `step "${name}" is partitioned by "${step.partition}", which is not declared under \`partitions:\``, where('partition')));
     }
 
     const outputs: OutputSpec[] = [];
-    for (const [outName, out] of Object.entries(step.outputs)) attempt(() => {
-      const template = out.path;
-      plainPath(template, `output "${name}.${outName}" path`, () => where('outputs', outName, 'path'));
+    for (const [outName, declaredOut] of Object.entries(step.outputs)) attempt(() => {
+      const out = typeof declaredOut === 'string' ? { path: declaredOut } : declaredOut;
+      const pathAt = (): Location => (typeof declaredOut === 'string' ? where('outputs', outName) : where('outputs', outName, 'path'));
+      plainPath(out.path, `output "${name}.${outName}" path`, pathAt);
+      // A folder may be written with a trailing slash; the path is stored without it.
+      const template = out.path.replace(/\/+$/, '');
+      const format = out.format ?? formatFromPath(out.path, `output "${name}.${outName}"`, pathAt);
+      if (template !== out.path && format !== 'directory') throw new UserError('SCHEMA', `output "${name}.${outName}" path "${out.path}" ends with / (a folder), but its format is ${format}`, pathAt());
+      if (template === '') throw new UserError('SCHEMA', `output "${name}.${outName}" path "${out.path}" names no file or folder`, pathAt());
       if (out.schema !== undefined) plainPath(out.schema, `output "${name}.${outName}" schema`, () => where('outputs', outName, 'schema'));
       const normalisedPath = normalize(template);
       if (isAbsolute(template) || normalisedPath === '..' || normalisedPath.startsWith(`..${sep}`) || template.split(/[\\/]/).includes('..')) {
-        throw new UserError('PATH_ESCAPES_ROOT', `output "${name}.${outName}" path "${template}" leaves the output root; use a relative path without ".."`, where('outputs', outName, 'path'));
+        throw new UserError('PATH_ESCAPES_ROOT', `output "${name}.${outName}" path "${template}" leaves the output root; use a relative path without ".."`, pathAt());
       }
       const placeholders = [...template.matchAll(/\{([a-z_]+)\}/g)].map((m) => m[1]);
       for (const key of placeholders) {
-        if (key !== step.partition) throw new UserError('SCHEMA', `output "${name}.${outName}" path uses {${key}}, but the step is ${step.partition ? `partitioned by "${step.partition}"` : 'not partitioned'}`, where('outputs', outName, 'path'));
+        if (key !== partition) throw new UserError('SCHEMA', `output "${name}.${outName}" path uses {${key}}, but the step is ${partition ? `partitioned by "${partition}"` : 'not partitioned'}`, pathAt());
       }
-      if (step.partition && !placeholders.includes(step.partition)) {
-        throw new UserError('SCHEMA', `output "${name}.${outName}" path must contain {${step.partition}}: every partition writes its own file`, where('outputs', outName, 'path'));
+      if (partition && !placeholders.includes(partition)) {
+        throw new UserError('SCHEMA', `output "${name}.${outName}" path must contain {${partition}}: every partition writes its own file`, pathAt());
       }
       const clash = outputPaths.get(normalisedPath);
-      if (clash) throw new UserError('DUPLICATE_OUTPUT_PATH', `output "${name}.${outName}" writes "${template}", which "${clash}" also writes`, where('outputs', outName, 'path'));
+      if (clash) throw new UserError('DUPLICATE_OUTPUT_PATH', `output "${name}.${outName}" writes "${template}", which "${clash}" also writes`, pathAt());
       // One output may not lie inside another: look up each folder above this path, and this path
       // among the folders above earlier ones (a pairwise scan was quadratic in the number of outputs).
       const parts = normalisedPath.split(sep);
@@ -431,7 +480,7 @@ function normalise(raw: RawPipeline, file: string, locate: Locate, problems: Use
       const inner = outer === undefined ? outputsBelow.get(normalisedPath) : undefined;
       const other = outer ?? inner;
       if (other !== undefined) {
-        throw new UserError('DUPLICATE_OUTPUT_PATH', `output "${name}.${outName}" path "${template}" overlaps "${outputPaths.get(other)}" ("${other}")`, where('outputs', outName, 'path'));
+        throw new UserError('DUPLICATE_OUTPUT_PATH', `output "${name}.${outName}" path "${template}" overlaps "${outputPaths.get(other)}" ("${other}")`, pathAt());
       }
       outputPaths.set(normalisedPath, `${name}.${outName}`);
       for (const dirPath of above) if (!outputsBelow.has(dirPath)) outputsBelow.set(dirPath, normalisedPath);
@@ -440,15 +489,29 @@ function normalise(raw: RawPipeline, file: string, locate: Locate, problems: Use
       const named = out.table ?? out.extends;
       const table = named ? tableNamed(named, ['steps', name, 'outputs', outName, out.table ? 'table' : 'extends']) : undefined;
       if (named && !table) return undefined;
-      if (out.columns) checkColumnTypes(out.columns, ['steps', name, 'outputs', outName, 'columns'], locate, report);
-      const columns = out.extends ? extendColumns(table?.columns, out.columns, ['steps', name, 'outputs', outName, 'columns'], `output "${name}.${outName}"`, locate) : table?.columns ?? out.columns;
-      if ((out.format === 'parquet' || out.format === 'csv') && !columns) {
+      const at = ['steps', name, 'outputs', outName, 'columns'];
+      const what = `output "${name}.${outName}"`;
+      const list = Array.isArray(out.columns) ? out.columns : undefined;
+      if (out.columns && !list) checkColumnTypes(out.columns as Columns, at, locate, report);
+      let columns: Columns | undefined;
+      let columnSources: ColumnSources = {};
+      if (list && !out.extends && list.some((item) => typeof item === 'string')) {
+        // Typed by the step's inputs, whose columns are known once their producers are.
+        pending.push({ step: name, output: outName, list, orderBy: out.order_by });
+      } else if (list) {
+        ({ columns, columnSources } = layColumns(list, at, what, locate, namedFromTable(table?.columns, out.extends, (t, where) => tableNamed(t, where)?.columns)));
+        if (table) placesAll(columns, table.columns, out.extends as string, what, where('outputs', outName, 'extends'));
+      } else if (out.extends) {
+        columns = extendColumns(table?.columns, out.columns as Columns | undefined, at, what, locate);
+        columnSources = sourcesOf(table?.columns ?? {}, { table: out.extends });
+      } else columns = table?.columns ?? (out.columns as Columns | undefined);
+      if ((format === 'parquet' || format === 'csv') && !columns && !pending.some((p) => p.step === name && p.output === outName)) {
         throw new UserError('SCHEMA', `output "${name}.${outName}" is a table: declare its \`columns:\` or name a \`table:\``, where('outputs', outName));
       }
       const orderBy = out.order_by ?? table?.order_by;
-      if (columns) checkOrderBy(out.order_by, columns, `output "${name}.${outName}"`, ['steps', name, 'outputs', outName, 'order_by'], locate, report);
+      if (columns) checkOrderBy(out.order_by, columns, what, ['steps', name, 'outputs', outName, 'order_by'], locate, report);
       const schemaFile = out.schema ? schemaFileOf(out.schema, ['steps', name, 'outputs', outName, 'schema']) : undefined;
-      outputs.push({ name: outName, path: template, format: out.format, columns, ...(out.table ? { table: out.table } : {}), ...(out.extends ? { extends: out.extends } : {}), orderBy, schemaFile });
+      outputs.push({ name: outName, path: template, format, columns, ...(out.table ? { table: out.table } : {}), ...(out.extends ? { extends: out.extends } : {}), ...(Object.keys(columnSources).length > 0 ? { columnSources } : {}), orderBy, schemaFile });
       return true;
     }) ?? broken.add(`${name}.${outName}`);
 
@@ -472,7 +535,7 @@ function normalise(raw: RawPipeline, file: string, locate: Locate, problems: Use
       if (from.startsWith('file:')) {
         plainPath(from, `input "${name}.${inName}"`, () => where('inputs', inName));
         const location = resolve(dir, from.slice('file:'.length));
-        const problem = checkTemplate(from, step.partition);
+        const problem = checkTemplate(from, partition);
         if (problem) throw new UserError('SCHEMA', `input "${name}.${inName}": ${from} ${problem}`, where('inputs', inName));
         // A template or glob is resolved (and checked) per instance; a plain path is checked now.
         if (!isPerInstance(location) && !existsSync(location) && !base.optional) throw new UserError('SCHEMA', `input "${name}.${inName}": ${from} does not exist`, where('inputs', inName));
@@ -483,7 +546,7 @@ function normalise(raw: RawPipeline, file: string, locate: Locate, problems: Use
         if (!step.source && /^https?:\/\/[^?#]*[*?[]/i.test(from)) throw new UserError('SCHEMA', `input "${name}.${inName}": ${decodeURI(redactUrl(from))} is a glob, and globs need a listing, which only s3:// offers (name each https:// file, or read the objects through s3://)`, where('inputs', inName));
         if (!step.source && !isFetchableUri(from) && !isRemoteGlob(from)) throw new UserError('SCHEMA', `input "${name}.${inName}" reads ${from.split(':')[0]}: — only a step marked \`source: true\` may read a live remote URI (s3:// and http(s):// files are fetched by the engine)`, where('inputs', inName));
         if (!step.source) {
-          const problem = checkTemplate(from, step.partition);
+          const problem = checkTemplate(from, partition);
           if (problem) throw new UserError('SCHEMA', `input "${name}.${inName}": ${decodeURI(redactUrl(from))} ${problem}`, where('inputs', inName));
         }
         inputs.push({ ...base, kind: 'remote', location: from });
@@ -509,7 +572,7 @@ function normalise(raw: RawPipeline, file: string, locate: Locate, problems: Use
       kind,
       code,
       source: step.source ?? false,
-      partition: step.partition,
+      partition: partition,
       inputs,
       params,
       outputs,
@@ -517,16 +580,23 @@ function normalise(raw: RawPipeline, file: string, locate: Locate, problems: Use
     });
   }
 
-  for (const pick of picks) attempt(() => pickColumns(steps, pick, locate, broken));
+  const order = attempt(() => topologicalOrder(steps, locate));
+  // Producers first: an input's picked columns, then outputs typed by the step's inputs, step by step.
+  for (const stepName of order ?? [...steps.keys()]) {
+    for (const pick of picks.filter((p) => p.step === stepName)) attempt(() => pickColumns(steps, pick, locate, broken));
+    if (!order) continue; // a cycle (reported): inputs cannot be followed to their producers
+    for (const laidOut of pending.filter((p) => p.step === stepName)) {
+      attempt(() => layOutFromInputs(steps, laidOut, locate, report, broken)) ?? broken.add(`${laidOut.step}.${laidOut.output}`);
+    }
+  }
   for (const step of steps.values()) (step as { definition: unknown }).definition = definitionOf(step, dir);
   checkReferences(steps, locate, broken, attempt);
-  const order = attempt(() => topologicalOrder(steps, locate)) ?? [];
   const schedules: Record<string, ScheduleSpec> = {};
   for (const [name, schedule] of Object.entries(raw.schedules ?? {})) {
     Object.assign(schedules, attempt(() => normaliseSchedules({ [name]: schedule }, { steps, partitions }, (p) => formatLocation(locate(p)))));
   }
   if (problems.length > 0) throw UserError.all(sortProblems(problems));
-  return { file, dir, name: raw.pipeline ?? 'pipeline', outputRoot, partitions, ...(Object.keys(discovered).length > 0 ? { discovered } : {}), steps, order, cache: raw.cache, schedules: raw.schedules ? schedules : undefined, ...(raw.tables ? { tables: Object.fromEntries(Object.entries(tables).map(([name, t]) => [name, { columns: t.columns, ...(t.order_by ? { orderBy: t.order_by } : {}) }])) } : {}), locate: (p) => formatLocation(locate(p)) };
+  return { file, dir, name: raw.pipeline ?? 'pipeline', outputRoot, partitions, ...(Object.keys(discovered).length > 0 ? { discovered } : {}), steps, order: order ?? [], cache: raw.cache, schedules: raw.schedules ? schedules : undefined, ...(raw.tables ? { tables: Object.fromEntries(Object.entries(tables).map(([name, t]) => [name, { columns: t.columns, ...(t.order_by ? { orderBy: t.order_by } : {}), ...(t.columnSources ? { columnSources: t.columnSources } : {}) }])) } : {}), locate: (p) => formatLocation(locate(p)) };
 }
 
 /** The definition as it enters the cache key: what changes results, paths relative to the pipeline folder. */
@@ -539,8 +609,8 @@ function definitionOf(step: StepSpec, dir: string): unknown {
     inputs: step.inputs.map((i) => ({ ...i, location: i.kind === 'file' ? relative(dir, i.location as string).split(sep).join('/') : i.location ?? null })),
     // Only what changes results: a param's description or title is documentation.
     params: step.params.map((p) => ({ name: p.name, schema: semanticSchema(p.schema) })),
-    // The resolved columns are what count: `extends:` is how they were written.
-    outputs: step.outputs.map(({ extends: _parent, ...o }) => ({ ...o, schemaFile: o.schemaFile ? relative(dir, o.schemaFile).split(sep).join('/') : null })),
+    // The resolved columns are what count: `extends:` and names typed elsewhere are how they were written.
+    outputs: step.outputs.map(({ extends: _parent, columnSources: _sources, ...o }) => ({ ...o, schemaFile: o.schemaFile ? relative(dir, o.schemaFile).split(sep).join('/') : null })),
   };
 }
 
@@ -554,6 +624,123 @@ function extendColumns(parent: Columns | undefined, own: Columns | undefined, at
     if (column in parent) throw new UserError('SCHEMA', `${what} redeclares column "${column}", which it inherits (${parent[column]}) through \`extends:\``, locate([...at, column]));
   }
   return { ...parent, ...own };
+}
+
+type ColumnList = Exclude<RawColumns, Columns>;
+
+/** How a `columns:` list finds the type of a column it names without one. */
+interface ColumnLookup {
+  /** The type and origin of a named column, or a sentence saying why there is none. */
+  named(column: string): { type: string; source: ColumnSource } | string;
+  /** `include: TABLE` → the table's resolved columns (undefined: in error, reported where it is declared). */
+  include(table: string, at: (string | number)[]): Columns | undefined;
+}
+
+/**
+ * A `columns:` list, laid out in the order written: `name: TYPE` (own), a bare `name` (typed by the
+ * lookup), `include: TABLE` (all of its columns here). Every problem is located at its item.
+ */
+function layColumns(list: ColumnList, at: (string | number)[], what: string, locate: Locate, lookup: ColumnLookup): { columns: Columns; columnSources: Record<string, ColumnSource> } {
+  const problems: UserError[] = [];
+  const columns: Record<string, string> = {};
+  const columnSources: Record<string, ColumnSource> = {};
+  const place = (column: string, type: string, where: (string | number)[], source?: ColumnSource): void => {
+    if (column in columns) problems.push(new UserError('SCHEMA', `${what} places column "${column}" twice`, locate(where)));
+    else {
+      columns[column] = type;
+      if (source) columnSources[column] = source;
+    }
+  };
+  list.forEach((item, i) => {
+    if (typeof item === 'string') {
+      const found = lookup.named(item);
+      if (typeof found === 'string') problems.push(new UserError('COLUMN_MISMATCH', `${what} names column "${item}" without a type, but ${found}`, locate([...at, i])));
+      else place(item, found.type, [...at, i], found.source);
+      return;
+    }
+    const [entry, ...more] = Object.entries(item);
+    if (!entry || more.length > 0) {
+      problems.push(new UserError('SCHEMA', `${what}: each item of a \`columns:\` list is one \`name: TYPE\`, a column name, or \`include: TABLE\``, locate([...at, i])));
+      return;
+    }
+    const [key, value] = entry;
+    if (key === 'include') {
+      const included = lookup.include(value, [...at, i, 'include']);
+      for (const [column, type] of Object.entries(included ?? {})) place(column, type, [...at, i, 'include'], { table: value });
+      return;
+    }
+    const problem = columnTypeProblem(value);
+    if (problem) {
+      const near = closest(value.trim().toUpperCase(), COLUMN_TYPE_NAMES);
+      problems.push(new UserError('COLUMN_TYPE', `column "${key}" has type "${value}": ${problem}${near ? ` (did you mean ${near}?)` : ''}`, locate([...at, i, key])));
+    } else place(key, value, [...at, i, key]);
+  });
+  if (problems.length > 0) throw UserError.all(problems);
+  return { columns, columnSources };
+}
+
+/** Names typed by an `extends:` table (and `include:` resolved by `include`). */
+function namedFromTable(parent: Columns | undefined, parentName: string | undefined, include: ColumnLookup['include']): ColumnLookup {
+  return {
+    include,
+    named: (column) => {
+      if (!parent || parentName === undefined) return 'there is no `extends:` table to take it from (write `' + column + ': TYPE`, or `extends:` a table that has it)';
+      if (parent[column] !== undefined) return { type: parent[column], source: { table: parentName } };
+      const near = closest(column, Object.keys(parent));
+      return `table "${parentName}" (its \`extends:\`) has no such column${near ? ` (did you mean "${near}"?)` : ''}`;
+    },
+  };
+}
+
+/** A list that `extends:` a table places every one of its columns (extending means having them all). */
+function placesAll(columns: Columns, parent: Columns, parentName: string, what: string, where: Location): void {
+  const missing = Object.keys(parent).filter((column) => !(column in columns));
+  if (missing.length > 0) throw new UserError('COLUMN_MISMATCH', `${what} extends "${parentName}" but its \`columns:\` list does not place ${missing.map((c) => `"${c}"`).join(', ')} (name each where it goes, or \`include: ${parentName}\`)`, where);
+}
+
+function sourcesOf(columns: Columns, source: ColumnSource): Record<string, ColumnSource> {
+  return Object.fromEntries(Object.keys(columns).map((column) => [column, source]));
+}
+
+/** An output's `columns:` list whose bare names are typed by the step's inputs (its producers are laid out by now). */
+function layOutFromInputs(steps: Map<string, StepSpec>, pending: { step: string; output: string; list: ColumnList; orderBy?: string[] }, locate: Locate, report: (error: UserError) => void, broken: ReadonlySet<string>): true | undefined {
+  const step = steps.get(pending.step) as StepSpec;
+  // An input whose producer is in error (reported there) may be the one that has the column.
+  if (step.inputs.some((i) => i.kind === 'step' && (broken.has(i.step as string) || broken.has(`${i.step}.${i.output}`)))) return undefined;
+  const index = step.outputs.findIndex((o) => o.name === pending.output);
+  const what = `output "${step.name}.${pending.output}"`;
+  const available = step.inputs
+    .map((input) => [input.name, input.columns ?? (input.kind === 'step' ? steps.get(input.step as string)?.outputs.find((o) => o.name === input.output)?.columns : undefined)] as const)
+    .filter((entry): entry is readonly [string, Columns] => entry[1] !== undefined);
+  const lookup: ColumnLookup = {
+    include: () => undefined, // not reached: tables are included while the step is read
+    named: (column) => {
+      const having = available.filter(([, columns]) => columns[column] !== undefined).map(([input, columns]) => [input, columns[column]] as const);
+      if (having.length === 0) {
+        const near = closest(column, available.flatMap(([, columns]) => Object.keys(columns)));
+        return `none of step "${step.name}"'s inputs has a column "${column}"${near ? ` (did you mean "${near}"?)` : ''}; write \`${column}: TYPE\``;
+      }
+      const other = having.find(([, type]) => normaliseType(type) !== normaliseType(having[0][1]));
+      if (other) return `inputs "${having[0][0]}" (${having[0][1]}) and "${other[0]}" (${other[1]}) both have it, with different types; write \`${column}: TYPE\``;
+      return { type: having[0][1], source: { input: having[0][0] } };
+    },
+  };
+  const at = ['steps', step.name, 'outputs', pending.output, 'columns'];
+  const { columns, columnSources } = layColumns(pending.list, at, what, locate, lookup);
+  checkOrderBy(pending.orderBy, columns, what, ['steps', step.name, 'outputs', pending.output, 'order_by'], locate, report);
+  (step.outputs as OutputSpec[])[index] = { ...step.outputs[index], columns, ...(Object.keys(columnSources).length > 0 ? { columnSources } : {}) };
+  return true;
+}
+
+const FORMAT_OF_EXTENSION: Readonly<Record<string, OutputFormat>> = { '.parquet': 'parquet', '.csv': 'csv', '.json': 'json', '.geojson': 'geojson' };
+
+/** An output's format from its path: the extension, or a trailing slash for a folder. */
+function formatFromPath(path: string, what: string, where: () => Location): OutputFormat {
+  if (path.endsWith('/')) return 'directory';
+  const extension = /\.[A-Za-z0-9]+$/.exec(path)?.[0].toLowerCase();
+  const format = extension ? FORMAT_OF_EXTENSION[extension] : undefined;
+  if (!format) throw new UserError('SCHEMA', `${what} path "${path}" does not say its format: end it with ${Object.keys(FORMAT_OF_EXTENSION).join(', ')} or / (a folder), or give \`format:\``, where());
+  return format;
 }
 
 /** An input's `columns: [names]` → those of its producer's columns, with their types, in the order listed. */

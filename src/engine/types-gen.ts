@@ -8,7 +8,7 @@ import { dirname, join, relative, sep } from 'node:path';
 import { writeFileAtomic } from '../sdk/atomic-write.js';
 import type { Columns } from '../sdk/table-io.js';
 import { UserError } from '../sdk/errors.js';
-import { inputColumns, type OutputSpec, type Pipeline, type StepInput, type StepSpec } from './pipeline.js';
+import { inputColumns, type ColumnSource, type ColumnSources, type OutputSpec, type Pipeline, type StepInput, type StepSpec } from './pipeline.js';
 import { tsTypeOf } from './column-types.js';
 import { ENGINE_ROOT } from './paths.js';
 
@@ -104,14 +104,24 @@ class References {
   forOutput(output: OutputSpec): Ref {
     if (output.table && !this.ownOrder(output)) return this.table(output.table);
     if (output.table) return { ...this.table(output.table), orderBy: JSON.stringify(output.orderBy ?? []) };
-    if (output.extends) {
-      // The parent's row and columns by reference, then this output's own.
-      const parent = this.table(output.extends);
-      const inherited = this.pipeline.tables?.[output.extends]?.columns ?? {};
-      const own = Object.fromEntries(Object.entries(output.columns as Columns).filter(([name]) => !(name in inherited)));
-      return { rows: `${parent.rows} & ${rowType(own, '  ')}`, columns: `{ ...${parent.columns}, ...${JSON.stringify(own)} }`, orderBy: JSON.stringify(output.orderBy ?? []) };
+    const columns = output.columns as Columns;
+    const orderBy = JSON.stringify(output.orderBy ?? []);
+    if (!output.columnSources) return { rows: rowType(columns, '  '), columns: JSON.stringify(columns), orderBy };
+    // Columns typed elsewhere (a table, an input) by reference; only this output's own are spelt.
+    const rows = composedRows(columns, output.columnSources, (source) => ('table' in source ? this.table(source.table).rows : `InputRows[${JSON.stringify(source.input)}]`), (source) => ('table' in source ? this.pipeline.tables?.[source.table]?.columns : this.inputColumns(source.input)) ?? {}, '  ');
+    const parent = output.extends ? this.pipeline.tables?.[output.extends]?.columns ?? {} : {};
+    const inherited = Object.keys(parent);
+    // `extends:` with its columns first: the parent's columns object spread, then the own ones.
+    if (output.extends && Object.keys(columns).slice(0, inherited.length).join('\0') === inherited.join('\0')) {
+      const own = Object.fromEntries(Object.entries(columns).filter(([name]) => !(name in parent)));
+      return { rows, columns: `{ ...${this.table(output.extends).columns}, ...${JSON.stringify(own)} }`, orderBy };
     }
-    return { rows: rowType(output.columns as Columns, '  '), columns: JSON.stringify(output.columns), orderBy: JSON.stringify(output.orderBy ?? []) };
+    return { rows, columns: JSON.stringify(columns), orderBy };
+  }
+
+  private inputColumns(name: string): Columns | undefined {
+    const input = this.step.inputs.find((i) => i.name === name);
+    return input ? inputColumns(this.pipeline, input) : undefined;
   }
 
   forInput(input: StepInput, columns: Columns): Ref {
@@ -192,7 +202,7 @@ export function tablesModule(pipeline: Pipeline): string {
     '// change pipeline.yaml and run `dagrun types` again.',
     '',
     '/** One row of each named table. */',
-    `export interface TableRows ${objectType(tables.map(([name, table]) => [name, rowType(table.columns, '  ')]), '')}`,
+    `export interface TableRows ${objectType(tables.map(([name, table]) => [name, table.columnSources ? composedRows(table.columns, table.columnSources, (source) => ('table' in source ? `TableRows[${JSON.stringify(source.table)}]` : 'never'), (source) => ('table' in source ? pipeline.tables?.[source.table]?.columns : undefined) ?? {}, '  ') : rowType(table.columns, '  ')]), '')}`,
     '',
     '/** Each named table\'s columns (DuckDB types) and row order. */',
     `export const tables = {\n${tables.map(([name, table]) => `  ${JSON.stringify(name)}: { columns: ${JSON.stringify(table.columns)}, orderBy: ${JSON.stringify(table.orderBy ?? [])} },`).join('\n')}\n} as const;`,
@@ -206,6 +216,33 @@ function sdkImport(pipeline: Pipeline, step: StepSpec, module: 'kernel-api' | 't
   if (!existsSync(own) || relative(ENGINE_ROOT, pipeline.dir).startsWith('..')) return 'dagrun/sdk';
   const path = relative(dirname(step.code), join(ENGINE_ROOT, 'src', 'sdk', `${module}.js`)).split(sep).join('/');
   return path.startsWith('.') ? path : `./${path}`;
+}
+
+/**
+ * A row whose columns come partly from elsewhere: each source's row (or a Pick of it, when only some
+ * of its columns are taken) & the row of the columns spelt here.
+ */
+function composedRows(columns: Columns, sources: ColumnSources, rowsOf: (source: ColumnSource) => string, columnsOf: (source: ColumnSource) => Columns, indent: string): string {
+  const groups = new Map<string, { source: ColumnSource; names: string[] }>();
+  const own: Record<string, string> = {};
+  for (const [name, type] of Object.entries(columns)) {
+    const source = sources[name];
+    if (!source) {
+      own[name] = type;
+      continue;
+    }
+    const key = JSON.stringify(source);
+    const group = groups.get(key) ?? { source, names: [] };
+    group.names.push(name);
+    groups.set(key, group);
+  }
+  const parts = [...groups.values()].map(({ source, names }) => {
+    const whole = rowsOf(source);
+    const all = Object.keys(columnsOf(source));
+    return names.length === all.length && names.every((n) => all.includes(n)) ? whole : `Pick<${whole}, ${names.map((n) => JSON.stringify(n)).join(' | ')}>`;
+  });
+  if (Object.keys(own).length > 0) parts.push(rowType(own, indent));
+  return parts.join(' & ');
 }
 
 function rowType(columns: Columns, indent: string): string {

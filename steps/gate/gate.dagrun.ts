@@ -20,8 +20,7 @@ export type StepKernel = Kernel<Params>;
 
 /** One row of each table output. */
 export interface OutputRows {
-  gate: {
-    chip_id: string | null;
+  gate: Pick<InputRows["chips"], "chip_id"> & {
     qa_cloud_frac: number | null;
     qa_water_frac: number | null;
     qa_land_frac: number | null;

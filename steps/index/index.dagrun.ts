@@ -18,32 +18,12 @@ export type StepKernel = Kernel<Params>;
 
 /** One row of each table output. */
 export interface OutputRows {
-  tiles: {
-    chip_id: string | null;
-    path: string | null;
-    mmsi: number | bigint | null;
-    lat: number | null;
-    lon: number | null;
-    overpass_time: string | null;
-    scene_id: string | null;
-    scene_datetime: string | null;
-    cloud_cover: number | null;
-    split: string | null;
-    bands: string | null;
-    has_swir: boolean | null;
-    qa_cloud_frac: number | null;
-    qa_water_frac: number | null;
-    qa_land_frac: number | null;
-    epsg: number | null;
+  tiles: Pick<InputRows["chips"], "chip_id" | "path" | "mmsi" | "lat" | "lon" | "overpass_time" | "scene_id" | "scene_datetime" | "cloud_cover" | "split" | "bands" | "has_swir" | "epsg"> & Pick<InputRows["gate"], "qa_cloud_frac" | "qa_water_frac" | "qa_land_frac"> & {
     scene_href: string | null;
     footprint: unknown | null;
     bbox: Record<string, unknown> | null;
   };
-  pruned: {
-    chip_id: string | null;
-    path: string | null;
-    mmsi: number | bigint | null;
-    scene_datetime: string | null;
+  pruned: Pick<InputRows["chips"], "chip_id" | "path" | "mmsi" | "scene_datetime"> & {
     ais_dt_s: number | null;
     ais_distance_m: number | null;
     reason: string | null;

@@ -58,7 +58,7 @@ describe('tables: extends', () => {
     const dir = project({});
     try {
       const pipeline = parse(dir, BASE);
-      expect(pipeline.tables?.fix_ranked).toEqual({ columns: { mmsi: 'BIGINT', ts: 'TIMESTAMP', lat: 'DOUBLE', rank: 'INTEGER' }, orderBy: ['mmsi', 'ts'] });
+      expect(pipeline.tables?.fix_ranked).toEqual({ columns: { mmsi: 'BIGINT', ts: 'TIMESTAMP', lat: 'DOUBLE', rank: 'INTEGER' }, orderBy: ['mmsi', 'ts'], columnSources: { mmsi: { table: 'fix' }, ts: { table: 'fix' }, lat: { table: 'fix' } } });
       const load = pipeline.steps.get('load') as StepSpec;
       const sample = load.outputs.find((o) => o.name === 'sample');
       expect(sample?.columns).toEqual({ mmsi: 'BIGINT', ts: 'TIMESTAMP', lat: 'DOUBLE', rank: 'INTEGER' });

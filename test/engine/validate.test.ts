@@ -85,6 +85,22 @@ const several: [file: string, problems: [where: string, message: RegExp][]][] = 
     ['17:10', /input "c.q": file:data\/absent.csv does not exist/],
     ['24:34', /step "d" outputs.r.format must be one of: parquet, csv, json, geojson, directory/],
   ]],
+  ['compact.yaml', [
+    ['10:40', /table "snapshot" names column "latt" without a type, but table "fixes" \(its `extends:`\) has no such column \(did you mean "lat"\?\)/],
+    ['12:27', /table "loose" names column "mmsi" without a type, but there is no `extends:` table to take it from/],
+    ['12:43', /no table "fixs" under `tables:` \(did you mean "fixes"\?\)/],
+    ['12:54', /column "id" has type "INTEGR": .* \(did you mean INTEGER\?\)/],
+    ['13:23', /table "partial" extends "fixes" but its `columns:` list does not place "ts", "lat" \(name each where it goes, or `include: fixes`\)/],
+    ['14:53', /table "twice" places column "mmsi" twice/],
+    ['17:14', /`defaults.partition` is "day", which is not declared under `partitions:`/],
+    ['24:10', /output "a.x" is a table: declare its `columns:` or name a `table:`/],
+    ['25:10', /output "a.u" path "u\/\{date\}.txt" does not say its format: end it with .parquet, .csv, .json, .geojson or \/ \(a folder\), or give `format:`/],
+    ['26:18', /output "a.v" path "v\/\{date\}\/" ends with \/ \(a folder\), but its format is parquet/],
+    ['27:3', /step "b": kernel file steps\/b.ts \(from `defaults.kernel`\) does not exist/],
+    ['33:45', /output "b.w" names column "lat" without a type, but inputs "t" \(DOUBLE\) and "f" \(VARCHAR\) both have it, with different types/],
+    ['33:50', /output "b.w" names column "lon" without a type, but none of step "b"'s inputs has a column "lon"/],
+    ['38:51', /step "c" outputs.y.columns.1 must be one `name: TYPE`, a column name, or `include: TABLE`/],
+  ]],
 ];
 
 describe('dagrun validate reports every problem in a file', () => {
