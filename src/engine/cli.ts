@@ -160,9 +160,9 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'init': {
         const dir = rest[0] ?? '.';
-        const result = (await commands.init()).initProject(dir);
-        const next = [`cd ${dir}`, ...(result.kept.includes('package.json') ? [] : ['npm install --save-dev dagrun   # or the tarball you installed dagrun from']), 'npx dagrun build'];
-        print(`created ${result.created.join(', ')}${result.kept.length ? `\nkept your ${result.kept.join(', ')}` : ''}\nnext:\n${(dir === '.' ? next.slice(1) : next).map((l) => `  ${l}`).join('\n')}`, result);
+        const result = await (await commands.init()).initProject(dir);
+        const next = [`cd ${dir}`, ...(result.kept.includes('package.json') ? [] : ['npm install --save-dev dagrun   # or the tarball you installed dagrun from']), 'npx dagrun build', 'npm test'];
+        print(`created ${result.created.join(', ')}${result.kept.length ? `\nkept your ${result.kept.join(', ')}` : ''}${result.scriptsAdded.length ? ` (added scripts: ${result.scriptsAdded.join(', ')})` : ''}\nnext:\n${(dir === '.' ? next.slice(1) : next).map((l) => `  ${l}`).join('\n')}`, result);
         return 0;
       }
       case 'types': {

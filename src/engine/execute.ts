@@ -189,8 +189,32 @@ export function workerFailure(event: Extract<WorkerEvent, { type: 'failed' }>, k
   return error;
 }
 
-/** `file:line:col` (relative to the working folder) of the first stack frame inside `dir`. */
+/**
+ * `file:line:col` (relative to the working folder) of the first stack frame inside `dir`. A kernel in a
+ * CommonJS package (`"type": "commonjs"`, as `npm init -y` writes) runs from a data: URL that tsx
+ * builds from the compiled code, with the file in its `filePath=` query: that frame names the file only
+ * (its line and column are the compiled code's, with no source map to lead back).
+ */
 export function firstFrameIn(stack: string, dir: string): string | undefined {
+  for (const line of stack.split('\n')) {
+    const compiled = /^\s*at .*\(data:text\/javascript,.*[?&]filePath=([^\s():&]+)(?::\d+:\d+)\)\s*$/.exec(line);
+    if (compiled) {
+      let path: string;
+      try {
+        path = decodeURIComponent(compiled[1]).replace(/\?.*$/, '');
+      } catch {
+        continue;
+      }
+      if (path.startsWith(dir + sep)) return relative(process.cwd(), path).split(sep).join('/');
+      continue;
+    }
+    const frame = firstFileFrameIn(line, dir);
+    if (frame) return frame;
+  }
+  return undefined;
+}
+
+function firstFileFrameIn(stack: string, dir: string): string | undefined {
   for (const match of stack.matchAll(/(?:file:\/\/)?((?:\/|[A-Za-z]:[\\/])[^\s():?]+)(?:\?[^\s():]*)?:(\d+):(\d+)/g)) {
     let path: string;
     try {

@@ -5,6 +5,8 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, wri
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { UserError } from '../sdk/errors.js';
 import { ENGINE_ROOT, ENGINE_VERSION, SCHEMAS_DIR } from './paths.js';
+import { parsePipeline } from './pipeline.js';
+import { generateTypes } from './types-gen.js';
 
 const TEMPLATE = resolve(ENGINE_ROOT, 'templates', 'init');
 
@@ -13,9 +15,11 @@ export interface InitResult {
   readonly created: string[];
   /** Files DIR already had and that were left as they were (package.json, tsconfig.json, .gitignore). */
   readonly kept: string[];
+  /** Scripts added to a kept package.json that lacked them (or had npm init's placeholder test). */
+  readonly scriptsAdded: string[];
 }
 
-export function initProject(dir: string): InitResult {
+export async function initProject(dir: string): Promise<InitResult> {
   const target = resolve(dir);
   if (existsSync(target) && !statSync(target).isDirectory()) throw new UserError('CLI', `init: ${dir} exists and is not a folder`);
   const templateFiles = listTemplate(TEMPLATE);
@@ -35,6 +39,11 @@ export function initProject(dir: string): InitResult {
     created.push(file);
   }
 
+  // The kernel's types module, as `dagrun types` writes it: the scaffold imports it instead of spelling its columns.
+  for (const file of (await generateTypes(parsePipeline(readFileSync(join(target, 'pipeline.yaml'), 'utf8'), join(target, 'pipeline.yaml')))).files) {
+    if (file.startsWith('steps/')) created.push(file);
+  }
+
   const kept: string[] = [];
   const writeIfMissing = (file: string, text: string): void => {
     if (existsSync(join(target, file))) kept.push(file);
@@ -43,11 +52,14 @@ export function initProject(dir: string): InitResult {
       created.push(file);
     }
   };
+  const scripts = { build: 'dagrun build', types: 'dagrun types', test: 'node --import tsx --test test/*.test.ts' };
+  const packageFile = join(target, 'package.json');
+  const added = existsSync(packageFile) ? addScripts(packageFile, scripts) : [];
   writeIfMissing('package.json', `${JSON.stringify({
     name,
     private: true,
     type: 'module',
-    scripts: { build: 'dagrun build', test: 'node --import tsx --test test/*.test.ts' },
+    scripts,
     devDependencies: { dagrun: `^${ENGINE_VERSION}` },
   }, null, 2)}\n`);
   writeIfMissing('tsconfig.json', `${JSON.stringify({
@@ -56,7 +68,32 @@ export function initProject(dir: string): InitResult {
   }, null, 2)}\n`);
   // npm never packs a file named .gitignore, so it is written here rather than kept in the template.
   writeIfMissing('.gitignore', 'node_modules/\ncache/\nout/\n');
-  return { created, kept };
+  return { created, kept, scriptsAdded: added };
+}
+
+/** npm init's placeholder test script: it only fails. */
+const NPM_PLACEHOLDER_TEST = /^echo "Error: no test specified" && exit 1$/;
+
+/**
+ * A kept package.json gets the scaffold's scripts it lacks (a `test` that is npm init's placeholder
+ * counts as lacking), so `npm test` runs the scaffolded test; nothing it has is changed. Returns the names added.
+ */
+function addScripts(file: string, scripts: Record<string, string>): string[] {
+  const text = readFileSync(file, 'utf8');
+  let manifest: { scripts?: Record<string, unknown> };
+  try {
+    manifest = JSON.parse(text) as typeof manifest;
+  } catch {
+    return []; // not ours to repair; npm names the problem
+  }
+  if (!manifest || typeof manifest !== 'object' || Array.isArray(manifest)) return [];
+  const current = manifest.scripts && typeof manifest.scripts === 'object' ? manifest.scripts : {};
+  const added = Object.keys(scripts).filter((name) => current[name] === undefined || (name === 'test' && typeof current[name] === 'string' && NPM_PLACEHOLDER_TEST.test(current[name] as string)));
+  if (added.length === 0) return [];
+  manifest.scripts = { ...current, ...Object.fromEntries(added.map((name) => [name, scripts[name]])) };
+  const indent = /^[{[]\r?\n([ \t]+)/.exec(text)?.[1] ?? '  ';
+  writeFileSync(file, `${JSON.stringify(manifest, null, indent)}\n`);
+  return added;
 }
 
 /**

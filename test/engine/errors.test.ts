@@ -61,4 +61,19 @@ describe('kernel failures', () => {
     expect(frame?.endsWith('steps/make/kernel.ts:5:22')).toBe(true);
     expect(firstFrameIn(stack, '/elsewhere')).toBeUndefined();
   });
+
+  it('names the kernel file of a CommonJS package, whose code tsx runs from a data: URL (the 3 KB frame never shown)', () => {
+    // As tsx reports a kernel of a package with "type": "commonjs" (npm init -y): the compiled code
+    // inline, the file in its filePath= query, line and column of the compiled code.
+    const code = encodeURIComponent('__filename="/home/me/proj/steps/score/kernel.ts";(()=>{"use strict";var x=1;null.x;})()\n');
+    const stack = [
+      "TypeError: Cannot read properties of null (reading 'x')",
+      `    at kernel (data:text/javascript,${code}?filePath=${encodeURIComponent('/home/me/proj/steps/score/kernel.ts?namespace=81b8')}:2:1430)`,
+      '    at async run (file:///home/me/proj/node_modules/dagrun/dist/src/engine/kernel-worker.js:81:9)',
+    ].join('\n');
+    const frame = firstFrameIn(stack, '/home/me/proj/steps/score');
+    expect(frame?.endsWith('steps/score/kernel.ts')).toBe(true);
+    expect(frame).not.toMatch(/data:|namespace|:\d+$/);
+    expect(firstFrameIn(stack, '/home/me/proj/steps/other')).toBeUndefined();
+  });
 });

@@ -1,6 +1,9 @@
 // A kernel: the default export gets a context with its inputs, outputs, params and a logger.
 // The scoring is a pure function so a test can call it directly.
-import { readTable, writeTable, type Kernel } from 'dagrun/sdk';
+// Its params, rows and columns come from pipeline.yaml: `npx dagrun types` wrote score.dagrun.ts (run it
+// again after changing pipeline.yaml; a kernel that disagrees then fails to type-check).
+import { readTable, writeTable } from 'dagrun/sdk';
+import { outputColumns, outputOrderBy, type InputRows, type StepKernel } from './score.dagrun.js';
 
 export interface Score {
   station: string;
@@ -18,10 +21,10 @@ export function score(rows: readonly { station: string; value: number }[], thres
   });
 }
 
-const kernel: Kernel = async (ctx) => {
-  const rows = (await readTable(ctx.inputs.clean)) as { station: string; value: number }[];
-  const scores = score(rows, ctx.params.threshold as number);
+const kernel: StepKernel = async (ctx) => {
+  const rows = (await readTable(ctx.inputs.clean)) as InputRows['clean'][];
+  const scores = score(rows.flatMap((r) => (r.station === null || r.value === null ? [] : [{ station: r.station, value: r.value }])), ctx.params.threshold);
   ctx.metric('stations', scores.length);
-  await writeTable(ctx.outputs.scores, { station: 'VARCHAR', readings: 'BIGINT', mean: 'DOUBLE', above: 'BOOLEAN' }, scores, { format: 'csv', orderBy: ['station'] });
+  await writeTable(ctx.outputs.scores, outputColumns.scores, scores, { format: 'csv', orderBy: outputOrderBy.scores });
 };
 export default kernel;
