@@ -7,5 +7,12 @@ if (!existsSync(compiled)) {
   console.error('dagrun: the engine is not compiled yet; run `npm install` (or `npm run build`) in the dagrun folder first.');
   process.exit(2);
 }
-const { main } = await import(compiled);
-process.exitCode = await main(process.argv.slice(2));
+const argv = process.argv.slice(2);
+// A `dagrun build` asked again with nothing it depends on changed is answered before the CLI loads (settled.ts).
+const { serveSettled } = await import(new URL('../dist/src/engine/settled.js', import.meta.url).href);
+const settled = await serveSettled(argv);
+if (settled !== undefined) process.exitCode = settled;
+else {
+  const { main } = await import(compiled);
+  process.exitCode = await main(argv);
+}

@@ -30,45 +30,12 @@ const commands = {
   status: () => import('./status.js'),
 };
 import { relativiser } from '../sdk/project-paths.js';
-import { shortDigest } from '../sdk/hash.js';
+import { CLI_OPTIONS, findPipelineFile } from './cli-options.js';
+import { formatRecord } from './cli-format.js';
+import { settledInvocation } from './settled.js';
 
-/** Every option any command reads (each documented in cli-help.ts: tested). */
-export const CLI_OPTIONS = {
-  pipeline: { type: 'string' },
-  cache: { type: 'string' },
-  partition: { type: 'string', multiple: true },
-  set: { type: 'string', multiple: true },
-  jobs: { type: 'string' },
-  refresh: { type: 'string', multiple: true },
-  force: { type: 'string', multiple: true },
-  input: { type: 'string', multiple: true },
-  out: { type: 'string' },
-  'keep-runs': { type: 'string' },
-  to: { type: 'string' },
-  captures: { type: 'boolean' },
-  all: { type: 'boolean' },
-  'with-fan-in': { type: 'boolean' },
-  via: { type: 'string', multiple: true },
-  'older-than': { type: 'string' },
-  repair: { type: 'boolean' },
-  'lock-timeout': { type: 'string' },
-  'remote-cache': { type: 'string' },
-  'remote-mode': { type: 'string' },
-  json: { type: 'boolean' },
-  verbose: { type: 'boolean' },
-  events: { type: 'string' },
-  host: { type: 'string' },
-  port: { type: 'string' },
-  'allow-actions': { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-  version: { type: 'boolean' },
-  check: { type: 'boolean' },
-  executor: { type: 'string' },
-  redis: { type: 'string' },
-  concurrency: { type: 'string' },
-  'worker-id': { type: 'string' },
-  'lock-ms': { type: 'string' },
-} as const satisfies ParseArgsConfig['options'];
+export { CLI_OPTIONS, findPipelineFile };
+import { shortDigest } from '../sdk/hash.js';
 
 export async function main(argv: string[]): Promise<number> {
   let json = false;
@@ -149,6 +116,7 @@ export async function main(argv: string[]): Promise<number> {
               }
             : undefined,
           signal: interrupt.signal,
+          settle: dryRun ? undefined : settledInvocation(values, positionals, process.cwd(), process.env),
         }).finally(() => {
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);
@@ -376,15 +344,6 @@ function shownPath(path: string): string {
   return relative(process.cwd(), path).split(sep).join('/') || '.';
 }
 
-/** pipeline.yaml in this folder or the nearest parent, as git finds .git; this folder's when none. */
-export function findPipelineFile(start: string): string {
-  for (let dir = resolve(start); ; dir = dirname(dir)) {
-    const candidate = join(dir, 'pipeline.yaml');
-    if (existsSync(candidate)) return candidate;
-    if (dirname(dir) === dir) return resolve(start, 'pipeline.yaml');
-  }
-}
-
 function need(value: string | undefined, usage: string): string {
   if (!value) throw new UserError('CLI', `usage: dagrun ${usage}`);
   return value;
@@ -471,19 +430,6 @@ function formatBuild(result: BuildResult, withSteps = true): string {
   return lines.join('\n');
 }
 
-function formatRecord(s: StepRecord): string {
-  const head = `${s.status.padEnd(7)} ${s.instance}`;
-  if (s.status === 'failed') return `${head}\n        ${s.error}`;
-  if (s.status === 'skipped') return `${head} (${s.reason})`;
-  const rows = s.outputs.filter((o) => o.rows !== undefined).map((o) => `${o.name} ${o.rows} rows`);
-  const line = `${head}${s.status === 'built' ? ` — ${s.reason}` : ''}${rows.length ? ` [${rows.join(', ')}]` : ''}${s.status === 'built' ? ` ${(s.duration_ms / 1000).toFixed(1)}s` : ''}${s.warnings.length ? ` (${s.warnings.length} warning${s.warnings.length > 1 ? 's' : ''})` : ''}`;
-  // The first few warnings where they are seen; the rest are counted (all of them: --verbose, show --json).
-  const shown = s.warnings.slice(0, WARNINGS_SHOWN).map((w) => `        warning: ${redactSecrets(w)}`);
-  const hidden = s.warnings.length - shown.length;
-  return [line, ...shown, ...(hidden > 0 ? [`        … and ${hidden} more warning${hidden > 1 ? 's' : ''} (--verbose shows every one)`] : [])].join('\n');
-}
-
-const WARNINGS_SHOWN = 3;
 
 function planEntry(s: StepRecord): { instance: string; action: string; reason: string; reasons: readonly Reason[] } {
   return { instance: s.instance, action: s.status === 'cached' ? 'cached' : s.status === 'would-build' ? 'build' : s.status, reason: s.status === 'failed' ? (s.error ?? s.reason) : s.reason, reasons: s.reasons ?? [] };

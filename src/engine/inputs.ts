@@ -62,6 +62,8 @@ export async function resolveInputs(pipeline: Pipeline, store: Store, files: Fil
 export class FileInputs {
   private readonly globs = new Map<string, string[]>();
   private readonly stats = new Map<string, BigIntStats | null>();
+  /** Folders the globs listed: a file added to one changes what a glob matches. */
+  private readonly listed = new Set<string>();
   readonly pipelineDir: string;
   private readonly pipelineDirSlash: string;
   constructor(private readonly pipeline: Pipeline) {
@@ -86,7 +88,7 @@ export class FileInputs {
     if (!isGlob(location)) return { location, shown };
     let matches = this.globs.get(location);
     if (!matches) {
-      matches = globFiles(location);
+      matches = globFiles(location, (dir) => this.listed.add(dir));
       this.globs.set(location, matches);
     }
     return { location, shown, matches };
@@ -103,6 +105,18 @@ export class FileInputs {
       this.stats.set(location, info);
     }
     return info ?? undefined;
+  }
+
+  /**
+   * What this build's file inputs depended on (settled.ts): each file stat'd (absent ones too), each
+   * glob's matches and the folders it listed, and apart the directories digested as trees.
+   */
+  watched(): { paths: string[]; trees: string[] } {
+    const paths: string[] = [...this.listed];
+    const trees: string[] = [];
+    for (const [location, info] of this.stats) (info?.isDirectory() ? trees : paths).push(location);
+    for (const matches of this.globs.values()) paths.push(...matches);
+    return { paths, trees };
   }
 
   /** A location as the pipeline folder names it; path.relative per instance was measurable at 365 partitions. */

@@ -12,7 +12,7 @@ import { bytesBelow, diskFullError, isDiskFull, type StopWhy } from './stopping.
 import { LocalExecutor } from './executors/local.js';
 import { parseRedisUrl } from './executors/redis.js';
 import type { Executor } from './executors/types.js';
-import { ENGINE_VERSION } from './paths.js';
+import { ENGINE_VERSION, resolveUnder } from './paths.js';
 import { duckdbVersion, latestManifest, redactSecrets, referToUnchanged, type Manifest, type StepRecord } from './manifest.js';
 import { emitterFor, type Emit } from './events/bus.js';
 import { bindInputs } from './bind.js';
@@ -28,6 +28,12 @@ import type { RemoteMode } from './cache/remote.js';
 import { relativiser } from '../sdk/project-paths.js';
 import { Captures } from './captures.js';
 import { UpToDateMemo } from './up-to-date.js';
+import { newRunId } from './run-id.js';
+import { forgetSettled, recordSettled, type Invocation, type SettledDependencies } from './settled.js';
+import { discoverPartitions } from './templates.js';
+import type { PackageCache } from './code-digest.js';
+
+export { newRunId };
 
 export interface BuildOptions {
   readonly pipelineFile: string;
@@ -62,6 +68,8 @@ export interface BuildOptions {
   readonly admitPartitionValues?: boolean;
   /** `STEP.INPUT` → `file:PATH` or `STEP.OUTPUT`: rewire inputs for this build (bind.ts). */
   readonly bind?: Readonly<Record<string, string>>;
+  /** The command line that asked for this build, when the settled path may answer it again (settled.ts). */
+  readonly settle?: Invocation;
   /** Where missed instances run: this machine's worker pool (default), or BullMQ workers via `redis`. */
   readonly executor?: 'local' | 'bullmq';
   /** redis://[user:password@]host:port[/db] of the BullMQ executor; else DAGRUN_REDIS. */
@@ -227,6 +235,12 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       const lastSeenNow = JSON.stringify(lastSeen);
       if (lastSeenNow !== lastSeenText) await store.writeFileAtomic(lastSeenFile, lastSeenNow);
       await store.saveStatCache();
+      if (options.settle) {
+        const dependencies = !stop && ok && !remoteSettings && !distributed && staleFanIn.length === 0 ? settledDependencies(pipeline, store, options, manifest.steps, written, runId, fileInputs, context.packages) : undefined;
+        // A build that cannot be answered again from its records leaves no settled answer behind for its command line.
+        if (dependencies) recordSettled({ invocation: options.settle, pipelineDir: pipeline.dir, startedMs: started.getTime(), manifest, written, dependencies, unchangedReason: describeReason({ kind: 'unchanged' }) });
+        else forgetSettled(options.settle);
+      }
     } catch (error) {
       if (!isDiskFull(error)) throw error;
       stop ??= 'disk-full';
@@ -251,6 +265,37 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     await cache?.finish();
     release();
   }
+}
+
+/**
+ * Everything a build's result depended on, for the settled path (settled.ts); undefined when it cannot
+ * be answered from its records: a source step (live data), a remote or directory input, a directory
+ * output, --refresh/--force, rebound inputs, a schedule, a fan-in the partition filter left out.
+ */
+function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOptions, records: readonly StepRecord[], written: readonly StepRecord[], runId: string, fileInputs: FileInputs, packages: PackageCache): SettledDependencies | undefined {
+  if (options.refresh?.length || options.force?.length || options.bind || options.admitPartitionValues || options.schedule) return undefined;
+  if (leftOutFanIns(pipeline, options).length > 0) return undefined;
+  const files = fileInputs.watched();
+  if (files.trees.length > 0) return undefined;
+  const sources = new Set<string>([pipeline.file, join(pipeline.dir, 'package.json'), join(pipeline.dir, 'package-lock.json'), ...files.paths]);
+  const products = new Set<string>();
+  const steps = new Set<string>();
+  for (const [i, record] of records.entries()) {
+    if ((record.status !== 'built' && record.status !== 'cached') || record.source || !record.cache_key) return undefined;
+    if (record.outputs.some((o) => o.kind !== 'file') || record.inputs.some((input) => input.from === undefined && !input.source.startsWith('file:'))) return undefined;
+    if (!steps.has(record.step)) {
+      steps.add(record.step);
+      for (const file of record.code_files ?? []) sources.add(resolve(pipeline.dir, file));
+      for (const output of pipeline.steps.get(record.step)?.outputs ?? []) if (output.schemaFile) sources.add(output.schemaFile);
+    }
+    for (const output of record.outputs) products.add(resolveUnder(pipeline.outputRoot, output.path));
+    products.add(store.actionPath(record.cache_key));
+    products.add(join(store.runsDir, `${written[i].unchanged_since ?? runId}.json`));
+  }
+  // Where each package version was read from, and each place Node looked first and found nothing.
+  for (const folder of packages.keys()) sources.add(join(folder, 'package.json'));
+  for (const [key, template] of Object.entries(pipeline.discovered ?? {})) discoverPartitions(pipeline.dir, template, key, (path) => sources.add(path));
+  return { sources, products };
 }
 
 /**
@@ -357,12 +402,6 @@ export function countOutcomes(records: readonly StepRecord[]): RunCounts {
   return { built: count('built'), cached: count('cached'), failed: count('failed'), skipped: count('skipped'), would_build: count('would-build') };
 }
 
-export function newRunId(): string {
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('.', '');
-  // Only to tell apart runs started in the same millisecond; node:crypto's first use costs ~50 ms.
-  const suffix = Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, '0');
-  return `${stamp}-${suffix}`;
-}
 
 /**
  * `value` with every mention of the pipeline folder made relative. Parsed back only when something

@@ -117,9 +117,10 @@ export function globPrefix(pattern: string): string {
 /**
  * Files matching an absolute glob (`*`, `?`, `[…]` within a segment, `**` for any depth), sorted.
  * Hidden names (leading `.`) match only a pattern segment that starts with `.`; symlinks are followed
- * as the tree walker follows them.
+ * as the tree walker follows them. `visit` is told each folder whose listing decides the result (the
+ * settled-build check watches them: a file added there changes the match).
  */
-export function globFiles(pattern: string): string[] {
+export function globFiles(pattern: string, visit?: (dir: string) => void): string[] {
   const segments = pattern.split(/[\\/]/);
   let fixed = 0;
   while (fixed < segments.length && !isGlob(segments[fixed])) fixed += 1;
@@ -130,6 +131,7 @@ export function globFiles(pattern: string): string[] {
     if (index === rest.length) return;
     const segment = rest[index];
     const last = index === rest.length - 1;
+    visit?.(dir);
     let entries;
     try {
       entries = readdirSync(dir, { withFileTypes: true });
@@ -163,8 +165,9 @@ export function globFiles(pattern: string): string[] {
  * Partition values found on disk for a template relative to `root` (`raw/{date}/`,
  * `raw/{yyyy}/{mm}/{dd}/`, `inputs/{date}.csv`): a trailing `/` matches directories, otherwise files.
  * Date parts combine into YYYY-MM-DD; a value that is not a real date is skipped. Sorted, unique.
+ * `visit` is told each path whose listing or existence decides the values (settled.ts watches them).
  */
-export function discoverPartitions(root: string, template: string, key: string): string[] {
+export function discoverPartitions(root: string, template: string, key: string, visit?: (path: string) => void): string[] {
   const wantDirs = /[\\/]$/.test(template);
   const segments = template.replace(/[\\/]+$/, '').split(/[\\/]/);
   const values = new Set<string>();
@@ -174,12 +177,14 @@ export function discoverPartitions(root: string, template: string, key: string):
     const names = templatePlaceholders(segment);
     if (names.length === 0 && !isGlob(segment)) {
       const full = join(dir, segment);
+      visit?.(full);
       if (last) {
         if (entryKind(statEntry(full), full) === (wantDirs ? 'dir' : 'file')) finish(bound);
       } else walk(full, index + 1, bound);
       return;
     }
     const matcher = segmentMatcher(segment, key);
+    visit?.(dir);
     let entries;
     try {
       entries = readdirSync(dir, { withFileTypes: true });

@@ -1,0 +1,241 @@
+// The settled build: `dagrun build` asked again, the same way, when nothing the last build depended on
+// has changed, is answered from one file before the engine's modules load (bin/dagrun.js asks
+// serveSettled first; anything it cannot vouch for goes the usual way).
+//
+//   cache/memo/settled-<digest of the invocation>.json
+//
+// The invocation is the command line (targets, --partition, --set, --jobs, every option), the working
+// folder, the pipeline file, the cache folder, DAGRUN_CACHE and the engine version. The file lists
+// everything the build's result depended on, each with its stat (size, mtime, ctime, inode; or absent):
+// the pipeline file, each step's code files and output schema files, the package.json files its package
+// versions were read from (and where none was found), the project's package.json and lock, every file
+// input (templates filled, globs' matches), every folder a glob or a `from_files` discovery listed (a
+// folder's mtime and ctime change when an entry is added, removed or renamed), every output in out/,
+// every action entry and the manifests its records refer to. When all of them stat the same, a build
+// now would find every instance cached with the same record: the answer is those records, written as
+// a manifest of references with each instance's line, under the cache lock.
+//
+// Written only by a successful local build (no remote cache, no executor, no source steps, no remote
+// or directory inputs, no directory outputs, no --refresh/--force, no fan-in left stale), and only when
+// no watched file changed while it ran (a ctime after its start, less the coarsest file-time
+// granularity): a file edited mid-build would otherwise be vouched for with the state before the edit.
+import { readFileSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { writeFileAtomicSync } from '../sdk/atomic-write.js';
+import { CLI_OPTIONS, findPipelineFile } from './cli-options.js';
+import { formatRecord } from './cli-format.js';
+import { acquireLock } from './lock.js';
+import { ENGINE_VERSION } from './paths.js';
+import { newRunId } from './run-id.js';
+import type { Manifest, StepRecord } from './manifest.js';
+
+const VERSION = 1;
+/** Files changed this close before a build started may not show it in their times (FAT rounds to 2 s). */
+const RACY_MS = 2000;
+/** This module's own file: a rebuilt engine (same version, new code) is another engine. */
+const ENGINE_FILE = fileURLToPath(import.meta.url);
+
+export interface Invocation {
+  /** What the build was asked, as one string (it names machine folders: only its digest is stored). */
+  readonly text: string;
+  readonly pipelineFile: string;
+  readonly cacheDir: string;
+}
+
+type CliValues = ReturnType<typeof parseArgs<{ args: string[]; allowPositionals: true; strict: true; options: typeof CLI_OPTIONS }>>['values'];
+
+/**
+ * The invocation of a `dagrun build` the settled path may answer; undefined for anything else: other
+ * commands, machine-readable output (--json, --events), --verbose, --refresh/--force, a remote cache or executor.
+ */
+export function settledInvocation(values: CliValues, positionals: readonly string[], cwd: string, env: NodeJS.ProcessEnv): Invocation | undefined {
+  if (positionals[0] !== 'build') return undefined;
+  if (values.json || values.events !== undefined || values.verbose || values.help || values.version) return undefined;
+  if (values.refresh || values.force || values['remote-cache'] !== undefined || values['remote-mode'] !== undefined || values.executor !== undefined || env.DAGRUN_REMOTE_CACHE) return undefined;
+  const pipelineFile = values.pipeline ? resolve(values.pipeline) : findPipelineFile(cwd);
+  const cacheDir = values.cache ? resolve(values.cache) : env.DAGRUN_CACHE ? resolve(env.DAGRUN_CACHE) : join(dirname(pipelineFile), 'cache');
+  const options = Object.fromEntries(Object.entries(values).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const text = JSON.stringify({ engine: ENGINE_VERSION, cwd, pipelineFile, cacheDir, positionals, options, DAGRUN_CACHE: env.DAGRUN_CACHE ?? null });
+  return { text, pipelineFile, cacheDir };
+}
+
+interface SettledStep {
+  readonly step: string;
+  readonly instance: string;
+  readonly partition: Record<string, string>;
+  /** The run whose manifest holds the record whole. */
+  readonly run: string;
+  /** What its line shows: rows per output, warnings. */
+  readonly rows: readonly (readonly [string, number])[];
+  readonly warnings: readonly string[];
+}
+
+interface SettledFile {
+  readonly version: number;
+  readonly invocation: string;
+  /** '/'-separated paths relative to the pipeline folder, each with its stat (fingerprint). */
+  readonly watched: readonly (readonly [string, string])[];
+  /** The manifest's fields that depend only on the invocation and the pipeline. */
+  readonly head: Pick<Manifest, '$schema' | 'pipeline' | 'options'> & { readonly duckdb: string };
+  /** The sentence of an unchanged instance's reason. */
+  readonly reason: string;
+  readonly steps: readonly SettledStep[];
+}
+
+function digestOf(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+function settledFile(invocation: Invocation): string {
+  return join(invocation.cacheDir, 'memo', `settled-${digestOf(invocation.text).slice(0, 32)}.json`);
+}
+
+/** A stat as the settled file remembers it; `-` when absent. Number stats: sub-µs times are not needed to see a write. */
+function fingerprint(path: string): string {
+  const info = statSync(path, { throwIfNoEntry: false });
+  if (!info) return '-';
+  return `${info.isDirectory() ? 'd' : info.isFile() ? 'f' : 'o'}${info.size}:${info.mtimeMs}:${info.ctimeMs}:${info.ino}`;
+}
+
+/** What a build that ended well depended on, by role: only `sources` are checked for edits made while it ran. */
+export interface SettledDependencies {
+  /** Files and folders the build read (pipeline, code, inputs, listed folders, package.json files). */
+  readonly sources: Iterable<string>;
+  /** Files the build itself wrote or vouches for (outputs in out/, action entries, manifests). */
+  readonly products: Iterable<string>;
+}
+
+export interface SettledBuild {
+  readonly invocation: Invocation;
+  readonly pipelineDir: string;
+  /** When the build started (ms since the epoch). */
+  readonly startedMs: number;
+  readonly manifest: Manifest;
+  /** The records as the manifest stored them (a reference names the run that holds the record whole). */
+  readonly written: readonly StepRecord[];
+  readonly dependencies: SettledDependencies;
+  /** The sentence of an unchanged instance's reason (events/reasons.ts). */
+  readonly unchangedReason: string;
+}
+
+/**
+ * After a build that ended well and may be answered again from its records (the caller checks what
+ * qualifies): write the settled file, or remove a stale one when a watched file changed while it ran.
+ */
+export function recordSettled(build: SettledBuild): boolean {
+  const file = settledFile(build.invocation);
+  const { manifest, pipelineDir } = build;
+  const watched = new Map<string, string>();
+  let racy = false;
+  const limit = build.startedMs - RACY_MS;
+  for (const path of [ENGINE_FILE, ...build.dependencies.sources]) {
+    if (watched.has(path)) continue;
+    const info = statSync(path, { throwIfNoEntry: false });
+    if (info && info.ctimeMs >= limit) racy = true;
+    watched.set(path, fingerprint(path));
+  }
+  for (const path of build.dependencies.products) watched.set(path, fingerprint(path));
+  if (racy) {
+    forgetSettled(build.invocation);
+    return false;
+  }
+  const settled: SettledFile = {
+    version: VERSION,
+    invocation: digestOf(build.invocation.text),
+    watched: [...watched].map(([path, stat]) => [relative(pipelineDir, path).split(sep).join('/'), stat] as const),
+    head: { $schema: manifest.$schema, pipeline: manifest.pipeline, options: manifest.options, duckdb: manifest.versions.duckdb },
+    reason: build.unchangedReason,
+    steps: manifest.steps.map((record, i) => ({
+      step: record.step,
+      instance: record.instance,
+      partition: record.partition,
+      run: build.written[i].unchanged_since ?? manifest.run_id,
+      rows: record.outputs.filter((o) => o.rows !== undefined).map((o) => [o.name, o.rows as number] as const),
+      warnings: record.warnings,
+    })),
+  };
+  writeFileAtomicSync(file, JSON.stringify(settled));
+  return true;
+}
+
+/** No settled answer for this invocation (its build could not vouch for one). */
+export function forgetSettled(invocation: Invocation): void {
+  rmSync(settledFile(invocation), { force: true });
+}
+
+/** The settled file for this invocation when every watched path stats as it did; undefined otherwise. */
+function readSettled(invocation: Invocation): SettledFile | undefined {
+  let settled: SettledFile;
+  try {
+    settled = JSON.parse(readFileSync(settledFile(invocation), 'utf8')) as SettledFile;
+  } catch {
+    return undefined;
+  }
+  if (settled.version !== VERSION || settled.invocation !== digestOf(invocation.text) || !Array.isArray(settled.watched) || !Array.isArray(settled.steps)) return undefined;
+  return stillSettled(settled, dirname(invocation.pipelineFile)) ? settled : undefined;
+}
+
+function stillSettled(settled: SettledFile, pipelineDir: string): boolean {
+  const engine = relative(pipelineDir, ENGINE_FILE).split(sep).join('/');
+  if (!settled.watched.some(([path]) => path === engine)) return false;
+  for (const [path, stat] of settled.watched) if (fingerprint(resolve(pipelineDir, path)) !== stat) return false;
+  return true;
+}
+
+/**
+ * Answer `dagrun build` (argv as given to the CLI) from the settled file: print each instance's line
+ * and the run's, write its manifest, return the exit code. Undefined — nothing written or printed —
+ * whenever the usual build must decide: another command or option, a watched change, the cache
+ * lock held, anything unreadable.
+ */
+export async function serveSettled(argv: readonly string[], out: NodeJS.WritableStream = process.stdout, cwd = process.cwd(), env: NodeJS.ProcessEnv = process.env): Promise<number | undefined> {
+  let invocation: Invocation | undefined;
+  try {
+    const { values, positionals } = parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: CLI_OPTIONS });
+    invocation = settledInvocation(values, positionals, cwd, env);
+  } catch {
+    return undefined; // the CLI reports a bad command line
+  }
+  if (!invocation || !readSettled(invocation)) return undefined;
+  let release: (() => void) | undefined;
+  try {
+    release = await acquireLock(invocation.cacheDir, 0);
+  } catch {
+    return undefined; // another build holds the cache: the usual build waits for it and says so
+  }
+  let manifest: Manifest;
+  let manifestFile: string;
+  try {
+    // Checked again under the lock: a build that finished meanwhile may have changed out/ or the cache.
+    const settled = readSettled(invocation);
+    if (!settled) return undefined;
+    const started = new Date();
+    const runId = newRunId();
+    const unchanged = [{ kind: 'unchanged' as const }];
+    manifest = {
+      $schema: settled.head.$schema,
+      run_id: runId,
+      kind: 'build',
+      status: 'ok',
+      pipeline: settled.head.pipeline,
+      started_at: started.toISOString(),
+      finished_at: new Date().toISOString(),
+      versions: { engine: ENGINE_VERSION, node: process.version, duckdb: settled.head.duckdb },
+      options: settled.head.options,
+      steps: settled.steps.map((s) => ({ step: s.step, instance: s.instance, partition: s.partition, status: 'cached', reason: settled.reason, reasons: unchanged, duration_ms: 0, unchanged_since: s.run }) as unknown as StepRecord),
+    };
+    manifestFile = join(invocation.cacheDir, 'runs', `${runId}.json`);
+    writeFileAtomicSync(manifestFile, `${JSON.stringify(manifest)}\n`);
+    const lines = settled.steps.map((s) => formatRecord({ status: 'cached', instance: s.instance, outputs: s.rows.map(([name, rows]) => ({ name, rows })), warnings: s.warnings } as unknown as StepRecord));
+    lines.push(`run ${runId}: 0 built, ${settled.steps.length} cached, 0 failed — manifest ${relative(cwd, manifestFile).split(sep).join('/') || '.'}`);
+    out.write(`${lines.join('\n')}\n`);
+  } catch {
+    return undefined;
+  } finally {
+    release();
+  }
+  return 0;
+}
