@@ -48,6 +48,9 @@ function writeProject(dir: string): void {
   writeFileSync(join(dir, 'steps', 'copy.sql'), 'CREATE TABLE copied AS SELECT id, v * $factor AS v FROM raw;\n');
   writeFileSync(join(dir, 'steps', 'sum.sql'), 'CREATE TABLE total AS SELECT sum(v)::BIGINT AS v FROM copied;\n');
   writeFileSync(join(dir, 'pipeline.yaml'), PIPELINE());
+  // Whole seconds: utimes puts back exactly what a Date holds, so a "same mtime" edit really has the same mtime.
+  const whole = Math.floor(Date.now() / 1000) - 60;
+  for (const file of ['pipeline.yaml', 'steps/copy.sql', 'steps/sum.sql', 'raw/2026-01-01/a.csv', 'raw/2026-01-02/a.csv']) utimesSync(join(dir, file), whole, whole);
 }
 
 // Files written less than 2 s before a build started may not show a later edit in their times, so
@@ -104,6 +107,7 @@ function sneakyEdit(path: string, from: string, to: string): void {
   writeFileSync(path, text.replace(from, to));
   utimesSync(path, seen.atime, seen.mtime);
   expect(statSync(path).size).toBe(seen.size);
+  expect(statSync(path).mtimeMs).toBe(seen.mtimeMs);
 }
 
 /** Built once, then the settled answer is served: the same lines, and a manifest that reads back as the full build's. */
