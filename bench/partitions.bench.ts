@@ -37,15 +37,25 @@ function timed(command: string, args: string[], cwd: string): Timing {
   return { wall, cpu: user + sys, command: `${command === process.execPath ? 'node' : command} ${args.map((a) => a.replace(root, '')).join(' ')}` };
 }
 
-/** The median (by wall) of repeated runs, `prepare` run before each. */
+/** The median (by CPU-seconds: the machine is shared, wall follows its load) of repeated runs, `prepare` run before each. */
 function median(run: () => Timing, prepare: () => void = () => undefined, times = repeats): Timing {
-  const results: Timing[] = [];
+  return side([{ run, prepare }], times)[0];
+}
+
+/**
+ * Several commands measured side by side: round after round, each once, so a change in the machine's
+ * load falls on all of them alike. The median of each by CPU-seconds, with its median wall.
+ */
+function side(commands: readonly { run: () => Timing; prepare?: () => void }[], times = repeats): Timing[] {
+  const results: Timing[][] = commands.map(() => []);
   for (let i = 0; i < times; i += 1) {
-    prepare();
-    results.push(run());
+    commands.forEach((c, k) => {
+      c.prepare?.();
+      results[k].push(c.run());
+    });
   }
-  results.sort((a, b) => a.wall - b.wall);
-  return results[Math.floor(results.length / 2)];
+  const mid = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+  return results.map((runs) => ({ cpu: mid(runs.map((r) => r.cpu)), wall: mid(runs.map((r) => r.wall)), command: runs[0].command }));
 }
 
 function ensureSnakemake(): boolean {
@@ -130,19 +140,19 @@ for (const n of sizes) {
   const d = join(work, `dagrun-${n}`);
   const s = join(work, `snakemake-${n}`);
   dagrunProject(d, days);
-  const cold = dagrun(d, 'build', '--jobs', '2');
-  const noop = median(() => dagrun(d, 'build', '--jobs', '2'));
-  let round = 0;
   const mid = days[Math.floor(n / 2)];
-  const rebuild = median(() => dagrun(d, 'build', '--jobs', '2'), () => touchOneDate(d, mid, (round += 1)));
+  let round = 0;
+  let sRound = 0;
+  const build = (): Timing => dagrun(d, 'build', '--jobs', '2');
+  if (haveSnakemake) snakemakeProject(s, days);
+  // Cold builds once each (dagrun, then Snakemake right after); no-ops and one-date rebuilds side by side.
+  const cold = build();
+  const sCold = haveSnakemake ? snakemake(s) : undefined;
+  const [noop, sNoop] = side([{ run: build }, ...(haveSnakemake ? [{ run: () => snakemake(s) }] : [])]);
+  const [rebuild, sRebuild] = side([{ run: build, prepare: () => touchOneDate(d, mid, (round += 1)) }, ...(haveSnakemake ? [{ run: () => snakemake(s), prepare: () => touchOneDate(s, mid, (sRound += 1)) }] : [])]);
   const entry: Record<string, unknown> = { dagrun: { cold, noop, rebuild } };
   say(`N=${n} dagrun cold:    ${show(cold)}`, `N=${n} dagrun no-op:   ${show(noop)}`, `N=${n} dagrun rebuild: ${show(rebuild)}`);
-  if (haveSnakemake) {
-    snakemakeProject(s, days);
-    const sCold = snakemake(s);
-    const sNoop = median(() => snakemake(s));
-    round = 0;
-    const sRebuild = median(() => snakemake(s), () => touchOneDate(s, mid, (round += 1)));
+  if (sCold && sNoop && sRebuild) {
     entry.snakemake = { cold: sCold, noop: sNoop, rebuild: sRebuild };
     entry.ratio = { cold: ratio(cold, sCold), noop: ratio(noop, sNoop), rebuild: ratio(rebuild, sRebuild) };
     say(
@@ -152,7 +162,7 @@ for (const n of sizes) {
       `N=${n} dagrun/snakemake CPU (wall): cold ${ratio(cold, sCold).cpu} (${ratio(cold, sCold).wall}), no-op ${ratio(noop, sNoop).cpu} (${ratio(noop, sNoop).wall}), rebuild ${ratio(rebuild, sRebuild).cpu} (${ratio(rebuild, sRebuild).wall})`,
     );
   }
-  say(`N=${n} dagrun no-op / node -e 0: ${(noop.wall / nodeBare.wall).toFixed(2)} wall`);
+  say(`N=${n} dagrun no-op / node -e 0: ${(noop.cpu / nodeBare.cpu).toFixed(2)} CPU (${(noop.wall / nodeBare.wall).toFixed(2)} wall)`);
   report[`n${n}`] = entry;
 }
 const [small, large] = sizes.map((n) => (report[`n${n}`] as { dagrun: { rebuild: Timing } }).dagrun.rebuild);
@@ -199,13 +209,12 @@ say(`dagrun rebuild-1-of-${sizes[1]} / rebuild-1-of-${sizes[0]}: ${(large.cpu / 
   rmSync(join(dir, 'cache'), { recursive: true, force: true });
   rmSync(join(dir, 'out'), { recursive: true, force: true });
   const cold = dagrun(dir, 'build');
-  const noop = median(() => dagrun(dir, 'build'), undefined, 5);
-  const git = median(() => timed('git', ['status', '--porcelain'], dir), undefined, 5);
+  const [noop, git] = side([{ run: () => dagrun(dir, 'build') }, { run: () => timed('git', ['status', '--porcelain'], dir) }], 5);
   say(
     `${bigFiles}-file tree: dagrun cold ${show(cold)}`,
     `${bigFiles}-file tree: dagrun no-op ${show(noop)}`,
     `${bigFiles}-file tree: git status --porcelain ${show(git)}`,
-    `${bigFiles}-file tree: no-op / git status: ${(noop.wall / git.wall).toFixed(2)} wall, ${(noop.cpu / git.cpu).toFixed(2)} CPU; start-up subtracted (minus node -e 0): ${((noop.wall - nodeBare.wall) / git.wall).toFixed(2)} wall`,
+    `${bigFiles}-file tree: no-op / git status: ${(noop.cpu / git.cpu).toFixed(2)} CPU (${(noop.wall / git.wall).toFixed(2)} wall); start-up subtracted (minus node -e 0): ${((noop.cpu - nodeBare.cpu) / git.cpu).toFixed(2)} CPU`,
   );
   report.tree = { files: bigFiles, cold, noop, git_status: git };
 }

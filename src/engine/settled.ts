@@ -19,7 +19,7 @@
 // or directory inputs, no directory outputs, no --refresh/--force, no fan-in left stale), and only when
 // no watched file changed while it ran (a ctime after its start, less the coarsest file-time
 // granularity): a file edited mid-build would otherwise be vouched for with the state before the edit.
-import { readFileSync, rmSync, statSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, type Stats } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -95,7 +95,10 @@ function settledFile(invocation: Invocation): string {
 
 /** A stat as the settled file remembers it; `-` when absent. Number stats: sub-µs times are not needed to see a write. */
 function fingerprint(path: string): string {
-  const info = statSync(path, { throwIfNoEntry: false });
+  return fingerprintOf(statSync(path, { throwIfNoEntry: false }));
+}
+
+function fingerprintOf(info: Stats | undefined): string {
   if (!info) return '-';
   return `${info.isDirectory() ? 'd' : info.isFile() ? 'f' : 'o'}${info.size}:${info.mtimeMs}:${info.ctimeMs}:${info.ino}`;
 }
@@ -129,19 +132,17 @@ export function recordSettled(build: SettledBuild): boolean {
   const file = settledFile(build.invocation);
   const { manifest, pipelineDir } = build;
   const watched = new Map<string, string>();
-  let racy = false;
   const limit = build.startedMs - RACY_MS;
   for (const path of [ENGINE_FILE, ...build.dependencies.sources]) {
     if (watched.has(path)) continue;
     const info = statSync(path, { throwIfNoEntry: false });
-    if (info && info.ctimeMs >= limit) racy = true;
-    watched.set(path, fingerprint(path));
+    if (info && info.ctimeMs >= limit) {
+      forgetSettled(build.invocation);
+      return false;
+    }
+    watched.set(path, fingerprintOf(info));
   }
   for (const path of build.dependencies.products) watched.set(path, fingerprint(path));
-  if (racy) {
-    forgetSettled(build.invocation);
-    return false;
-  }
   const settled: SettledFile = {
     version: VERSION,
     invocation: digestOf(build.invocation.text),
