@@ -32,6 +32,7 @@ import { newRunId } from './run-id.js';
 import { forgetSettled, recordSettled, type Invocation, type SettledDependencies } from './settled.js';
 import { discoverPartitions } from './templates.js';
 import type { PackageCache } from './code-digest.js';
+import type { TreeFingerprint } from './tree-fingerprint.js';
 
 export { newRunId };
 
@@ -269,14 +270,18 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 
 /**
  * Everything a build's result depended on, for the settled path (settled.ts); undefined when it cannot
- * be answered from its records: a source step (live data), a remote or directory input, a directory
- * output, --refresh/--force, rebound inputs, a schedule, a fan-in the partition filter left out.
+ * be answered from its records: a source step (live data), a remote input, a directory output, --refresh/--force, rebound inputs, a schedule, a fan-in the partition filter left out.
  */
 function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOptions, records: readonly StepRecord[], written: readonly StepRecord[], runId: string, fileInputs: FileInputs, packages: PackageCache): SettledDependencies | undefined {
   if (options.refresh?.length || options.force?.length || options.bind || options.admitPartitionValues || options.schedule) return undefined;
   if (leftOutFanIns(pipeline, options).length > 0) return undefined;
   const files = fileInputs.watched();
-  if (files.trees.length > 0) return undefined;
+  const trees = new Map<string, TreeFingerprint>();
+  for (const dir of files.trees) {
+    const tree = store.inputTreeFingerprint(dir);
+    if (!tree) return undefined;
+    trees.set(dir, tree);
+  }
   const sources = new Set<string>([pipeline.file, join(pipeline.dir, 'package.json'), join(pipeline.dir, 'package-lock.json'), ...files.paths]);
   const products = new Set<string>();
   const steps = new Set<string>();
@@ -295,7 +300,7 @@ function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOpt
   // Where each package version was read from, and each place Node looked first and found nothing.
   for (const folder of packages.keys()) sources.add(join(folder, 'package.json'));
   for (const [key, template] of Object.entries(pipeline.discovered ?? {})) discoverPartitions(pipeline.dir, template, key, (path) => sources.add(path));
-  return { sources, products };
+  return { sources, products, trees };
 }
 
 /**

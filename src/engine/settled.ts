@@ -11,12 +11,13 @@
 // versions were read from (and where none was found), the project's package.json and lock, every file
 // input (templates filled, globs' matches), every folder a glob or a `from_files` discovery listed (a
 // folder's mtime and ctime change when an entry is added, removed or renamed), every output in out/,
-// every action entry and the manifests its records refer to. When all of them stat the same, a build
+// every action entry and the manifests its records refer to; a directory input is watched by its tree
+// fingerprint (every entry's stat, tree-fingerprint.ts). When all of them stat the same, a build
 // now would find every instance cached with the same record: the answer is those records, written as
 // a manifest of references with each instance's line, under the cache lock.
 //
 // Written only by a successful local build (no remote cache, no executor, no source steps, no remote
-// or directory inputs, no directory outputs, no --refresh/--force, no fan-in left stale), and only when
+// inputs, no directory outputs, no --refresh/--force, no fan-in left stale), and only when
 // no watched file changed while it ran (a ctime after its start, less the coarsest file-time
 // granularity): a file edited mid-build would otherwise be vouched for with the state before the edit.
 import { readFileSync, rmSync, statSync, type Stats } from 'node:fs';
@@ -30,9 +31,12 @@ import { formatRecord } from './cli-format.js';
 import { acquireLock } from './lock.js';
 import { ENGINE_VERSION } from './paths.js';
 import { newRunId } from './run-id.js';
+import { treeFingerprint, type TreeFingerprint } from './tree-fingerprint.js';
 import type { Manifest, StepRecord } from './manifest.js';
 
 const VERSION = 1;
+/** A watched directory input: its tree fingerprint (every entry's stat), not the folder's own stat. */
+const TREE = 'tree:';
 /** Files changed this close before a build started may not show it in their times (FAT rounds to 2 s). */
 const RACY_MS = 2000;
 /** This module's own file: a rebuilt engine (same version, new code) is another engine. */
@@ -109,6 +113,8 @@ export interface SettledDependencies {
   readonly sources: Iterable<string>;
   /** Files the build itself wrote or vouches for (outputs in out/, action entries, manifests). */
   readonly products: Iterable<string>;
+  /** Directory inputs, each with the stat fingerprint the build took of it. */
+  readonly trees: ReadonlyMap<string, TreeFingerprint>;
 }
 
 export interface SettledBuild {
@@ -142,6 +148,13 @@ export function recordSettled(build: SettledBuild): boolean {
     }
     watched.set(path, fingerprintOf(info));
   }
+  for (const [path, tree] of build.dependencies.trees) {
+    if (tree.newestChangeMs() >= limit) {
+      forgetSettled(build.invocation);
+      return false;
+    }
+    watched.set(`${path}${sep}`, `${TREE}${tree.fingerprint}`);
+  }
   for (const path of build.dependencies.products) watched.set(path, fingerprint(path));
   const settled: SettledFile = {
     version: VERSION,
@@ -167,7 +180,7 @@ export function forgetSettled(invocation: Invocation): void {
   rmSync(settledFile(invocation), { force: true });
 }
 
-/** The settled file for this invocation when every watched path stats as it did; undefined otherwise. */
+/** The settled file for this invocation; undefined when there is none (or it is unreadable, or of another version). */
 function readSettled(invocation: Invocation): SettledFile | undefined {
   let settled: SettledFile;
   try {
@@ -176,13 +189,16 @@ function readSettled(invocation: Invocation): SettledFile | undefined {
     return undefined;
   }
   if (settled.version !== VERSION || settled.invocation !== digestOf(invocation.text) || !Array.isArray(settled.watched) || !Array.isArray(settled.steps)) return undefined;
-  return stillSettled(settled, dirname(invocation.pipelineFile)) ? settled : undefined;
+  return settled;
 }
 
 function stillSettled(settled: SettledFile, pipelineDir: string): boolean {
   const engine = relative(pipelineDir, ENGINE_FILE).split(sep).join('/');
   if (!settled.watched.some(([path]) => path === engine)) return false;
-  for (const [path, stat] of settled.watched) if (fingerprint(resolve(pipelineDir, path)) !== stat) return false;
+  for (const [path, stat] of settled.watched) {
+    const now = stat.startsWith(TREE) ? `${TREE}${treeFingerprint(resolve(pipelineDir, path)).fingerprint}` : fingerprint(resolve(pipelineDir, path));
+    if (now !== stat) return false;
+  }
   return true;
 }
 
@@ -200,7 +216,8 @@ export async function serveSettled(argv: readonly string[], out: NodeJS.Writable
   } catch {
     return undefined; // the CLI reports a bad command line
   }
-  if (!invocation || !readSettled(invocation)) return undefined;
+  const settled = invocation && readSettled(invocation);
+  if (!invocation || !settled) return undefined;
   let release: (() => void) | undefined;
   try {
     release = await acquireLock(invocation.cacheDir, 0);
@@ -210,9 +227,8 @@ export async function serveSettled(argv: readonly string[], out: NodeJS.Writable
   let manifest: Manifest;
   let manifestFile: string;
   try {
-    // Checked again under the lock: a build that finished meanwhile may have changed out/ or the cache.
-    const settled = readSettled(invocation);
-    if (!settled) return undefined;
+    // Checked under the lock: no build can change out/ or the cache meanwhile.
+    if (!stillSettled(settled, dirname(invocation.pipelineFile))) return undefined;
     const started = new Date();
     const runId = newRunId();
     const unchanged = [{ kind: 'unchanged' as const }];

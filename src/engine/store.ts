@@ -17,6 +17,9 @@ import { DIGEST_PREFIX, canonicalJson, digestBytes, digestFile } from '../sdk/ha
 import { replaceFile } from '../sdk/atomic-write.js';
 import { acquireLock } from './lock.js';
 import { StatCache } from './stat-cache.js';
+import { treeFingerprint, type TreeFingerprint } from './tree-fingerprint.js';
+
+export { findListing } from './tree-fingerprint.js';
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 
@@ -139,6 +142,12 @@ export class Store {
   private readonly verified = new Set<string>();
   private readonly digestsInFlight = new Map<string, Promise<{ digest: string; size: number }>>();
   private readonly treesSeen = new Map<string, Promise<{ digest: string; size: number; files: number }>>();
+  private readonly treeFingerprints = new Map<string, TreeFingerprint>();
+
+  /** The stat fingerprint this Store took of a directory input (settled.ts watches it); undefined when it took none. */
+  inputTreeFingerprint(dir: string): TreeFingerprint | undefined {
+    return this.treeFingerprints.get(dir);
+  }
 
   /**
    * Digest of a directory input, walked once per Store (one build): every instance that reads the
@@ -157,9 +166,9 @@ export class Store {
   }
 
   private async digestTreeFingerprinted(dir: string): Promise<{ digest: string; size: number; files: number }> {
-    const listing = findListing(dir);
-    const files = listing === undefined ? listFilesSync(dir) : undefined;
-    const fingerprint = listing === undefined ? walkFingerprint(dir, files as string[]) : `find:${createHash('sha256').update(listing).digest('hex')}`;
+    const taken = treeFingerprint(dir);
+    const { fingerprint, files } = taken;
+    this.treeFingerprints.set(dir, taken);
     const known = this.stats.tree(dir);
     if (known && known.fingerprint === fingerprint && (files === undefined || known.files === files.length)) return { digest: known.digest, size: known.size, files: known.files };
     const tree = await this.digestTree(dir, files);
@@ -445,41 +454,6 @@ export class CorruptObject extends Error {
 export function treeBytes(entries: readonly TreeEntry[]): string {
   const sorted = [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return `{"entries":[${sorted.map((e) => `{"digest":${JSON.stringify(e.digest)},"path":${JSON.stringify(e.path)},"size":${e.size}}`).join(',')}]}`;
-}
-
-/**
- * Every entry below `dir` with its size, mtime, ctime and inode, as GNU find prints them (symlinks
- * followed, like the walkers): a C walker stats 100,000 files for about what `git status` pays,
- * where Node's statSync costs twice that in Stats objects. Readdir order, not sorted: an unchanged
- * folder lists the same, and a listing that differs only costs the full check. Undefined where find
- * is not GNU find or fails (a loop, an unreadable folder): the Node walker decides then.
- */
-export function findListing(dir: string): Buffer | undefined {
-  if (process.platform !== 'linux') return undefined;
-  // LC_ALL=C: the decimal point of %T@ must not follow the user's locale.
-  const result = spawnSync('find', ['-L', '.', '-printf', '%P\\0%s:%T@:%C@:%i:%y\\n'], { cwd: dir, env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] });
-  return result.status === 0 && !result.error ? result.stdout : undefined;
-}
-
-/** The Node walker's fingerprint of a listed tree: each file's relative path, size, mtime, ctime and inode. */
-function walkFingerprint(dir: string, files: readonly string[]): string {
-  const hasher = createHash('sha256');
-  // Paths by concatenation (path.join normalises each: ~15% of a no-op over 100,000 files) and
-  // the hash fed in chunks rather than once per file.
-  const prefix = dir.endsWith(sep) ? dir : `${dir}${sep}`;
-  const native = sep === '/';
-  let chunk = '';
-  for (const file of files) {
-    // Number stats (µs-precise times) are several times cheaper than bigint ones at this count.
-    const info = statSync(`${prefix}${native ? file : file.split('/').join(sep)}`);
-    chunk += `${file}\0${info.size}:${info.mtimeMs}:${info.ctimeMs}:${info.ino}\n`;
-    if (chunk.length > 65_536) {
-      hasher.update(chunk);
-      chunk = '';
-    }
-  }
-  hasher.update(chunk);
-  return hasher.digest('hex');
 }
 
 /** Every file below `dir`, as sorted '/'-separated relative paths. Hidden temp files are skipped. */

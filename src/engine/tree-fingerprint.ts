@@ -1,0 +1,73 @@
+// A directory input's stat fingerprint: every entry's path, size, mtime, ctime and inode, from GNU
+// find where there is one (a C walker), else from the Node walker. An unchanged folder fingerprints
+// the same; the stat cache (store.ts) and the settled build (settled.ts) compare it with the last one.
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { sep } from 'node:path';
+import { walkFiles } from './tree-walk.js';
+
+export interface TreeFingerprint {
+  readonly fingerprint: string;
+  /** The files, when the Node walker listed them (find's listing is not parsed on the no-op path). */
+  readonly files?: string[];
+  /** The latest ctime of any entry (ms): a build vouches only for a tree that did not change while it ran. */
+  newestChangeMs(): number;
+}
+
+export function treeFingerprint(dir: string): TreeFingerprint {
+  const listing = findListing(dir);
+  if (listing !== undefined) return { fingerprint: `find:${createHash('sha256').update(listing).digest('hex')}`, newestChangeMs: () => newestInListing(listing) };
+  const files = walkFiles(dir, 'follow');
+  const walked = walkFingerprint(dir, files);
+  return { fingerprint: walked.fingerprint, files, newestChangeMs: () => walked.newestChangeMs };
+}
+
+/** The largest %C@ (ctime, seconds) of find's listing, in ms. */
+function newestInListing(listing: Buffer): number {
+  let newest = 0;
+  for (const line of listing.toString('latin1').split('\n')) {
+    const stat = line.slice(line.indexOf('\0') + 1).split(':');
+    const ctime = Number(stat[2]) * 1000;
+    if (ctime > newest) newest = ctime;
+  }
+  return newest;
+}
+
+/**
+ * Every entry below `dir` with its size, mtime, ctime and inode, as GNU find prints them (symlinks
+ * followed, like the walkers): a C walker stats 100,000 files for about what `git status` pays,
+ * where Node's statSync costs twice that in Stats objects. Readdir order, not sorted: an unchanged
+ * folder lists the same, and a listing that differs only costs the full check. Undefined where find
+ * is not GNU find or fails (a loop, an unreadable folder): the Node walker decides then.
+ */
+export function findListing(dir: string): Buffer | undefined {
+  if (process.platform !== 'linux') return undefined;
+  // LC_ALL=C: the decimal point of %T@ must not follow the user's locale.
+  const result = spawnSync('find', ['-L', '.', '-printf', '%P\\0%s:%T@:%C@:%i:%y\\n'], { cwd: dir, env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] });
+  return result.status === 0 && !result.error ? result.stdout : undefined;
+}
+
+/** The Node walker's fingerprint of a listed tree: each file's relative path, size, mtime, ctime and inode. */
+function walkFingerprint(dir: string, files: readonly string[]): { fingerprint: string; newestChangeMs: number } {
+  const hasher = createHash('sha256');
+  // Paths by concatenation (path.join normalises each: ~15% of a no-op over 100,000 files) and
+  // the hash fed in chunks rather than once per file.
+  const prefix = dir.endsWith(sep) ? dir : `${dir}${sep}`;
+  const native = sep === '/';
+  let chunk = '';
+  let newest = 0;
+  for (const file of files) {
+    // Number stats (µs-precise times) are several times cheaper than bigint ones at this count.
+    const info = statSync(`${prefix}${native ? file : file.split('/').join(sep)}`);
+    chunk += `${file}\0${info.size}:${info.mtimeMs}:${info.ctimeMs}:${info.ino}\n`;
+    if (info.ctimeMs > newest) newest = info.ctimeMs;
+    if (chunk.length > 65_536) {
+      hasher.update(chunk);
+      chunk = '';
+    }
+  }
+  hasher.update(chunk);
+  return { fingerprint: hasher.digest('hex'), newestChangeMs: newest };
+}
+
