@@ -22,20 +22,8 @@ export type StepKernel = Kernel<Params>;
 
 /** One row of each table output. */
 export interface OutputRows {
-  vessel_transits: {
+  vessel_transits: InputRows["predictions"] & {
     id: string | null;
-    predicted_imo: string | null;
-    vessel_mmsi: number | bigint | null;
-    chokepoint_id: string | null;
-    direction: string | null;
-    predicted_eta: string | null;
-    eta_uncertainty_hours: number | null;
-    predicted_at: string | null;
-    last_known_at: string | null;
-    last_known_lat: number | null;
-    last_known_lon: number | null;
-    last_known_speed: number | null;
-    last_known_course: number | null;
     sar_scene_id: string | null;
     sar_scene_acquired_at: string | null;
     pixel_match_lat: number | null;

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { parsePipeline, type Pipeline } from '../../src/engine/pipeline.js';
 import { tablesModule, typesModule } from '../../src/engine/types-gen.js';
-import { isUserError, type UserError } from '../../src/sdk/errors.js';
 import { copyFixture, removeFixture, runCli } from '../helpers/fixture.js';
+import { pipelineProblems } from '../helpers/pipeline-problems.js';
 
 const LONG = `partitions: { day: { values: ["2024-01-01", "2024-01-02"] } }
 tables:
@@ -74,15 +74,7 @@ function meaning(pipeline: Pipeline): unknown {
   };
 }
 
-function problems(dir: string, text: string): string[] {
-  try {
-    parse(dir, text);
-  } catch (error) {
-    if (!isUserError(error)) throw error;
-    return (error as UserError).problems.map((p) => `${p.where?.replace(/^.*pipeline\.yaml:/, '')} ${p.message}`);
-  }
-  return [];
-}
+const problems = (dir: string, text: string): string[] => pipelineProblems(join(dir, 'pipeline.yaml'), text);
 
 describe('compact pipeline forms', () => {
   it('mean exactly what the long form says: the same definitions (cache keys), order and tables', () => {

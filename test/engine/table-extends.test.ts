@@ -10,6 +10,7 @@ import { typesModule } from '../../src/engine/types-gen.js';
 import { isUserError, type UserError } from '../../src/sdk/errors.js';
 import { pickColumns } from '../../src/sdk/table-io.js';
 import { copyFixture, removeFixture, runCli } from '../helpers/fixture.js';
+import { pipelineProblems } from '../helpers/pipeline-problems.js';
 
 /** A pipeline folder under test/.work (so fixture kernels' relative imports of src/ resolve) with these files. */
 function project(files: Record<string, string>): string {
@@ -26,15 +27,7 @@ function parse(dir: string, text: string) {
 }
 
 /** Every problem a pipeline text has, as `line:col message`. */
-function problems(dir: string, text: string): string[] {
-  try {
-    parse(dir, text);
-  } catch (error) {
-    if (!isUserError(error)) throw error;
-    return (error as UserError).problems.map((p) => `${p.where?.replace(/^.*pipeline\.yaml:/, '')} ${p.message}`);
-  }
-  return [];
-}
+const problems = (dir: string, text: string): string[] => pipelineProblems(join(dir, 'pipeline.yaml'), text);
 
 const BASE = `tables:
   fix: { columns: { mmsi: BIGINT, ts: TIMESTAMP, lat: DOUBLE }, order_by: [mmsi, ts] }
