@@ -6,9 +6,12 @@ import { dirname, join, relative, sep } from 'node:path';
 import { DIGEST_PREFIX, digestFile } from '../sdk/hash.js';
 import { UserError } from '../sdk/errors.js';
 import { inlineReferencesTo, listRuns, readManifest, readManifestFile } from './manifest.js';
-import { isDigest, parseActionEntry, type CorruptObject, type Store } from './store.js';
+import { isDigest, parseActionEntry, type ActionResult, type CorruptObject, type Store, type StoredOutput } from './store.js';
 import { memoProblem } from './pipeline.js';
 import { Captures } from './captures.js';
+import { memoProblems, pruneMemos } from './up-to-date.js';
+import { remoteInputsProblem, remoteInputsFile } from './cache/remote-input.js';
+import { ENGINE_VERSION } from './paths.js';
 
 /** One broken thing in the cache folder: its file (relative to the cache folder) and what is wrong. */
 export interface VerifyProblem {
@@ -60,22 +63,43 @@ export async function verifyStore(store: Store, options: { repair?: boolean; onP
 
   const objectProblem = (digest: string): string | undefined => (unsound.has(digest) ? 'corrupt' : existsSync(store.objectPath(digest)) ? undefined : 'missing');
   const actionFiles = readdirSync(store.actionsDir).filter((f) => f.endsWith('.json')).sort();
+  /** The outputs of each sound action entry, for the memos' check. */
+  const soundActions = new Map<string, readonly StoredOutput[]>();
   for (const name of actionFiles) {
     const path = join(store.actionsDir, name);
-    const problem = await actionProblem(store, readFileSync(path, 'utf8'), `${DIGEST_PREFIX}${name.slice(0, -'.json'.length)}`, objectProblem);
+    const key = `${DIGEST_PREFIX}${name.slice(0, -'.json'.length)}`;
+    const { action, problem } = await actionProblem(store, readFileSync(path, 'utf8'), key, objectProblem);
     if (problem) {
       problems.push({ file: shown(path), problem });
       drop.push({ path });
-    }
+    } else if (action) soundActions.set(key, action.outputs);
   }
 
   const runs = listRuns(store.runsDir);
+  const soundRuns = new Set<string>();
   for (const id of runs) {
     const path = join(store.runsDir, `${id}.json`);
     const { problem } = readManifestFile(path);
     if (problem) {
       problems.push({ file: shown(path), problem });
       drop.push({ path, aside: join('corrupt', 'runs', `${id}.json`) });
+    } else soundRuns.add(id);
+  }
+
+  // The up-to-date memos serve records without reading their action entries: each must be intact and
+  // agree with the entries and runs that stay (those dropped above included). A dropped memo only
+  // makes the next build check every instance the usual way.
+  for (const [path, problem] of memoProblems(store.root, ENGINE_VERSION, (key) => soundActions.get(key), (run) => soundRuns.has(run))) {
+    problems.push({ file: shown(path), problem });
+    drop.push({ path });
+  }
+  // Remote inputs' identity → content records: a dropped one only costs a download.
+  const remoteInputs = remoteInputsFile(store);
+  if (existsSync(remoteInputs)) {
+    const problem = remoteInputsProblem(readFileSync(remoteInputs, 'utf8'), (digest) => unsound.has(digest));
+    if (problem) {
+      problems.push({ file: shown(remoteInputs), problem });
+      drop.push({ path: remoteInputs });
     }
   }
 
@@ -122,25 +146,25 @@ export async function verifyStore(store: Store, options: { repair?: boolean; onP
 }
 
 /** What is wrong with one action entry: its text, its shape, or an object it names. */
-async function actionProblem(store: Store, text: string, key: string, objectProblem: (digest: string) => string | undefined): Promise<string | undefined> {
+async function actionProblem(store: Store, text: string, key: string, objectProblem: (digest: string) => string | undefined): Promise<{ action?: ActionResult; problem?: string }> {
   const { action, problem } = parseActionEntry(text, key);
-  if (!action) return problem;
+  if (!action) return { problem };
   for (const output of action.outputs) {
     const missing = objectProblem(output.digest);
-    if (missing) return `output "${output.name}" names object ${output.digest}, which is ${missing}`;
+    if (missing) return { problem: `output "${output.name}" names object ${output.digest}, which is ${missing}` };
     if (output.kind !== 'tree') continue;
     let entries;
     try {
       entries = await store.readTree(output.digest);
     } catch (error) {
-      return `output "${output.name}" tree object ${output.digest} is ${(error as CorruptObject).problem ?? 'unreadable'}`;
+      return { problem: `output "${output.name}" tree object ${output.digest} is ${(error as CorruptObject).problem ?? 'unreadable'}` };
     }
     for (const entry of entries) {
       const gone = objectProblem(entry.digest);
-      if (gone) return `output "${output.name}" file ${entry.path} names object ${entry.digest}, which is ${gone}`;
+      if (gone) return { problem: `output "${output.name}" file ${entry.path} names object ${entry.digest}, which is ${gone}` };
     }
   }
-  return undefined;
+  return { action };
 }
 
 function statShardProblem(value: unknown): string | undefined {
@@ -261,5 +285,7 @@ export async function collectGarbage(store: Store, options: GcOptions | number =
     await store.dropAction(key);
     actionsRemoved += 1;
   }
+  // Memo entries naming what was just removed could never be served again.
+  await pruneMemos(store, ENGINE_VERSION, (entry) => liveActions.has(entry.key) && kept.includes(entry.run));
   return { kept_runs: kept.length, dropped_runs: dropped.length, objects_removed: objectsRemoved, bytes_removed: bytesRemoved, actions_removed: actionsRemoved, captures_kept: capturesKept, captures_removed: capturesRemoved };
 }

@@ -1,7 +1,11 @@
 // The up-to-date memo: per instance, the record of the last build that found it cached, with the
 // stats its outputs in out/ and its action entry had then.
 //
-//   cache/memo/<hash of the pipeline file's path>.json   { version, engine, entries: { instance → Entry } }
+//   cache/memo/<hash of the pipeline file's path>.json   { version, engine, digest, entries: { instance → Entry } }
+//
+// `digest` is the SHA-256 of the entries' text as written: a memo damaged or edited by hand (a
+// flipped digest character would otherwise be served as this build's output digest) or cut short by
+// a crash is ignored whole, so everything is checked the usual way. Entries are shape-checked too.
 //
 // An instance whose step shares the same key parts (code, definition, key params, packages), whose
 // inputs (names, digests, sources, producers) and other record fields are the same — so its action
@@ -14,14 +18,15 @@
 // goes the usual way, and the memo is updated from what that found. Only instances cached because
 // they were unchanged, with file outputs, are remembered: a fresh build, a restore, a pinned capture
 // or a remote hit is checked the usual way once more first.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { digestBytes, DIGEST_PREFIX } from '../sdk/hash.js';
 import { sameJson, type StepRecord } from './manifest.js';
 import { resolveUnder } from './paths.js';
-import type { Store, StoredOutput } from './store.js';
+import { isDigest, type Store, type StoredOutput } from './store.js';
+import { isSafeRelativePath } from './tree-walk.js';
 
-const VERSION = 3;
+const VERSION = 4;
 
 interface Entry {
   readonly key: string;
@@ -38,7 +43,108 @@ interface Entry {
 interface MemoFile {
   readonly version: number;
   readonly engine: string;
+  /** SHA-256 of the entries' JSON text as it stands in the file. */
+  readonly digest: string;
   readonly entries: Record<string, Entry>;
+}
+
+/** The memo folder of a cache folder. */
+export const memoDir = (storeRoot: string): string => join(storeRoot, 'memo');
+
+/** A memo file's text: the header, then the entries, last, so their text can be hashed as it stands. */
+function memoText(engine: string, entries: Record<string, Entry>): string {
+  const body = JSON.stringify(entries);
+  return `${JSON.stringify({ version: VERSION, engine, digest: digestBytes(body) }).slice(0, -1)},"entries":${body}}`;
+}
+
+/**
+ * A memo file read back: its entries, or why it cannot be used (`stale` when another version or
+ * engine wrote it: not damage, the next build rewrites it). Entries are untrusted until this passes.
+ */
+export function parseMemo(text: string, engine: string): { entries?: Record<string, Entry>; problem?: string; stale?: boolean } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return { problem: `does not parse (${(error as Error).message})` };
+  }
+  const memo = value as Partial<MemoFile> | null;
+  if (typeof memo !== 'object' || memo === null || Array.isArray(memo)) return { problem: 'is not a JSON object' };
+  if (typeof memo.version !== 'number' || typeof memo.engine !== 'string') return { problem: 'lacks "version" or "engine"' };
+  if (memo.version !== VERSION || memo.engine !== engine) return { stale: true };
+  if (!isDigest(memo.digest) || typeof memo.entries !== 'object' || memo.entries === null || Array.isArray(memo.entries)) return { problem: 'lacks "digest" or "entries"' };
+  const head = `${JSON.stringify({ version: memo.version, engine: memo.engine, digest: memo.digest }).slice(0, -1)},"entries":`;
+  if (!text.startsWith(head) || !text.endsWith('}') || digestBytes(text.slice(head.length, -1)) !== memo.digest) return { problem: 'does not match its digest (edited or damaged)' };
+  for (const [instance, entry] of Object.entries(memo.entries)) {
+    const problem = entryProblem(entry);
+    if (problem) return { problem: `entry ${instance} ${problem}` };
+  }
+  return { entries: memo.entries };
+}
+
+function entryProblem(value: unknown): string | undefined {
+  const e = value as Partial<Entry> | null;
+  if (typeof e !== 'object' || e === null || Array.isArray(e)) return 'is not a JSON object';
+  if (!isDigest(e.key) || typeof e.parts !== 'string' || typeof e.run !== 'string') return 'lacks "key", "parts" or "run"';
+  if (!Array.isArray(e.stats) || !e.stats.every((s) => typeof s === 'string')) return '"stats" is not a list of strings';
+  const record = e.record as Partial<StepRecord> | undefined;
+  if (typeof record !== 'object' || record === null || Array.isArray(record) || !Array.isArray(record.outputs)) return 'has no record with outputs';
+  if (record.cache_key !== e.key) return 'holds a record of another key';
+  if (!(typeof record.metrics === 'object' && record.metrics !== null) || !Array.isArray(record.warnings)) return 'has a record without metrics or warnings';
+  for (const output of record.outputs as Partial<StoredOutput>[]) {
+    const ok = typeof output === 'object' && output !== null && typeof output.name === 'string' && output.kind === 'file' && isSafeRelativePath(output.path) && isDigest(output.digest) && Number.isSafeInteger(output.bytes);
+    if (!ok) return 'has a malformed output';
+  }
+  return undefined;
+}
+
+/**
+ * What is wrong with each memo file of a cache folder, for `dagrun verify`: its text (see parseMemo),
+ * then what its entries name: each key's action entry must be there (`actionOutputs` gives its
+ * outputs, undefined when it is missing or being dropped) with the outputs the record holds, and
+ * each run's manifest must be there. Keyed by the file's path.
+ */
+export function memoProblems(storeRoot: string, engine: string, actionOutputs: (key: string) => readonly StoredOutput[] | undefined, runPresent: (run: string) => boolean): Map<string, string> {
+  const problems = new Map<string, string>();
+  const dir = memoDir(storeRoot);
+  if (!existsSync(dir)) return problems;
+  for (const name of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
+    const path = join(dir, name);
+    const { entries, problem } = parseMemo(readFileSync(path, 'utf8'), engine);
+    if (problem) problems.set(path, problem);
+    for (const [instance, entry] of Object.entries(entries ?? {})) {
+      const outputs = actionOutputs(entry.key);
+      const wrong = !outputs
+        ? `names action entry ${entry.key}, which is missing or broken`
+        : !sameOutputs(outputs, entry.record.outputs)
+          ? `holds outputs that differ from its action entry ${entry.key}`
+          : !runPresent(entry.run) ? `names run ${entry.run}, whose manifest is missing or broken` : undefined;
+      if (wrong) {
+        problems.set(path, `entry ${instance} ${wrong}`);
+        break;
+      }
+    }
+  }
+  return problems;
+}
+
+const sameOutputs = (a: readonly StoredOutput[], b: readonly StoredOutput[]): boolean =>
+  a.length === b.length && a.every((o, i) => o.name === b[i].name && o.path === b[i].path && o.kind === b[i].kind && o.digest === b[i].digest && o.bytes === b[i].bytes);
+
+/**
+ * After gc: drop the entries whose action entry or run it removed (they could no longer be served,
+ * and verify would name them). A memo that cannot be used is left for verify to report.
+ */
+export async function pruneMemos(store: Pick<Store, 'root' | 'writeFileAtomic'>, engine: string, keep: (entry: { key: string; run: string }) => boolean): Promise<void> {
+  const dir = memoDir(store.root);
+  if (!existsSync(dir)) return;
+  for (const name of readdirSync(dir).filter((f) => f.endsWith('.json'))) {
+    const path = join(dir, name);
+    const { entries } = parseMemo(readFileSync(path, 'utf8'), engine);
+    if (!entries) continue;
+    const kept = Object.fromEntries(Object.entries(entries).filter(([, entry]) => keep(entry)));
+    if (Object.keys(kept).length < Object.keys(entries).length) await store.writeFileAtomic(path, memoText(engine, kept));
+  }
 }
 
 export interface Served {
@@ -78,15 +184,15 @@ export class UpToDateMemo {
     private readonly engine: string,
   ) {
     // Named by a digest of where the pipeline and its out/ are: a cache shared by two folders keeps one memo each.
-    this.file = join(store.root, 'memo', `${digestBytes(`${pipelineFile}\0${outputRoot}`).slice(DIGEST_PREFIX.length, DIGEST_PREFIX.length + 32)}.json`);
-    let entries: Record<string, Entry> = {};
+    this.file = join(memoDir(store.root), `${digestBytes(`${pipelineFile}\0${outputRoot}`).slice(DIGEST_PREFIX.length, DIGEST_PREFIX.length + 32)}.json`);
+    let text: string | undefined;
     try {
-      const loaded = JSON.parse(readFileSync(this.file, 'utf8')) as MemoFile;
-      if (loaded.version === VERSION && loaded.engine === engine && loaded.entries && typeof loaded.entries === 'object') entries = loaded.entries;
+      text = readFileSync(this.file, 'utf8');
     } catch {
-      /* no memo yet, or unreadable: it is only a cache */
+      /* no memo yet */
     }
-    this.entries = entries;
+    // Unusable (damaged, edited, another version): it is only a cache, so every instance is checked the usual way.
+    this.entries = (text === undefined ? undefined : parseMemo(text, engine).entries) ?? {};
   }
 
   /** The record's outputs, metrics and warnings when the instance is up to date as defined above; undefined otherwise. */
@@ -132,7 +238,7 @@ export class UpToDateMemo {
         this.dirty = true;
       }
     });
-    if (this.dirty) await this.store.writeFileAtomic(this.file, JSON.stringify({ version: VERSION, engine: this.engine, entries: this.entries } satisfies MemoFile));
+    if (this.dirty) await this.store.writeFileAtomic(this.file, memoText(this.engine, this.entries));
     this.dirty = false;
   }
 

@@ -15,7 +15,7 @@ import { DIGEST_PREFIX, digestBytes, digestJson } from '../../sdk/hash.js';
 import type { Store } from '../store.js';
 import { openBlobs, type BlobStore } from './blobs.js';
 import { globMatcher, globPrefix } from '../templates.js';
-import { treeBytes } from '../store.js';
+import { isDigest, treeBytes } from '../store.js';
 import { redactUrl } from './transfer.js';
 
 export interface FetchedInput {
@@ -46,7 +46,28 @@ export function isRemoteGlob(location: string): boolean {
 }
 
 /** Per cache folder: identity digest → content digest, so an unchanged ETag costs a HEAD only. */
-const memoFile = (store: Store): string => join(store.root, 'remote-inputs.json');
+export const remoteInputsFile = (store: Pick<Store, 'root'>): string => join(store.root, 'remote-inputs.json');
+const memoFile = remoteInputsFile;
+
+/**
+ * What is wrong with remote-inputs.json's text, for `dagrun verify`: it must be a map of digests to
+ * digests. A content object that is gone is no problem (gc removes them; it is downloaded again); one
+ * that is corrupt is.
+ */
+export function remoteInputsProblem(text: string, corrupt: (digest: string) => boolean): string | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return `does not parse (${(error as Error).message})`;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'is not a JSON object';
+  const entries = Object.entries(value);
+  const bad = entries.filter(([identity, content]) => !isDigest(identity) || !isDigest(content)).length;
+  if (bad > 0) return `${bad} of ${entries.length} entries are not digest → digest`;
+  const broken = entries.find(([, content]) => corrupt(content as string));
+  return broken ? `records object ${broken[1] as string} for a remote input, which is corrupt` : undefined;
+}
 
 export async function fetchRemoteInput(store: Store, location: string, inputName: string): Promise<FetchedInput> {
   const shown = redactUrl(location);
@@ -152,10 +173,17 @@ async function localCopy(store: Store, content: string, remoteName: string): Pro
   return file;
 }
 
+/** The records, untrusted: only well-formed entries are kept (the file is a cache; a damaged one costs downloads). */
 function readMemo(store: Store): Record<string, string> {
+  let value: unknown;
   try {
-    return JSON.parse(readFileSync(memoFile(store), 'utf8')) as Record<string, string>;
+    value = JSON.parse(readFileSync(memoFile(store), 'utf8'));
   } catch {
     return {};
   }
+  const memo: Record<string, string> = {};
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    for (const [identity, content] of Object.entries(value)) if (isDigest(identity) && isDigest(content)) memo[identity] = content;
+  }
+  return memo;
 }
