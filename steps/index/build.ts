@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StepError } from '../../src/sdk/errors.js';
 import { quoteIdent, readerFor, withDb, writeTable } from '../../src/sdk/table-io.js';
-import { DEFAULT_SCENE_LINK_BASE, STAC_DIR, dailyCollections, labelCollection, prunedRow, selectChips, stacCollection, stacItem, tilesGeoMetadata, tilesRow, type IndexInput, type Listed, type PruneTolerances } from './index-build.js';
+import { DEFAULT_SCENE_LINK_BASE, STAC_DIR, dailyCollections, labelCollection, prunedRow, selectChips, stacCollection, stacItem, tilesGeoMetadata, tilesRow, type ChipItems, type IndexInput, type Listed, type PruneTolerances } from './index-build.js';
 import { inputColumns, outputColumns, outputOrderBy } from './index.dagrun.js';
 
 // The columns each input must have, as pipeline.yaml lists them on the index step's inputs.
@@ -77,11 +77,11 @@ export interface IndexInputs {
  * Build every index output; returns counts for the manifest. `sceneLinkBase` turns a local scene item
  * path (relative to the pipeline folder) into an href from the STAC items folder (see derivedFromHref).
  */
-export async function buildIndexes(inputs: IndexInputs, outputs: IndexOutputs, tolerances: PruneTolerances, sceneLinkBase = DEFAULT_SCENE_LINK_BASE): Promise<{ chipsIn: number; listed: number; pruned: number }> {
+export async function buildIndexes(inputs: IndexInputs, outputs: IndexOutputs, tolerances: PruneTolerances, sceneLinkBase = DEFAULT_SCENE_LINK_BASE, items?: ChipItems): Promise<{ chipsIn: number; listed: number; pruned: number }> {
   const joined = await readJoined(inputs.chips, inputs.gate, inputs.positions);
   let selection;
   try {
-    selection = selectChips(joined, tolerances);
+    selection = selectChips(joined, tolerances, items);
   } catch (error) {
     throw new StepError((error as Error).message, inputs.chips[0]);
   }

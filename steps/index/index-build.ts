@@ -80,11 +80,17 @@ export interface Pruned {
   check: PruneCheck;
 }
 
+/** Per-chip outcomes (the kernel's itemDone/itemFailed): with them a malformed chip row is a failed item, not the step's failure. */
+export interface ChipItems {
+  done(): void;
+  failed(item: string, reason: string): void;
+}
+
 /**
  * Split chips into those the indexes list (chip ok, gate accepted, AIS within tolerance) and those
  * pruned by AIS. Gate-rejected and failed chips are in neither: the gate table already records them.
  */
-export function selectChips(chips: readonly IndexInput[], tol: PruneTolerances): { listed: Listed[]; pruned: Pruned[] } {
+export function selectChips(chips: readonly IndexInput[], tol: PruneTolerances, items?: ChipItems): { listed: Listed[]; pruned: Pruned[] } {
   const listed: Listed[] = [];
   const pruned: Pruned[] = [];
   for (const chip of [...chips].sort((a, b) => compareText(a.chip_id, b.chip_id))) {
@@ -93,8 +99,11 @@ export function selectChips(chips: readonly IndexInput[], tol: PruneTolerances):
     try {
       ring = parseWktPolygon(chip.footprint_wkt);
     } catch (error) {
-      throw new Error(`chip ${chip.chip_id} field footprint_wkt: ${(error as Error).message}`);
+      if (!items) throw new Error(`chip ${chip.chip_id} field footprint_wkt: ${(error as Error).message}`);
+      items.failed(`chip ${chip.chip_id}`, `field footprint_wkt: ${(error as Error).message}; not indexed`);
+      continue;
     }
+    items?.done();
     const check = pruneCheck(chip, ringCentre(ring), tol);
     if (check.reason === null) listed.push({ chip, ring });
     else pruned.push({ chip, check });

@@ -11,6 +11,7 @@ export interface Params {
   prune_time_tolerance_min: number;
   prune_distance_tolerance_m: number;
   scene_link_base: string;
+  max_failed_fraction: number;
 }
 
 /** This step's kernel: `const kernel: StepKernel = async (ctx) => { … }`. */

@@ -10,6 +10,8 @@ const kernel: Kernel = async (ctx) => {
     { tiles: ctx.outputs.tiles, pruned: ctx.outputs.pruned, daily: ctx.outputs.daily, stac: ctx.outputs.stac },
     { timeMinutes: Number(ctx.params.prune_time_tolerance_min), distanceM: Number(ctx.params.prune_distance_tolerance_m) },
     typeof ctx.params.scene_link_base === 'string' ? ctx.params.scene_link_base : undefined,
+    // Every gate-accepted chip is an item: one whose row is malformed is not indexed, the others are.
+    { done: () => ctx.itemDone(), failed: (item, reason) => ctx.itemFailed(item, reason) },
   );
   ctx.metric('chips_in', counts.chipsIn);
   ctx.metric('listed', counts.listed);

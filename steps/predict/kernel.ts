@@ -41,9 +41,19 @@ const kernel: Kernel = async (ctx) => {
   const datatakes: Datatake[] = [];
   const planWindows = new Map<string, { fromMs: number; toMs: number }[]>();
   const files = await planFiles(ctx.inputFiles.plans ?? (ctx.inputs.plans ? [ctx.inputs.plans] : []));
+  // Every plan file is an item: one that cannot be read or parsed is a failed item and the others are
+  // used; the step fails when all fail, or more than max_failed_fraction.
   for (const file of files) {
     const shown = ctx.relativePath(file);
-    const plan = parsePlanKml(await readFile(file, 'utf8'), shown);
+    let plan;
+    try {
+      plan = parsePlanKml(await readFile(file, 'utf8'), shown);
+    } catch (error) {
+      // A located parse error names the file and line itself.
+      ctx.itemFailed(`plan ${(error as { where?: string }).where ?? shown}`, (error as Error).message);
+      continue;
+    }
+    ctx.itemDone();
     const skipped = Object.entries(plan.skipped).map(([mode, n]) => `${n} ${mode}`);
     ctx.log(`${shown}: ${plan.datatakes.length} NOBS datatake(s)${skipped.length ? `; skipped ${skipped.join(', ')}` : ''}`);
     if (plan.datatakes.length === 0) ctx.warn(`${shown}: no NOBS (nominal) datatake in the plan`);

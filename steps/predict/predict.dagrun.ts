@@ -14,6 +14,7 @@ export interface Params {
   max_tle_age_days: number;
   min_sun_elevation_deg: number;
   overpass_source: "tle" | "esa_plan" | "both";
+  max_failed_fraction: number;
 }
 
 /** This step's kernel: `const kernel: StepKernel = async (ctx) => { … }`. */

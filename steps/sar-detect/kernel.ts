@@ -4,7 +4,7 @@
 // runs the two-parameter CFAR and writes one row per cluster, in the detections format transit-reconcile
 // reads (scene_id, acquired_at, lat, lon, pixel_detection_count, confidence) plus the CFAR figures.
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import { CogReader } from '../../lib/geo/cog-reader.js';
 import { parseCalibrationLut, type CalibrationLut, type Polygon } from '../../lib/geo/sar.js';
 import { readRangeText } from './text.js';
@@ -58,13 +58,14 @@ const kernel: StepKernel = async (ctx) => {
   const land = await loadLand(ctx.inputs.land);
   const scenes = await readTable(ctx.inputs.scenes);
   const catalogRoot = ctx.inputs.catalog ? resolve(ctx.inputs.catalog) : null;
-  const href = (value: unknown, row: number, field: string): string | null => {
+  /** A scene row's asset href, resolved; a problem is thrown as a plain Error naming the field (the row is a failed item). */
+  const href = (value: unknown, field: string): string | null => {
     if (value === null || value === undefined || value === '') return null;
     const text = String(value);
     if (/^https?:\/\//i.test(text)) return text;
-    if (catalogRoot === null) throw new StepError('a local asset href needs the catalog input', `scenes row ${row} field ${field}`);
+    if (catalogRoot === null) throw new Error(`field ${field}: a local asset href needs the catalog input`);
     const path = resolve(catalogRoot, text);
-    if (!path.startsWith(catalogRoot)) throw new StepError(`href "${text}" leaves the catalog folder`, `scenes row ${row} field ${field}`);
+    if (path !== catalogRoot && !path.startsWith(catalogRoot + sep)) throw new Error(`field ${field}: href "${text}" leaves the catalog folder`);
     return path;
   };
 
@@ -72,31 +73,39 @@ const kernel: StepKernel = async (ctx) => {
   const seen = new Set<string>();
   let windowPixels = 0;
   let seaPixels = 0;
+  // Every scene × corridor row is an item: one whose measurement cannot be read (a bad href, an
+  // unreadable COG or calibration annotation, an unknown corridor) is a failed item and the others are
+  // still searched; the step fails when all fail, or more than max_failed_fraction.
   for (const [index, scene] of scenes.entries()) {
-    const where = `scenes row ${index + 1}`;
-    const corridor = byId.get(String(scene.chokepoint_id));
-    if (!corridor) throw new StepError(`unknown chokepoint "${scene.chokepoint_id}"`, `${where} field chokepoint_id`);
-    const measurement = href(scene[polarisation], index + 1, polarisation);
-    if (!measurement) {
-      ctx.warn(`${scene.scene_id}: no ${polarisation.toUpperCase()} measurement; skipped`);
-      continue;
-    }
-    const calibrationHref = href(scene[`calibration_${polarisation}`], index + 1, `calibration_${polarisation}`);
-    let lut: CalibrationLut | undefined;
-    if (calibrationHref) {
-      try {
-        lut = parseCalibrationLut(await readRangeText(calibrationHref));
-      } catch (error) {
-        throw new StepError(`calibration annotation: ${(error as Error).message}`, calibrationHref);
-      }
-    }
-    const b = corridor.bbox;
-    const bbox: [number, number, number, number] = [b.west - marginDeg, b.south - marginDeg, b.east + marginDeg, b.north + marginDeg];
-    const reader = await CogReader.open(measurement).catch((error: Error) => {
-      throw new StepError(`cannot open the measurement: ${error.message}`, `${where} field ${polarisation}`);
-    });
+    const item = `scenes row ${index + 1} (scene ${scene.scene_id}, corridor ${scene.chokepoint_id})`;
     try {
-      const result = await detectInWindow(reader, bbox, land, lut ? { lut } : { scale: Number(scene.scale ?? 1) }, params);
+      const corridor = byId.get(String(scene.chokepoint_id));
+      if (!corridor) throw new Error(`field chokepoint_id: unknown chokepoint "${scene.chokepoint_id}"`);
+      const measurement = href(scene[polarisation], polarisation);
+      if (!measurement) {
+        ctx.warn(`${scene.scene_id}: no ${polarisation.toUpperCase()} measurement; skipped`);
+        continue;
+      }
+      const calibrationHref = href(scene[`calibration_${polarisation}`], `calibration_${polarisation}`);
+      let lut: CalibrationLut | undefined;
+      if (calibrationHref) {
+        try {
+          lut = parseCalibrationLut(await readRangeText(calibrationHref));
+        } catch (error) {
+          throw new Error(`field calibration_${polarisation}: calibration annotation: ${(error as Error).message}`);
+        }
+      }
+      const b = corridor.bbox;
+      const bbox: [number, number, number, number] = [b.west - marginDeg, b.south - marginDeg, b.east + marginDeg, b.north + marginDeg];
+      const reader = await CogReader.open(measurement).catch((error: Error) => {
+        throw new Error(`field ${polarisation}: cannot open the measurement: ${error.message}`);
+      });
+      let result;
+      try {
+        result = await detectInWindow(reader, bbox, land, lut ? { lut } : { scale: Number(scene.scale ?? 1) }, params);
+      } finally {
+        await reader.close();
+      }
       windowPixels += result.windowPixels;
       seaPixels += result.seaPixels;
       for (const d of result.detections) {
@@ -130,8 +139,9 @@ const kernel: StepKernel = async (ctx) => {
           detection_method: DETECTION_METHOD,
         });
       }
-    } finally {
-      await reader.close();
+      ctx.itemDone();
+    } catch (error) {
+      ctx.itemFailed(item, (error as Error).message);
     }
   }
   await writeTable(ctx.outputs.detections, outputColumns.detections, rows, { orderBy: outputOrderBy.detections });

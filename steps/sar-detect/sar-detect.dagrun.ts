@@ -15,6 +15,7 @@ export interface Params {
   corridor_margin_km: number;
   max_window_px: number;
   jobs: number;
+  max_failed_fraction: number;
 }
 
 /** This step's kernel: `const kernel: StepKernel = async (ctx) => { … }`. */

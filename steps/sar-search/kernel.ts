@@ -74,27 +74,51 @@ const kernel: StepKernel = async (ctx) => {
     const location = ctx.inputs.catalog;
     const isDir = (await stat(location)).isDirectory();
     catalogRoot = isDir ? location : dirname(location);
-    const items = await loadStaticItems(isDir ? join(location, 'catalog.json') : location);
+    const root = catalogRoot;
+    // An item document that cannot be read is a failed item; the catalog's other items are still searched.
+    const items = await loadStaticItems(isDir ? join(location, 'catalog.json') : location, undefined, undefined, (where, message) => ctx.itemFailed(`STAC item ${relative(root, where) || where}`, message));
     for (const corridor of wanted) perCorridor.set(corridor.id, items);
   }
 
+  // Every STAC item is an item of this step, normalised once however many corridors list it: one that
+  // is malformed (no id, no datetime, no measurement, an asset outside the catalog) is a failed item;
+  // one of another mode, product or resolution is skipped (the search's filter, not a failure).
   const rows: Record<string, unknown>[] = [];
   const rejected = new Map<string, number>();
   const seen = new Set<string>();
+  const normalised = new Map<string, { scene: S1Scene; row: (corridor: Corridor) => Record<string, unknown> } | null>();
+  const normalise = (located: LocatedItem) => {
+    const id = typeof located.item.id === 'string' && located.item.id !== '' ? `id ${located.item.id}` : `at ${located.location}`;
+    if (normalised.has(id)) return normalised.get(id);
+    let outcome: { scene: S1Scene; row: (corridor: Corridor) => Record<string, unknown> } | null = null;
+    const name = `STAC item ${typeof located.item.id === 'string' && located.item.id !== '' ? located.item.id : located.location}`;
+    const result = normaliseS1Item(located);
+    if ('rejected' in result) {
+      if (MALFORMED.some((pattern) => pattern.test(result.rejected))) ctx.itemFailed(name, result.rejected);
+      else rejected.set(result.rejected, (rejected.get(result.rejected) ?? 0) + 1);
+    } else {
+      try {
+        const hrefs = sceneHrefs(result.scene, catalogRoot);
+        outcome = { scene: result.scene, row: (corridor) => sceneRow(result.scene, corridor, hrefs) };
+        ctx.itemDone();
+      } catch (error) {
+        ctx.itemFailed(name, (error as Error).message);
+      }
+    }
+    normalised.set(id, outcome);
+    return outcome;
+  };
   for (const corridor of wanted) {
     for (const located of perCorridor.get(corridor.id) ?? []) {
-      const result = normaliseS1Item(located);
-      if ('rejected' in result) {
-        rejected.set(result.rejected, (rejected.get(result.rejected) ?? 0) + 1);
-        continue;
-      }
-      const scene = result.scene;
+      const outcome = normalise(located);
+      if (!outcome) continue;
+      const scene = outcome.scene;
       const at = Date.parse(scene.datetime);
       if (!(windows.get(corridor.id) ?? []).some((w) => w.startMs <= at && at <= w.endMs) || !footprintIntersects(scene.geometry, corridor)) continue;
       const key = `${scene.id}|${corridor.id}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      rows.push({ ...sceneRow(scene, corridor, catalogRoot), cued_by: cuedBy(cues, corridor.id, at) });
+      rows.push({ ...outcome.row(corridor), cued_by: cuedBy(cues, corridor.id, at) });
     }
   }
   for (const [reason, n] of rejected) ctx.warn(`${n} item(s) skipped: ${reason}`);
@@ -105,26 +129,35 @@ const kernel: StepKernel = async (ctx) => {
   ctx.metric('scene_corridor_pairs', rows.length);
 };
 
+/** Reasons normaliseS1Item rejects an item for that mean it is broken, not merely of another kind. */
+const MALFORMED = [/^item has no id$/, /^no datetime$/, /^no VV or VH measurement asset$/];
+
 /** Local hrefs relative to the catalog folder ('/'-separated); URLs as they are. */
 export function portableHref(href: string | undefined, root: string | null): string | null {
   if (!href) return null;
   if (root === null || !isAbsolute(href)) return href;
   const rel = relative(root, href);
-  if (rel.startsWith('..')) throw new StepError(`asset ${href} lies outside the catalog folder`, 'catalog');
+  if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) throw new StepError(`asset ${href} lies outside the catalog folder`, 'catalog');
   return rel.split(sep).join('/');
 }
 
-function sceneRow(scene: S1Scene, corridor: Corridor, root: string | null): Record<string, unknown> {
+function sceneHrefs(scene: S1Scene, root: string | null): Record<'vv' | 'vh' | 'calibration_vv' | 'calibration_vh', string | null> {
+  return {
+    vv: portableHref(scene.assets.vv, root),
+    vh: portableHref(scene.assets.vh, root),
+    calibration_vv: portableHref(scene.assets.calibration_vv, root),
+    calibration_vh: portableHref(scene.assets.calibration_vh, root),
+  };
+}
+
+function sceneRow(scene: S1Scene, corridor: Corridor, hrefs: ReturnType<typeof sceneHrefs>): Record<string, unknown> {
   return {
     scene_id: scene.id,
     acquired_at: scene.datetime,
     platform: scene.platform,
     chokepoint_id: corridor.id,
     polarisations: scene.polarisations.join(','),
-    vv: portableHref(scene.assets.vv, root),
-    vh: portableHref(scene.assets.vh, root),
-    calibration_vv: portableHref(scene.assets.calibration_vv, root),
-    calibration_vh: portableHref(scene.assets.calibration_vh, root),
+    ...hrefs,
     scale: scene.scale,
   };
 }

@@ -15,6 +15,7 @@ export interface Params {
   retries: number;
   backoff_ms: number;
   max_pages: number;
+  max_failed_fraction: number;
 }
 
 /** This step's kernel: `const kernel: StepKernel = async (ctx) => { … }`. */

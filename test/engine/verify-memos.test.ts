@@ -71,7 +71,7 @@ function flipOutputDigest(text: string, digest: string): string {
   return `${text.slice(0, at)}${text[at] === '0' ? '1' : '0'}${text.slice(at + 1)}`;
 }
 
-const problemsOf = async (dir: string): Promise<{ code: number; byFile: Record<string, string> }> => {
+const problemsOf = async (dir: string): Promise<{ code: number | null; byFile: Record<string, string> }> => {
   const verify = await runCli(['verify', '--json'], dir);
   const report = JSON.parse(verify.stdout) as { problems: { file: string; problem: string }[] };
   return { code: verify.code, byFile: Object.fromEntries(report.problems.map((p) => [p.file, p.problem])) };

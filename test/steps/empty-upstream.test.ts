@@ -41,7 +41,7 @@ const consumers = pipeline.order.map((name) => pipeline.steps.get(name)!).filter
 
 describe('every step that reads another step runs on empty upstream results', () => {
   it('covers the sample pipeline’s consumers', () => {
-    expect(consumers.map((s) => s.name)).toEqual(expect.arrayContaining(['predict', 'ais-capture', 'thin', 'stac-search', 'chip', 'gate', 'index']));
+    expect(consumers.map((s) => s.name)).toEqual(expect.arrayContaining(['predict', 'ais-capture', 'thin', 'stac-search', 'chip', 'gate', 'index', 'sar-detect', 'verify-dark-fleet-sar', 'transit-reconcile', 'publish-transits']));
   });
 
   for (const step of consumers) {
@@ -63,7 +63,7 @@ describe('every step that reads another step runs on empty upstream results', ()
       for (const output of step.outputs) {
         if (output.format !== 'parquet' && output.format !== 'csv') continue;
         // Nothing upstream, nothing out (a step's own file inputs may still add rows: transit-reconcile, publish).
-        if (['thin', 'stac-search', 'chip', 'gate', 'index'].includes(step.name)) expect(result.rows[output.name], output.name).toBe(0);
+        if (['thin', 'stac-search', 'chip', 'gate', 'index', 'sar-detect'].includes(step.name)) expect(result.rows[output.name], output.name).toBe(0);
         expect(await readTable(result.outputs[output.name], output.format)).toHaveLength(result.rows[output.name]);
       }
     });
@@ -118,4 +118,13 @@ describe('steps fed by data files run on empty files of the same shape', () => {
       }
     });
   }
+
+  it('sar-search (a static catalog with no items)', async () => {
+    const dir = mkdtempSync(join(scratch, 'sar-search-'));
+    mkdirSync(join(dir, 'catalog'));
+    writeFileSync(join(dir, 'catalog', 'catalog.json'), JSON.stringify({ type: 'Catalog', stac_version: '1.0.0', id: 'empty', description: 'no items', links: [] }));
+    const result = await execStep({ pipeline: PIPELINE, step: 'sar-search', inputs: { catalog: `file:${join(dir, 'catalog')}` }, partition: { date: '2026-05-26' }, outDir: join(dir, 'out') });
+    expect(result.rows.scenes).toBe(0);
+    expect(await readTable(result.outputs.scenes)).toEqual([]);
+  });
 });

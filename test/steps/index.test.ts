@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { withDb, writeTable } from '../../src/sdk/table-io.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
+import { execStep } from '../../src/engine/exec.js';
 import { loadStaticItems, resolveHref } from '../../lib/geo/stac.js';
 import { destinationPoint } from '../../lib/geo/sphere.js';
 import { CHIP_COLUMNS } from '../../steps/chip/chip.js';
@@ -292,6 +293,23 @@ describe('index helpers', () => {
     const error = await buildIndexes({ chips: [chips], gate: [gate], positions: [] }, outputs, { timeMinutes: 15, distanceM: 300 }).catch((e: unknown) => e);
     expect((error as { where: string }).where).toBe(chips);
     expect((error as Error).message).toMatch(new RegExp(`chip ${rows.listed.chip_id} field footprint_wkt: bad WKT polygon`));
+  });
+
+  it('through the step: one accepted chip with a malformed footprint among good ones is a failed item (a warning naming it); all malformed fails the step', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'index-items-'));
+    const inputs = await fixture(root);
+    const bad = join(root, 'chips-bad.parquet');
+    const allBad = join(root, 'chips-all-bad.parquet');
+    const day1 = specs.filter((s) => s.scene.startsWith('2026-05-25')).map((s) => rows[s.name]);
+    await writeTable(bad, CHIP_COLUMNS, day1.map((r) => (r.chip_id === id('listed') ? { ...r, footprint_wkt: 'POLYGON ((1 2, 3))' } : r)));
+    await writeTable(allBad, CHIP_COLUMNS, day1.map((r) => ({ ...r, footprint_wkt: 'POLYGON ((1 2, 3))' })));
+    const run = (chips: string, out: string) =>
+      execStep({ pipeline: join(PROJECT_ROOT, 'pipeline.yaml'), step: 'index', inputs: { chips: `file:${chips}`, gate: `file:${inputs.gate[0]}`, positions: `file:${inputs.positions[0]}` }, outDir: join(root, out) });
+    const result = await run(bad, 'out-bad');
+    expect(result.warnings).toEqual([`chip ${id('listed')} failed: field footprint_wkt: bad WKT polygon coordinates: POLYGON ((1 2, 3)); not indexed`]);
+    expect(result.metrics.items_failed).toBe(1);
+    expect(result.metrics.items_done as number).toBeGreaterThan(0);
+    await expect(run(allBad, 'out-all-bad')).rejects.toThrow(new RegExp(`^all \\d+ item\\(s\\) failed; first: chip \\S+: field footprint_wkt: bad WKT polygon`));
   });
 
   it('derived_from hrefs: URLs as they are, local items through the base, none without a scene href', () => {

@@ -3,13 +3,13 @@
 // that loop over items report each through ctx.itemDone / ctx.itemFailed; the step fails when all
 // fail, or more than its max_failed_fraction param allows, naming the first reasons.
 import { describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { execStep } from '../../src/engine/exec.js';
 import { ItemOutcomes } from '../../src/sdk/items.js';
-import { writeTable } from '../../src/sdk/table-io.js';
+import { readTable, withDb, writeTable } from '../../src/sdk/table-io.js';
 import { CHIP_COLUMNS } from '../../steps/chip/chip.js';
 import { PROJECT_ROOT } from '../helpers/paths.js';
 import { matchRow, MATCH_COLUMNS, writeScene } from './chip-fixture.js';
@@ -99,5 +99,68 @@ describe('stac-search', () => {
     const result = await search('stac-some', { 'a.json': '{ not json', 'good.json': good, 'good2.json': good.replace('"good"', '"good2"') });
     expect(result.metrics).toMatchObject({ items_done: 2, items_failed: 1 });
     expect(result.warnings.some((w) => w.startsWith('STAC item a.json failed: '))).toBe(true);
+  });
+});
+
+describe('sar-detect', () => {
+  const SAR_DATE = '2026-05-26';
+  let scenes: string;
+  /** The day's two scene × corridor rows (from sar-search on the sample catalog), with `vv` of the rows given replaced. */
+  async function scenesWith(name: string, vv: Record<number, string>): Promise<string> {
+    if (!scenes) scenes = (await execStep({ pipeline: PIPELINE, step: 'sar-search', partition: { date: SAR_DATE }, outDir: join(root, 'sar-search') })).outputs.scenes;
+    const file = join(root, `${name}.parquet`);
+    const cases = Object.entries(vv).map(([row, href]) => `WHEN ${row} THEN '${href}'`).join(' ');
+    await withDb((db) => db.run(`COPY (SELECT * REPLACE (CASE row_number() OVER (ORDER BY scene_id, chokepoint_id) ${cases} ELSE vv END AS vv) FROM read_parquet('${scenes}')) TO '${file}' (FORMAT parquet)`));
+    return file;
+  }
+  const detect = (name: string, file: string, params: Record<string, unknown> = {}) => execStep({ pipeline: PIPELINE, step: 'sar-detect', partition: { date: SAR_DATE }, inputs: { scenes: `file:${file}` }, params, outDir: join(root, name) });
+
+  it('one unreadable scene among good ones: built, with a warning naming it, the other scene searched', async () => {
+    const result = await detect('sar-one', await scenesWith('sar-one', { 1: 'sentinel-1-grd/missing/vv.tif' }));
+    expect(result.metrics).toMatchObject({ items_done: 1, items_failed: 1 });
+    expect(result.warnings).toEqual([expect.stringMatching(/^scenes row 1 \(scene S1\w+, corridor [\w-]+\) failed: field vv: cannot open the measurement: /)]);
+    const rows = await readTable(result.outputs.detections);
+    expect(rows.length).toBeGreaterThan(0);
+    expect(new Set(rows.map((r) => r.scene_id)).size).toBe(1);
+    await expect(detect('sar-one-strict', await scenesWith('sar-one-strict', { 1: 'sentinel-1-grd/missing/vv.tif' }), { max_failed_fraction: 0.1 })).rejects.toThrow(/1 of 2 items failed \(50\.0 %\), more than max_failed_fraction 0\.1 allows/);
+  });
+
+  it('every scene unreadable: the step fails naming the first reasons; an href beside the catalog folder is refused, not read', async () => {
+    // `../catalog-x/…` resolves to a sibling whose name starts with the catalog folder's: still outside it.
+    const file = await scenesWith('sar-all', { 1: 'sentinel-1-grd/missing/vv.tif', 2: '../catalog-x/vv.tif' });
+    await expect(detect('sar-all', file)).rejects.toThrow(/all 2 item\(s\) failed; first: scenes row 1 \(scene \S+, corridor \S+\): field vv: cannot open the measurement: .*; scenes row 2 \(scene \S+, corridor \S+\): field vv: href "\.\.\/catalog-x\/vv\.tif" leaves the catalog folder/);
+  });
+});
+
+describe('sar-search', () => {
+  const SAMPLE = join(PROJECT_ROOT, 'datasets/sample/sar/catalog');
+  const ITEMS = ['DARK', 'BAB', 'SUEZ'];
+  /** The sample catalog, each item document changed by `edit` (by the item's suffix). */
+  function catalogWith(name: string, edit: Record<string, (text: string) => string | undefined>): string {
+    const dir = join(root, name);
+    cpSync(SAMPLE, dir, { recursive: true });
+    for (const file of readdirSync(dir, { recursive: true }).map(String).filter((f) => f.endsWith('.json'))) {
+      const suffix = ITEMS.find((s) => file.endsWith(`SAMPLE_${s}.json`));
+      if (!suffix || !edit[suffix]) continue;
+      const changed = edit[suffix](readFileSync(join(dir, file), 'utf8'));
+      if (changed === undefined) rmSync(join(dir, file));
+      else writeFileSync(join(dir, file), changed);
+    }
+    return dir;
+  }
+  const search = (name: string, catalog: string) => execStep({ pipeline: PIPELINE, step: 'sar-search', partition: { date: '2026-05-26' }, inputs: { catalog: `file:${catalog}` }, outDir: join(root, `${name}-out`) });
+
+  it('one unreadable item document among good ones: built, with a warning naming it, the others searched', async () => {
+    const result = await search('sar-search-one', catalogWith('sar-search-one', { BAB: (text) => text.slice(0, 40) }));
+    expect(result.metrics).toMatchObject({ items_done: 2, items_failed: 1, scenes: 1 });
+    expect(result.warnings).toEqual([expect.stringMatching(/^STAC item sentinel-1-grd\/\S+_SAMPLE_BAB\.json failed: /)]);
+    expect((await readTable(result.outputs.scenes)).map((r) => String(r.scene_id).slice(-4))).toEqual(['SUEZ']);
+  });
+
+  it('every item broken (truncated, gone, no datetime): the step fails naming the first reasons', async () => {
+    const noDatetime = (text: string) => text.replaceAll('"datetime"', '"not_datetime"').replaceAll('"start_datetime"', '"not_start"');
+    await expect(search('sar-search-all', catalogWith('sar-search-all', { DARK: noDatetime, BAB: (text) => text.slice(0, 40), SUEZ: () => undefined }))).rejects.toThrow(
+      /all 3 item\(s\) failed; first: STAC item \S+_BAB\.json: .*; STAC item \S+_SUEZ\.json: .*; STAC item S1A_\S+_SAMPLE_DARK: no datetime/,
+    );
   });
 });

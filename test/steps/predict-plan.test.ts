@@ -264,8 +264,19 @@ describe('predict with plans through the engine', () => {
     const line = text.slice(0, text.indexOf('soon')).split('\n').length;
     const error = await run('2026-05-25', { overpass_source: 'esa_plan' }, dir, 'bad').catch((e: unknown) => e);
     expect(isUserError(error)).toBe(true);
-    expect((error as StepError).message).toMatch(/time "soon" is not ISO 8601/);
-    expect((error as StepError).where).toMatch(new RegExp(`(^|/)${planFileName('S2B').replace(/\./g, '\\.')}:${line}$`));
-    expect((error as StepError).where).not.toMatch(/^\//); // no absolute path
+    // Its only plan file failed: every item failed, and the reason names the file (relative) and line.
+    expect((error as StepError).message).toMatch(new RegExp(`^all 1 item\\(s\\) failed; first: plan (\\S+/)?${planFileName('S2B').replace(/\./g, '\\.')}:${line}: time "soon" is not ISO 8601`));
+    expect((error as StepError).message).not.toMatch(/(^|\s)\//); // no absolute path
+  }, 120_000);
+
+  it('one bad plan file among good ones: the others are used, with a warning naming it', async () => {
+    const dir = join(work, 'one-bad-plan');
+    mkdirSync(dir, { recursive: true });
+    for (const satellite of ['S2A', 'S2B'] as const) writeFileSync(join(dir, planFileName(satellite)), readFileSync(join(SAMPLE_PLANS, planFileName(satellite)), 'utf8'));
+    writeFileSync(join(dir, planFileName('S2C')), '<html><body/></html>');
+    const result = await run('2026-05-25', { overpass_source: 'esa_plan' }, dir, 'one-bad');
+    expect(result.metrics).toMatchObject({ items_done: 2, items_failed: 1, plan_overpasses: 1 });
+    expect(result.warnings).toEqual([expect.stringMatching(new RegExp(`^plan (\\S+/)?${planFileName('S2C').replace(/\./g, '\\.')}(:\\d+)* failed: not a KML document`))]);
+    expect((await readTable(result.outputs.schedule)).map((r) => [r.satellite, r.source])).toEqual([['S2B', 'esa_plan']]);
   }, 120_000);
 });
