@@ -88,7 +88,12 @@ export class FileInputs {
     if (!isGlob(location)) return { location, shown };
     let matches = this.globs.get(location);
     if (!matches) {
-      matches = globFiles(location, (dir) => this.listed.add(dir));
+      try {
+        matches = globFiles(location, (dir) => this.listed.add(dir));
+      } catch (error) {
+        if (!(error instanceof WalkProblem)) throw error;
+        throw new UserError('BAD_INPUT', `input "${step.name}.${input.name}": file:${shown}: ${error.message}`, this.pipeline.locate(['steps', step.name, 'inputs', input.name]));
+      }
       this.globs.set(location, matches);
     }
     return { location, shown, matches };

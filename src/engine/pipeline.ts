@@ -13,7 +13,7 @@ import type { Columns } from '../sdk/table-io.js';
 import { ENGINE_VERSION, SCHEMAS_DIR } from './paths.js';
 import { DIGEST_PREFIX, digestBytes } from '../sdk/hash.js';
 import type { RemoteCacheConfig } from './cache/config.js';
-import { TemplateError, checkTemplate, discoverPartitions, isGlob, isTemplate } from './templates.js';
+import { SAFE_PARTITION_VALUE, TemplateError, checkTemplate, discoverPartitions, isGlob, isTemplate } from './templates.js';
 import { normaliseSchedules, type RawSchedule, type ScheduleSpec } from './schedule/spec.js';
 import { isFetchableUri, isRemoteGlob } from './cache/remote-input.js';
 import { redactUrl } from './cache/transfer.js';
@@ -821,8 +821,7 @@ function plainPath(value: string, what: string, where: () => string | Location):
   if (bad) throw new UserError('SCHEMA', `${what} ${JSON.stringify(value)} holds the control character U+${bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}; paths must be printable`, where());
 }
 
-/** Partition values become path segments: plain names only. */
-export const SAFE_PARTITION_VALUE = /^(?!\.{1,2}$)[A-Za-z0-9_.=-]+$/;
+export { SAFE_PARTITION_VALUE };
 
 function partitionValues(key: string, spec: RawPartition, dir: string, locate: Locate): string[] {
   const ways = [spec.values !== undefined, spec.from !== undefined || spec.to !== undefined, spec.from_files !== undefined].filter(Boolean).length;
@@ -842,7 +841,6 @@ function partitionValues(key: string, spec: RawPartition, dir: string, locate: L
       if (error instanceof TemplateError) throw new UserError('SCHEMA', `partition "${key}" from_files "${template}": ${error.message}`, where);
       throw error;
     }
-    values = values.filter((v) => SAFE_PARTITION_VALUE.test(v));
     if (values.length === 0) throw new UserError('SCHEMA', `partition "${key}" from_files "${template}" matches nothing under ${relative(process.cwd(), dir) || '.'}`, where);
     return values;
   }

@@ -2,8 +2,9 @@
 // `{dd}` of a YYYY-MM-DD value, in file paths, globs and remote URIs. Expansion is one pure function
 // (remote inputs use it on URIs); discovery (`from_files`) runs the same template backwards.
 import { readdirSync, statSync } from 'node:fs';
-import { join, sep } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { entryKind } from './store.js';
+import { WalkProblem } from './tree-walk.js';
 
 export const DATE_PARTS = ['yyyy', 'mm', 'dd'] as const;
 const PLACEHOLDER = /\{([a-z_][a-z0-9_]*)\}/g;
@@ -117,8 +118,10 @@ export function globPrefix(pattern: string): string {
 /**
  * Files matching an absolute glob (`*`, `?`, `[…]` within a segment, `**` for any depth), sorted.
  * Hidden names (leading `.`) match only a pattern segment that starts with `.`; symlinks are followed
- * as the tree walker follows them. `visit` is told each folder whose listing decides the result (the
- * settled-build check watches them: a file added there changes the match).
+ * as the tree walker follows them, and a link to a folder already on the way down is a loop
+ * (WalkProblem, its path relative to the glob's fixed part), never `**` descending 40 levels.
+ * `visit` is told each folder whose listing decides the result (the settled-build check watches
+ * them: a file added there changes the match).
  */
 export function globFiles(pattern: string, visit?: (dir: string) => void): string[] {
   const segments = pattern.split(/[\\/]/);
@@ -127,6 +130,23 @@ export function globFiles(pattern: string, visit?: (dir: string) => void): strin
   const base = segments.slice(0, fixed).join(sep) || sep;
   const rest = segments.slice(fixed);
   const found = new Set<string>();
+  /** dev:ino of the folders on the way down. */
+  const ancestors: string[] = [];
+  const identity = (path: string): string | undefined => {
+    const info = statSync(path, { bigint: true, throwIfNoEntry: false });
+    return info ? `${info.dev}:${info.ino}` : undefined;
+  };
+  const descend = (dir: string, index: number): void => {
+    // A folder that is not there is still walked (and visited): its absence decides the match too.
+    const id = identity(dir);
+    if (id !== undefined && ancestors.includes(id)) throw new WalkProblem('link-loop', relative(base, dir).split(sep).join('/'));
+    if (id !== undefined) ancestors.push(id);
+    try {
+      walk(dir, index);
+    } finally {
+      if (id !== undefined) ancestors.pop();
+    }
+  };
   const walk = (dir: string, index: number): void => {
     if (index === rest.length) return;
     const segment = rest[index];
@@ -141,7 +161,7 @@ export function globFiles(pattern: string, visit?: (dir: string) => void): strin
     if (segment === '**') {
       // Zero directories, then one more level with `**` still to apply.
       walk(dir, index + 1);
-      for (const entry of entries) if (!entry.name.startsWith('.') && entryKind(entry, join(dir, entry.name)) === 'dir') walk(join(dir, entry.name), index);
+      for (const entry of entries) if (!entry.name.startsWith('.') && entryKind(entry, join(dir, entry.name)) === 'dir') descend(join(dir, entry.name), index);
       return;
     }
     const matcher = isGlob(segment) ? segmentRegex(segment) : undefined;
@@ -151,20 +171,24 @@ export function globFiles(pattern: string, visit?: (dir: string) => void): strin
       const full = join(dir, entry.name);
       const kind = entryKind(entry, full);
       if (last && kind === 'file') found.add(full);
-      else if (!last && kind === 'dir') walk(full, index + 1);
+      else if (!last && kind === 'dir') descend(full, index + 1);
     }
   };
   if (rest.length === 0) return [];
-  walk(base, 0);
+  descend(base, 0);
   return [...found].sort();
 }
 
 // ---------- discovery ----------
 
+/** Partition values become path segments: plain names only. */
+export const SAFE_PARTITION_VALUE = /^(?!\.{1,2}$)[A-Za-z0-9_.=-]+$/;
+
 /**
  * Partition values found on disk for a template relative to `root` (`raw/{date}/`,
  * `raw/{yyyy}/{mm}/{dd}/`, `inputs/{date}.csv`): a trailing `/` matches directories, otherwise files.
- * Date parts combine into YYYY-MM-DD; a value that is not a real date is skipped. Sorted, unique.
+ * Date parts combine into YYYY-MM-DD; a value that is not a real date is skipped, and so is one that
+ * is not a plain name (`day...csv` would give `..`, a path segment leaving out/). Sorted, unique.
  * `visit` is told each path whose listing or existence decides the values (settled.ts watches them).
  */
 export function discoverPartitions(root: string, template: string, key: string, visit?: (path: string) => void): string[] {
@@ -212,7 +236,7 @@ export function discoverPartitions(root: string, template: string, key: string, 
   const finish = (bound: Record<string, string>): void => {
     const parts = bound.yyyy !== undefined && bound.mm !== undefined && bound.dd !== undefined ? `${bound.yyyy}-${bound.mm}-${bound.dd}` : undefined;
     const value = bound[key] ?? parts;
-    if (value === undefined) return;
+    if (value === undefined || !SAFE_PARTITION_VALUE.test(value)) return;
     if (parts !== undefined && bound[key] !== undefined && parts !== bound[key]) return;
     if (parts !== undefined || DATE_VALUE.test(value)) {
       if (!isRealDate(value)) return;
