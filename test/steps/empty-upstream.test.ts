@@ -41,7 +41,7 @@ const consumers = pipeline.order.map((name) => pipeline.steps.get(name)!).filter
 
 describe('every step that reads another step runs on empty upstream results', () => {
   it('covers the sample pipeline’s consumers', () => {
-    expect(consumers.map((s) => s.name)).toEqual(expect.arrayContaining(['predict', 'ais-capture', 'thin', 'stac-search', 'chip', 'gate', 'index', 'sar-detect', 'verify-dark-fleet-sar', 'transit-reconcile', 'publish-transits']));
+    expect(consumers.map((s) => s.name)).toEqual(expect.arrayContaining(['predict', 'ais-capture', 'thin', 'stac-search', 'chip', 'gate', 'index', 'transit-predict', 'sar-search', 'sar-detect', 'verify-dark-fleet-sar', 'transit-reconcile', 'publish-transits']));
   });
 
   for (const step of consumers) {
@@ -119,11 +119,13 @@ describe('steps fed by data files run on empty files of the same shape', () => {
     });
   }
 
-  it('sar-search (a static catalog with no items)', async () => {
+  it('sar-search (a static catalog with no items, cued over the whole day)', async () => {
     const dir = mkdtempSync(join(scratch, 'sar-search-'));
     mkdirSync(join(dir, 'catalog'));
     writeFileSync(join(dir, 'catalog', 'catalog.json'), JSON.stringify({ type: 'Catalog', stac_version: '1.0.0', id: 'empty', description: 'no items', links: [] }));
-    const result = await execStep({ pipeline: PIPELINE, step: 'sar-search', inputs: { catalog: `file:${join(dir, 'catalog')}` }, partition: { date: '2026-05-26' }, outDir: join(dir, 'out') });
+    const cues = join(dir, 'cues.parquet');
+    await writeTable(cues, { chokepoint_id: 'VARCHAR', window_start: 'TIMESTAMP', window_end: 'TIMESTAMP', predictions: 'BIGINT' }, [{ chokepoint_id: 'suez-s', window_start: '2026-05-26 00:00:00', window_end: '2026-05-26 23:59:59', predictions: 1 }]);
+    const result = await execStep({ pipeline: PIPELINE, step: 'sar-search', inputs: { catalog: `file:${join(dir, 'catalog')}`, cues: `file:${cues}` }, partition: { date: '2026-05-26' }, outDir: join(dir, 'out') });
     expect(result.rows.scenes).toBe(0);
     expect(await readTable(result.outputs.scenes)).toEqual([]);
   });

@@ -102,12 +102,20 @@ describe('stac-search', () => {
   });
 });
 
+/** sar-search's cues (transit-predict's output): every corridor over the whole of `date`, so every scene of the day is searched. */
+async function dayCues(date: string): Promise<string> {
+  const file = join(root, `cues-${date}.parquet`);
+  const corridors = ['bab-el-mandeb', 'hormuz', 'suez-s', 'cape-agulhas'];
+  await writeTable(file, { chokepoint_id: 'VARCHAR', window_start: 'TIMESTAMP', window_end: 'TIMESTAMP', predictions: 'BIGINT' }, corridors.map((id) => ({ chokepoint_id: id, window_start: `${date} 00:00:00`, window_end: `${date} 23:59:59`, predictions: 1 })));
+  return file;
+}
+
 describe('sar-detect', () => {
   const SAR_DATE = '2026-05-26';
   let scenes: string;
   /** The day's two scene × corridor rows (from sar-search on the sample catalog), with `vv` of the rows given replaced. */
   async function scenesWith(name: string, vv: Record<number, string>): Promise<string> {
-    if (!scenes) scenes = (await execStep({ pipeline: PIPELINE, step: 'sar-search', partition: { date: SAR_DATE }, outDir: join(root, 'sar-search') })).outputs.scenes;
+    if (!scenes) scenes = (await execStep({ pipeline: PIPELINE, step: 'sar-search', partition: { date: SAR_DATE }, inputs: { cues: `file:${await dayCues(SAR_DATE)}` }, outDir: join(root, 'sar-search') })).outputs.scenes;
     const file = join(root, `${name}.parquet`);
     const cases = Object.entries(vv).map(([row, href]) => `WHEN ${row} THEN '${href}'`).join(' ');
     await withDb((db) => db.run(`COPY (SELECT * REPLACE (CASE row_number() OVER (ORDER BY scene_id, chokepoint_id) ${cases} ELSE vv END AS vv) FROM read_parquet('${scenes}')) TO '${file}' (FORMAT parquet)`));
@@ -148,7 +156,7 @@ describe('sar-search', () => {
     }
     return dir;
   }
-  const search = (name: string, catalog: string) => execStep({ pipeline: PIPELINE, step: 'sar-search', partition: { date: '2026-05-26' }, inputs: { catalog: `file:${catalog}` }, outDir: join(root, `${name}-out`) });
+  const search = async (name: string, catalog: string) => execStep({ pipeline: PIPELINE, step: 'sar-search', partition: { date: '2026-05-26' }, inputs: { catalog: `file:${catalog}`, cues: `file:${await dayCues('2026-05-26')}` }, outDir: join(root, `${name}-out`) });
 
   it('one unreadable item document among good ones: built, with a warning naming it, the others searched', async () => {
     const result = await search('sar-search-one', catalogWith('sar-search-one', { BAB: (text) => text.slice(0, 40) }));
