@@ -286,6 +286,6 @@ export async function collectGarbage(store: Store, options: GcOptions | number =
     actionsRemoved += 1;
   }
   // Memo entries naming what was just removed could never be served again.
-  await pruneMemos(store, ENGINE_VERSION, (entry) => liveActions.has(entry.key) && kept.includes(entry.run));
+  await pruneMemos(store, ENGINE_VERSION, (entry) => liveActions.has(entry.key) && kept.includes(entry.run), (run) => kept.includes(run));
   return { kept_runs: kept.length, dropped_runs: dropped.length, objects_removed: objectsRemoved, bytes_removed: bytesRemoved, actions_removed: actionsRemoved, captures_kept: capturesKept, captures_removed: capturesRemoved };
 }

@@ -20,6 +20,8 @@
 // inputs, no directory outputs, no --refresh/--force, no fan-in left stale), and only when
 // no watched file changed while it ran (a ctime after its start, less the coarsest file-time
 // granularity): a file edited mid-build would otherwise be vouched for with the state before the edit.
+// The file ends with the SHA-256 of the text before it: a damaged or hand-edited one (a run name with a
+// character changed would be written into the manifest as a reference) is never served.
 import { readFileSync, rmSync, statSync, type Stats } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -34,7 +36,7 @@ import { newRunId } from './run-id.js';
 import { treeFingerprint, type TreeFingerprint } from './tree-fingerprint.js';
 import type { Manifest, StepRecord } from './manifest.js';
 
-const VERSION = 1;
+const VERSION = 2;
 /** A watched directory input: its tree fingerprint (every entry's stat), not the folder's own stat. */
 const TREE = 'tree:';
 /** Files changed this close before a build started may not show it in their times (FAT rounds to 2 s). */
@@ -171,7 +173,7 @@ export function recordSettled(build: SettledBuild): boolean {
       warnings: record.warnings,
     })),
   };
-  writeFileAtomicSync(file, JSON.stringify(settled));
+  writeFileAtomicSync(file, sealed(JSON.stringify(settled)));
   return true;
 }
 
@@ -180,16 +182,40 @@ export function forgetSettled(invocation: Invocation): void {
   rmSync(settledFile(invocation), { force: true });
 }
 
-/** The settled file for this invocation; undefined when there is none (or it is unreadable, or of another version). */
-function readSettled(invocation: Invocation): SettledFile | undefined {
-  let settled: SettledFile;
+/** A settled file's JSON text with the digest of that text added as its last field. */
+function sealed(body: string): string {
+  return `${body.slice(0, -1)},"digest":"${digestOf(body)}"}`;
+}
+
+/** A settled file's text read back: its content when it is whole (its digest matches) and shaped, else why not. */
+export function parseSettled(text: string): { settled?: SettledFile; problem?: string } {
+  let value: SettledFile & { digest?: unknown };
   try {
-    settled = JSON.parse(readFileSync(settledFile(invocation), 'utf8')) as SettledFile;
+    value = JSON.parse(text) as typeof value;
+  } catch (error) {
+    return { problem: `does not parse (${(error as Error).message})` };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { problem: 'is not a JSON object' };
+  if (value.version !== VERSION) return {}; // another engine's: not used, not damage
+  const tail = `,"digest":"${String(value.digest)}"}`;
+  if (typeof value.digest !== 'string' || !text.endsWith(tail) || digestOf(`${text.slice(0, -tail.length)}}`) !== value.digest) return { problem: 'does not match its digest (edited or damaged)' };
+  const shaped =
+    typeof value.invocation === 'string' &&
+    Array.isArray(value.watched) && value.watched.every((w) => Array.isArray(w) && typeof w[0] === 'string' && typeof w[1] === 'string') &&
+    Array.isArray(value.steps) && value.steps.every((s) => typeof s === 'object' && s !== null && typeof s.instance === 'string' && typeof s.run === 'string' && Array.isArray(s.rows) && Array.isArray(s.warnings));
+  return shaped ? { settled: value } : { problem: 'is not a settled build record (invocation, watched, steps)' };
+}
+
+/** The settled file for this invocation; undefined when there is none (or it is unreadable, damaged, or of another version). */
+function readSettled(invocation: Invocation): SettledFile | undefined {
+  let text: string;
+  try {
+    text = readFileSync(settledFile(invocation), 'utf8');
   } catch {
     return undefined;
   }
-  if (settled.version !== VERSION || settled.invocation !== digestOf(invocation.text) || !Array.isArray(settled.watched) || !Array.isArray(settled.steps)) return undefined;
-  return settled;
+  const { settled } = parseSettled(text);
+  return settled && settled.invocation === digestOf(invocation.text) ? settled : undefined;
 }
 
 function stillSettled(settled: SettledFile, pipelineDir: string): boolean {

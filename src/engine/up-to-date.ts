@@ -19,12 +19,14 @@
 // they were unchanged, with file outputs, are remembered: a fresh build, a restore, a pinned capture
 // or a remote hit is checked the usual way once more first.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestBytes, DIGEST_PREFIX } from '../sdk/hash.js';
 import { sameJson, type StepRecord } from './manifest.js';
 import { resolveUnder } from './paths.js';
 import { isDigest, type Store, type StoredOutput } from './store.js';
 import { isSafeRelativePath } from './tree-walk.js';
+import { parseSettled } from './settled.js';
 
 const VERSION = 4;
 
@@ -47,6 +49,9 @@ interface MemoFile {
   readonly digest: string;
   readonly entries: Record<string, Entry>;
 }
+
+/** Settled builds' records share the memo folder (settled.ts): `settled-<digest>.json`. */
+const SETTLED_PREFIX = 'settled-';
 
 /** The memo folder of a cache folder. */
 export const memoDir = (storeRoot: string): string => join(storeRoot, 'memo');
@@ -110,6 +115,13 @@ export function memoProblems(storeRoot: string, engine: string, actionOutputs: (
   if (!existsSync(dir)) return problems;
   for (const name of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
     const path = join(dir, name);
+    if (name.startsWith(SETTLED_PREFIX)) {
+      // A settled build's record (settled.ts): whole, shaped, and every run it refers to still there.
+      const { settled, problem } = parseSettled(readFileSync(path, 'utf8'));
+      const missing = settled?.steps.find((s) => !runPresent(s.run));
+      if (problem || missing) problems.set(path, problem ?? `${missing?.instance} refers to run ${missing?.run}, whose manifest is missing or broken`);
+      continue;
+    }
     const { entries, problem } = parseMemo(readFileSync(path, 'utf8'), engine);
     if (problem) problems.set(path, problem);
     for (const [instance, entry] of Object.entries(entries ?? {})) {
@@ -135,11 +147,17 @@ const sameOutputs = (a: readonly StoredOutput[], b: readonly StoredOutput[]): bo
  * After gc: drop the entries whose action entry or run it removed (they could no longer be served,
  * and verify would name them). A memo that cannot be used is left for verify to report.
  */
-export async function pruneMemos(store: Pick<Store, 'root' | 'writeFileAtomic'>, engine: string, keep: (entry: { key: string; run: string }) => boolean): Promise<void> {
+export async function pruneMemos(store: Pick<Store, 'root' | 'writeFileAtomic'>, engine: string, keep: (entry: { key: string; run: string }) => boolean, runKept: (run: string) => boolean): Promise<void> {
   const dir = memoDir(store.root);
   if (!existsSync(dir)) return;
   for (const name of readdirSync(dir).filter((f) => f.endsWith('.json'))) {
     const path = join(dir, name);
+    if (name.startsWith(SETTLED_PREFIX)) {
+      // It watches the manifests it refers to, so it would not be served; removed so verify stays ok.
+      const { settled } = parseSettled(readFileSync(path, 'utf8'));
+      if (settled?.steps.some((s) => !runKept(s.run))) await rm(path, { force: true });
+      continue;
+    }
     const { entries } = parseMemo(readFileSync(path, 'utf8'), engine);
     if (!entries) continue;
     const kept = Object.fromEntries(Object.entries(entries).filter(([, entry]) => keep(entry)));

@@ -11,6 +11,7 @@ import { readManifest, type StepRecord } from '../../src/engine/manifest.js';
 import { acquireLock } from '../../src/engine/lock.js';
 import { collectGarbage } from '../../src/engine/maintenance.js';
 import { Store } from '../../src/engine/store.js';
+import { runCli } from '../helpers/fixture.js';
 
 const root = mkdtempSync(join(tmpdir(), 'dagrun-settled-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -36,7 +37,7 @@ steps:
       total: { path: total.csv, format: csv, columns: { v: BIGINT } }
 `;
 
-const NAMES = ['input', 'pipeline', 'code', 'packages', 'partition', 'glob', 'set', 'output', 'action', 'shared', 'lock', 'fresh', 'tree'] as const;
+const NAMES = ['input', 'pipeline', 'code', 'packages', 'partition', 'glob', 'set', 'output', 'action', 'shared', 'lock', 'fresh', 'tree', 'tampered'] as const;
 const projects = new Map<string, string>();
 
 function writeProject(dir: string): void {
@@ -285,5 +286,25 @@ describe('settled build', () => {
     writeFileSync(join(dir, 'inputs', '1', 'new.csv'), 'id,v\n99,1\n');
     expect(await settled(dir)).toBeUndefined();
     expect((await fullBuild(dir)).steps[0].status).toBe('built');
+  });
+
+  it('a settled file with one character of a run name changed is never served (its digest no longer matches); verify names it and --repair drops it', async () => {
+    const dir = projects.get('tampered') as string;
+    await settle(dir);
+    const memo = join(dir, 'cache', 'memo');
+    const name = readdirSync(memo).find((f) => f.startsWith('settled-')) as string;
+    const text = readFileSync(join(memo, name), 'utf8');
+    const at = text.indexOf('"run":"') + '"run":"'.length + 3;
+    writeFileSync(join(memo, name), `${text.slice(0, at)}${text[at] === '0' ? '1' : '0'}${text.slice(at + 1)}`);
+    expect(await settled(dir)).toBeUndefined();
+    const verify = await runCli(['verify', '--json'], dir);
+    expect(verify.code).toBe(1);
+    expect((JSON.parse(verify.stdout) as { problems: unknown[] }).problems).toEqual([{ file: `memo/${name}`, problem: 'does not match its digest (edited or damaged)' }]);
+    expect((await runCli(['verify', '--repair'], dir)).code).toBe(0);
+    expect(readdirSync(memo)).not.toContain(name);
+    // The usual build answers, right, and settles again.
+    expect(statuses((await fullBuild(dir)).steps)).toEqual(allCached);
+    expect(readManifest(join(dir, 'cache', 'runs'), 'latest').steps.every((s) => s.outputs.length === 1)).toBe(true);
+    expect((await runCli(['verify'], dir)).stdout).toMatch(/^ok: /);
   });
 });

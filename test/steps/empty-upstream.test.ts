@@ -41,7 +41,7 @@ const consumers = pipeline.order.map((name) => pipeline.steps.get(name)!).filter
 
 describe('every step that reads another step runs on empty upstream results', () => {
   it('covers the sample pipeline’s consumers', () => {
-    expect(consumers.map((s) => s.name)).toEqual(expect.arrayContaining(['predict', 'ais-capture', 'thin', 'stac-search', 'chip', 'gate', 'index', 'transit-predict', 'sar-search', 'sar-detect', 'verify-dark-fleet-sar', 'transit-reconcile', 'publish-transits']));
+    expect(consumers.map((s) => s.name)).toEqual(expect.arrayContaining(['predict', 'ais-capture', 'thin', 'stac-search', 'chip', 'gate', 'index', 'sar-search', 'sar-detect', 'verify-dark-fleet-sar', 'transit-reconcile', 'publish-transits']));
   });
 
   for (const step of consumers) {
