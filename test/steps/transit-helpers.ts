@@ -15,6 +15,21 @@ export function loadCorridors(): Corridor[] {
 
 export const t = (iso: string): number => Date.parse(iso);
 
+/** Each vessel_transits row as `imo (or dark:chokepoint) → status[/confirmed_via]`. */
+export function transitStatus(rows: readonly Record<string, unknown>[]): Record<string, string> {
+  return Object.fromEntries(rows.map((r) => [String(r.predicted_imo ?? `dark:${String(r.chokepoint_id)}`), `${String(r.status)}${r.confirmed_via ? `/${String(r.confirmed_via)}` : ''}`]));
+}
+
+/** The sample's story after its second day (2026-05-26), whether detections come from the CSV or from sar-detect. */
+export const SAMPLE_STORY_DAY2: Readonly<Record<string, string>> = {
+  '9700001': 'confirmed/ais_reappear',
+  '9700002': 'confirmed/sar_pixel',
+  '9700003': 'confirmed/combined',
+  '9700004': 'cancelled',
+  '9700007': 'predicted',
+  'dark:suez-s': 'dark_transit',
+};
+
 export interface VoyageSpec {
   mmsi: number;
   key?: string;
