@@ -65,6 +65,8 @@ const kernel: Kernel = async (ctx) => {
   const detections = await optional('detections');
   const darkEvents = await optional('dark_events');
   const sarDetections = await optional('sar_detections');
+  // transit-predict's run log: the predictor's own figures for its log row (else the lifecycle's).
+  const predictionRuns = await optional('runs');
   const withTimes = (rows: Record<string, unknown>[]) => rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v instanceof Date ? v.toISOString() : v])));
 
   const client = new pg.Client({
@@ -107,7 +109,13 @@ const kernel: Kernel = async (ctx) => {
       const status = stale ? 'stale' : 'published';
       const common = { startedAt: started, finishedAt: finished, partition } as const;
       const newPredictions = transits.filter((t) => t.status !== 'dark_transit').length;
-      await logJob(client, { ...common, source: 'populate_predicted_transits', status: changed ? 'ok' : 'unchanged', counts: { rows: newPredictions }, detail: { snapshot } });
+      const predictor = predictionRuns
+        ? {
+            counts: { rows: predictionRuns.reduce((n, r) => n + Number(r.predictions), 0) },
+            detail: { snapshot, runs: predictionRuns.length, first_run: predictionRuns[0]?.run_at ?? null, last_run: predictionRuns[predictionRuns.length - 1]?.run_at ?? null, lifecycle_rows: newPredictions },
+          }
+        : { counts: { rows: newPredictions }, detail: { snapshot } };
+      await logJob(client, { ...common, source: 'populate_predicted_transits', status: changed ? 'ok' : 'unchanged', ...predictor });
       await logJob(client, { ...common, source: 'reconcile_vessel_transits', status: changed ? 'ok' : 'unchanged', counts: transitCounts, detail: { snapshot, stale, unchanged: transitCounts.unchanged } });
       await logJob(client, { ...common, source: 'refresh_mv_chokepoint_transits_weekly', status: 'ok', counts: { rows: weeklyRows } });
       if (detections) {

@@ -2,6 +2,7 @@
 // change pipeline.yaml and run `dagrun types` again.
 import type { Kernel } from '../../src/sdk/kernel-api.js';
 import { outputColumns as sarDetectOutputColumns, type OutputRows as sarDetectOutputRows } from '../sar-detect/sar-detect.dagrun.js';
+import { outputColumns as transitPredictOutputColumns, type OutputRows as transitPredictOutputRows } from '../transit-predict/transit-predict.dagrun.js';
 import { outputColumns as transitReconcileOutputColumns, type OutputRows as transitReconcileOutputRows } from '../transit-reconcile/transit-reconcile.dagrun.js';
 import { outputColumns as verifyDarkFleetSarOutputColumns, type OutputRows as verifyDarkFleetSarOutputRows } from '../verify-dark-fleet-sar/verify-dark-fleet-sar.dagrun.js';
 
@@ -20,6 +21,7 @@ export interface InputRows {
   detections: sarDetectOutputRows["detections"];
   dark_events: verifyDarkFleetSarOutputRows["dark_events"];
   sar_detections: verifyDarkFleetSarOutputRows["sar_detections"];
+  runs: transitPredictOutputRows["runs"];
 }
 
 /** Each table input's columns (DuckDB types): what this step reads, for checks and queries. */
@@ -28,4 +30,5 @@ export const inputColumns = {
   "detections": sarDetectOutputColumns["detections"],
   "dark_events": verifyDarkFleetSarOutputColumns["dark_events"],
   "sar_detections": verifyDarkFleetSarOutputColumns["sar_detections"],
+  "runs": transitPredictOutputColumns["runs"],
 } as const;

@@ -241,7 +241,8 @@ describe('the SAR side in the store', () => {
     const sar = await sarChain('2026-05-26');
     const url = db.urlFor('postgres', undefined, 'sar');
     await superuser((c) => c.query('CREATE DATABASE sar'));
-    const inputs = { transits: `file:${day2}`, detections: `file:${sar.detections}`, dark_events: `file:${sar.dark_events}`, sar_detections: `file:${sar.sar_detections}` };
+    const predicted = await execStep({ pipeline, step: 'transit-predict', partition: { date: '2026-05-26' }, outDir: join(work, 'predict') });
+    const inputs = { transits: `file:${day2}`, detections: `file:${sar.detections}`, dark_events: `file:${sar.dark_events}`, sar_detections: `file:${sar.sar_detections}`, runs: `file:${predicted.outputs.runs}` };
     const run = async () => {
       process.env.DATABASE_URL = url;
       try {
@@ -266,6 +267,11 @@ describe('the SAR side in the store', () => {
       { source: 'monitor_corridor_sar', status: 'ok', rows_in: 2, rows_inserted: 0 },
       { source: 'verify_dark_fleet_sar', status: 'unchanged', rows_in: 1, rows_inserted: 0 },
     ]);
+    // The predictor's row counts its own predictions over its 24 replayed runs.
+    const predictor = await withClient(url, async (c) => (await c.query("SELECT rows_in, detail FROM public.ingestion_logs WHERE source = 'populate_predicted_transits' ORDER BY id LIMIT 1")).rows[0]);
+    expect(predictor.rows_in).toBe(predicted.metrics.predictions);
+    expect(predictor.rows_in).toBeGreaterThan(0);
+    expect(predictor.detail).toMatchObject({ runs: 24, first_run: '2026-05-26T01:00:00.000Z', last_run: '2026-05-27T00:00:00.000Z' });
   });
 });
 
