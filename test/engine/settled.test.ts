@@ -280,6 +280,7 @@ describe('settled build', () => {
     sneakyEdit(join(dir, 'inputs', '2', 'part-5.csv'), '5,35', '5,36');
     expect(await settled(dir)).toBeUndefined();
     expect((await fullBuild(dir)).steps[0].status).toBe('built');
+    expect(await settled(dir)).toBeUndefined(); // a file in the tree changed less than 2 s before that build
     await new Promise((r) => setTimeout(r, 2100));
     await fullBuild(dir);
     expect(await settled(dir)).toBeDefined();
