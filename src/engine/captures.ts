@@ -17,7 +17,8 @@ import { dirname, join } from 'node:path';
 import { DIGEST_PREFIX, canonicalJson, digestBytes, digestFile, digestJson, shortDigest } from '../sdk/hash.js';
 import { UserError } from '../sdk/errors.js';
 import { writeFileAtomic } from '../sdk/atomic-write.js';
-import type { Store, StoredOutput } from './store.js';
+import { isDigest, type Store, type StoredOutput } from './store.js';
+import { isSafeRelativePath } from './tree-walk.js';
 
 export interface CaptureRecord {
   readonly key: string;
@@ -39,6 +40,38 @@ export interface CaptureRecord {
 }
 
 const BUNDLE_FORMAT = 'dagrun-captures/1';
+
+/**
+ * What is wrong with a capture record read from a file (an imported bundle, cache/captures/), or
+ * undefined: its shape, each output's name, kind, digest and a path that stays inside out/, and when
+ * the step is known, the outputs it declares (a record naming another step's output path would
+ * overwrite that output when served).
+ */
+export function captureProblem(value: unknown, expected?: readonly { readonly name: string; readonly path: string; readonly kind: string }[]): string | undefined {
+  const r = value as Partial<CaptureRecord> | null;
+  if (typeof r !== 'object' || r === null || Array.isArray(r)) return 'is not a JSON object';
+  if (!isDigest(r.key) || typeof r.step !== 'string' || typeof r.instance !== 'string' || typeof r.captured_at !== 'string') return 'lacks its key, step, instance or time';
+  if (typeof r.partition !== 'object' || r.partition === null || !Object.values(r.partition).every((v) => typeof v === 'string')) return 'has a partition that is not a map of names to values';
+  if (!Array.isArray(r.sources) || typeof r.params !== 'object' || r.params === null) return 'lacks its sources or params';
+  if (typeof r.metrics !== 'object' || r.metrics === null || !Array.isArray(r.warnings) || !r.warnings.every((w) => typeof w === 'string')) return 'lacks its metrics or warnings';
+  if (!Array.isArray(r.outputs)) return 'has no outputs list';
+  const names = new Set<string>();
+  for (const output of r.outputs as Partial<StoredOutput>[]) {
+    if (typeof output !== 'object' || output === null || typeof output.name !== 'string' || names.has(output.name)) return 'lists an output without a name, or one twice';
+    names.add(output.name);
+    if (!isSafeRelativePath(output.path) || (output.kind !== 'file' && output.kind !== 'tree')) return `output ${output.name} has an unsafe path ${JSON.stringify(output.path)} or an unknown kind`;
+    if (!isDigest(output.digest) || !Number.isSafeInteger(output.bytes)) return `output ${output.name} has a malformed digest or size`;
+  }
+  if (expected) {
+    if (r.outputs.length !== expected.length) return `lists ${r.outputs.length} outputs, the step declares ${expected.length}`;
+    for (const want of expected) {
+      const got = (r.outputs as StoredOutput[]).find((o) => o.name === want.name);
+      if (!got) return `lacks output ${want.name}`;
+      if (got.path !== want.path || got.kind !== want.kind) return `has output ${want.name} at ${JSON.stringify(got.path)} (${got.kind}); the step writes it at ${JSON.stringify(want.path)} (${want.kind})`;
+    }
+  }
+  return undefined;
+}
 
 /** The digest of a capture record as data (its canonical JSON): equal records, equal digests, wherever stored. */
 export function captureDigest(record: CaptureRecord): string {
@@ -144,6 +177,11 @@ export class Captures {
   async check(): Promise<{ instance: string; key: string; problem: string }[]> {
     const problems: { instance: string; key: string; problem: string }[] = [];
     for (const record of this.list()) {
+      const shape = captureProblem(record);
+      if (shape) {
+        problems.push({ instance: String(record.instance), key: String(record.key), problem: `its record ${shape}` });
+        continue;
+      }
       try {
         for (const { digest } of await this.objectsOf(record)) {
           const path = this.store.objectPath(digest);
@@ -200,7 +238,11 @@ export class Captures {
         const target = this.store.objectPath(digest);
         if (!existsSync(target)) await writeFileAtomic(target, data);
       }
-      // All or nothing: a conflict anywhere refuses the file before any record is written.
+      // All or nothing: a malformed record or a conflict anywhere refuses the file before any record is written.
+      for (const [index, record] of header.captures.entries()) {
+        const problem = captureProblem(record);
+        if (problem) throw new UserError('CLI', `${shown}: capture ${index + 1} (${typeof record.instance === 'string' ? record.instance : '?'}) ${problem}; nothing imported`);
+      }
       for (const record of header.captures) this.conflict(record);
       for (const record of header.captures) await this.adopt(record);
       return { captures: header.captures, objects: header.objects.length, bytes };

@@ -3,14 +3,14 @@
 import { readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
-import { describeError, isUserError, type UserError } from '../sdk/errors.js';
+import { describeError, isUserError, UserError } from '../sdk/errors.js';
 import { canonicalJson, digestBytes, digestJson } from '../sdk/hash.js';
 import { relativiser } from '../sdk/project-paths.js';
 import { outputPath, semanticSchema, type Pipeline } from './pipeline.js';
 import { CorruptObject, type ActionResult, type Store, type StoredOutput } from './store.js';
 import { NotStarted, StoppedWhileRunning, type StopWhy } from './stopping.js';
 import { codeDigest, type CodeDigest, type PackageCache } from './code-digest.js';
-import type { CaptureRecord, Captures } from './captures.js';
+import { captureProblem, type CaptureRecord, type Captures } from './captures.js';
 import type { Executor } from './executors/types.js';
 import { materialize } from './executors/local.js';
 import { ENGINE_VERSION, resolveUnder } from './paths.js';
@@ -197,6 +197,9 @@ export async function runInstance(ctx: BuildContext, instance: Instance, depReco
       };
       const pinned = async (): Promise<ActionResult | undefined> => store.readAction(key) ?? (options.dryRun ? undefined : (await cache.lookup(key, expectedOutputs(shared, instance), { onProgress })).action);
       const capture = captures.read(captureKey) ?? (await pulled()) ?? (await adoptPinnedAction(captures, await pinned(), captureKey, instance, inputs, keyParams, code.digest, packages));
+      // A record from a file (an imported bundle, edited by hand) is checked against what the step writes before anything is materialised.
+      const problem = capture && captureProblem(capture, expectedOutputs(shared, instance));
+      if (problem) throw new UserError('BAD_INPUT', `capture ${instance.id} (cache/captures/${captureKey.slice('sha256:'.length)}.json) ${problem}; \`dagrun build --refresh ${step.name}\` records it again`);
       if (capture) {
         try {
           const restored = { files: 0 };

@@ -127,4 +127,40 @@ describe('durable captures', () => {
     expect(verify.stdout).toContain(`capture ${capture.instance}`);
     expect(verify.stdout).toContain('is missing');
   });
+
+  it('a capture record naming another output path, or lacking its warnings, is refused on import and never served from cache/captures', async () => {
+    const a = fixture();
+    const b = fixture();
+    await a.run();
+    expect((await runCli(['captures', 'export', 'listen.captures', L26], a.dir)).code).toBe(0);
+    const bytes = readFileSync(join(a.dir, 'listen.captures'));
+    const newline = bytes.indexOf(10);
+    const header = JSON.parse(bytes.subarray(0, newline).toString('utf8')) as { captures: { outputs: { name: string; path: string }[]; warnings?: unknown }[] };
+    const rewrite = (edit: (record: (typeof header.captures)[0]) => void, name: string): void => {
+      const copy = JSON.parse(JSON.stringify(header)) as typeof header;
+      edit(copy.captures[0]);
+      writeFileSync(join(b.dir, name), Buffer.concat([Buffer.from(JSON.stringify(copy)), bytes.subarray(newline)]));
+    };
+    // Another step's output (count writes counted/2026-05-26.parquet): served, it would overwrite that.
+    rewrite((r) => (r.outputs.find((o) => o.name === 'heard') as { path: string }).path = 'counted/2026-05-26.parquet', 'elsewhere.captures');
+    rewrite((r) => delete r.warnings, 'no-warnings.captures');
+    rewrite((r) => (r.outputs.find((o) => o.name === 'heard') as { path: string }).path = '../../escaped.parquet', 'escaping.captures');
+    const refused = async (name: string) => {
+      const result = await runCli(['captures', 'import', name], b.dir);
+      expect(result.code).toBe(2);
+      return result.stderr.trim();
+    };
+    expect(await refused('no-warnings.captures')).toBe(`dagrun: no-warnings.captures: capture 1 (${L26}) lacks its metrics or warnings; nothing imported`);
+    expect(await refused('escaping.captures')).toBe(`dagrun: escaping.captures: capture 1 (${L26}) output heard has an unsafe path "../../escaped.parquet" or an unknown kind; nothing imported`);
+    expect(existsSync(join(b.dir, 'cache', 'captures')) ? readdirSync(join(b.dir, 'cache', 'captures')).filter((f) => f.endsWith('.json')) : []).toEqual([]);
+    // Shaped, so a bundle (which knows no pipeline) carries it; the build checks it against the step.
+    expect((await runCli(['captures', 'import', 'elsewhere.captures'], b.dir)).code).toBe(0);
+    const built = await b.run();
+    const listen = built.manifest.steps.find((s) => s.instance === L26);
+    expect(listen?.status).toBe('failed');
+    expect(listen?.error).toContain(`capture ${L26} (cache/captures/`);
+    expect(listen?.error).toContain('has output heard at "counted/2026-05-26.parquet" (file); the step writes it at "heard/2026-05-26/heard.parquet" (file); `dagrun build --refresh listen` records it again');
+    expect(existsSync(join(b.dir, 'out', 'counted', '2026-05-26.parquet'))).toBe(false);
+    expect(statuses(built.manifest)[L25]).toBe('built');
+  });
 });
