@@ -5,7 +5,8 @@
 // so CPU-seconds and peak RSS are whole-process figures. Then dagrun once more over HTTP range
 // requests from a 127.0.0.1 server, for bytes read per chip against the bytes of the tiles touched.
 // `--quick`: a 2745×2745 scene and 25 ships. `--jobs=N` (default 2), `--rounds=N` (default 2).
-// `--no-http`: skip the HTTP run.
+// `--no-http`: skip the HTTP run. `--zstd`: afterwards one round of each side writing ZSTD tiles, printed
+// as a second JSON line (compression zstd; DEFLATE stays the step's default).
 // The scene is generated once into bench/.work/ (git-ignored) and reused. dagrun runs compiled
 // (dist/, rebuilt first when a source is newer), as the `dagrun` CLI does. Ends with one JSON line.
 import { spawnSync } from 'node:child_process';
@@ -35,6 +36,7 @@ const jobs = count('jobs', 2);
 const rounds = count('rounds', 2);
 const compression = 'deflate';
 const withHttp = !process.argv.includes('--no-http');
+const withZstd = process.argv.includes('--zstd');
 const SIZE = quick ? 2745 : 10980;
 const SHIPS = quick ? 25 : 100;
 const ORIGIN = { x: 600_000, y: 5_700_000 };
@@ -253,3 +255,34 @@ const figures = {
   cpus: cpus().length,
 };
 console.log(JSON.stringify(figures));
+
+if (withZstd) {
+  // The same chips with ZSTD tiles on both sides (GDAL's default ZSTD_LEVEL 9 on both), one round each.
+  const zstdTasks = join(work, 'tasks-zstd.json');
+  writeFileSync(zstdTasks, JSON.stringify({ tasks, params: { ...params, compression: 'zstd' } }));
+  rmSync(dagrunOut, { recursive: true, force: true });
+  const dagrunZstd = runSide(process.execPath, [join(root, 'dist', 'scripts', 'chip-bench-side.js'), zstdTasks, dagrunOut, String(jobs)]);
+  rmSync(rasterioOut, { recursive: true, force: true });
+  const rasterioZstd = runSide(PYTHON, [join(here, 'chip_rasterio.py'), 'cut', tasksPath, rasterioOut, String(jobs), 'zstd']);
+  const zstdCompared = spawnSync(PYTHON, [join(here, 'chip_rasterio.py'), 'compare', tasksPath, dagrunOut, rasterioOut], { encoding: 'utf8' });
+  if (zstdCompared.status !== 0) throw new Error(`compare (zstd) failed:\n${zstdCompared.stderr}`);
+  console.log(
+    JSON.stringify({
+      bench: 'chip',
+      chips: SHIPS,
+      jobs,
+      compression: 'zstd',
+      rounds: 1,
+      dagrun_chips_ok: dagrunZstd.chips,
+      dagrun_cpu_s: round(dagrunZstd.cpu_s),
+      rasterio_cpu_s: round(rasterioZstd.cpu_s),
+      cpu_ratio: round(dagrunZstd.cpu_s / rasterioZstd.cpu_s, 3),
+      dagrun_peak_rss_mb: dagrunZstd.peak_rss_mb,
+      rasterio_peak_rss_mb: rasterioZstd.peak_rss_mb,
+      dagrun_tif_bytes: tifBytes(dagrunOut),
+      rasterio_tif_bytes: tifBytes(rasterioOut),
+      ...(JSON.parse(zstdCompared.stdout.trim().split('\n').pop() ?? '{}') as Record<string, number>),
+      load_average_1m: round(loadavg()[0]),
+    }),
+  );
+}

@@ -1,12 +1,12 @@
 // The GeoTIFF writer: read back by geotiff.js and by GDAL (gdalinfo / gdal_translate), COG layout, determinism.
-import { describe, expect, it, beforeAll } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { describe, expect, it, beforeAll, vi } from 'vitest';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { fromArrayBuffer } from 'geotiff';
-import { writeGeoTiff, type GeoTiffSpec, type SampleType } from '../lib/geo/geotiff-writer.js';
+import { loadZstd, writeGeoTiff, type GeoTiffSpec, type SampleType } from '../lib/geo/geotiff-writer.js';
 import { seededRandom } from '../src/sdk/random.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'geotiff-writer-'));
@@ -178,5 +178,44 @@ describe('geotiff-writer read back by GDAL', () => {
       const values = type === 'uint16' ? new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2) : new Uint8Array(bytes);
       expect(Array.from(values)).toEqual(Array.from(data[0]));
     }
+  });
+});
+
+describe('geotiff-writer with ZSTD (an option; DEFLATE stays the default)', () => {
+  it('GDAL and rasterio read float32 (predictor 3, overviews, odd size) and uint8/uint16 (predictor 2) back exactly', async () => {
+    await loadZstd();
+    for (const type of ['float32', 'uint16', 'uint8'] as const) {
+      const data = bandsOf(type, 301, 157, type === 'uint8' ? 1 : 2, 17);
+      const spec: GeoTiffSpec = { width: 301, height: 157, bands: data, sampleType: type, epsg: 32630, transform, nodata: 0, tileSize: 128, overviews: 1, compression: 'zstd' };
+      const bytes = writeGeoTiff(spec);
+      expect(bytes.equals(writeGeoTiff(spec)), 'deterministic').toBe(true);
+      expect(bytes.equals(writeGeoTiff({ ...spec, compression: undefined }))).toBe(false);
+      const file = join(dir, `zstd-${type}.tif`);
+      writeFileSync(file, bytes);
+      const info = JSON.parse(execFileSync('gdalinfo', ['-json', file], { encoding: 'utf8' }));
+      expect(info.metadata.IMAGE_STRUCTURE.COMPRESSION).toBe('ZSTD');
+      const raw = join(dir, `zstd-${type}.bin`);
+      execFileSync('gdal_translate', ['-q', '-of', 'ENVI', '-co', 'INTERLEAVE=BSQ', file, raw]);
+      const gdal = readFileSync(raw);
+      const expected = data.flatMap((band) => Array.from(band));
+      const typed = { float32: Float32Array, uint16: Uint16Array, uint8: Uint8Array }[type];
+      expect(Array.from(new typed(gdal.buffer, gdal.byteOffset, gdal.byteLength / typed.BYTES_PER_ELEMENT))).toEqual(expected);
+      // rasterio (Debian python3-rasterio) through its own GDAL: the same values, and the overview level.
+      const script = 'import sys, rasterio\nwith rasterio.open(sys.argv[1]) as r:\n  sys.stdout.buffer.write(r.read().tobytes())\n  print(r.compression.name, r.overviews(1), file=sys.stderr)';
+      const run = spawnSync('/usr/bin/python3', ['-c', script, file], { maxBuffer: 64 << 20 });
+      expect(run.status, run.stderr.toString()).toBe(0);
+      expect(run.stderr.toString().trim()).toBe('zstd [2]');
+      expect(Array.from(new typed(run.stdout.buffer, run.stdout.byteOffset, run.stdout.byteLength / typed.BYTES_PER_ELEMENT))).toEqual(expected);
+    }
+  });
+
+  it('refuses zstd before loadZstd() in a fresh module, and an unknown compression', async () => {
+    const spec: GeoTiffSpec = { width: 16, height: 16, bands: [new Uint8Array(256)], sampleType: 'uint8', epsg: 32630, transform };
+    expect(() => writeGeoTiff({ ...spec, compression: 'lzw' as never })).toThrow(/compression "lzw" is not one of deflate, zstd/);
+    vi.resetModules();
+    const fresh = await import('../lib/geo/geotiff-writer.js');
+    expect(() => fresh.writeGeoTiff({ ...spec, compression: 'zstd' })).toThrow(/call loadZstd\(\) once before writing/);
+    await fresh.loadZstd();
+    expect(fresh.writeGeoTiff({ ...spec, compression: 'zstd' }).length).toBeGreaterThan(0);
   });
 });

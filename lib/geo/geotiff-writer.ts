@@ -1,12 +1,24 @@
-// A small GeoTIFF writer for what the pipeline writes: tiled, deflate-compressed (node:zlib), uint8 /
+// A small GeoTIFF writer for what the pipeline writes: tiled, deflate-compressed (node:zlib; ZSTD as an
+// option, WebAssembly zstd: Node 20's zlib has none), uint8 /
 // uint16 / float32, pixel-interleaved bands, GeoKeys (EPSG), ModelPixelScale + ModelTiepoint and
 // GDAL_NODATA, laid out as a Cloud Optimized GeoTIFF: every IFD first (full resolution, then
 // overviews), then the tile data (smallest overview first, full resolution last), so a reader gets
 // the whole header from the first bytes. geotiff.js only writes stripped, uncompressed files.
 import { constants, deflateSync } from 'node:zlib';
+import zstd from '@bokuweb/zstd-wasm';
 
 export type SampleType = 'uint8' | 'uint16' | 'float32';
 export type DeflateStrategy = 'default' | 'rle';
+export type TiffCompression = 'deflate' | 'zstd';
+/** TIFF Compression tag values: 8 Adobe DEFLATE, 50000 ZSTD (GDAL's, read by GDAL ≥ 2.3 and rasterio). */
+const COMPRESSION_TAG: Record<TiffCompression, number> = { deflate: 8, zstd: 50000 };
+
+let zstdLoaded = false;
+/** ZSTD is WebAssembly, compiled asynchronously: await this once before writing `compression: 'zstd'`. */
+export async function loadZstd(): Promise<void> {
+  if (!zstdLoaded) await zstd.init();
+  zstdLoaded = true;
+}
 const ZLIB_STRATEGY: Record<DeflateStrategy, number> = { default: constants.Z_DEFAULT_STRATEGY, rle: constants.Z_RLE };
 
 export interface GeoTransform {
@@ -33,7 +45,9 @@ export interface GeoTiffSpec {
   nodata?: number;
   /** Tile edge in pixels, a multiple of 16 (TIFF rule). Default 256. */
   tileSize?: number;
-  /** zlib level, default 6. Fixed, so the same pixels always give the same bytes. */
+  /** DEFLATE (default: every TIFF reader has it) or ZSTD (GDAL and rasterio read it; loadZstd() first). */
+  compression?: TiffCompression;
+  /** Compression level: zlib's default 6, zstd's 9 (GDAL's ZSTD_LEVEL default). Fixed, so the same pixels always give the same bytes. */
   level?: number;
   /**
    * zlib strategy, default `default`. `rle` looks for repeats of the previous byte only: on
@@ -106,8 +120,8 @@ export function writeGeoTiff(spec: GeoTiffSpec): Buffer {
 
   const usePredictor = spec.predictor ?? true;
   const predictor = !usePredictor ? 1 : spec.sampleType === 'float32' ? 3 : 2;
-  const zlib = { level: spec.level ?? 6, strategy: ZLIB_STRATEGY[spec.strategy ?? 'default'] };
-  const tilesPerLevel = levels.map((level) => encodeTiles(level, spec.sampleType, tileSize, predictor, zlib));
+  const compress = tileCompressor(spec);
+  const tilesPerLevel = levels.map((level) => encodeTiles(level, spec.sampleType, tileSize, predictor, compress));
 
   // IFD entries per level, with tile offsets still unknown (their size is known, which is all layout needs).
   const ifdEntries = levels.map((level, index) => entriesFor(spec, level, index, tileSize, predictor, tilesPerLevel[index].length));
@@ -152,6 +166,8 @@ function validate(spec: GeoTiffSpec): void {
     if (band.length !== spec.width * spec.height) throw new Error(`band ${i + 1} has ${band.length} values, expected ${spec.width * spec.height}`);
   });
   if (!(spec.transform.pixelWidth > 0) || !(spec.transform.pixelHeight > 0)) throw new Error('pixel sizes must be positive');
+  if (spec.compression !== undefined && !Object.hasOwn(COMPRESSION_TAG, spec.compression)) throw new Error(`compression ${JSON.stringify(spec.compression)} is not one of ${Object.keys(COMPRESSION_TAG).join(', ')}`);
+  if (spec.compression === 'zstd' && !zstdLoaded) throw new Error('compression zstd: call loadZstd() once before writing');
   if (spec.strategy !== undefined && !Object.hasOwn(ZLIB_STRATEGY, spec.strategy)) throw new Error(`deflate strategy ${JSON.stringify(spec.strategy)} is not one of ${Object.keys(ZLIB_STRATEGY).join(', ')}`);
 }
 
@@ -165,7 +181,7 @@ function entriesFor(spec: GeoTiffSpec, level: Level, index: number, tileSize: nu
     { tag: TAG.ImageWidth, type: TYPE.LONG, values: [level.width] },
     { tag: TAG.ImageLength, type: TYPE.LONG, values: [level.height] },
     { tag: TAG.BitsPerSample, type: TYPE.SHORT, values: Array(samples).fill(bits) },
-    { tag: TAG.Compression, type: TYPE.SHORT, values: [8] },
+    { tag: TAG.Compression, type: TYPE.SHORT, values: [COMPRESSION_TAG[spec.compression ?? 'deflate']] },
     { tag: TAG.Photometric, type: TYPE.SHORT, values: [1] },
     { tag: TAG.SamplesPerPixel, type: TYPE.SHORT, values: [samples] },
     { tag: TAG.PlanarConfiguration, type: TYPE.SHORT, values: [1] },
@@ -269,20 +285,30 @@ function writeValues(out: Buffer, at: number, entry: Entry): void {
   });
 }
 
-interface ZlibChoice {
-  level: number;
-  strategy: number;
+/** Compresses one tile; `raw` is reused for the next tile, so the result must not alias it. */
+type TileCompressor = (raw: Buffer) => Buffer;
+
+function tileCompressor(spec: GeoTiffSpec): TileCompressor {
+  if (spec.compression === 'zstd') {
+    const level = spec.level ?? 9;
+    // The result is copied out of the WebAssembly memory the next call reuses.
+    return (raw) => Buffer.from(zstd.compress(raw, level));
+  }
+  const zlib = { level: spec.level ?? 6, strategy: ZLIB_STRATEGY[spec.strategy ?? 'default'] };
+  // One output chunk big enough for any tile (deflate's worst case is a few bytes per 16 KiB over
+  // the input): no concatenation of 16 KiB pieces.
+  return (raw) => deflateSync(raw, { ...zlib, chunkSize: raw.length + (raw.length >> 10) + 1024 });
 }
 
-/** Cut a level into padded tiles (pixel-interleaved), apply the predictor, deflate each tile. */
-function encodeTiles(level: Level, sampleType: SampleType, tileSize: number, predictor: number, zlib: ZlibChoice): Buffer[] {
-  if (!LITTLE_ENDIAN_HOST) return encodeTilesPortable(level, sampleType, tileSize, predictor, zlib);
+/** Cut a level into padded tiles (pixel-interleaved), apply the predictor, compress each tile. */
+function encodeTiles(level: Level, sampleType: SampleType, tileSize: number, predictor: number, compress: TileCompressor): Buffer[] {
+  if (!LITTLE_ENDIAN_HOST) return encodeTilesPortable(level, sampleType, tileSize, predictor, compress);
   const samples = level.bands.length;
   const rowValues = tileSize * samples;
   const rowBytes = rowValues * BYTES[sampleType];
   const tilesAcross = Math.ceil(level.width / tileSize);
   const tilesDown = Math.ceil(level.height / tileSize);
-  // One tile buffer, reused across tiles and calls: deflateSync is done with it before the next tile is cut.
+  // One tile buffer, reused across tiles and calls: compress() is done with it before the next tile is cut.
   const raw = tileBuffer(tileSize * rowBytes);
   const typed = viewOf(raw, sampleType);
   // Predictor 3 reads each float's bits once and writes its four bytes straight into the byte planes.
@@ -319,9 +345,7 @@ function encodeTiles(level: Level, sampleType: SampleType, tileSize: number, pre
         // Predictor 2 over the whole row, padding included (what the portable path does).
         if (predictor === 2) for (let i = target + rowValues - 1; i >= target + samples; i--) typed[i] -= typed[i - samples];
       }
-      // One output chunk big enough for any tile (deflate's worst case is a few bytes per 16 KiB over
-      // the input): no concatenation of 16 KiB pieces.
-      tiles.push(deflateSync(raw, { ...zlib, chunkSize: raw.length + (raw.length >> 10) + 1024 }));
+      tiles.push(compress(raw));
     }
   }
   return tiles;
@@ -336,7 +360,7 @@ function tileBuffer(bytes: number): Buffer {
 }
 
 /** The same tiles through DataView, for big-endian hosts (TIFF here is little-endian). */
-function encodeTilesPortable(level: Level, sampleType: SampleType, tileSize: number, predictor: number, zlib: ZlibChoice): Buffer[] {
+function encodeTilesPortable(level: Level, sampleType: SampleType, tileSize: number, predictor: number, compress: TileCompressor): Buffer[] {
   const samples = level.bands.length;
   const bytesPerSample = BYTES[sampleType];
   const tilesAcross = Math.ceil(level.width / tileSize);
@@ -364,7 +388,7 @@ function encodeTilesPortable(level: Level, sampleType: SampleType, tileSize: num
       }
       if (predictor === 2) applyHorizontalPredictor(raw, tileSize, samples, bytesPerSample);
       else if (predictor === 3) applyFloatingPointPredictor(raw, tileSize, samples, bytesPerSample);
-      tiles.push(deflateSync(raw, zlib));
+      tiles.push(compress(raw));
     }
   }
   return tiles;

@@ -10,6 +10,7 @@ export interface Params {
   include_swir: boolean;
   bands: string[] | null;
   tensors: "none" | "npz";
+  compression: "deflate" | "zstd";
   split_fractions: { train: number; val: number; test: number };
   jobs: number;
   max_failed_fraction: number;

@@ -2,6 +2,7 @@
 // with stac-search's reader, every sample ship inside the scene gets an ok chip, the ship is the
 // bright target at the chip centre, and the table passes the engine's schema check.
 import { describe, expect, it, beforeAll } from 'vitest';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,6 +62,25 @@ describe('chip on the sample scene through execStep', () => {
       expect(String(row.path)).toMatch(new RegExp(`^chips/${DATE}/(train|val|test)/${row.mmsi}/${row.chip_id}_${time}\\.tif$`));
       // these matches have no scene_href column (as tables written before it existed): the chip has none
       expect(row.scene_href).toBeNull();
+    }
+  });
+
+  it('compression zstd (on two threads): GDAL reads ZSTD tiles with exactly the pixels of the default DEFLATE chips', async () => {
+    const zstd = await execStep({ pipeline: join(PROJECT_ROOT, 'pipeline.yaml'), step: 'chip', inputs: { matches: `file:${join(root, 'matches.parquet')}` }, partition: { date: DATE }, params: { jobs: 2, compression: 'zstd' }, outDir: join(root, 'out-zstd') });
+    const rows = await readTable(zstd.outputs.chips);
+    expect(rows).toHaveLength(matches.length);
+    for (const row of rows.slice(0, 2)) {
+      for (const path of [String(row.path), String(row.scl_path)]) {
+        const relative = path.slice(`chips/${DATE}/`.length);
+        const [withZstd, withDeflate] = [zstd.outputs.chips_dir, result.outputs.chips_dir].map((dir) => join(dir, relative));
+        const compression = (file: string) => JSON.parse(execFileSync('gdalinfo', ['-json', file], { encoding: 'utf8' })).metadata.IMAGE_STRUCTURE.COMPRESSION;
+        expect([compression(withZstd), compression(withDeflate)]).toEqual(['ZSTD', 'DEFLATE']);
+        const pixels = (file: string) => {
+          execFileSync('gdal_translate', ['-q', '-of', 'ENVI', file, `${file}.bin`]);
+          return readFileSync(`${file}.bin`);
+        };
+        expect(pixels(withZstd).equals(pixels(withDeflate)), relative).toBe(true);
+      }
     }
   });
 
