@@ -2,7 +2,7 @@
 // them in dependency order. Each instance computes its action key from what it consumes; a hit is
 // materialised from the store, a miss runs the step. Independent instances run concurrently
 // (`--jobs`), a failure skips only its dependents, and every run writes a lineage manifest.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { UserError } from '../sdk/errors.js';
@@ -284,6 +284,7 @@ function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOpt
   }
   const sources = new Set<string>([pipeline.file, join(pipeline.dir, 'package.json'), join(pipeline.dir, 'package-lock.json'), ...files.paths]);
   const products = new Set<string>();
+  const outputs = new Map<string, string>();
   const steps = new Set<string>();
   for (const [i, record] of records.entries()) {
     if ((record.status !== 'built' && record.status !== 'cached') || record.source || !record.cache_key) return undefined;
@@ -293,14 +294,23 @@ function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOpt
       for (const file of record.code_files ?? []) sources.add(resolve(pipeline.dir, file));
       for (const output of pipeline.steps.get(record.step)?.outputs ?? []) if (output.schemaFile) sources.add(output.schemaFile);
     }
-    for (const output of record.outputs) products.add(resolveUnder(pipeline.outputRoot, output.path));
+    for (const output of record.outputs) {
+      const path = resolveUnder(pipeline.outputRoot, output.path);
+      products.add(path);
+      outputs.set(path, output.digest);
+    }
     products.add(store.actionPath(record.cache_key));
     products.add(join(store.runsDir, `${written[i].unchanged_since ?? runId}.json`));
   }
   // Where each package version was read from, and each place Node looked first and found nothing.
   for (const folder of packages.keys()) sources.add(join(folder, 'package.json'));
   for (const [key, template] of Object.entries(pipeline.discovered ?? {})) discoverPartitions(pipeline.dir, template, key, (path) => sources.add(path));
-  return { sources, products, trees };
+  // The stat cache holds each output's stat as the build wrote or checked it: any later edit shows.
+  const outputsIntact = (): boolean => [...outputs].every(([path, digest]) => {
+    const info = statSync(path, { bigint: true, throwIfNoEntry: false });
+    return info !== undefined && store.knownDigest(path, info)?.digest === digest;
+  });
+  return { sources, products, trees, outputsIntact };
 }
 
 /**

@@ -117,6 +117,12 @@ export interface SettledDependencies {
   readonly products: Iterable<string>;
   /** Directory inputs, each with the stat fingerprint the build took of it. */
   readonly trees: ReadonlyMap<string, TreeFingerprint>;
+  /**
+   * Whether each output in out/ still holds what the build recorded (asked after the products are
+   * fingerprinted): an output edited after its step finished, while the build went on, would otherwise
+   * be vouched for as it is now.
+   */
+  readonly outputsIntact: () => boolean;
 }
 
 export interface SettledBuild {
@@ -158,6 +164,10 @@ export function recordSettled(build: SettledBuild): boolean {
     watched.set(`${path}${sep}`, `${TREE}${tree.fingerprint}`);
   }
   for (const path of build.dependencies.products) watched.set(path, fingerprint(path));
+  if (!build.dependencies.outputsIntact()) {
+    forgetSettled(build.invocation);
+    return false;
+  }
   const settled: SettledFile = {
     version: VERSION,
     invocation: digestOf(build.invocation.text),

@@ -1,0 +1,85 @@
+// The settled build (src/engine/settled.ts) attacked: each test makes a change a full build would see
+// and expects the settled answer to step aside — or hands it a damaged settled file and expects it to
+// be ignored without a trace.
+import { describe, expect, it } from 'vitest';
+import { mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { serveSettled, settledInvocation } from '../../src/engine/settled.js';
+import { build } from '../../src/engine/runner.js';
+import { CLI_OPTIONS } from '../../src/engine/cli-options.js';
+import { buildableFixtures } from '../helpers/build-fixture.js';
+
+const fixture = buildableFixtures();
+
+/** A build as the CLI asks it (recording the settled answer), with `onRecord` seeing each instance as it finishes. */
+function cliBuild(dir: string, onRecord?: (instance: string) => void) {
+  const argv = ['build', '--pipeline', join(dir, 'pipeline.yaml')];
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true, options: CLI_OPTIONS });
+  return build({ pipelineFile: join(dir, 'pipeline.yaml'), settle: settledInvocation(values, positionals, process.cwd(), process.env), onRecord: onRecord && ((record) => onRecord(record.instance)) });
+}
+
+async function settled(dir: string): Promise<string | undefined> {
+  let out = '';
+  const sink = { write: (chunk: string) => ((out += chunk), true) } as unknown as NodeJS.WritableStream;
+  const code = await serveSettled(['build', '--pipeline', join(dir, 'pipeline.yaml')], sink);
+  if (code === undefined) expect(out).toBe('');
+  return code === undefined ? undefined : out;
+}
+
+/** Every file of the fixture aged past the racy window, so the next build may vouch for it. */
+function age(dir: string): void {
+  const old = Math.floor(Date.now() / 1000) - 60;
+  const visit = (path: string): void => {
+    for (const entry of readdirSync(path, { withFileTypes: true })) {
+      const full = join(path, entry.name);
+      if (entry.isDirectory()) visit(full);
+      else utimesSync(full, old, old);
+    }
+  };
+  visit(dir);
+}
+
+const wait = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe('settled build, attacked', () => {
+  it('an output in out/ edited while the build still ran is not vouched for: the full build restores it', async () => {
+    const { dir } = fixture('basic');
+    age(dir);
+    await wait(2100);
+    await cliBuild(dir);
+    await wait(2100);
+    const output = join(dir, 'out', 'numbers', '2024-01-01.parquet');
+    const original = readFileSync(output);
+    // The first date's output is edited as soon as its instance is done, long before the build ends.
+    const again = await cliBuild(dir, (instance) => {
+      if (instance === 'make[date=2024-01-01]') writeFileSync(output, 'edited while the build ran\n');
+    });
+    expect(again.ok).toBe(true);
+    expect(await settled(dir)).toBeUndefined();
+    const full = await cliBuild(dir);
+    expect(full.manifest.steps.find((s) => s.instance === 'make[date=2024-01-01]')?.restored_files).toBe(1);
+    expect(readFileSync(output)).toEqual(original);
+  });
+
+  it('a helper module a kernel imports indirectly (lib/, then a sibling file), edited with its size and mtime put back, is seen', async () => {
+    const { dir } = fixture('basic');
+    mkdirSync(join(dir, 'lib'));
+    writeFileSync(join(dir, 'lib', 'offset.ts'), 'export const OFFSET = 1;\n');
+    writeFileSync(join(dir, 'steps', 'make', 'rows.ts'), "import { OFFSET } from '../../lib/offset.js';\nexport const shift = (v: number): number => v + OFFSET;\n");
+    const kernel = join(dir, 'steps', 'make', 'kernel.ts');
+    writeFileSync(kernel, `import { shift } from './rows.js';\n${readFileSync(kernel, 'utf8').replace('value: base + i', 'value: shift(base) + i')}`);
+    age(dir);
+    await wait(2100);
+    await cliBuild(dir);
+    await cliBuild(dir);
+    expect(await settled(dir)).toBeDefined();
+    const helper = join(dir, 'lib', 'offset.ts');
+    const seen = statSync(helper);
+    writeFileSync(helper, 'export const OFFSET = 7;\n');
+    utimesSync(helper, seen.atime, seen.mtime);
+    expect(await settled(dir)).toBeUndefined();
+    const after = await cliBuild(dir);
+    expect(after.manifest.steps.filter((s) => s.step === 'make').map((s) => s.status)).toEqual(['built', 'built', 'built']);
+  });
+});
