@@ -116,12 +116,19 @@ export class FileInputs {
    * What this build's file inputs depended on (settled.ts): each file stat'd (absent ones too), each
    * glob's matches and the folders it listed, and apart the directories digested as trees.
    */
-  watched(): { paths: string[]; trees: string[] } {
+  watched(): { paths: string[]; trees: string[]; found: string[] } {
     const paths: string[] = [...this.listed];
     const trees: string[] = [];
-    for (const [location, info] of this.stats) (info?.isDirectory() ? trees : paths).push(location);
-    for (const matches of this.globs.values()) paths.push(...matches);
-    return { paths, trees };
+    const found: string[] = [];
+    for (const [location, info] of this.stats) {
+      (info?.isDirectory() ? trees : paths).push(location);
+      if (info) found.push(location);
+    }
+    for (const matches of this.globs.values()) {
+      paths.push(...matches);
+      found.push(...matches);
+    }
+    return { paths, trees, found };
   }
 
   /** A location as the pipeline folder names it; path.relative per instance was measurable at 365 partitions. */

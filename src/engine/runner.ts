@@ -283,6 +283,7 @@ function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOpt
     trees.set(dir, tree);
   }
   const sources = new Set<string>([pipeline.file, join(pipeline.dir, 'package.json'), join(pipeline.dir, 'package-lock.json'), ...files.paths]);
+  const read = new Set<string>([pipeline.file, ...files.found]);
   const products = new Set<string>();
   const outputs = new Map<string, string>();
   const steps = new Set<string>();
@@ -291,8 +292,8 @@ function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOpt
     if (record.outputs.some((o) => o.kind !== 'file') || record.inputs.some((input) => input.from === undefined && !input.source.startsWith('file:'))) return undefined;
     if (!steps.has(record.step)) {
       steps.add(record.step);
-      for (const file of record.code_files ?? []) sources.add(resolve(pipeline.dir, file));
-      for (const output of pipeline.steps.get(record.step)?.outputs ?? []) if (output.schemaFile) sources.add(output.schemaFile);
+      for (const file of record.code_files ?? []) read.add(resolve(pipeline.dir, file));
+      for (const output of pipeline.steps.get(record.step)?.outputs ?? []) if (output.schemaFile) read.add(output.schemaFile);
     }
     for (const output of record.outputs) {
       const path = resolveUnder(pipeline.outputRoot, output.path);
@@ -302,6 +303,7 @@ function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOpt
     products.add(store.actionPath(record.cache_key));
     products.add(join(store.runsDir, `${written[i].unchanged_since ?? runId}.json`));
   }
+  for (const path of read) sources.add(path);
   // Where each package version was read from, and each place Node looked first and found nothing.
   for (const folder of packages.keys()) sources.add(join(folder, 'package.json'));
   for (const [key, template] of Object.entries(pipeline.discovered ?? {})) discoverPartitions(pipeline.dir, template, key, (path) => sources.add(path));
@@ -310,7 +312,7 @@ function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOpt
     const info = statSync(path, { bigint: true, throwIfNoEntry: false });
     return info !== undefined && store.knownDigest(path, info)?.digest === digest;
   });
-  return { sources, products, trees, outputsIntact };
+  return { sources, read, products, trees, outputsIntact };
 }
 
 /**

@@ -111,8 +111,10 @@ function fingerprintOf(info: Stats | undefined): string {
 
 /** What a build that ended well depended on, by role: only `sources` are checked for edits made while it ran. */
 export interface SettledDependencies {
-  /** Files and folders the build read (pipeline, code, inputs, listed folders, package.json files). */
+  /** Files and folders the build read or looked for (pipeline, code, inputs, listed folders, package.json files). */
   readonly sources: Iterable<string>;
+  /** The sources the build found and read (not merely looked for): absent at its end means removed while it ran. */
+  readonly read: ReadonlySet<string>;
   /** Files the build itself wrote or vouches for (outputs in out/, action entries, manifests). */
   readonly products: Iterable<string>;
   /** Directory inputs, each with the stat fingerprint the build took of it. */
@@ -150,7 +152,8 @@ export function recordSettled(build: SettledBuild): boolean {
   for (const path of [ENGINE_FILE, ...build.dependencies.sources]) {
     if (watched.has(path)) continue;
     const info = statSync(path, { throwIfNoEntry: false });
-    if (info && info.ctimeMs >= limit) {
+    // A file the build read and that is absent now was removed while it ran.
+    if ((info && info.ctimeMs >= limit) || (!info && build.dependencies.read.has(path))) {
       forgetSettled(build.invocation);
       return false;
     }
@@ -281,8 +284,9 @@ export async function serveSettled(argv: readonly string[], out: NodeJS.Writable
       steps: settled.steps.map((s) => ({ step: s.step, instance: s.instance, partition: s.partition, status: 'cached', reason: settled.reason, reasons: unchanged, duration_ms: 0, unchanged_since: s.run }) as unknown as StepRecord),
     };
     manifestFile = join(invocation.cacheDir, 'runs', `${runId}.json`);
-    writeFileAtomicSync(manifestFile, `${JSON.stringify(manifest)}\n`);
+    // The lines first: nothing is written unless all of the answer can be.
     const lines = settled.steps.map((s) => formatRecord({ status: 'cached', instance: s.instance, outputs: s.rows.map(([name, rows]) => ({ name, rows })), warnings: s.warnings } as unknown as StepRecord));
+    writeFileAtomicSync(manifestFile, `${JSON.stringify(manifest)}\n`);
     lines.push(`run ${runId}: 0 built, ${settled.steps.length} cached, 0 failed — manifest ${relative(cwd, manifestFile).split(sep).join('/') || '.'}`);
     out.write(`${lines.join('\n')}\n`);
   } catch {

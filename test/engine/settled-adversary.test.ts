@@ -2,7 +2,7 @@
 // and expects the settled answer to step aside — or hands it a damaged settled file and expects it to
 // be ignored without a trace.
 import { describe, expect, it } from 'vitest';
-import { mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { serveSettled, settledInvocation } from '../../src/engine/settled.js';
@@ -81,5 +81,56 @@ describe('settled build, attacked', () => {
     expect(await settled(dir)).toBeUndefined();
     const after = await cliBuild(dir);
     expect(after.manifest.steps.filter((s) => s.step === 'make').map((s) => s.status)).toEqual(['built', 'built', 'built']);
+  });
+
+  it('a damaged or hand-edited settled file is ignored: no crash, no manifest written, the usual build answers', async () => {
+    const { dir } = fixture('basic');
+    age(dir);
+    await wait(2100);
+    await cliBuild(dir);
+    await cliBuild(dir);
+    expect(await settled(dir)).toBeDefined();
+    const memo = join(dir, 'cache', 'memo');
+    const [name] = readdirSync(memo).filter((f) => f.startsWith('settled-'));
+    const file = join(memo, name);
+    const good = readFileSync(file, 'utf8');
+    const parsed = JSON.parse(good) as { watched: [string, string][]; steps: Record<string, unknown>[] };
+    const engine = parsed.watched.find(([path]) => path.endsWith('settled.js')) as [string, string];
+    const runs = (): string[] => readdirSync(join(dir, 'cache', 'runs')).sort();
+    const before = runs();
+    const hostile: Record<string, string> = {
+      truncated: good.slice(0, good.length >> 1),
+      null: 'null',
+      number: '42',
+      'rows not a list': JSON.stringify({ ...parsed, steps: parsed.steps.map((s, i) => (i === 0 ? { ...s, rows: 'many' } : s)) }),
+      'watched entry not a pair': JSON.stringify({ ...parsed, watched: [...parsed.watched, [7]] }),
+      'run outside the runs folder': JSON.stringify({ ...parsed, steps: parsed.steps.map((s) => ({ ...s, run: '../../../../elsewhere' })) }),
+      'a run the file does not watch': JSON.stringify({ ...parsed, steps: parsed.steps.map((s) => ({ ...s, run: '20200101T000000000Z-abcdef' })) }),
+      'nothing watched but the engine': JSON.stringify({ ...parsed, watched: [engine] }),
+    };
+    for (const [what, text] of Object.entries(hostile)) {
+      writeFileSync(file, text);
+      expect(await settled(dir), what).toBeUndefined();
+      expect(runs(), what).toEqual(before);
+    }
+    writeFileSync(file, good);
+    expect(await settled(dir)).toBeDefined();
+  });
+
+  it('an input deleted while the build ran is not vouched for as absent: the full build says it is missing', async () => {
+    for (const victim of ['data/seed.csv']) {
+      const { dir } = fixture('basic');
+      age(dir);
+      await wait(2100);
+      await cliBuild(dir);
+      let removed = false;
+      const again = await cliBuild(dir, () => {
+        if (!removed) rmSync(join(dir, victim));
+        removed = true;
+      });
+      expect(again.ok, victim).toBe(true);
+      expect(await settled(dir), victim).toBeUndefined();
+      await expect(cliBuild(dir), victim).rejects.toThrow(/does not exist/);
+    }
   });
 });
