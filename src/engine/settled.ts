@@ -23,7 +23,7 @@
 // The file ends with the SHA-256 of the text before it: a damaged or hand-edited one (a run name with a
 // character changed would be written into the manifest as a reference) is never served.
 import { readFileSync, rmSync, statSync, type Stats } from 'node:fs';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -31,7 +31,7 @@ import { writeFileAtomicSync } from '../sdk/atomic-write.js';
 import { CLI_OPTIONS, findPipelineFile } from './cli-options.js';
 import { formatRecord } from './cli-format.js';
 import { acquireLock } from './lock.js';
-import { ENGINE_VERSION } from './paths.js';
+import { ENGINE_ROOT, ENGINE_VERSION } from './paths.js';
 import { newRunId } from './run-id.js';
 import { treeFingerprint, type TreeFingerprint } from './tree-fingerprint.js';
 import type { Manifest, StepRecord } from './manifest.js';
@@ -43,6 +43,25 @@ const TREE = 'tree:';
 const RACY_MS = 2000;
 /** This module's own file: a rebuilt engine (same version, new code) is another engine. */
 const ENGINE_FILE = fileURLToPath(import.meta.url);
+/** Prefix of a watched path inside the engine's own package when that lies outside the project (a global install). */
+const ENGINE_PREFIX = 'dagrun:';
+
+/**
+ * How a watched path is stored: relative to the project, or to the engine's package when it lies
+ * outside the project — a `../../usr/lib/…` walk would spell out the machine's folders.
+ */
+function watchedName(path: string, pipelineDir: string): string {
+  const inProject = relative(pipelineDir, path);
+  const inEngine = relative(ENGINE_ROOT, path);
+  const outside = (rel: string): boolean => rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel);
+  const name = outside(inProject) && !outside(inEngine) ? `${ENGINE_PREFIX}${inEngine}` : inProject;
+  return name.split(sep).join('/');
+}
+
+/** The file a stored watched name stands for. */
+function watchedPath(name: string, pipelineDir: string): string {
+  return name.startsWith(ENGINE_PREFIX) ? resolve(ENGINE_ROOT, name.slice(ENGINE_PREFIX.length)) : resolve(pipelineDir, name);
+}
 
 export interface Invocation {
   /** What the build was asked, as one string (it names machine folders: only its digest is stored). */
@@ -174,7 +193,7 @@ export function recordSettled(build: SettledBuild): boolean {
   const settled: SettledFile = {
     version: VERSION,
     invocation: digestOf(build.invocation.text),
-    watched: [...watched].map(([path, stat]) => [relative(pipelineDir, path).split(sep).join('/'), stat] as const),
+    watched: [...watched].map(([path, stat]) => [watchedName(path, pipelineDir), stat] as const),
     head: { $schema: manifest.$schema, pipeline: manifest.pipeline, options: manifest.options, duckdb: manifest.versions.duckdb },
     reason: build.unchangedReason,
     steps: manifest.steps.map((record, i) => ({
@@ -232,10 +251,11 @@ function readSettled(invocation: Invocation): SettledFile | undefined {
 }
 
 function stillSettled(settled: SettledFile, pipelineDir: string): boolean {
-  const engine = relative(pipelineDir, ENGINE_FILE).split(sep).join('/');
-  if (!settled.watched.some(([path]) => path === engine)) return false;
-  for (const [path, stat] of settled.watched) {
-    const now = stat.startsWith(TREE) ? `${TREE}${treeFingerprint(resolve(pipelineDir, path)).fingerprint}` : fingerprint(resolve(pipelineDir, path));
+  const engine = watchedName(ENGINE_FILE, pipelineDir);
+  if (!settled.watched.some(([name]) => name === engine)) return false;
+  for (const [name, stat] of settled.watched) {
+    const path = watchedPath(name, pipelineDir);
+    const now = stat.startsWith(TREE) ? `${TREE}${treeFingerprint(path).fingerprint}` : fingerprint(path);
     if (now !== stat) return false;
   }
   return true;

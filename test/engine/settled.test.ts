@@ -37,7 +37,7 @@ steps:
       total: { path: total.csv, format: csv, columns: { v: BIGINT } }
 `;
 
-const NAMES = ['input', 'pipeline', 'code', 'packages', 'partition', 'glob', 'set', 'output', 'action', 'shared', 'lock', 'fresh', 'tree', 'tampered'] as const;
+const NAMES = ['input', 'pipeline', 'code', 'packages', 'partition', 'glob', 'set', 'output', 'action', 'shared', 'lock', 'fresh', 'tree', 'tampered', 'portable'] as const;
 const projects = new Map<string, string>();
 
 function writeProject(dir: string): void {
@@ -287,6 +287,19 @@ describe('settled build', () => {
     writeFileSync(join(dir, 'inputs', '1', 'new.csv'), 'id,v\n99,1\n');
     expect(await settled(dir)).toBeUndefined();
     expect((await fullBuild(dir)).steps[0].status).toBe('built');
+  });
+
+  it('a settled file names no folder of the machine: the engine outside the project is named from its own package, never by a ../ walk', async () => {
+    const dir = projects.get('portable') as string;
+    await settle(dir);
+    const memo = join(dir, 'cache', 'memo');
+    const text = readFileSync(join(memo, readdirSync(memo).find((f) => f.startsWith('settled-')) as string), 'utf8');
+    const names = (JSON.parse(text) as { watched: [string, string][] }).watched.map(([name]) => name);
+    expect(names.some((name) => name.startsWith('dagrun:'))).toBe(true);
+    for (const name of names) expect(name).not.toMatch(/^(\.\.|\/)|\/\.\.\//);
+    expect(text).not.toContain(dir);
+    expect(text).not.toContain(process.cwd());
+    expect(await settled(dir)).toBeDefined();
   });
 
   it('a settled file with one character of a run name changed is never served (its digest no longer matches); verify names it and --repair drops it', async () => {
