@@ -1,7 +1,7 @@
 // Partition templates: `{date}` (any declared partition key) and the date parts `{yyyy}`, `{mm}`,
 // `{dd}` of a YYYY-MM-DD value, in file paths, globs and remote URIs. Expansion is one pure function
 // (remote inputs use it on URIs); discovery (`from_files`) runs the same template backwards.
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync, type Dirent } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { entryKind } from './store.js';
 import { WalkProblem } from './tree-walk.js';
@@ -151,13 +151,8 @@ export function globFiles(pattern: string, visit?: (dir: string) => void): strin
     if (index === rest.length) return;
     const segment = rest[index];
     const last = index === rest.length - 1;
-    visit?.(dir);
-    let entries;
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
+    const entries = listVisited(dir, visit);
+    if (!entries) return;
     if (segment === '**') {
       // Zero directories, then one more level with `**` still to apply.
       walk(dir, index + 1);
@@ -177,6 +172,16 @@ export function globFiles(pattern: string, visit?: (dir: string) => void): strin
   if (rest.length === 0) return [];
   descend(base, 0);
   return [...found].sort();
+}
+
+/** A folder's entries, after telling `visit` its listing was consulted; undefined when it cannot be listed (absent counts too). */
+function listVisited(dir: string, visit: ((path: string) => void) | undefined): Dirent[] | undefined {
+  visit?.(dir);
+  try {
+    return readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return undefined;
+  }
 }
 
 // ---------- discovery ----------
@@ -208,13 +213,8 @@ export function discoverPartitions(root: string, template: string, key: string, 
       return;
     }
     const matcher = segmentMatcher(segment, key);
-    visit?.(dir);
-    let entries;
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
+    const entries = listVisited(dir, visit);
+    if (!entries) return;
     for (const entry of entries) {
       if (entry.name.startsWith('.') || entry.name.endsWith('.tmp')) continue;
       const match = matcher.exec(entry.name);
