@@ -6,17 +6,22 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { build } from '../../src/engine/runner.js';
 import { isUserError } from '../../src/sdk/errors.js';
+import { writeDailyProject, type DailyProject } from '../helpers/daily-project.js';
 
 const dirs: string[] = [];
 afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-function project(pipeline: string, files: Record<string, string>): string {
+/** The project one level down, so "outside it" is a folder of this test too. */
+function projectDir(): string {
   const root = mkdtempSync(join(tmpdir(), 'dagrun-late-'));
   dirs.push(root);
-  // The project one level down, so "outside it" is a folder of this test too.
-  const dir = join(root, 'project');
+  return join(root, 'project');
+}
+
+function project(pipeline: string, files: Record<string, string>): string {
+  const dir = projectDir();
   for (const [path, text] of Object.entries({ 'pipeline.yaml': pipeline, ...files })) {
     mkdirSync(join(dir, path, '..'), { recursive: true });
     writeFileSync(join(dir, path), text);
@@ -25,20 +30,19 @@ function project(pipeline: string, files: Record<string, string>): string {
 }
 
 describe('discovered partitions', () => {
-  const PIPELINE = `pipeline: discovered
-partitions:
-  date: { from_files: "inputs/day{date}.csv" }
-steps:
-  copy:
-    sql: steps/copy.sql
-    partition: date
-    inputs:
-      raw: { from: "file:inputs/day{date}.csv", columns: { id: BIGINT, v: BIGINT } }
-    outputs:
-      copied: { path: "{date}/copied.csv", format: csv, columns: { id: BIGINT, v: BIGINT } }
-`;
+  // A date of ".." would put its output at out/../copied.csv: the folder holding out/.
+  const DISCOVERED: DailyProject = {
+    name: 'discovered',
+    days: ['1'],
+    rows: () => ['1,2'],
+    partition: { fromFiles: 'inputs/day{date}.csv' },
+    input: { file: 'inputs/day{date}.csv' },
+    copied: '{date}/copied.csv',
+    sum: false,
+  };
   it('a file whose name gives ".." (inputs/day...csv) is not a partition, whether the pipeline is parsed or read from its memo', async () => {
-    const dir = project(PIPELINE, { 'inputs/day1.csv': 'id,v\n1,2\n', 'steps/copy.sql': 'CREATE TABLE copied AS SELECT id, v FROM raw;\n' });
+    const dir = projectDir();
+    writeDailyProject(dir, DISCOVERED);
     const run = () => build({ pipelineFile: join(dir, 'pipeline.yaml') });
     expect((await run()).ok).toBe(true); // writes the pipeline memo
     writeFileSync(join(dir, 'inputs', 'day...csv'), 'id,v\n9,9\n');

@@ -12,43 +12,24 @@ import { acquireLock } from '../../src/engine/lock.js';
 import { collectGarbage } from '../../src/engine/maintenance.js';
 import { Store } from '../../src/engine/store.js';
 import { runCli } from '../helpers/fixture.js';
+import { writeDailyProject } from '../helpers/daily-project.js';
 
 const root = mkdtempSync(join(tmpdir(), 'dagrun-settled-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-const PIPELINE = (factor = 1): string => `pipeline: settled
-partitions:
-  date: { from_files: "raw/{date}/" }
-steps:
-  copy:
-    sql: steps/copy.sql
-    partition: date
-    params:
-      factor: { type: integer, default: ${factor} }
-    inputs:
-      raw: { from: "file:raw/{date}/*.csv", columns: { id: BIGINT, v: BIGINT } }
-    outputs:
-      copied: { path: "copied/{date}.csv", format: csv, columns: { id: BIGINT, v: BIGINT } }
-  sum:
-    sql: steps/sum.sql
-    inputs:
-      copied: copy.copied
-    outputs:
-      total: { path: total.csv, format: csv, columns: { v: BIGINT } }
-`;
 
 const NAMES = ['input', 'pipeline', 'code', 'packages', 'partition', 'glob', 'set', 'output', 'action', 'shared', 'lock', 'fresh', 'tree', 'tampered', 'portable'] as const;
 const projects = new Map<string, string>();
 
 function writeProject(dir: string): void {
-  for (const [i, day] of ['2026-01-01', '2026-01-02'].entries()) {
-    mkdirSync(join(dir, 'raw', day), { recursive: true });
-    writeFileSync(join(dir, 'raw', day, 'a.csv'), `id,v\n1,${i + 1}\n2,${i + 10}\n`);
-  }
-  mkdirSync(join(dir, 'steps'), { recursive: true });
-  writeFileSync(join(dir, 'steps', 'copy.sql'), 'CREATE TABLE copied AS SELECT id, v * $factor AS v FROM raw;\n');
-  writeFileSync(join(dir, 'steps', 'sum.sql'), 'CREATE TABLE total AS SELECT sum(v)::BIGINT AS v FROM copied;\n');
-  writeFileSync(join(dir, 'pipeline.yaml'), PIPELINE());
+  // Discovered dates, each a folder read through a glob (a file added to it is an input too).
+  writeDailyProject(dir, {
+    name: 'settled',
+    days: ['2026-01-01', '2026-01-02'],
+    partition: { fromFiles: 'raw/{date}/' },
+    input: { file: 'raw/{date}/a.csv', read: 'raw/{date}/*.csv' },
+    copyValue: 'v * $factor',
+    copyParams: { factor: '{ type: integer, default: 1 }' },
+  });
   // Whole seconds: utimes puts back exactly what a Date holds, so a "same mtime" edit really has the same mtime.
   const whole = Math.floor(Date.now() / 1000) - 60;
   for (const file of ['pipeline.yaml', 'steps/copy.sql', 'steps/sum.sql', 'raw/2026-01-01/a.csv', 'raw/2026-01-02/a.csv']) utimesSync(join(dir, file), whole, whole);

@@ -1,7 +1,7 @@
 // The up-to-date memo (src/engine/up-to-date.ts) may only ever answer what the full check would:
 // each test changes one thing the memo could overlook and compares the build with what it must be.
 import { afterEach, describe, expect, it } from 'vitest';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { build, type BuildOptions } from '../../src/engine/runner.js';
@@ -10,42 +10,25 @@ import { collectGarbage } from '../../src/engine/maintenance.js';
 import { Store } from '../../src/engine/store.js';
 import { UpToDateMemo } from '../../src/engine/up-to-date.js';
 import { ENGINE_VERSION } from '../../src/engine/paths.js';
+import { dailyPipeline, writeDailyProject, type DailyProject } from '../helpers/daily-project.js';
 
 const dirs: string[] = [];
 afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-const PIPELINE = (sql = 'CREATE TABLE copied AS SELECT id, v FROM raw;', threads = 1): string => `pipeline: memo
-partitions:
-  date: { values: ["d1", "d2", "d3"] }
-steps:
-  copy:
-    sql: steps/copy.sql
-    partition: date
-    params:
-      threads: { type: integer, minimum: 1, default: ${threads}, x-execution-only: true }
-    inputs:
-      raw: { from: "file:inputs/{date}.csv", columns: { id: BIGINT, v: BIGINT } }
-    outputs:
-      copied: { path: "copied/{date}.csv", format: csv, columns: { id: BIGINT, v: BIGINT } }
-  sum:
-    sql: steps/sum.sql
-    inputs:
-      copied: copy.copied
-    outputs:
-      total: { path: total.csv, format: csv, columns: { v: BIGINT } }
-`;
+/** copy's execution-only threads param: a changed default must not change any key. */
+const memoProject = (threads = 1): DailyProject => ({
+  name: 'memo',
+  days: ['d1', 'd2', 'd3'],
+  partition: 'values',
+  copyParams: { threads: `{ type: integer, minimum: 1, default: ${threads}, x-execution-only: true }` },
+});
 
 function project(): string {
   const dir = mkdtempSync(join(tmpdir(), 'dagrun-memo-'));
   dirs.push(dir);
-  mkdirSync(join(dir, 'inputs'));
-  mkdirSync(join(dir, 'steps'));
-  for (const [i, day] of ['d1', 'd2', 'd3'].entries()) writeFileSync(join(dir, 'inputs', `${day}.csv`), `id,v\n1,${i + 1}\n2,${i + 10}\n`);
-  writeFileSync(join(dir, 'steps', 'copy.sql'), 'CREATE TABLE copied AS SELECT id, v FROM raw;\n');
-  writeFileSync(join(dir, 'steps', 'sum.sql'), 'CREATE TABLE total AS SELECT sum(v)::BIGINT AS v FROM copied;\n');
-  writeFileSync(join(dir, 'pipeline.yaml'), PIPELINE());
+  writeDailyProject(dir, memoProject());
   return dir;
 }
 
@@ -154,7 +137,7 @@ describe('up-to-date memo', () => {
     expect(Object.values(statuses((await run(dir)).manifest.steps)).filter((s) => s === 'built')).toHaveLength(3);
     await run(dir);
     // Not in the key, but in the record: the manifest must show the new value.
-    writeFileSync(join(dir, 'pipeline.yaml'), PIPELINE(undefined, 3));
+    writeFileSync(join(dir, 'pipeline.yaml'), dailyPipeline(memoProject(3)));
     const withThreads = await run(dir);
     expect(statuses(withThreads.manifest.steps)).toEqual(allCached);
     expect(withThreads.manifest.steps.filter((s) => s.step === 'copy').map((s) => s.params.threads)).toEqual([3, 3, 3]);

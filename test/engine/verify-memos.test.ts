@@ -10,6 +10,7 @@ import { build } from '../../src/engine/runner.js';
 import type { StepRecord } from '../../src/engine/manifest.js';
 import { digestBytes } from '../../src/sdk/hash.js';
 import { copyFixture, removeFixture, runCli } from '../helpers/fixture.js';
+import { writeDailyProject } from '../helpers/daily-project.js';
 import { startNginx, type Nginx } from '../helpers/servers.js';
 
 const dirs: string[] = [];
@@ -17,34 +18,10 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-const PIPELINE = `pipeline: memo
-partitions:
-  date: { values: ["d1", "d2"] }
-steps:
-  copy:
-    sql: steps/copy.sql
-    partition: date
-    inputs:
-      raw: { from: "file:inputs/{date}.csv", columns: { id: BIGINT, v: BIGINT } }
-    outputs:
-      copied: { path: "copied/{date}.csv", format: csv, columns: { id: BIGINT, v: BIGINT } }
-  sum:
-    sql: steps/sum.sql
-    inputs:
-      copied: copy.copied
-    outputs:
-      total: { path: total.csv, format: csv, columns: { v: BIGINT } }
-`;
-
 function project(): string {
   const dir = mkdtempSync(join(tmpdir(), 'dagrun-vmemo-'));
   dirs.push(dir);
-  mkdirSync(join(dir, 'inputs'));
-  mkdirSync(join(dir, 'steps'));
-  for (const [i, day] of ['d1', 'd2'].entries()) writeFileSync(join(dir, 'inputs', `${day}.csv`), `id,v\n1,${i + 1}\n2,${i + 10}\n`);
-  writeFileSync(join(dir, 'steps', 'copy.sql'), 'CREATE TABLE copied AS SELECT id, v * 2 AS v FROM raw;\n');
-  writeFileSync(join(dir, 'steps', 'sum.sql'), 'CREATE TABLE total AS SELECT sum(v)::BIGINT AS v FROM copied;\n');
-  writeFileSync(join(dir, 'pipeline.yaml'), PIPELINE);
+  writeDailyProject(dir, { name: 'memo', days: ['d1', 'd2'], partition: 'values', copyValue: 'v * 2' });
   return dir;
 }
 
