@@ -332,6 +332,6 @@ function entryMismatch(expected: readonly ExpectedOutput[], action: ActionResult
 }
 
 /** A record's reasons: the structured form, and the sentence rendered from it in one place. */
-function because(...reasons: Reason[]): { reason: string; reasons: Reason[] } {
+export function because(...reasons: Reason[]): { reason: string; reasons: Reason[] } {
   return { reason: describeReasons(reasons), reasons };
 }

@@ -20,7 +20,7 @@ import { describeReason } from './events/reasons.js';
 import type { DagrunEvent, EventSink, FailReason, Reason, RerunReason, RunCounts, SkipReason } from './events/types.js';
 import { instanceId, leftOutFanIns, selectInstances, type Instance } from './instances.js';
 import { FileInputs, checkFileInputs } from './inputs.js';
-import { runInstance, STOPPED_WHILE_RUNNING, type LastSeen } from './run-instance.js';
+import { because, runInstance, STOPPED_WHILE_RUNNING, type LastSeen } from './run-instance.js';
 import { Semaphore } from './semaphore.js';
 import { openCache, type Cache, type CacheReport } from './cache/tiered.js';
 import { resolveRemoteSettings } from './cache/config.js';
@@ -29,7 +29,7 @@ import { relativiser } from '../sdk/project-paths.js';
 import { Captures } from './captures.js';
 import { UpToDateMemo } from './up-to-date.js';
 import { newRunId } from './run-id.js';
-import { forgetSettled, recordSettled, type Invocation, type SettledDependencies } from './settled.js';
+import { forgetSettled, recordSettled, settledChanges, treeKey, type Invocation, type SettledDependencies } from './settled.js';
 import { discoverPartitions } from './templates.js';
 import type { PackageCache } from './code-digest.js';
 import type { TreeFingerprint } from './tree-fingerprint.js';
@@ -158,13 +158,27 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const memo = options.dryRun || remoteSettings || distributed ? undefined : new UpToDateMemo(store, pipeline.file, pipeline.outputRoot, ENGINE_VERSION);
     const context = { pipeline, store, params, options, runId, emit, lastSeen, outputsOf, semaphore, executor, cache, fileInputs, newPartition, captures: new Captures(store), packages: new Map(), stepDigests: new Map(), memo, stopped: () => stop };
     const promises = new Map<string, Promise<StepRecord>>();
+    // What the last settled build of this command line still vouches for (settled.ts): when only some
+    // instances' own files changed, the others are their memo entries, served without a look.
+    const vouched = memo && options.settle ? settledChanges(options.settle) : undefined;
+    const carried = new Set<string>();
+    const carry = (instance: Instance): StepRecord | undefined => {
+      const vouch = vouched?.untouched.get(instance.id);
+      if (!vouch || stop || lastSeen[instance.id]?.key !== vouch.key || !instance.deps.every((dep) => carried.has(dep.id))) return undefined;
+      const remembered = memo?.carry(instance.id, vouch.key, vouch.run);
+      if (!remembered) return undefined;
+      carried.add(instance.id);
+      outputsOf.set(instance.id, [...remembered.outputs]);
+      const { outputs, metrics, warnings, ...head } = remembered;
+      return { ...head, status: 'cached', ...because({ kind: 'unchanged' }), outputs: [...outputs], metrics, warnings: [...warnings], duration_ms: 0 };
+    };
 
     const process_ = (instance: Instance): Promise<StepRecord> => {
       let promise = promises.get(instance.id);
       if (!promise) {
         promise = (async () => {
           const depRecords = await Promise.all(instance.deps.map(process_));
-          const record = await runInstance(context, instance, depRecords);
+          const record = carry(instance) ?? (await runInstance(context, instance, depRecords));
           // A full disk stays full: start nothing more.
           if (record.status === 'failed' && isDiskFull(record.error)) stop ??= 'disk-full';
           records.set(instance.id, record);
@@ -237,7 +251,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       if (lastSeenNow !== lastSeenText) await store.writeFileAtomic(lastSeenFile, lastSeenNow);
       await store.saveStatCache();
       if (options.settle) {
-        const dependencies = !stop && ok && !remoteSettings && !distributed && staleFanIn.length === 0 ? settledDependencies(pipeline, store, options, manifest.steps, written, runId, fileInputs, context.packages) : undefined;
+        const dependencies = !stop && ok && !remoteSettings && !distributed && staleFanIn.length === 0 ? settledDependencies(pipeline, store, options, instances, manifest.steps, written, runId, fileInputs, context.packages) : undefined;
         // A build that cannot be answered again from its records leaves no settled answer behind for its command line.
         if (dependencies) recordSettled({ invocation: options.settle, pipelineDir: pipeline.dir, startedMs: started.getTime(), manifest, written, dependencies, unchangedReason: describeReason({ kind: 'unchanged' }) });
         else forgetSettled(options.settle);
@@ -272,7 +286,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
  * Everything a build's result depended on, for the settled path (settled.ts); undefined when it cannot
  * be answered from its records: a source step (live data), a remote input, a directory output, --refresh/--force, rebound inputs, a schedule, a fan-in the partition filter left out.
  */
-function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOptions, records: readonly StepRecord[], written: readonly StepRecord[], runId: string, fileInputs: FileInputs, packages: PackageCache): SettledDependencies | undefined {
+function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOptions, instances: readonly Instance[], records: readonly StepRecord[], written: readonly StepRecord[], runId: string, fileInputs: FileInputs, packages: PackageCache): SettledDependencies | undefined {
   if (options.refresh?.length || options.force?.length || options.bind || options.admitPartitionValues || options.schedule) return undefined;
   if (leftOutFanIns(pipeline, options).length > 0) return undefined;
   const files = fileInputs.watched();
@@ -287,6 +301,8 @@ function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOpt
   const products = new Set<string>();
   const outputs = new Map<string, string>();
   const steps = new Set<string>();
+  const owned = new Map<string, string[]>();
+  const byId = new Map(instances.map((instance) => [instance.id, instance]));
   for (const [i, record] of records.entries()) {
     if ((record.status !== 'built' && record.status !== 'cached') || record.source || !record.cache_key) return undefined;
     if (record.outputs.some((o) => o.kind !== 'file') || record.inputs.some((input) => input.from === undefined && !input.source.startsWith('file:'))) return undefined;
@@ -295,13 +311,41 @@ function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOpt
       for (const file of record.code_files ?? []) read.add(resolve(pipeline.dir, file));
       for (const output of pipeline.steps.get(record.step)?.outputs ?? []) if (output.schemaFile) read.add(output.schemaFile);
     }
+    // What is this instance's own: a change to it leaves the other instances vouched for (settled.ts).
+    const own: string[] = [];
+    const instance = byId.get(record.instance) as Instance;
+    for (const input of instance.step.inputs) {
+      if (input.kind !== 'file') continue;
+      const { location, matches } = fileInputs.locate(instance.step, input, instance.partition);
+      if (matches) {
+        for (const file of matches) sources.add(file), read.add(file), own.push(file);
+        continue;
+      }
+      // An instance served without a look stat'd none of its files: the settled file must watch them all the same.
+      const info = fileInputs.stat(location);
+      if (info?.isDirectory()) {
+        const tree = store.inputTreeFingerprint(location);
+        if (!tree) return undefined;
+        trees.set(location, tree);
+        own.push(treeKey(location));
+      } else {
+        sources.add(location);
+        if (info) read.add(location);
+        own.push(location);
+      }
+    }
     for (const output of record.outputs) {
       const path = resolveUnder(pipeline.outputRoot, output.path);
       products.add(path);
       outputs.set(path, output.digest);
+      own.push(path);
     }
-    products.add(store.actionPath(record.cache_key));
-    products.add(join(store.runsDir, `${written[i].unchanged_since ?? runId}.json`));
+    const action = store.actionPath(record.cache_key);
+    const run = join(store.runsDir, `${written[i].unchanged_since ?? runId}.json`);
+    products.add(action);
+    products.add(run);
+    own.push(action, run);
+    owned.set(record.instance, own);
   }
   for (const path of read) sources.add(path);
   // Where each package version was read from, and each place Node looked first and found nothing.
@@ -312,7 +356,7 @@ function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOpt
     const info = statSync(path, { bigint: true, throwIfNoEntry: false });
     return info !== undefined && store.knownDigest(path, info)?.digest === digest;
   });
-  return { sources, read, products, trees, outputsIntact };
+  return { sources, read, products, trees, outputsIntact, owned };
 }
 
 /**

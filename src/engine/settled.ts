@@ -22,6 +22,14 @@
 // granularity): a file edited mid-build would otherwise be vouched for with the state before the edit.
 // The file ends with the SHA-256 of the text before it: a damaged or hand-edited one (a run name with a
 // character changed would be written into the manifest as a reference) is never served.
+//
+// Each instance also names the watched entries that are its own (its file inputs, its outputs, its
+// action entry, the manifest holding its record); the rest (pipeline, code, packages, listed folders)
+// every instance shares. When only some instances' own entries changed — one date's input landed —
+// the usual build asks `settledChanges` which, and serves every other instance whose upstream is
+// untouched as its up-to-date memo entry, without looking at it again (runner.ts): a one-date rebuild
+// then costs what the changed instances cost, not what all 365 dates do. A source that changed too close to the build's start to
+// be sure (a racy stat) is recorded as `racy`, which no stat equals: its instances are looked at again.
 import { readFileSync, rmSync, statSync, type Stats } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -36,7 +44,7 @@ import { newRunId } from './run-id.js';
 import { treeFingerprint, type TreeFingerprint } from './tree-fingerprint.js';
 import type { Manifest, StepRecord } from './manifest.js';
 
-const VERSION = 2;
+const VERSION = 3;
 /** A watched directory input: its tree fingerprint (every entry's stat), not the folder's own stat. */
 const TREE = 'tree:';
 /** Files changed this close before a build started may not show it in their times (FAT rounds to 2 s). */
@@ -45,6 +53,8 @@ const RACY_MS = 2000;
 const ENGINE_FILE = fileURLToPath(import.meta.url);
 /** Prefix of a watched path inside the engine's own package when that lies outside the project (a global install). */
 const ENGINE_PREFIX = 'dagrun:';
+/** The stat of a watched source that changed too close to the build's start to vouch for: no stat equals it. */
+const RACY = 'racy';
 
 /**
  * How a watched path is stored: relative to the project, or to the engine's package when it lies
@@ -56,6 +66,16 @@ function watchedName(path: string, pipelineDir: string): string {
   const outside = (rel: string): boolean => rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel);
   const name = outside(inProject) && !outside(inEngine) ? `${ENGINE_PREFIX}${inEngine}` : inProject;
   return name.split(sep).join('/');
+}
+
+/** watchedName for many paths of one project: a path inside it is a slice, not a path.relative (measurable at 365 partitions). */
+function watchedNamer(pipelineDir: string): (path: string) => string {
+  const prefix = pipelineDir.endsWith(sep) ? pipelineDir : `${pipelineDir}${sep}`;
+  return (path) => {
+    if (!path.startsWith(prefix) || path.includes(`${sep}.`) || path.includes(`${sep}${sep}`)) return watchedName(path, pipelineDir);
+    const inProject = path.slice(prefix.length, path.endsWith(sep) ? -1 : undefined);
+    return inProject === '' ? watchedName(path, pipelineDir) : inProject.split(sep).join('/');
+  };
 }
 
 /** The file a stored watched name stands for. */
@@ -96,6 +116,10 @@ interface SettledStep {
   /** What its line shows: rows per output, warnings. */
   readonly rows: readonly (readonly [string, number])[];
   readonly warnings: readonly string[];
+  /** Its action key, as its up-to-date memo entry must hold it to be served without a look. */
+  readonly key: string;
+  /** Indexes into `watched` of the entries that are its own (file inputs, outputs, action entry, manifest). */
+  readonly own: readonly number[];
 }
 
 interface SettledFile {
@@ -144,7 +168,16 @@ export interface SettledDependencies {
    * be vouched for as it is now.
    */
   readonly outputsIntact: () => boolean;
+  /**
+   * Per instance, the watched paths that are its own: its file inputs (a directory input as
+   * `treeKey(dir)`), its outputs, its action entry, the manifest holding its record. Each must also be
+   * among the sources, products or trees.
+   */
+  readonly owned: ReadonlyMap<string, readonly string[]>;
 }
+
+/** How a directory input is named among the watched entries (its tree fingerprint, not its stat). */
+export const treeKey = (dir: string): string => `${dir}${sep}`;
 
 export interface SettledBuild {
   readonly invocation: Invocation;
@@ -171,29 +204,30 @@ export function recordSettled(build: SettledBuild): boolean {
   for (const path of [ENGINE_FILE, ...build.dependencies.sources]) {
     if (watched.has(path)) continue;
     const info = statSync(path, { throwIfNoEntry: false });
-    // A file the build read and that is absent now was removed while it ran.
-    if ((info && info.ctimeMs >= limit) || (!info && build.dependencies.read.has(path))) {
-      forgetSettled(build.invocation);
-      return false;
-    }
-    watched.set(path, fingerprintOf(info));
+    // Changed while the build ran (or too close before it to tell), or read and now absent (removed
+    // while it ran): not vouched for, so whatever depends on it is looked at again next time.
+    const racy = (info && info.ctimeMs >= limit) || (!info && build.dependencies.read.has(path));
+    watched.set(path, racy ? RACY : fingerprintOf(info));
   }
   for (const [path, tree] of build.dependencies.trees) {
-    if (tree.newestChangeMs() >= limit) {
-      forgetSettled(build.invocation);
-      return false;
-    }
-    watched.set(`${path}${sep}`, `${TREE}${tree.fingerprint}`);
+    watched.set(treeKey(path), `${TREE}${tree.newestChangeMs() >= limit ? RACY : tree.fingerprint}`);
   }
   for (const path of build.dependencies.products) watched.set(path, fingerprint(path));
   if (!build.dependencies.outputsIntact()) {
     forgetSettled(build.invocation);
     return false;
   }
+  const index = new Map([...watched.keys()].map((path, i) => [path, i]));
+  const own = (instance: string): number[] => {
+    const indexes = (build.dependencies.owned.get(instance) ?? []).map((path) => index.get(path));
+    if (indexes.some((i) => i === undefined)) throw new Error(`settled: ${instance} owns a path that is not watched`);
+    return [...new Set(indexes as number[])].sort((a, b) => a - b);
+  };
+  const names = watchedNamer(pipelineDir);
   const settled: SettledFile = {
     version: VERSION,
     invocation: digestOf(build.invocation.text),
-    watched: [...watched].map(([path, stat]) => [watchedName(path, pipelineDir), stat] as const),
+    watched: [...watched].map(([path, stat]) => [names(path), stat] as const),
     head: { $schema: manifest.$schema, pipeline: manifest.pipeline, options: manifest.options, duckdb: manifest.versions.duckdb },
     reason: build.unchangedReason,
     steps: manifest.steps.map((record, i) => ({
@@ -203,6 +237,8 @@ export function recordSettled(build: SettledBuild): boolean {
       run: build.written[i].unchanged_since ?? manifest.run_id,
       rows: record.outputs.filter((o) => o.rows !== undefined).map((o) => [o.name, o.rows as number] as const),
       warnings: record.warnings,
+      key: record.cache_key as string,
+      own: own(record.instance),
     })),
   };
   writeFileAtomicSync(file, sealed(JSON.stringify(settled)));
@@ -234,7 +270,8 @@ export function parseSettled(text: string): { settled?: SettledFile; problem?: s
   const shaped =
     typeof value.invocation === 'string' &&
     Array.isArray(value.watched) && value.watched.every((w) => Array.isArray(w) && typeof w[0] === 'string' && typeof w[1] === 'string') &&
-    Array.isArray(value.steps) && value.steps.every((s) => typeof s === 'object' && s !== null && typeof s.instance === 'string' && typeof s.run === 'string' && Array.isArray(s.rows) && Array.isArray(s.warnings));
+    Array.isArray(value.steps) &&
+    value.steps.every((s) => typeof s === 'object' && s !== null && typeof s.instance === 'string' && typeof s.run === 'string' && typeof s.key === 'string' && Array.isArray(s.rows) && Array.isArray(s.warnings) && Array.isArray(s.own) && s.own.every((i: unknown) => Number.isSafeInteger(i) && (i as number) >= 0 && (i as number) < value.watched.length));
   return shaped ? { settled: value } : { problem: 'is not a settled build record (invocation, watched, steps)' };
 }
 
@@ -250,15 +287,55 @@ function readSettled(invocation: Invocation): SettledFile | undefined {
   return settled && settled.invocation === digestOf(invocation.text) ? settled : undefined;
 }
 
-function stillSettled(settled: SettledFile, pipelineDir: string): boolean {
+/** Whether a watched entry stats as the settled file remembers it. */
+function unchanged([name, stat]: readonly [string, string], pipelineDir: string): boolean {
+  const path = watchedPath(name, pipelineDir);
+  const now = stat.startsWith(TREE) ? `${TREE}${treeFingerprint(path).fingerprint}` : fingerprint(path);
+  return now === stat;
+}
+
+/** A settled file written by this very engine: it watches the engine's own file. */
+function byThisEngine(settled: SettledFile, pipelineDir: string): boolean {
   const engine = watchedName(ENGINE_FILE, pipelineDir);
-  if (!settled.watched.some(([name]) => name === engine)) return false;
-  for (const [name, stat] of settled.watched) {
-    const path = watchedPath(name, pipelineDir);
-    const now = stat.startsWith(TREE) ? `${TREE}${treeFingerprint(path).fingerprint}` : fingerprint(path);
-    if (now !== stat) return false;
+  return settled.watched.some(([name]) => name === engine);
+}
+
+function stillSettled(settled: SettledFile, pipelineDir: string): boolean {
+  return byThisEngine(settled, pipelineDir) && settled.watched.every((entry) => unchanged(entry, pipelineDir));
+}
+
+/** What the last settled build of an invocation vouches for now that some of what it watched changed. */
+export interface SettledChanges {
+  /** Instance → the key and run its up-to-date memo entry must hold: nothing that is its own changed. */
+  readonly untouched: ReadonlyMap<string, { readonly key: string; readonly run: string }>;
+  /** How many instances had something of their own change. */
+  readonly touched: number;
+}
+
+/**
+ * Which instances the invocation's settled file still vouches for, asked by the usual build under
+ * the cache lock: undefined when there is no usable settled file or a shared entry changed (the
+ * pipeline, code, packages, a listed folder: anything may differ then). An instance is untouched
+ * when none of its own entries changed; one with a directory input is never (its tree is not
+ * fingerprinted unless it is looked at). Whether its upstream is untouched is the caller's to check.
+ */
+export function settledChanges(invocation: Invocation): SettledChanges | undefined {
+  const settled = readSettled(invocation);
+  const pipelineDir = dirname(invocation.pipelineFile);
+  if (!settled || !byThisEngine(settled, pipelineDir)) return undefined;
+  const owned = new Set<number>();
+  for (const step of settled.steps) for (const i of step.own) owned.add(i);
+  const changed = new Set<number>();
+  for (const [i, entry] of settled.watched.entries()) {
+    const tree = entry[1].startsWith(TREE);
+    if (tree || !unchanged(entry, pipelineDir)) {
+      if (!owned.has(i)) return undefined;
+      changed.add(i);
+    }
   }
-  return true;
+  const untouched = new Map<string, { key: string; run: string }>();
+  for (const step of settled.steps) if (!step.own.some((i) => changed.has(i))) untouched.set(step.instance, { key: step.key, run: step.run });
+  return { untouched, touched: settled.steps.length - untouched.size };
 }
 
 /**

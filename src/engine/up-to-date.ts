@@ -230,6 +230,18 @@ export class UpToDateMemo {
     return { key: entry.key, outputs, metrics: entry.record.metrics, warnings: entry.record.warnings };
   }
 
+  /**
+   * The remembered record of an instance the settled build still vouches for (settled.ts: none of its
+   * own files changed since, its upstream neither), when the entry is the one that build vouched for
+   * (same key, same run): served without its stats taken again. Undefined otherwise.
+   */
+  carry(instance: string, key: string, run: string): StepRecord | undefined {
+    const entry = Object.hasOwn(this.entries, instance) ? this.entries[instance] : undefined;
+    if (!entry || entry.key !== key || entry.run !== run || !this.runPresent(run)) return undefined;
+    this.served.set(instance, run);
+    return entry.record;
+  }
+
   /** After the usual path found an instance cached and made out/ hold its outputs: their stats now. */
   observe(instance: string, key: string, parts: string, outputs: readonly StoredOutput[]): void {
     if (outputs.some((o) => o.kind !== 'file')) return;
