@@ -251,7 +251,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       if (lastSeenNow !== lastSeenText) await store.writeFileAtomic(lastSeenFile, lastSeenNow);
       await store.saveStatCache();
       if (options.settle) {
-        const dependencies = !stop && ok && !remoteSettings && !distributed && staleFanIn.length === 0 ? settledDependencies(pipeline, store, options, instances, manifest.steps, written, runId, fileInputs, context.packages) : undefined;
+        const dependencies = !stop && ok && !remoteSettings && !distributed && staleFanIn.length === 0 ? settledDependencies(pipeline, store, options, instances, manifest.steps, written, runId, fileInputs, context.packages, vouched && { stats: vouched.verified, carried }) : undefined;
         // A build that cannot be answered again from its records leaves no settled answer behind for its command line.
         if (dependencies) recordSettled({ invocation: options.settle, pipelineDir: pipeline.dir, startedMs: started.getTime(), manifest, written, dependencies, unchangedReason: describeReason({ kind: 'unchanged' }) });
         else forgetSettled(options.settle);
@@ -286,7 +286,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
  * Everything a build's result depended on, for the settled path (settled.ts); undefined when it cannot
  * be answered from its records: a source step (live data), a remote input, a directory output, --refresh/--force, rebound inputs, a schedule, a fan-in the partition filter left out.
  */
-function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOptions, instances: readonly Instance[], records: readonly StepRecord[], written: readonly StepRecord[], runId: string, fileInputs: FileInputs, packages: PackageCache): SettledDependencies | undefined {
+function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOptions, instances: readonly Instance[], records: readonly StepRecord[], written: readonly StepRecord[], runId: string, fileInputs: FileInputs, packages: PackageCache, vouched?: { stats: ReadonlyMap<string, string>; carried: ReadonlySet<string> }): SettledDependencies | undefined {
   if (options.refresh?.length || options.force?.length || options.bind || options.admitPartitionValues || options.schedule) return undefined;
   if (leftOutFanIns(pipeline, options).length > 0) return undefined;
   const files = fileInputs.watched();
@@ -302,6 +302,8 @@ function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOpt
   const outputs = new Map<string, string>();
   const steps = new Set<string>();
   const owned = new Map<string, string[]>();
+  // What the instances this build looked at may have written: stat'd again, never taken as verified at the start.
+  const written_ = new Set<string>();
   const byId = new Map(instances.map((instance) => [instance.id, instance]));
   for (const [i, record] of records.entries()) {
     if ((record.status !== 'built' && record.status !== 'cached') || record.source || !record.cache_key) return undefined;
@@ -334,10 +336,12 @@ function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOpt
         own.push(location);
       }
     }
+    // A carried instance's outputs were verified at the start (settled.ts): a change since shows next time.
+    const looked = !vouched?.carried.has(record.instance);
     for (const output of record.outputs) {
       const path = resolveUnder(pipeline.outputRoot, output.path);
       products.add(path);
-      outputs.set(path, output.digest);
+      if (looked) outputs.set(path, output.digest), written_.add(path);
       own.push(path);
     }
     const action = store.actionPath(record.cache_key);
@@ -345,6 +349,7 @@ function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOpt
     products.add(action);
     products.add(run);
     own.push(action, run);
+    if (looked) written_.add(action), written_.add(run);
     owned.set(record.instance, own);
   }
   for (const path of read) sources.add(path);
@@ -356,7 +361,7 @@ function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOpt
     const info = statSync(path, { bigint: true, throwIfNoEntry: false });
     return info !== undefined && store.knownDigest(path, info)?.digest === digest;
   });
-  return { sources, read, products, trees, outputsIntact, owned };
+  return { sources, read, products, trees, outputsIntact, owned, ...(vouched ? { verified: { stats: vouched.stats, except: written_ } } : {}) };
 }
 
 /**

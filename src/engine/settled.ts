@@ -78,6 +78,12 @@ function watchedNamer(pipelineDir: string): (path: string) => string {
   };
 }
 
+/** watchedPath for many names of one project: a plain name inside it is a concatenation, not a path.resolve. */
+function watchedPather(pipelineDir: string): (name: string) => string {
+  const prefix = pipelineDir.endsWith(sep) ? pipelineDir : `${pipelineDir}${sep}`;
+  return (name) => (name === '' || name.startsWith('.') || name.includes('/.') || name.includes('//') || name.startsWith(ENGINE_PREFIX) || isAbsolute(name) ? watchedPath(name, pipelineDir) : `${prefix}${sep === '/' ? name : name.split('/').join(sep)}`);
+}
+
 /** The file a stored watched name stands for. */
 function watchedPath(name: string, pipelineDir: string): string {
   return name.startsWith(ENGINE_PREFIX) ? resolve(ENGINE_ROOT, name.slice(ENGINE_PREFIX.length)) : resolve(pipelineDir, name);
@@ -174,6 +180,13 @@ export interface SettledDependencies {
    * among the sources, products or trees.
    */
   readonly owned: ReadonlyMap<string, readonly string[]>;
+  /**
+   * Stats this build's settledChanges verified at its start (by watched name), and the paths they may
+   * not stand for (what this build may have written: the products of the instances it looked at). A
+   * verified stat is vouched for as it was: a change since shows as a difference next time. Saves
+   * statting every watched file twice at 365 partitions.
+   */
+  readonly verified?: { readonly stats: ReadonlyMap<string, string>; readonly except: ReadonlySet<string> };
 }
 
 /** How a directory input is named among the watched entries (its tree fingerprint, not its stat). */
@@ -201,8 +214,16 @@ export function recordSettled(build: SettledBuild): boolean {
   const { manifest, pipelineDir } = build;
   const watched = new Map<string, string>();
   const limit = build.startedMs - RACY_MS;
+  const names = watchedNamer(pipelineDir);
+  const { verified } = build.dependencies;
+  const known = (path: string): string | undefined => (verified && !verified.except.has(path) ? verified.stats.get(names(path)) : undefined);
   for (const path of [ENGINE_FILE, ...build.dependencies.sources]) {
     if (watched.has(path)) continue;
+    const stat = known(path);
+    if (stat !== undefined) {
+      watched.set(path, stat);
+      continue;
+    }
     const info = statSync(path, { throwIfNoEntry: false });
     // Changed while the build ran (or too close before it to tell), or read and now absent (removed
     // while it ran): not vouched for, so whatever depends on it is looked at again next time.
@@ -212,7 +233,7 @@ export function recordSettled(build: SettledBuild): boolean {
   for (const [path, tree] of build.dependencies.trees) {
     watched.set(treeKey(path), `${TREE}${tree.newestChangeMs() >= limit ? RACY : tree.fingerprint}`);
   }
-  for (const path of build.dependencies.products) watched.set(path, fingerprint(path));
+  for (const path of build.dependencies.products) watched.set(path, known(path) ?? fingerprint(path));
   if (!build.dependencies.outputsIntact()) {
     forgetSettled(build.invocation);
     return false;
@@ -223,7 +244,6 @@ export function recordSettled(build: SettledBuild): boolean {
     if (indexes.some((i) => i === undefined)) throw new Error(`settled: ${instance} owns a path that is not watched`);
     return [...new Set(indexes as number[])].sort((a, b) => a - b);
   };
-  const names = watchedNamer(pipelineDir);
   const settled: SettledFile = {
     version: VERSION,
     invocation: digestOf(build.invocation.text),
@@ -310,6 +330,8 @@ export interface SettledChanges {
   readonly untouched: ReadonlyMap<string, { readonly key: string; readonly run: string }>;
   /** How many instances had something of their own change. */
   readonly touched: number;
+  /** The stats that are as the settled file remembers them (not trees, not racy ones), by watched name. */
+  readonly verified: ReadonlyMap<string, string>;
 }
 
 /**
@@ -326,16 +348,20 @@ export function settledChanges(invocation: Invocation): SettledChanges | undefin
   const owned = new Set<number>();
   for (const step of settled.steps) for (const i of step.own) owned.add(i);
   const changed = new Set<number>();
+  const verified = new Map<string, string>();
+  const paths = watchedPather(pipelineDir);
   for (const [i, entry] of settled.watched.entries()) {
-    const tree = entry[1].startsWith(TREE);
-    if (tree || !unchanged(entry, pipelineDir)) {
-      if (!owned.has(i)) return undefined;
-      changed.add(i);
+    const [name, stat] = entry;
+    if (!stat.startsWith(TREE) && fingerprint(paths(name)) === stat) {
+      verified.set(name, stat);
+      continue;
     }
+    if (!owned.has(i)) return undefined;
+    changed.add(i);
   }
   const untouched = new Map<string, { key: string; run: string }>();
   for (const step of settled.steps) if (!step.own.some((i) => changed.has(i))) untouched.set(step.instance, { key: step.key, run: step.run });
-  return { untouched, touched: settled.steps.length - untouched.size };
+  return { untouched, touched: settled.steps.length - untouched.size, verified };
 }
 
 /**
