@@ -11,8 +11,9 @@ const argv = process.argv.slice(2);
 // A `dagrun build` asked again with nothing it depends on changed is answered before the CLI loads (settled.ts).
 const { serveSettled } = await import(new URL('../dist/src/engine/settled.js', import.meta.url).href);
 const settled = await serveSettled(argv);
-if (settled !== undefined) process.exitCode = settled;
+if (typeof settled === 'number') process.exitCode = settled;
 else {
+  // When only some instances' files changed, the check hands the build what it found and the cache lock.
   const { main } = await import(compiled);
-  process.exitCode = await main(argv);
+  process.exitCode = await main(argv, settled);
 }

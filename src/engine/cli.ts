@@ -32,12 +32,16 @@ const commands = {
 import { relativiser } from '../sdk/project-paths.js';
 import { CLI_OPTIONS, findPipelineFile } from './cli-options.js';
 import { formatRecord } from './cli-format.js';
-import { settledInvocation } from './settled.js';
+import { settledInvocation, type SettledHandoff } from './settled.js';
 
 export { CLI_OPTIONS, findPipelineFile };
 import { shortDigest } from '../sdk/hash.js';
 
-export async function main(argv: string[]): Promise<number> {
+/**
+ * The CLI. `handoff`: what the settled check found (settled.ts) when only some instances' files
+ * changed, with the cache lock it holds; the build it asked about takes both, anything else releases the lock.
+ */
+export async function main(argv: string[], handoff?: SettledHandoff): Promise<number> {
   let json = false;
   try {
     const { values, positionals } = parseArgs({
@@ -126,6 +130,7 @@ export async function main(argv: string[]): Promise<number> {
             : undefined,
           signal: interrupt.signal,
           settle: dryRun ? undefined : settledInvocation(values, positionals, process.cwd(), process.env),
+          settledHandoff: dryRun ? undefined : handoff,
         }).finally(() => {
           flushLines();
           process.off('SIGINT', onSignal);
@@ -341,6 +346,8 @@ export async function main(argv: string[]): Promise<number> {
     if (json) process.stdout.write(`${JSON.stringify(renderForJson(error, clean), null, 2)}\n`);
     else process.stderr.write(`${renderForTerminal(error, { clean }).split('\n').map((line, i) => (i === 0 || !line.startsWith('  ') ? `dagrun: ${line}` : line)).join('\n')}\n`);
     return exitCodeOf(error);
+  } finally {
+    handoff?.release();
   }
 }
 

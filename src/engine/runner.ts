@@ -29,8 +29,8 @@ import { relativiser } from '../sdk/project-paths.js';
 import { Captures } from './captures.js';
 import { UpToDateMemo } from './up-to-date.js';
 import { newRunId } from './run-id.js';
-import { forgetSettled, recordSettled, settledChanges, treeKey, type Invocation, type SettledDependencies } from './settled.js';
-import { discoverPartitions } from './templates.js';
+import { forgetSettled, recordSettled, settledChanges, treeKey, type Invocation, type SettledDependencies, type SettledHandoff } from './settled.js';
+import { discoverPartitions, isGlob } from './templates.js';
 import type { PackageCache } from './code-digest.js';
 import type { TreeFingerprint } from './tree-fingerprint.js';
 
@@ -71,6 +71,8 @@ export interface BuildOptions {
   readonly bind?: Readonly<Record<string, string>>;
   /** The command line that asked for this build, when the settled path may answer it again (settled.ts). */
   readonly settle?: Invocation;
+  /** What the settled check found for that command line, and the cache lock it took (released by the build). */
+  readonly settledHandoff?: SettledHandoff;
   /** Where missed instances run: this machine's worker pool (default), or BullMQ workers via `redis`. */
   readonly executor?: 'local' | 'bullmq';
   /** redis://[user:password@]host:port[/db] of the BullMQ executor; else DAGRUN_REDIS. */
@@ -107,9 +109,14 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     if (!values.includes(value)) throw new UserError('CLI', `--partition ${key}=${value}: not one of the declared values (${values.join(', ')})`);
   }
   const instances = selectInstances(pipeline, options);
-  const fileInputs = new FileInputs(pipeline);
-  checkFileInputs(pipeline, instances, fileInputs);
   const store = new Store(options.cacheDir ? resolve(options.cacheDir) : defaultCacheDir(pipeline), options.storeIO);
+  // The settled check's lock when it found what changed for this very command line and cache: nothing changed since.
+  const given = options.settledHandoff;
+  const handoff = given && !options.dryRun && options.settle?.text === given.invocation.text && resolve(given.invocation.cacheDir) === resolve(store.root) ? given : undefined;
+  if (given && !handoff) given.release();
+  const fileInputs = new FileInputs(pipeline);
+  // The files of instances the settled check vouches for are there as the last build saw them.
+  checkFileInputs(pipeline, handoff ? instances.filter((i) => !handoff.changes.untouched.has(i.id)) : instances, fileInputs);
   const runId = newRunId();
   const started = new Date();
   const emit = emitterFor(options.onEvent, runId);
@@ -122,7 +129,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const distributed = options.executor === 'bullmq' && !options.dryRun;
   const redis = distributed ? parseRedisUrl(options.redis ?? process.env.DAGRUN_REDIS) : undefined;
   if (distributed && remoteSettings?.mode !== 'read-write') throw new UserError('CLI', `--executor bullmq: workers and this client exchange inputs and results through the remote cache, so it needs one in read-write mode (${remoteSettings ? `it is ${remoteSettings.mode}` : 'none is configured: --remote-cache URL'})`);
-  const release = options.dryRun ? () => undefined : await store.lock(options.lockTimeoutMs ?? 10 * 60_000, (holder) => emit({ type: 'lock-wait', holder }));
+  const release = options.dryRun ? () => undefined : handoff ? handoff.release : await store.lock(options.lockTimeoutMs ?? 10 * 60_000, (holder) => emit({ type: 'lock-wait', holder }));
   // Why the build is stopping early, once it is: nothing more starts after that.
   let stop: StopWhy | undefined;
   const onAbort = (): void => {
@@ -160,7 +167,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const promises = new Map<string, Promise<StepRecord>>();
     // What the last settled build of this command line still vouches for (settled.ts): when only some
     // instances' own files changed, the others are their memo entries, served without a look.
-    const vouched = memo && options.settle ? settledChanges(options.settle) : undefined;
+    const vouched = memo && options.settle ? (handoff?.changes ?? settledChanges(options.settle)) : undefined;
     const carried = new Set<string>();
     const carry = (instance: Instance): StepRecord | undefined => {
       const vouch = vouched?.untouched.get(instance.id);
@@ -169,8 +176,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       if (!remembered) return undefined;
       carried.add(instance.id);
       outputsOf.set(instance.id, [...remembered.outputs]);
-      const { outputs, metrics, warnings, ...head } = remembered;
-      return { ...head, status: 'cached', ...because({ kind: 'unchanged' }), outputs: [...outputs], metrics, warnings: [...warnings], duration_ms: 0 };
+      return { ...remembered, status: 'cached', ...UNCHANGED, outputs: [...remembered.outputs], warnings: [...remembered.warnings], duration_ms: 0 };
     };
 
     const process_ = (instance: Instance): Promise<StepRecord> => {
@@ -282,6 +288,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   }
 }
 
+const UNCHANGED = because({ kind: 'unchanged' });
+
 /**
  * Everything a build's result depended on, for the settled path (settled.ts); undefined when it cannot
  * be answered from its records: a source step (live data), a remote input, a directory output, --refresh/--force, rebound inputs, a schedule, a fan-in the partition filter left out.
@@ -318,12 +326,18 @@ function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOpt
     const instance = byId.get(record.instance) as Instance;
     for (const input of instance.step.inputs) {
       if (input.kind !== 'file') continue;
-      const { location, matches } = fileInputs.locate(instance.step, input, instance.partition);
-      if (matches) {
-        for (const file of matches) sources.add(file), read.add(file), own.push(file);
+      const location = fileInputs.expand(instance.step, input, instance.partition);
+      if (isGlob(location)) {
+        for (const file of fileInputs.locate(instance.step, input, instance.partition).matches ?? []) sources.add(file), read.add(file), own.push(file);
         continue;
       }
-      // An instance served without a look stat'd none of its files: the settled file must watch them all the same.
+      // A carried instance's files were verified at the start (none is a directory: settled.ts); the
+      // others' are stat'd if resolving them did not (a plain file shared by every partition).
+      if (vouched?.carried.has(record.instance)) {
+        sources.add(location);
+        own.push(location);
+        continue;
+      }
       const info = fileInputs.stat(location);
       if (info?.isDirectory()) {
         const tree = store.inputTreeFingerprint(location);

@@ -68,20 +68,24 @@ function watchedName(path: string, pipelineDir: string): string {
   return name.split(sep).join('/');
 }
 
+/** A '/'-separated relative path with no empty, `.` or `..` segment: joined to a folder, it needs no normalising. */
+const PLAIN_RELATIVE = /^(?!\.\.?(\/|$))(?!.*\/\.\.?(\/|$))(?!.*\/\/)[^]+$/;
+
 /** watchedName for many paths of one project: a path inside it is a slice, not a path.relative (measurable at 365 partitions). */
 function watchedNamer(pipelineDir: string): (path: string) => string {
   const prefix = pipelineDir.endsWith(sep) ? pipelineDir : `${pipelineDir}${sep}`;
   return (path) => {
-    if (!path.startsWith(prefix) || path.includes(`${sep}.`) || path.includes(`${sep}${sep}`)) return watchedName(path, pipelineDir);
-    const inProject = path.slice(prefix.length, path.endsWith(sep) ? -1 : undefined);
-    return inProject === '' ? watchedName(path, pipelineDir) : inProject.split(sep).join('/');
+    if (!path.startsWith(prefix)) return watchedName(path, pipelineDir);
+    const tail = path.slice(prefix.length, path.endsWith(sep) ? -1 : undefined);
+    const name = sep === '/' ? tail : tail.split(sep).join('/');
+    return PLAIN_RELATIVE.test(name) ? name : watchedName(path, pipelineDir);
   };
 }
 
 /** watchedPath for many names of one project: a plain name inside it is a concatenation, not a path.resolve. */
 function watchedPather(pipelineDir: string): (name: string) => string {
   const prefix = pipelineDir.endsWith(sep) ? pipelineDir : `${pipelineDir}${sep}`;
-  return (name) => (name === '' || name.startsWith('.') || name.includes('/.') || name.includes('//') || name.startsWith(ENGINE_PREFIX) || isAbsolute(name) ? watchedPath(name, pipelineDir) : `${prefix}${sep === '/' ? name : name.split('/').join(sep)}`);
+  return (name) => (name.startsWith(ENGINE_PREFIX) || !PLAIN_RELATIVE.test(name) ? watchedPath(name, pipelineDir) : `${prefix}${sep === '/' ? name : name.split('/').join(sep)}`);
 }
 
 /** The file a stored watched name stands for. */
@@ -320,14 +324,12 @@ function byThisEngine(settled: SettledFile, pipelineDir: string): boolean {
   return settled.watched.some(([name]) => name === engine);
 }
 
-function stillSettled(settled: SettledFile, pipelineDir: string): boolean {
-  return byThisEngine(settled, pipelineDir) && settled.watched.every((entry) => unchanged(entry, pipelineDir));
-}
-
 /** What the last settled build of an invocation vouches for now that some of what it watched changed. */
 export interface SettledChanges {
   /** Instance → the key and run its up-to-date memo entry must hold: nothing that is its own changed. */
   readonly untouched: ReadonlyMap<string, { readonly key: string; readonly run: string }>;
+  /** How many watched entries changed (0: the build is settled whole). */
+  readonly changed: number;
   /** How many instances had something of their own change. */
   readonly touched: number;
   /** The stats that are as the settled file remembers them (not trees, not racy ones), by watched name. */
@@ -343,34 +345,54 @@ export interface SettledChanges {
  */
 export function settledChanges(invocation: Invocation): SettledChanges | undefined {
   const settled = readSettled(invocation);
-  const pipelineDir = dirname(invocation.pipelineFile);
-  if (!settled || !byThisEngine(settled, pipelineDir)) return undefined;
+  return settled && changesSince(settled, dirname(invocation.pipelineFile));
+}
+
+function changesSince(settled: SettledFile, pipelineDir: string): SettledChanges | undefined {
+  if (!byThisEngine(settled, pipelineDir)) return undefined;
   const owned = new Set<number>();
   for (const step of settled.steps) for (const i of step.own) owned.add(i);
   const changed = new Set<number>();
   const verified = new Map<string, string>();
   const paths = watchedPather(pipelineDir);
+  const trees: number[] = [];
   for (const [i, entry] of settled.watched.entries()) {
     const [name, stat] = entry;
-    if (!stat.startsWith(TREE) && fingerprint(paths(name)) === stat) {
-      verified.set(name, stat);
-      continue;
-    }
+    if (stat.startsWith(TREE)) trees.push(i);
+    else if (fingerprint(paths(name)) === stat) verified.set(name, stat);
+    else if (owned.has(i)) changed.add(i);
+    else return undefined;
+  }
+  // A directory input is fingerprinted (every entry's stat) only when nothing else changed: the whole
+  // build may be settled then. Otherwise the instances reading it are looked at, and the walk is theirs.
+  for (const i of trees) {
+    if (changed.size === 0 && unchanged(settled.watched[i], pipelineDir)) continue;
     if (!owned.has(i)) return undefined;
     changed.add(i);
   }
   const untouched = new Map<string, { key: string; run: string }>();
   for (const step of settled.steps) if (!step.own.some((i) => changed.has(i))) untouched.set(step.instance, { key: step.key, run: step.run });
-  return { untouched, touched: settled.steps.length - untouched.size, verified };
+  return { untouched, changed: changed.size, touched: settled.steps.length - untouched.size, verified };
+}
+
+/**
+ * What the settled check hands the usual build when only some instances' own files changed: which,
+ * and the cache lock it holds, so nothing can change between the check and the build (and nothing
+ * is stat'd twice). The build releases it.
+ */
+export interface SettledHandoff {
+  readonly invocation: Invocation;
+  readonly changes: SettledChanges;
+  readonly release: () => void;
 }
 
 /**
  * Answer `dagrun build` (argv as given to the CLI) from the settled file: print each instance's line
  * and the run's, write its manifest, return the exit code. Undefined — nothing written or printed —
  * whenever the usual build must decide: another command or option, a watched change, the cache
- * lock held, anything unreadable.
+ * lock held, anything unreadable; a handoff (holding the lock) when only some instances' own files changed.
  */
-export async function serveSettled(argv: readonly string[], out: NodeJS.WritableStream = process.stdout, cwd = process.cwd(), env: NodeJS.ProcessEnv = process.env): Promise<number | undefined> {
+export async function serveSettled(argv: readonly string[], out: NodeJS.WritableStream = process.stdout, cwd = process.cwd(), env: NodeJS.ProcessEnv = process.env): Promise<number | SettledHandoff | undefined> {
   let invocation: Invocation | undefined;
   try {
     const { values, positionals } = parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: CLI_OPTIONS });
@@ -388,9 +410,15 @@ export async function serveSettled(argv: readonly string[], out: NodeJS.Writable
   }
   let manifest: Manifest;
   let manifestFile: string;
+  let handedOff = false;
   try {
     // Checked under the lock: no build can change out/ or the cache meanwhile.
-    if (!stillSettled(settled, dirname(invocation.pipelineFile))) return undefined;
+    const changes = changesSince(settled, dirname(invocation.pipelineFile));
+    if (!changes) return undefined;
+    if (changes.changed > 0) {
+      handedOff = true;
+      return { invocation, changes, release };
+    }
     const started = new Date();
     const runId = newRunId();
     const unchanged = [{ kind: 'unchanged' as const }];
@@ -415,7 +443,7 @@ export async function serveSettled(argv: readonly string[], out: NodeJS.Writable
   } catch {
     return undefined;
   } finally {
-    release();
+    if (!handedOff) release();
   }
   return 0;
 }
