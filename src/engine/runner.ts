@@ -87,6 +87,8 @@ export interface BuildResult {
   readonly ok: boolean;
   /** What the remote cache did, when one is configured. */
   readonly remote?: CacheReport;
+  /** How many instances the last settled build vouched for, served without a look (settled.ts). */
+  readonly vouched?: number;
 }
 
 export function defaultCacheDir(pipeline: Pipeline): string {
@@ -94,6 +96,16 @@ export function defaultCacheDir(pipeline: Pipeline): string {
 }
 
 export async function build(options: BuildOptions): Promise<BuildResult> {
+  try {
+    return await buildWithOptions(options);
+  } finally {
+    // The settled check's lock is this build's to give back, also when it stops before taking it over (a bad
+    // --partition, a missing input file). Giving it back twice is harmless: only a lock still ours is removed.
+    options.settledHandoff?.release();
+  }
+}
+
+async function buildWithOptions(options: BuildOptions): Promise<BuildResult> {
   const pipeline = bindInputs(admitPartitionValues(loadPipeline(options.pipelineFile, options.cacheDir ? resolve(options.cacheDir) : process.env.DAGRUN_CACHE), options.admitPartitionValues ? options.partitionFilter : undefined), options.bind);
   const params = resolveParams(pipeline, options.sets ?? {});
   for (const name of [...(options.targets ?? []), ...(options.refresh ?? []), ...(options.force ?? [])]) {
@@ -278,7 +290,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     }
     await rm(join(store.tmpDir, runId), { recursive: true, force: true });
     finished(relative(store.root, manifestPath).split(sep).join('/'));
-    return { manifest, manifestPath, ok, remote };
+    return { manifest, manifestPath, ok, remote, vouched: carried.size };
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
     if (executor !== local) await executor?.close();

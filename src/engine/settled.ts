@@ -375,6 +375,16 @@ function changesSince(settled: SettledFile, pipelineDir: string): SettledChanges
   return { untouched, changed: changed.size, touched: settled.steps.length - untouched.size, verified };
 }
 
+/** The invocation of a command line (argv as given to the CLI) the settled path may answer; undefined otherwise. */
+export function invocationFor(argv: readonly string[], cwd = process.cwd(), env: NodeJS.ProcessEnv = process.env): Invocation | undefined {
+  try {
+    const { values, positionals } = parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: CLI_OPTIONS });
+    return settledInvocation(values, positionals, cwd, env);
+  } catch {
+    return undefined; // the CLI reports a bad command line
+  }
+}
+
 /**
  * What the settled check hands the usual build when only some instances' own files changed: which,
  * and the cache lock it holds, so nothing can change between the check and the build (and nothing
@@ -393,13 +403,7 @@ export interface SettledHandoff {
  * lock held, anything unreadable; a handoff (holding the lock) when only some instances' own files changed.
  */
 export async function serveSettled(argv: readonly string[], out: NodeJS.WritableStream = process.stdout, cwd = process.cwd(), env: NodeJS.ProcessEnv = process.env): Promise<number | SettledHandoff | undefined> {
-  let invocation: Invocation | undefined;
-  try {
-    const { values, positionals } = parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: CLI_OPTIONS });
-    invocation = settledInvocation(values, positionals, cwd, env);
-  } catch {
-    return undefined; // the CLI reports a bad command line
-  }
+  const invocation = invocationFor(argv, cwd, env);
   const settled = invocation && readSettled(invocation);
   if (!invocation || !settled) return undefined;
   let release: (() => void) | undefined;

@@ -1,0 +1,190 @@
+// A partly settled build (src/engine/settled.ts + runner.ts): when only some instances' own files
+// changed since the last settled build of a command line, the settled check hands the usual build
+// which ones (and the cache lock), and every instance whose own files and upstream are untouched is
+// served as its memo entry without a look. Each test checks the answer against a build that looks at
+// everything, and attacks what the shortcut trusts: racy edits, two dates at once, a shared file, a
+// deleted output, a damaged memo, a missing input, the lock handed over, the real CLI.
+import { afterAll, describe, expect, it } from 'vitest';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { build, type BuildResult } from '../../src/engine/runner.js';
+import { main } from '../../src/engine/cli.js';
+import { invocationFor, serveSettled } from '../../src/engine/settled.js';
+import { readManifest, type StepRecord } from '../../src/engine/manifest.js';
+import { acquireLock } from '../../src/engine/lock.js';
+import { runCli } from '../helpers/fixture.js';
+import { writeDailyProject } from '../helpers/daily-project.js';
+
+const root = mkdtempSync(join(tmpdir(), 'dagrun-settled-partial-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const DAYS = ['2026-02-01', '2026-02-02', '2026-02-03', '2026-02-04'];
+const wait = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Past the racy window: a build vouches only for files that changed more than 2 s before it started. */
+const RACY_WAIT = 2100;
+
+function project(name: string): string {
+  const dir = join(root, name);
+  writeDailyProject(dir, { name: 'partial', days: DAYS, double: true });
+  return dir;
+}
+
+/** What bin/dagrun.js does: the settled check first, then the usual build with what it handed over. */
+async function cli(dir: string): Promise<{ answered: true } | { answered: false; result: BuildResult }> {
+  const argv = ['build', '--pipeline', join(dir, 'pipeline.yaml')];
+  const sink = { write: () => true } as unknown as NodeJS.WritableStream;
+  const answer = await serveSettled(argv, sink);
+  if (typeof answer === 'number') return { answered: true };
+  const result = await build({ pipelineFile: join(dir, 'pipeline.yaml'), settle: invocationFor(argv), settledHandoff: answer });
+  return { answered: false, result };
+}
+
+async function built(dir: string): Promise<BuildResult> {
+  const run = await cli(dir);
+  if (run.answered) throw new Error('expected the usual build, got the settled answer');
+  expect(run.result.ok).toBe(true);
+  return run.result;
+}
+
+/** Built, then built again past the racy window: the second build's settled file vouches for everything. */
+async function settle(dir: string): Promise<void> {
+  await built(dir);
+  await wait(RACY_WAIT);
+  await built(dir);
+  await wait(RACY_WAIT);
+  expect((await cli(dir)).answered).toBe(true);
+}
+
+const statuses = (steps: readonly StepRecord[]): Record<string, string> => Object.fromEntries(steps.map((s) => [s.instance, `${s.status}${s.restored_files ? `+${s.restored_files}` : ''}`]));
+/** Records without what differs per run (as JSON holds them: no undefined fields). */
+const perRunAside = (steps: readonly StepRecord[]): unknown[] => (JSON.parse(JSON.stringify(steps)) as StepRecord[]).map(({ status: _s, reason: _r, reasons: _rs, duration_ms: _d, restored_files: _f, unchanged_since: _u, ...rest }) => rest);
+const cached = (except: Record<string, string> = {}): Record<string, string> => ({ ...Object.fromEntries([...DAYS.map((d) => `copy[date=${d}]`), ...DAYS.map((d) => `double[date=${d}]`), 'sum'].map((i) => [i, 'cached'])), ...except });
+
+/** Every record as a build that looks at everything sees it (no settle: no shortcut), and out/'s bytes. */
+async function lookedAtEverything(dir: string): Promise<{ steps: readonly StepRecord[]; total: string }> {
+  const result = await build({ pipelineFile: join(dir, 'pipeline.yaml') });
+  expect(result.vouched).toBe(0);
+  return { steps: result.manifest.steps, total: readFileSync(join(dir, 'out', 'total.csv'), 'utf8') };
+}
+
+/** The same inputs built from nothing in another folder: what out/total.csv must hold. */
+async function fromScratch(dir: string, name: string): Promise<string> {
+  const other = join(root, `${name}-scratch`);
+  rmSync(other, { recursive: true, force: true });
+  cpSync(dir, other, { recursive: true, filter: (path) => !/[/\\](cache|out)$/.test(path) });
+  await build({ pipelineFile: join(other, 'pipeline.yaml') });
+  return readFileSync(join(other, 'out', 'total.csv'), 'utf8');
+}
+
+describe('partly settled build', () => {
+  it('one date changed: its instances and the fan-in are looked at, the other dates are vouched for; a second date changed at once with the first still racy', async () => {
+    const dir = project('one-date');
+    await settle(dir);
+    writeFileSync(join(dir, 'inputs', '2026-02-02.csv'), 'id,v\n1,500\n2,700\n');
+    const first = await built(dir);
+    expect(statuses(first.manifest.steps)).toEqual(cached({ 'copy[date=2026-02-02]': 'built', 'double[date=2026-02-02]': 'built', sum: 'built' }));
+    expect(first.vouched).toBe(6);
+    // The manifest as written (references to the runs that hold the records) reads back as the build returned it.
+    expect(perRunAside(readManifest(join(dir, 'cache', 'runs'), 'latest').steps)).toEqual(perRunAside(first.manifest.steps));
+    expect(readFileSync(join(dir, 'out', 'total.csv'), 'utf8')).toBe(await fromScratch(dir, 'one-date'));
+
+    // At once: 02-02 changed less than 2 s before that build (racy: looked at again), 02-03 changes now.
+    writeFileSync(join(dir, 'inputs', '2026-02-03.csv'), 'id,v\n1,5\n2,9\n');
+    const second = await built(dir);
+    expect(statuses(second.manifest.steps)).toEqual(cached({ 'copy[date=2026-02-03]': 'built', 'double[date=2026-02-03]': 'built', sum: 'built' }));
+    expect(second.vouched).toBe(4);
+    const truth = await lookedAtEverything(dir);
+    expect(perRunAside(second.manifest.steps)).toEqual(perRunAside(truth.steps));
+    expect(truth.total).toBe(await fromScratch(dir, 'one-date'));
+  });
+
+  it('a shared file changed (a step\'s code): nothing is handed over, everything is looked at', async () => {
+    const dir = project('shared');
+    await settle(dir);
+    writeFileSync(join(dir, 'inputs', '2026-02-01.csv'), 'id,v\n1,2\n2,3\n');
+    writeFileSync(join(dir, 'steps', 'double.sql'), readFileSync(join(dir, 'steps', 'double.sql'), 'utf8').replace('v * 2', 'v * 3'));
+    const sink = { write: () => true } as unknown as NodeJS.WritableStream;
+    expect(await serveSettled(['build', '--pipeline', join(dir, 'pipeline.yaml')], sink)).toBeUndefined();
+    const result = await built(dir);
+    expect(result.vouched).toBe(0);
+    expect(statuses(result.manifest.steps)).toEqual(cached({ 'copy[date=2026-02-01]': 'built', ...Object.fromEntries(DAYS.map((d) => [`double[date=${d}]`, 'built'])), sum: 'built' }));
+    expect(readFileSync(join(dir, 'out', 'total.csv'), 'utf8')).toBe(await fromScratch(dir, 'shared'));
+  });
+
+  it('an untouched date\'s output deleted: that instance is looked at and restored, its dependents looked at, the rest vouched for', async () => {
+    const dir = project('output');
+    await settle(dir);
+    const output = join(dir, 'out', 'copied', '2026-02-04.csv');
+    const bytes = readFileSync(output, 'utf8');
+    rmSync(output);
+    writeFileSync(join(dir, 'inputs', '2026-02-01.csv'), 'id,v\n1,40\n2,41\n');
+    const result = await built(dir);
+    expect(statuses(result.manifest.steps)).toEqual(cached({ 'copy[date=2026-02-01]': 'built', 'double[date=2026-02-01]': 'built', 'copy[date=2026-02-04]': 'cached+1', sum: 'built' }));
+    expect(result.vouched).toBe(4);
+    expect(readFileSync(output, 'utf8')).toBe(bytes);
+  });
+
+  it('a damaged or missing memo: nothing is served without a look, and the answer is the same', async () => {
+    for (const damage of ['truncate', 'remove'] as const) {
+      const dir = project(`memo-${damage}`);
+      await settle(dir);
+      const memoDir = join(dir, 'cache', 'memo');
+      const [memo] = readdirSync(memoDir).filter((f) => !f.startsWith('settled-'));
+      if (damage === 'remove') rmSync(join(memoDir, memo));
+      else writeFileSync(join(memoDir, memo), readFileSync(join(memoDir, memo), 'utf8').slice(0, 200));
+      writeFileSync(join(dir, 'inputs', '2026-02-03.csv'), 'id,v\n1,1\n2,1\n');
+      const result = await built(dir);
+      expect(result.vouched).toBe(0);
+      expect(statuses(result.manifest.steps)).toEqual(cached({ 'copy[date=2026-02-03]': 'built', 'double[date=2026-02-03]': 'built', sum: 'built' }));
+      expect(readFileSync(join(dir, 'out', 'total.csv'), 'utf8')).toBe(await fromScratch(dir, `memo-${damage}`));
+    }
+  });
+
+  it('an untouched date\'s input deleted: the build names the missing file and out/ keeps every output', async () => {
+    const dir = project('missing');
+    await settle(dir);
+    const before = readdirSync(join(dir, 'out', 'doubled')).sort();
+    rmSync(join(dir, 'inputs', '2026-02-02.csv'));
+    writeFileSync(join(dir, 'inputs', '2026-02-03.csv'), 'id,v\n1,8\n2,8\n');
+    const answer = await serveSettled(['build', '--pipeline', join(dir, 'pipeline.yaml')], { write: () => true } as unknown as NodeJS.WritableStream);
+    expect(typeof answer).toBe('object');
+    await expect(build({ pipelineFile: join(dir, 'pipeline.yaml'), settle: invocationFor(['build', '--pipeline', join(dir, 'pipeline.yaml')]), settledHandoff: answer as Exclude<typeof answer, number | undefined> })).rejects.toThrow(/inputs\/2026-02-02\.csv does not exist/);
+    expect(readdirSync(join(dir, 'out', 'doubled')).sort()).toEqual(before);
+    expect(existsSync(join(dir, 'cache', 'lock'))).toBe(false);
+  });
+
+  it('the handed-over lock: held from the check to the build, released by a build of another command line or a CLI that fails first', async () => {
+    const dir = project('lock');
+    await settle(dir);
+    const cache = join(dir, 'cache');
+    writeFileSync(join(dir, 'inputs', '2026-02-04.csv'), 'id,v\n1,3\n2,3\n');
+    const argv = ['build', '--pipeline', join(dir, 'pipeline.yaml')];
+    const sink = { write: () => true } as unknown as NodeJS.WritableStream;
+    // Held: another build cannot take the cache between the check and the build it hands over to.
+    const handoff = await serveSettled(argv, sink);
+    if (typeof handoff !== 'object') throw new Error('expected a handoff');
+    await expect(acquireLock(cache, 0)).rejects.toThrow();
+    // A CLI that fails before building (a bad --partition) gives it back.
+    expect(await main([...argv, '--partition', 'date=1999-01-01'], handoff)).not.toBe(0);
+    (await acquireLock(cache, 0))();
+    // Handed to a build of another command line (another --jobs): given back, that build takes the lock itself and looks at everything.
+    const again = await serveSettled(argv, sink);
+    if (typeof again !== 'object') throw new Error('expected a handoff');
+    const other = await build({ pipelineFile: join(dir, 'pipeline.yaml'), jobs: 3, settle: invocationFor([...argv, '--jobs', '3']), settledHandoff: again });
+    expect(other.ok).toBe(true);
+    expect(other.vouched).toBe(0);
+    expect(existsSync(join(cache, 'lock'))).toBe(false);
+  });
+
+  it('through the real CLI: one date changed, the right total, no lock left behind', async () => {
+    const dir = project('real-cli');
+    await settle(dir);
+    writeFileSync(join(dir, 'inputs', '2026-02-01.csv'), 'id,v\n1,1000\n2,2000\n');
+    const run = await runCli(['build'], dir);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^run \S+: 3 built, 6 cached, 0 failed/m);
+    expect(readFileSync(join(dir, 'out', 'total.csv'), 'utf8')).toBe(await fromScratch(dir, 'real-cli'));
+    expect(existsSync(join(dir, 'cache', 'lock'))).toBe(false);
+  });
+});
