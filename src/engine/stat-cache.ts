@@ -22,7 +22,7 @@ export interface StatEntry {
 }
 
 export interface TreeRecord {
-  /** Digest of every file's relative path, size, mtime, ctime and inode, in path order. */
+  /** The tree's stat fingerprint (tree-fingerprint.ts): every entry's relative path, ctime, inode and size. */
   readonly fingerprint: string;
   readonly digest: string;
   readonly size: number;

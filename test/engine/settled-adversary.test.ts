@@ -1,9 +1,11 @@
 // The settled build (src/engine/settled.ts) attacked: each test makes a change a full build would see
 // and expects the settled answer to step aside — or hands it a damaged settled file and expects it to
 // be ignored without a trace.
-import { describe, expect, it } from 'vitest';
-import { mkdirSync, readdirSync, rmSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, readFileSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
 import { serveSettled, settledInvocation } from '../../src/engine/settled.js';
 import { build } from '../../src/engine/runner.js';
@@ -44,6 +46,36 @@ function age(dir: string): void {
 }
 
 const wait = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+const treeProjects: string[] = [];
+afterEach(() => {
+  for (const dir of treeProjects.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/**
+ * One step over a whole folder (its tree fingerprint is what the settled file watches: each entry's
+ * ctime, inode and size), with a link in it to a file beside it and, beside that, a file of the same
+ * size and mtime with other bytes; every file's mtime in whole seconds, so touch -d puts it back exactly.
+ */
+function treeProject(): { dir: string; old: number } {
+  const dir = mkdtempSync(join(tmpdir(), 'dagrun-settled-tree-'));
+  treeProjects.push(dir);
+  for (let i = 0; i < 12; i += 1) {
+    mkdirSync(join(dir, 'inputs', String(i % 3)), { recursive: true });
+    writeFileSync(join(dir, 'inputs', String(i % 3), `part-${i}.csv`), `id,v\n${i},${i * 7}\n`);
+  }
+  mkdirSync(join(dir, 'beside'));
+  writeFileSync(join(dir, 'beside', 'a.csv'), 'id,v\n1,2\n');
+  writeFileSync(join(dir, 'beside', 'b.csv'), 'id,v\n1,3\n');
+  symlinkSync(join(dir, 'beside', 'a.csv'), join(dir, 'inputs', 'linked.csv'));
+  mkdirSync(join(dir, 'steps'));
+  // The step reads every CSV of the tree: a changed value changes its output, not only its key.
+  writeFileSync(join(dir, 'steps', 'total.sql'), 'CREATE TABLE total AS SELECT count(*)::BIGINT AS v, sum(hash(id, v))::VARCHAR AS h FROM inputs;\n');
+  writeFileSync(join(dir, 'pipeline.yaml'), `steps:\n  total:\n    sql: steps/total.sql\n    inputs:\n      inputs: "file:inputs"\n    outputs:\n      total: { path: total.csv, format: csv, columns: { v: BIGINT, h: VARCHAR } }\n`);
+  const old = Math.floor(Date.now() / 1000) - 60;
+  execFileSync('find', [dir, '-type', 'f', '-exec', 'touch', '-m', '-d', `@${old}`, '{}', '+']);
+  return { dir, old };
+}
 
 describe('settled build, attacked', () => {
   it('an output in out/ edited while the build still ran is not vouched for: the full build restores it', async () => {
@@ -118,6 +150,43 @@ describe('settled build, attacked', () => {
     }
     writeFileSync(file, good);
     expect(await settled(dir)).toBeDefined();
+  });
+
+  it.skipIf(process.platform !== 'linux')('a directory input: a same-size edit with its mtime put back by touch -d, a renamed file, a new empty file, a retargeted link — each is seen', async () => {
+    const edits: Record<string, (dir: string, old: number) => void> = {
+      'same-size edit, touch -d': (dir, old) => {
+        const file = join(dir, 'inputs', '1', 'part-4.csv');
+        writeFileSync(file, 'id,v\n4,29\n');
+        execFileSync('touch', ['-m', '-d', `@${old}`, file]);
+      },
+      'renamed file': (dir) => renameSync(join(dir, 'inputs', '2', 'part-5.csv'), join(dir, 'inputs', '2', 'part-50.csv')),
+      'new empty file': (dir, old) => {
+        writeFileSync(join(dir, 'inputs', '0', 'empty.txt'), '');
+        execFileSync('touch', ['-m', '-d', `@${old}`, join(dir, 'inputs', '0', 'empty.txt')]);
+      },
+      'link retargeted to a file of the same size and mtime': (dir) => {
+        unlinkSync(join(dir, 'inputs', 'linked.csv'));
+        symlinkSync(join(dir, 'beside', 'b.csv'), join(dir, 'inputs', 'linked.csv'));
+      },
+    };
+    const projects = Object.keys(edits).map(() => treeProject());
+    await wait(2100);
+    const outputs: string[] = [];
+    for (const { dir } of projects) {
+      const first = await cliBuild(dir);
+      expect(first.ok, JSON.stringify(first.manifest.steps)).toBe(true);
+      expect(await settled(dir)).toMatch(/^cached  total \[total 1 rows\]\nrun \S+: 0 built, 1 cached/);
+      outputs.push(readFileSync(join(dir, 'out', 'total.csv'), 'utf8'));
+    }
+    for (const [i, [what, edit]] of Object.entries(edits).entries()) {
+      const { dir, old } = projects[i];
+      edit(dir, old);
+      expect(await settled(dir), what).toBeUndefined();
+      const full = await cliBuild(dir);
+      expect(full.manifest.steps[0].status, what).toBe('built');
+      // A changed value reaches the output (the rename and the empty file change only the tree's key).
+      if (what.includes('edit') || what.includes('link')) expect(readFileSync(join(dir, 'out', 'total.csv'), 'utf8'), what).not.toBe(outputs[i]);
+    }
   });
 
   it('an input deleted while the build ran is not vouched for as absent: the full build says it is missing', async () => {
