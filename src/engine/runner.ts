@@ -309,15 +309,9 @@ const UNCHANGED = because({ kind: 'unchanged' });
 function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOptions, instances: readonly Instance[], records: readonly StepRecord[], written: readonly StepRecord[], runId: string, fileInputs: FileInputs, packages: PackageCache, vouched?: { stats: ReadonlyMap<string, string>; carried: ReadonlySet<string> }): SettledDependencies | undefined {
   if (options.refresh?.length || options.force?.length || options.bind || options.admitPartitionValues || options.schedule) return undefined;
   if (leftOutFanIns(pipeline, options).length > 0) return undefined;
-  const files = fileInputs.watched();
   const trees = new Map<string, TreeFingerprint>();
-  for (const dir of files.trees) {
-    const tree = store.inputTreeFingerprint(dir);
-    if (!tree) return undefined;
-    trees.set(dir, tree);
-  }
-  const sources = new Set<string>([pipeline.file, join(pipeline.dir, 'package.json'), join(pipeline.dir, 'package-lock.json'), ...files.paths]);
-  const read = new Set<string>([pipeline.file, ...files.found]);
+  const sources = new Set<string>([pipeline.file, join(pipeline.dir, 'package.json'), join(pipeline.dir, 'package-lock.json')]);
+  const read = new Set<string>([pipeline.file]);
   const products = new Set<string>();
   const outputs = new Map<string, string>();
   const steps = new Set<string>();
@@ -378,6 +372,16 @@ function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOpt
     if (looked) written_.add(action), written_.add(run);
     owned.set(record.instance, own);
   }
+  // What the file inputs depended on, asked only now: a carried instance's glob is listed above, and the
+  // folders it lists must be watched too (a file added to one is a new input of that instance).
+  const files = fileInputs.watched();
+  for (const dir of files.trees) {
+    const tree = store.inputTreeFingerprint(dir);
+    if (!tree) return undefined;
+    trees.set(dir, tree);
+  }
+  for (const path of files.paths) sources.add(path);
+  for (const path of files.found) read.add(path);
   for (const path of read) sources.add(path);
   // Where each package version was read from, and each place Node looked first and found nothing.
   for (const folder of packages.keys()) sources.add(join(folder, 'package.json'));

@@ -370,8 +370,12 @@ function changesSince(settled: SettledFile, pipelineDir: string): SettledChanges
     if (!owned.has(i)) return undefined;
     changed.add(i);
   }
+  // An instance reading a directory is never untouched, even when every tree is unchanged (a build
+  // that found nothing changed, e.g. after waiting for the cache lock): a carried instance is watched
+  // by the stats verified here, and a tree is not among them (the folder's own stat misses an edit inside).
+  const tree = new Set(trees);
   const untouched = new Map<string, { key: string; run: string }>();
-  for (const step of settled.steps) if (!step.own.some((i) => changed.has(i))) untouched.set(step.instance, { key: step.key, run: step.run });
+  for (const step of settled.steps) if (!step.own.some((i) => changed.has(i) || tree.has(i))) untouched.set(step.instance, { key: step.key, run: step.run });
   return { untouched, changed: changed.size, touched: settled.steps.length - untouched.size, verified };
 }
 

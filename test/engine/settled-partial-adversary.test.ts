@@ -1,0 +1,90 @@
+// The partly settled build attacked (src/engine/settled.ts + runner.ts `carry`): each test makes the
+// shortcut's trust wrong in one way and checks the answer against a build from nothing.
+import { afterAll, describe, expect, it } from 'vitest';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { build, type BuildResult } from '../../src/engine/runner.js';
+import { invocationFor, serveSettled } from '../../src/engine/settled.js';
+import { writeDailyProject } from '../helpers/daily-project.js';
+
+const root = mkdtempSync(join(tmpdir(), 'dagrun-settled-partial-adv-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const DAYS = ['2026-03-01', '2026-03-02', '2026-03-03'];
+const wait = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Past the racy window: a build vouches only for files that changed more than 2 s before it started. */
+const RACY_WAIT = 2100;
+const sink = { write: () => true } as unknown as NodeJS.WritableStream;
+
+/** What bin/dagrun.js does: the settled check first, then the usual build with what it handed over. */
+async function cli(dir: string): Promise<{ answered: true } | { answered: false; result: BuildResult }> {
+  const argv = ['build', '--pipeline', join(dir, 'pipeline.yaml')];
+  const answer = await serveSettled(argv, sink);
+  if (typeof answer === 'number') return { answered: true };
+  const result = await build({ pipelineFile: join(dir, 'pipeline.yaml'), settle: invocationFor(argv), settledHandoff: answer });
+  return { answered: false, result };
+}
+
+/** The CLI's build when the settled check did not answer or hand over (another build held the cache a moment): no handoff. */
+async function usual(dir: string): Promise<BuildResult> {
+  const argv = ['build', '--pipeline', join(dir, 'pipeline.yaml')];
+  return build({ pipelineFile: join(dir, 'pipeline.yaml'), settle: invocationFor(argv) });
+}
+
+/** Built, then built again past the racy window, so the settled file vouches for everything. */
+async function settle(dir: string): Promise<void> {
+  await cli(dir);
+  await wait(RACY_WAIT);
+  await cli(dir);
+  await wait(RACY_WAIT);
+  expect((await cli(dir)).answered).toBe(true);
+}
+
+/** The same project built from nothing in another folder: what `file` under out/ must hold. */
+async function fromScratch(dir: string, file = 'total.csv'): Promise<string> {
+  const other = `${dir}-scratch`;
+  rmSync(other, { recursive: true, force: true });
+  cpSync(dir, other, { recursive: true, filter: (path) => !/[/\\](cache|out)$/.test(path) });
+  await build({ pipelineFile: join(other, 'pipeline.yaml') });
+  return readFileSync(join(other, 'out', file), 'utf8');
+}
+
+describe('partly settled build, attacked', () => {
+  it('a glob input: a file added to the folder of a date that was carried is seen', async () => {
+    const dir = join(root, 'glob');
+    writeDailyProject(dir, { name: 'glob', days: DAYS, input: { file: 'raw/{date}/a.csv', read: 'raw/{date}/*.csv' } });
+    await settle(dir);
+    // One date changed: the others are carried.
+    writeFileSync(join(dir, 'raw', DAYS[1], 'a.csv'), 'id,v\n1,500\n');
+    const partial = await cli(dir);
+    expect(partial.answered === false && partial.result.vouched).toBeGreaterThan(0);
+    await wait(RACY_WAIT);
+    // A file lands in a carried date's folder: what its glob matches changed.
+    writeFileSync(join(dir, 'raw', DAYS[0], 'b.csv'), 'id,v\n3,1000\n');
+    const after = await cli(dir);
+    expect(after.answered).toBe(false);
+    expect(readFileSync(join(dir, 'out', 'total.csv'), 'utf8')).toBe(await fromScratch(dir));
+  });
+
+  it('a directory input of an instance carried by a build without a handoff is still watched by its tree', async () => {
+    const dir = join(root, 'tree');
+    mkdirSync(join(dir, 'inputs', 'deep'), { recursive: true });
+    writeFileSync(join(dir, 'inputs', 'deep', 'part.csv'), 'id,v\n1,7\n');
+    mkdirSync(join(dir, 'steps'), { recursive: true });
+    writeFileSync(join(dir, 'steps', 'total.sql'), 'CREATE TABLE total AS SELECT sum(v)::BIGINT AS v FROM inputs;\n');
+    writeFileSync(join(dir, 'pipeline.yaml'), `steps:\n  total:\n    sql: steps/total.sql\n    inputs:\n      inputs: { from: "file:inputs", columns: { id: BIGINT, v: BIGINT } }\n    outputs:\n      total: { path: total.csv, format: csv, columns: { v: BIGINT } }\n`);
+    await settle(dir);
+    // The cache was busy for a moment when the settled check ran: the usual build, no handoff, nothing changed.
+    const again = await usual(dir);
+    expect(again.ok).toBe(true);
+    await wait(RACY_WAIT);
+    // A file deep in the directory edited: the folder's own stat does not change.
+    const path = join(dir, 'inputs', 'deep', 'part.csv');
+    const seen = statSync(path);
+    writeFileSync(path, 'id,v\n1,9\n');
+    utimesSync(path, seen.atime, seen.mtime);
+    expect((await cli(dir)).answered).toBe(false);
+    expect(readFileSync(join(dir, 'out', 'total.csv'), 'utf8')).toBe('v\n9\n');
+  });
+});
