@@ -350,24 +350,24 @@ export function settledChanges(invocation: Invocation): SettledChanges | undefin
 
 function changesSince(settled: SettledFile, pipelineDir: string): SettledChanges | undefined {
   if (!byThisEngine(settled, pipelineDir)) return undefined;
-  const owned = new Set<number>();
-  for (const step of settled.steps) for (const i of step.own) owned.add(i);
+  // Which entries are some instance's own: worked out at the first change (a settled no-op needs none of it).
+  let owned: Set<number> | undefined;
+  const isOwned = (i: number): boolean => (owned ??= new Set(settled.steps.flatMap((step) => step.own))).has(i);
   const changed = new Set<number>();
-  const verified = new Map<string, string>();
   const paths = watchedPather(pipelineDir);
   const trees: number[] = [];
-  for (const [i, entry] of settled.watched.entries()) {
-    const [name, stat] = entry;
+  for (const [i, [name, stat]] of settled.watched.entries()) {
     if (stat.startsWith(TREE)) trees.push(i);
-    else if (fingerprint(paths(name)) === stat) verified.set(name, stat);
-    else if (owned.has(i)) changed.add(i);
-    else return undefined;
+    else if (fingerprint(paths(name)) !== stat) {
+      if (!isOwned(i)) return undefined;
+      changed.add(i);
+    }
   }
   // A directory input is fingerprinted (every entry's stat) only when nothing else changed: the whole
   // build may be settled then. Otherwise the instances reading it are looked at, and the walk is theirs.
   for (const i of trees) {
     if (changed.size === 0 && unchanged(settled.watched[i], pipelineDir)) continue;
-    if (!owned.has(i)) return undefined;
+    if (!isOwned(i)) return undefined;
     changed.add(i);
   }
   // An instance reading a directory is never untouched, even when every tree is unchanged (a build
@@ -375,7 +375,10 @@ function changesSince(settled: SettledFile, pipelineDir: string): SettledChanges
   // by the stats verified here, and a tree is not among them (the folder's own stat misses an edit inside).
   const tree = new Set(trees);
   const untouched = new Map<string, { key: string; run: string }>();
+  const verified = new Map<string, string>();
+  if (changed.size === 0) return { untouched, changed: 0, touched: 0, verified };
   for (const step of settled.steps) if (!step.own.some((i) => changed.has(i) || tree.has(i))) untouched.set(step.instance, { key: step.key, run: step.run });
+  for (const [i, [name, stat]] of settled.watched.entries()) if (!changed.has(i) && !stat.startsWith(TREE)) verified.set(name, stat);
   return { untouched, changed: changed.size, touched: settled.steps.length - untouched.size, verified };
 }
 
