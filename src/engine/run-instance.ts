@@ -119,7 +119,7 @@ export function actionKey(parts: KeyParts, inputs: readonly (readonly [string, s
  * reads and the definition's canonical JSON were most of a no-op. A build sees one snapshot of the
  * code, as it does of a directory input.
  */
-function stepDigests(ctx: BuildContext, step: Instance['step']): Promise<StepDigests> {
+export function stepDigests(ctx: BuildContext, step: Instance['step']): Promise<StepDigests> {
   let found = ctx.stepDigests.get(step.name);
   if (!found) {
     found = (async () => {

@@ -20,7 +20,7 @@ import { describeReason } from './events/reasons.js';
 import type { DagrunEvent, EventSink, FailReason, Reason, RerunReason, RunCounts, SkipReason } from './events/types.js';
 import { instanceId, leftOutFanIns, selectInstances, type Instance } from './instances.js';
 import { FileInputs, checkFileInputs } from './inputs.js';
-import { because, runInstance, STOPPED_WHILE_RUNNING, type LastSeen } from './run-instance.js';
+import { because, runInstance, stepDigests, STOPPED_WHILE_RUNNING, type LastSeen } from './run-instance.js';
 import { Semaphore } from './semaphore.js';
 import { openCache, type Cache, type CacheReport } from './cache/tiered.js';
 import { resolveRemoteSettings } from './cache/config.js';
@@ -269,7 +269,11 @@ async function buildWithOptions(options: BuildOptions): Promise<BuildResult> {
       if (lastSeenNow !== lastSeenText) await store.writeFileAtomic(lastSeenFile, lastSeenNow);
       await store.saveStatCache();
       if (options.settle) {
-        const dependencies = !stop && ok && !remoteSettings && !distributed && staleFanIn.length === 0 ? settledDependencies(pipeline, store, options, instances, manifest.steps, written, runId, fileInputs, context.packages, vouched && { stats: vouched.verified, carried }) : undefined;
+        // A step whose instances were all carried had its code digested by no one: the package.json files
+        // its imports resolve to (read while digesting) are what it depends on too, or a new version goes unseen.
+        const carriedSteps = [...new Map(instances.filter((i) => carried.has(i.id)).map((i) => [i.step.name, i.step])).values()];
+        const digested = await Promise.all(carriedSteps.map((step) => stepDigests(context, step))).then(() => true, () => false);
+        const dependencies = digested && !stop && ok && !remoteSettings && !distributed && staleFanIn.length === 0 ? settledDependencies(pipeline, store, options, instances, manifest.steps, written, runId, fileInputs, context.packages, vouched && { stats: vouched.verified, carried }) : undefined;
         // A build that cannot be answered again from its records leaves no settled answer behind for its command line.
         if (dependencies) recordSettled({ invocation: options.settle, pipelineDir: pipeline.dir, startedMs: started.getTime(), manifest, written, dependencies, unchangedReason: describeReason({ kind: 'unchanged' }) });
         else forgetSettled(options.settle);

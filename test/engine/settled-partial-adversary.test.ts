@@ -7,9 +7,14 @@ import { tmpdir } from 'node:os';
 import { build, type BuildResult } from '../../src/engine/runner.js';
 import { invocationFor, serveSettled } from '../../src/engine/settled.js';
 import { writeDailyProject } from '../helpers/daily-project.js';
+import { copyFixture, removeFixture } from '../helpers/fixture.js';
 
 const root = mkdtempSync(join(tmpdir(), 'dagrun-settled-partial-adv-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const fixtures: string[] = [];
+afterAll(() => {
+  rmSync(root, { recursive: true, force: true });
+  for (const dir of fixtures) removeFixture(dir);
+});
 
 const DAYS = ['2026-03-01', '2026-03-02', '2026-03-03'];
 const wait = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -86,5 +91,32 @@ describe('partly settled build, attacked', () => {
     utimesSync(path, seen.atime, seen.mtime);
     expect((await cli(dir)).answered).toBe(false);
     expect(readFileSync(join(dir, 'out', 'total.csv'), 'utf8')).toBe('v\n9\n');
+  });
+
+  it('a package a step imports: its version is watched even when every instance of that step was carried', async () => {
+    // The fixture's kernel step `make` (every date) imports a package of the project; `double` and `summary` are SQL.
+    const dir = copyFixture('basic');
+    fixtures.push(dir);
+    const writePackage = (version: string, answer: number): void => {
+      mkdirSync(join(dir, 'node_modules', 'fakepkg'), { recursive: true });
+      writeFileSync(join(dir, 'node_modules', 'fakepkg', 'package.json'), JSON.stringify({ name: 'fakepkg', version, type: 'module', main: 'index.js' }));
+      writeFileSync(join(dir, 'node_modules', 'fakepkg', 'index.js'), `export const answer = ${answer};\n`);
+    };
+    writePackage('1.0.0', 42);
+    const kernel = join(dir, 'steps', 'make', 'kernel.ts');
+    writeFileSync(kernel, `import { answer } from 'fakepkg';\n${readFileSync(kernel, 'utf8').replace("ctx.metric('rows', rows);", "ctx.metric('rows', rows);\n  ctx.metric('answer', answer);")}`);
+    await settle(dir);
+    // One date's SQL output deleted: that instance (and the fan-in) is looked at, every `make` is carried.
+    rmSync(join(dir, 'out', 'doubled', '2024-01-02.parquet'));
+    const partial = await cli(dir);
+    expect(partial.answered === false && partial.result.vouched).toBe(5);
+    await wait(RACY_WAIT);
+    expect((await cli(dir)).answered).toBe(true);
+    // npm installs another version of the package: `make`'s key changes.
+    writePackage('1.0.1', 43);
+    const after = await cli(dir);
+    expect(after.answered).toBe(false);
+    const make = after.answered ? undefined : after.result.manifest.steps.filter((s) => s.step === 'make');
+    expect(make?.map((s) => [s.status, s.metrics.answer])).toEqual([['built', 43], ['built', 43], ['built', 43]]);
   });
 });
