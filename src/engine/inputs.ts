@@ -114,9 +114,10 @@ export class FileInputs {
 
   /**
    * What this build's file inputs depended on (settled.ts): each file stat'd (absent ones too), each
-   * glob's matches and the folders it listed, and apart the directories digested as trees.
+   * glob's matches and the folders it listed (also apart: what they list concerns every instance), and
+   * apart the directories digested as trees.
    */
-  watched(): { paths: string[]; trees: string[]; found: string[] } {
+  watched(): { paths: string[]; trees: string[]; found: string[]; listed: string[] } {
     const paths: string[] = [...this.listed];
     const trees: string[] = [];
     const found: string[] = [];
@@ -128,7 +129,7 @@ export class FileInputs {
       paths.push(...matches);
       found.push(...matches);
     }
-    return { paths, trees, found };
+    return { paths, trees, found, listed: [...this.listed] };
   }
 
   /** A location as the pipeline folder names it; path.relative per instance was measurable at 365 partitions. */

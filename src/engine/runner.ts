@@ -316,6 +316,9 @@ function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOpt
   const trees = new Map<string, TreeFingerprint>();
   const sources = new Set<string>([pipeline.file, join(pipeline.dir, 'package.json'), join(pipeline.dir, 'package-lock.json')]);
   const read = new Set<string>([pipeline.file]);
+  // What every instance depends on (pipeline, code, schemas, packages, listed folders): a change to it is
+  // never one instance's own, even when that instance also reads it as a file input (settled.ts).
+  const shared = new Set<string>(sources);
   const products = new Set<string>();
   const outputs = new Map<string, string>();
   const steps = new Set<string>();
@@ -328,8 +331,8 @@ function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOpt
     if (record.outputs.some((o) => o.kind !== 'file') || record.inputs.some((input) => input.from === undefined && !input.source.startsWith('file:'))) return undefined;
     if (!steps.has(record.step)) {
       steps.add(record.step);
-      for (const file of record.code_files ?? []) read.add(resolve(pipeline.dir, file));
-      for (const output of pipeline.steps.get(record.step)?.outputs ?? []) if (output.schemaFile) read.add(output.schemaFile);
+      for (const file of record.code_files ?? []) read.add(resolve(pipeline.dir, file)), shared.add(resolve(pipeline.dir, file));
+      for (const output of pipeline.steps.get(record.step)?.outputs ?? []) if (output.schemaFile) read.add(output.schemaFile), shared.add(output.schemaFile);
     }
     // What is this instance's own: a change to it leaves the other instances vouched for (settled.ts).
     const own: string[] = [];
@@ -385,11 +388,13 @@ function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOpt
     trees.set(dir, tree);
   }
   for (const path of files.paths) sources.add(path);
+  for (const path of files.listed) shared.add(path);
   for (const path of files.found) read.add(path);
   for (const path of read) sources.add(path);
   // Where each package version was read from, and each place Node looked first and found nothing.
-  for (const folder of packages.keys()) sources.add(join(folder, 'package.json'));
-  for (const [key, template] of Object.entries(pipeline.discovered ?? {})) discoverPartitions(pipeline.dir, template, key, (path) => sources.add(path));
+  for (const folder of packages.keys()) sources.add(join(folder, 'package.json')), shared.add(join(folder, 'package.json'));
+  for (const [key, template] of Object.entries(pipeline.discovered ?? {})) discoverPartitions(pipeline.dir, template, key, (path) => (sources.add(path), shared.add(path)));
+  for (const [instance, own] of owned) owned.set(instance, own.filter((path) => !shared.has(path)));
   // The stat cache holds each output's stat as the build wrote or checked it: any later edit shows.
   const outputsIntact = (): boolean => [...outputs].every(([path, digest]) => {
     const info = statSync(path, { bigint: true, throwIfNoEntry: false });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { build, type BuildResult } from '../../src/engine/runner.js';
 import { invocationFor, serveSettled } from '../../src/engine/settled.js';
-import { writeDailyProject } from '../helpers/daily-project.js';
+import { dailyPipeline, writeDailyProject } from '../helpers/daily-project.js';
 import { copyFixture, removeFixture } from '../helpers/fixture.js';
 
 const root = mkdtempSync(join(tmpdir(), 'dagrun-settled-partial-adv-'));
@@ -118,5 +118,20 @@ describe('partly settled build, attacked', () => {
     expect(after.answered).toBe(false);
     const make = after.answered ? undefined : after.result.manifest.steps.filter((s) => s.step === 'make');
     expect(make?.map((s) => [s.status, s.metrics.answer])).toEqual([['built', 43], ['built', 43], ['built', 43]]);
+  });
+
+  it('a step\'s code that another step also reads as a file input: an edit to it is everyone\'s, not that reader\'s own', async () => {
+    const dir = join(root, 'code-as-input');
+    const project = { name: 'code-as-input', days: DAYS, double: true };
+    writeDailyProject(dir, project);
+    // `doc` reads copy's SQL as a file (say, to publish it): the file is its input and copy's code.
+    writeFileSync(join(dir, 'steps', 'doc.sql'), 'CREATE TABLE doc AS SELECT 1::BIGINT AS v;\n');
+    writeFileSync(join(dir, 'pipeline.yaml'), `${dailyPipeline(project)}  doc:\n    sql: steps/doc.sql\n    inputs:\n      code: { from: "file:steps/copy.sql", format: text }\n    outputs:\n      doc: { path: doc.csv, format: csv, columns: { v: BIGINT } }\n`);
+    await settle(dir);
+    writeFileSync(join(dir, 'steps', 'copy.sql'), readFileSync(join(dir, 'steps', 'copy.sql'), 'utf8').replace('SELECT id, v', 'SELECT id, v * 5 AS v'));
+    const after = await cli(dir);
+    expect(after.answered).toBe(false);
+    expect(after.answered === false && after.result.vouched).toBe(0);
+    expect(readFileSync(join(dir, 'out', 'total.csv'), 'utf8')).toBe(await fromScratch(dir));
   });
 });
