@@ -1,13 +1,13 @@
 // The partly settled build attacked (src/engine/settled.ts + runner.ts `carry`): each test makes the
 // shortcut's trust wrong in one way and checks the answer against a build from nothing.
 import { afterAll, describe, expect, it } from 'vitest';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { build, type BuildResult } from '../../src/engine/runner.js';
 import { invocationFor, serveSettled } from '../../src/engine/settled.js';
 import { dailyPipeline, writeDailyProject } from '../helpers/daily-project.js';
-import { copyFixture, removeFixture } from '../helpers/fixture.js';
+import { copyFixture, removeFixture, runCli } from '../helpers/fixture.js';
 
 const root = mkdtempSync(join(tmpdir(), 'dagrun-settled-partial-adv-'));
 const fixtures: string[] = [];
@@ -132,6 +132,19 @@ describe('partly settled build, attacked', () => {
     const after = await cli(dir);
     expect(after.answered).toBe(false);
     expect(after.answered === false && after.result.vouched).toBe(0);
+    expect(readFileSync(join(dir, 'out', 'total.csv'), 'utf8')).toBe(await fromScratch(dir));
+  });
+
+  it('two real CLIs at once after one date changed: one takes the handoff, the other waits for the lock, both answer right and none is left', async () => {
+    const dir = join(root, 'two-at-once');
+    writeDailyProject(dir, { name: 'two', days: DAYS, double: true });
+    await settle(dir);
+    writeFileSync(join(dir, 'inputs', `${DAYS[1]}.csv`), 'id,v\n1,500\n');
+    const runs = await Promise.all([runCli(['build'], dir), runCli(['build'], dir)]);
+    expect(runs.map((r) => r.code)).toEqual([0, 0]);
+    // Whichever ran second found the first one's work: nothing built twice.
+    expect(runs.map((r) => /^run \S+: (\d+) built/m.exec(r.stdout)?.[1]).sort()).toEqual(['0', '3']);
+    expect(existsSync(join(dir, 'cache', 'lock'))).toBe(false);
     expect(readFileSync(join(dir, 'out', 'total.csv'), 'utf8')).toBe(await fromScratch(dir));
   });
 });
