@@ -4,7 +4,7 @@
 // Node walker (no find on the PATH) alike. Nothing that leaves the files as they were may change it.
 import { afterEach, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, linkSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { findListing, treeFingerprint } from '../../src/engine/tree-fingerprint.js';
@@ -74,6 +74,8 @@ const EDITS: Record<string, (root: string, tree: string) => void> = {
     renameSync(join(tree, 'd0', 'f6.csv'), join(tree, 'd0', 'f3.csv'));
     renameSync(join(tree, 'd0', 'tmp'), join(tree, 'd0', 'f6.csv'));
   },
+  'a folder renamed': (_, tree) => renameSync(join(tree, 'd2'), join(tree, 'd3')),
+  'a hard link to a file added in another folder': (_, tree) => linkSync(join(tree, 'd0', 'f0.csv'), join(tree, 'd1', 'f0.csv')),
   'a new empty file': (_, tree) => {
     writeFileSync(join(tree, 'd1', 'empty.csv'), '');
     touchBack(join(tree, 'd1', 'empty.csv'));
@@ -138,7 +140,7 @@ describe.skipIf(process.platform !== 'linux')('tree fingerprint', () => {
           const sizes = (): string => execFileSync('find', ['-L', tree, '-type', 'f', '-printf', '%s %T@\n'], { encoding: 'utf8' }).split('\n').sort().join('\n');
           const looked = sizes();
           edit(root, tree);
-          if (!name.includes('mtime set') && !name.includes('new empty') && !name.includes('deleted')) expect(sizes()).toBe(looked); // size and mtime alone would miss it
+          if (!['mtime set', 'new empty', 'deleted', 'hard link'].some((what) => name.includes(what))) expect(sizes()).toBe(looked); // size and mtime alone would miss it
           expect(fingerprint(tree)).not.toBe(before);
         });
       }
@@ -157,10 +159,14 @@ describe.skipIf(process.platform !== 'linux')('tree fingerprint', () => {
     });
   }
 
-  it("find's listing is each entry's path, ctime, inode and size: no mtime", () => {
+  it("find's listing: each folder's path, ctime and inode, then its files' ctime, inode and size; no mtime", () => {
     const { tree } = project();
-    const listing = (findListing(tree) as Buffer).toString('latin1');
-    expect(listing).not.toContain(String(OLD));
-    expect(listing.split('\n').find((line) => line.startsWith('d0/f0.csv\0'))).toMatch(/^d0\/f0\.csv\0\d+\.\d+:\d+:\d+$/);
+    const lines = (findListing(tree) as Buffer).toString('latin1').trimEnd().split('\n');
+    expect(lines.join('\n')).not.toContain(String(OLD));
+    const folder = lines.indexOf(lines.find((line) => line.startsWith('d0\0')) as string);
+    expect(lines[folder]).toMatch(/^d0\0\d+\.\d+:\d+$/);
+    // d0's three files follow it, named by nothing but their folder.
+    expect(lines.slice(folder + 1, folder + 4).every((line) => /^\d+\.\d+:\d+:\d+$/.test(line))).toBe(true);
+    expect(lines.filter((line) => line.includes('\0')).map((line) => line.split('\0')[0]).sort()).toEqual(['', 'd0', 'd1', 'd2', 'linked-dir']);
   });
 });
