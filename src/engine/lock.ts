@@ -20,8 +20,13 @@ export async function acquireLock(cacheRoot: string, timeoutMs: number, onWait?:
       writeSync(fd, mine);
       closeSync(fd);
       locksHeldHere.add(path);
-      // Release only a lock that is still ours (a takeover race must not delete another build's).
+      // Release only a lock that is still ours (a takeover race must not delete another build's), and
+      // only once: the settled handoff's is given back more than once, and a second call must not
+      // unmark a lock this process took since (it would look like a leftover, free to take over).
+      let held = true;
       return () => {
+        if (!held) return;
+        held = false;
         locksHeldHere.delete(path);
         try {
           if (readFileSync(path, 'utf8') === mine) rmSync(path, { force: true });

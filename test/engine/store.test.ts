@@ -66,4 +66,21 @@ describe('store', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('a release called again (the settled handoff is given back by the build, build() and the CLI) never frees a lock taken since in this process', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dagrun-lock-'));
+    try {
+      const store = new Store(join(dir, 'cache'));
+      const first = await store.lock(200);
+      first();
+      const second = await store.lock(200);
+      first(); // given back once more, while `second` holds the cache
+      // Still exclusive: the lock naming this process is held, not a leftover to take over.
+      await expect(store.lock(200)).rejects.toThrow(/is locked by pid \d+/);
+      second();
+      (await store.lock(200))();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
