@@ -27,12 +27,16 @@ export interface CodeFiles {
   readonly files: string[];
   /** Bare package names imported by any of them, with the folder each import resolves from. */
   readonly packages: { name: string; from: string }[];
+  /** Where a local import was looked for before the file it resolved to, and found nothing: one appearing there is used instead. */
+  readonly absent: string[];
 }
 
 /** The local files a kernel's code consists of and the packages they import. */
 export function codeFiles(entry: string): CodeFiles {
   const seen = new Set<string>();
   const packages = new Map<string, { name: string; from: string }>();
+  const absent = new Set<string>();
+  const resolveLocal = (from: string, specifier: string): string | undefined => resolveLocalFile(from, specifier, absent);
   const visit = (file: string): void => {
     if (seen.has(file)) return;
     seen.add(file);
@@ -55,13 +59,18 @@ export function codeFiles(entry: string): CodeFiles {
   };
   visit(entry);
   const [first, ...rest] = [...seen];
-  return { files: [first, ...rest.sort()], packages: [...packages.values()] };
+  return { files: [first, ...rest.sort()], packages: [...packages.values()], absent: [...absent].sort() };
 }
 
-function resolveLocal(from: string, specifier: string): string | undefined {
+/** The file a local import resolves to; the candidates tried before it (none there) go into `absent`. */
+function resolveLocalFile(from: string, specifier: string, absent: Set<string>): string | undefined {
   const base = resolve(from, specifier);
   const candidates = [base, base.replace(/\.js$/, '.ts'), base.replace(/\.mjs$/, '.mts'), `${base}.ts`, `${base}.js`, resolve(base, 'index.ts'), resolve(base, 'index.js')];
-  return candidates.find((c) => existsSync(c) && statSync(c).isFile());
+  for (const candidate of candidates) {
+    if (existsSync(candidate) && statSync(candidate).isFile()) return candidate;
+    absent.add(candidate);
+  }
+  return undefined;
 }
 
 /** Engine modules: the sdk of the engine itself, or the copy a pipeline folder carries beside its steps. */
@@ -75,6 +84,8 @@ export interface CodeDigest {
   readonly files: string[];
   /** `name@version` of each package the code imports and of their dependencies, sorted. */
   readonly packages: string[];
+  /** Where a local import was looked for first and found nothing (absolute: never stored), for the settled build. */
+  readonly absent: readonly string[];
 }
 
 /**
@@ -82,7 +93,7 @@ export interface CodeDigest {
  * upgraded between two builds of one long-lived process).
  */
 export async function codeDigest(store: Store, entry: string, root: string, kind: 'sql' | 'kernel' = 'kernel', packages: PackageCache = new Map()): Promise<CodeDigest> {
-  const found = kind === 'sql' ? { files: [entry], packages: SQL_PACKAGES.map((name) => ({ name, from: ENGINE_ROOT })) } : codeFiles(entry);
+  const found = kind === 'sql' ? { files: [entry], packages: SQL_PACKAGES.map((name) => ({ name, from: ENGINE_ROOT })), absent: [] } : codeFiles(entry);
   const parts: [string, string][] = [];
   for (const file of found.files) {
     if (isEngineModule(file, root)) continue;
@@ -90,7 +101,7 @@ export async function codeDigest(store: Store, entry: string, root: string, kind
   }
   const versions = new Set<string>();
   for (const { name, from } of found.packages) for (const resolved of packageClosure(name, from, packages)) versions.add(resolved);
-  return { digest: digestJson(parts), files: found.files.map((file) => relative(root, file).split(sep).join('/')), packages: [...versions].sort() };
+  return { digest: digestJson(parts), files: found.files.map((file) => relative(root, file).split(sep).join('/')), packages: [...versions].sort(), absent: found.absent };
 }
 
 // ---------- package versions ----------

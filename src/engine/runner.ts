@@ -269,11 +269,13 @@ async function buildWithOptions(options: BuildOptions): Promise<BuildResult> {
       if (lastSeenNow !== lastSeenText) await store.writeFileAtomic(lastSeenFile, lastSeenNow);
       await store.saveStatCache();
       if (options.settle) {
-        // A step whose instances were all carried had its code digested by no one: the package.json files
-        // its imports resolve to (read while digesting) are what it depends on too, or a new version goes unseen.
-        const carriedSteps = [...new Map(instances.filter((i) => carried.has(i.id)).map((i) => [i.step.name, i.step])).values()];
-        const digested = await Promise.all(carriedSteps.map((step) => stepDigests(context, step))).then(() => true, () => false);
-        const dependencies = digested && !stop && ok && !remoteSettings && !distributed && staleFanIn.length === 0 ? settledDependencies(pipeline, store, options, instances, manifest.steps, written, runId, fileInputs, context.packages, vouched && { stats: vouched.verified, carried }) : undefined;
+        const qualifies = !stop && ok && !remoteSettings && !distributed && staleFanIn.length === 0;
+        // Every step's code digest (one whose instances were all carried had it taken by no one): the
+        // package.json files its imports resolve to and the places a local import was looked for first
+        // are what it depends on too, or a new package version or a file appearing there goes unseen.
+        const steps = [...new Map(instances.map((i) => [i.step.name, i.step])).values()];
+        const digests = qualifies ? await Promise.all(steps.map((step) => stepDigests(context, step))).catch(() => undefined) : undefined;
+        const dependencies = digests ? settledDependencies(pipeline, store, options, instances, manifest.steps, written, runId, fileInputs, context.packages, digests.flatMap((d) => d.code.absent), vouched && { stats: vouched.verified, carried }) : undefined;
         // A build that cannot be answered again from its records leaves no settled answer behind for its command line.
         if (dependencies) recordSettled({ invocation: options.settle, pipelineDir: pipeline.dir, startedMs: started.getTime(), manifest, written, dependencies, unchangedReason: describeReason({ kind: 'unchanged' }) });
         else forgetSettled(options.settle);
@@ -310,7 +312,7 @@ const UNCHANGED = because({ kind: 'unchanged' });
  * Everything a build's result depended on, for the settled path (settled.ts); undefined when it cannot
  * be answered from its records: a source step (live data), a remote input, a directory output, --refresh/--force, rebound inputs, a schedule, a fan-in the partition filter left out.
  */
-function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOptions, instances: readonly Instance[], records: readonly StepRecord[], written: readonly StepRecord[], runId: string, fileInputs: FileInputs, packages: PackageCache, vouched?: { stats: ReadonlyMap<string, string>; carried: ReadonlySet<string> }): SettledDependencies | undefined {
+function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOptions, instances: readonly Instance[], records: readonly StepRecord[], written: readonly StepRecord[], runId: string, fileInputs: FileInputs, packages: PackageCache, absentCode: readonly string[], vouched?: { stats: ReadonlyMap<string, string>; carried: ReadonlySet<string> }): SettledDependencies | undefined {
   if (options.refresh?.length || options.force?.length || options.bind || options.admitPartitionValues || options.schedule) return undefined;
   if (leftOutFanIns(pipeline, options).length > 0) return undefined;
   const trees = new Map<string, TreeFingerprint>();
@@ -393,6 +395,8 @@ function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOpt
   for (const path of read) sources.add(path);
   // Where each package version was read from, and each place Node looked first and found nothing.
   for (const folder of packages.keys()) sources.add(join(folder, 'package.json')), shared.add(join(folder, 'package.json'));
+  // Where a kernel's local import was looked for before the file it resolved to: a file appearing there is used instead.
+  for (const path of absentCode) sources.add(path), shared.add(path);
   for (const [key, template] of Object.entries(pipeline.discovered ?? {})) discoverPartitions(pipeline.dir, template, key, (path) => (sources.add(path), shared.add(path)));
   for (const [instance, own] of owned) owned.set(instance, own.filter((path) => !shared.has(path)));
   // The stat cache holds each output's stat as the build wrote or checked it: any later edit shows.

@@ -147,4 +147,19 @@ describe('partly settled build, attacked', () => {
     expect(existsSync(join(dir, 'cache', 'lock'))).toBe(false);
     expect(readFileSync(join(dir, 'out', 'total.csv'), 'utf8')).toBe(await fromScratch(dir));
   });
+
+  it('a kernel\'s import: a file appearing where it resolves first (helper.js beside the helper.ts it used) is seen', async () => {
+    const dir = copyFixture('basic');
+    fixtures.push(dir);
+    const kernel = join(dir, 'steps', 'make', 'kernel.ts');
+    writeFileSync(join(dir, 'steps', 'make', 'helper.ts'), 'export const answer = 42;\n');
+    writeFileSync(kernel, `import { answer } from './helper.js';\n${readFileSync(kernel, 'utf8').replace("ctx.metric('rows', rows);", "ctx.metric('rows', rows);\n  ctx.metric('answer', answer);")}`);
+    await settle(dir);
+    // `tsc` run without an outDir, say: the import now resolves to helper.js, and make's key changes.
+    writeFileSync(join(dir, 'steps', 'make', 'helper.js'), 'export const answer = 43;\n');
+    const after = await cli(dir);
+    expect(after.answered).toBe(false);
+    const make = after.answered ? undefined : after.result.manifest.steps.filter((s) => s.step === 'make');
+    expect(make?.map((s) => s.status)).toEqual(['built', 'built', 'built']);
+  });
 });
