@@ -1,11 +1,12 @@
 // The partly settled build attacked (src/engine/settled.ts + runner.ts `carry`): each test makes the
 // shortcut's trust wrong in one way and checks the answer against a build from nothing.
 import { afterAll, describe, expect, it } from 'vitest';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { build, type BuildResult } from '../../src/engine/runner.js';
-import { invocationFor, serveSettled } from '../../src/engine/settled.js';
+import { invocationFor } from '../../src/engine/settled.js';
+import { fromScratch, RACY_WAIT, settledCli, settleProject, wait } from '../helpers/settled-build.js';
 import { dailyPipeline, writeDailyProject } from '../helpers/daily-project.js';
 import { copyFixture, removeFixture, runCli } from '../helpers/fixture.js';
 
@@ -17,42 +18,13 @@ afterAll(() => {
 });
 
 const DAYS = ['2026-03-01', '2026-03-02', '2026-03-03'];
-const wait = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-/** Past the racy window: a build vouches only for files that changed more than 2 s before it started. */
-const RACY_WAIT = 2100;
-const sink = { write: () => true } as unknown as NodeJS.WritableStream;
-
-/** What bin/dagrun.js does: the settled check first, then the usual build with what it handed over. */
-async function cli(dir: string): Promise<{ answered: true } | { answered: false; result: BuildResult }> {
-  const argv = ['build', '--pipeline', join(dir, 'pipeline.yaml')];
-  const answer = await serveSettled(argv, sink);
-  if (typeof answer === 'number') return { answered: true };
-  const result = await build({ pipelineFile: join(dir, 'pipeline.yaml'), settle: invocationFor(argv), settledHandoff: answer });
-  return { answered: false, result };
-}
+const cli = settledCli;
+const settle = settleProject;
 
 /** The CLI's build when the settled check did not answer or hand over (another build held the cache a moment): no handoff. */
 async function usual(dir: string): Promise<BuildResult> {
   const argv = ['build', '--pipeline', join(dir, 'pipeline.yaml')];
   return build({ pipelineFile: join(dir, 'pipeline.yaml'), settle: invocationFor(argv) });
-}
-
-/** Built, then built again past the racy window, so the settled file vouches for everything. */
-async function settle(dir: string): Promise<void> {
-  await cli(dir);
-  await wait(RACY_WAIT);
-  await cli(dir);
-  await wait(RACY_WAIT);
-  expect((await cli(dir)).answered).toBe(true);
-}
-
-/** The same project built from nothing in another folder: what `file` under out/ must hold. */
-async function fromScratch(dir: string, file = 'total.csv'): Promise<string> {
-  const other = `${dir}-scratch`;
-  rmSync(other, { recursive: true, force: true });
-  cpSync(dir, other, { recursive: true, filter: (path) => !/[/\\](cache|out)$/.test(path) });
-  await build({ pipelineFile: join(other, 'pipeline.yaml') });
-  return readFileSync(join(other, 'out', file), 'utf8');
 }
 
 describe('partly settled build, attacked', () => {

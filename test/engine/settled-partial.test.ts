@@ -5,12 +5,13 @@
 // everything, and attacks what the shortcut trusts: racy edits, two dates at once, a shared file, a
 // deleted output, a damaged memo, a missing input, the lock handed over, the real CLI.
 import { afterAll, describe, expect, it } from 'vitest';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { build, type BuildResult } from '../../src/engine/runner.js';
 import { main } from '../../src/engine/cli.js';
 import { invocationFor, serveSettled } from '../../src/engine/settled.js';
+import { fromScratch, settledCli, settleProject } from '../helpers/settled-build.js';
 import { readManifest, type StepRecord } from '../../src/engine/manifest.js';
 import { acquireLock } from '../../src/engine/lock.js';
 import { runCli } from '../helpers/fixture.js';
@@ -20,40 +21,20 @@ const root = mkdtempSync(join(tmpdir(), 'dagrun-settled-partial-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 const DAYS = ['2026-02-01', '2026-02-02', '2026-02-03', '2026-02-04'];
-const wait = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-/** Past the racy window: a build vouches only for files that changed more than 2 s before it started. */
-const RACY_WAIT = 2100;
-
 function project(name: string): string {
   const dir = join(root, name);
   writeDailyProject(dir, { name: 'partial', days: DAYS, double: true });
   return dir;
 }
 
-/** What bin/dagrun.js does: the settled check first, then the usual build with what it handed over. */
-async function cli(dir: string): Promise<{ answered: true } | { answered: false; result: BuildResult }> {
-  const argv = ['build', '--pipeline', join(dir, 'pipeline.yaml')];
-  const sink = { write: () => true } as unknown as NodeJS.WritableStream;
-  const answer = await serveSettled(argv, sink);
-  if (typeof answer === 'number') return { answered: true };
-  const result = await build({ pipelineFile: join(dir, 'pipeline.yaml'), settle: invocationFor(argv), settledHandoff: answer });
-  return { answered: false, result };
-}
+const cli = settledCli;
+const settle = settleProject;
 
 async function built(dir: string): Promise<BuildResult> {
   const run = await cli(dir);
   if (run.answered) throw new Error('expected the usual build, got the settled answer');
   expect(run.result.ok).toBe(true);
   return run.result;
-}
-
-/** Built, then built again past the racy window: the second build's settled file vouches for everything. */
-async function settle(dir: string): Promise<void> {
-  await built(dir);
-  await wait(RACY_WAIT);
-  await built(dir);
-  await wait(RACY_WAIT);
-  expect((await cli(dir)).answered).toBe(true);
 }
 
 const statuses = (steps: readonly StepRecord[]): Record<string, string> => Object.fromEntries(steps.map((s) => [s.instance, `${s.status}${s.restored_files ? `+${s.restored_files}` : ''}`]));
@@ -68,15 +49,6 @@ async function lookedAtEverything(dir: string): Promise<{ steps: readonly StepRe
   return { steps: result.manifest.steps, total: readFileSync(join(dir, 'out', 'total.csv'), 'utf8') };
 }
 
-/** The same inputs built from nothing in another folder: what out/total.csv must hold. */
-async function fromScratch(dir: string, name: string): Promise<string> {
-  const other = join(root, `${name}-scratch`);
-  rmSync(other, { recursive: true, force: true });
-  cpSync(dir, other, { recursive: true, filter: (path) => !/[/\\](cache|out)$/.test(path) });
-  await build({ pipelineFile: join(other, 'pipeline.yaml') });
-  return readFileSync(join(other, 'out', 'total.csv'), 'utf8');
-}
-
 describe('partly settled build', () => {
   it('one date changed: its instances and the fan-in are looked at, the other dates are vouched for; a second date changed at once with the first still racy', async () => {
     const dir = project('one-date');
@@ -87,7 +59,7 @@ describe('partly settled build', () => {
     expect(first.vouched).toBe(6);
     // The manifest as written (references to the runs that hold the records) reads back as the build returned it.
     expect(perRunAside(readManifest(join(dir, 'cache', 'runs'), 'latest').steps)).toEqual(perRunAside(first.manifest.steps));
-    expect(readFileSync(join(dir, 'out', 'total.csv'), 'utf8')).toBe(await fromScratch(dir, 'one-date'));
+    expect(readFileSync(join(dir, 'out', 'total.csv'), 'utf8')).toBe(await fromScratch(dir));
 
     // At once: 02-02 changed less than 2 s before that build (racy: looked at again), 02-03 changes now.
     writeFileSync(join(dir, 'inputs', '2026-02-03.csv'), 'id,v\n1,5\n2,9\n');
@@ -96,7 +68,7 @@ describe('partly settled build', () => {
     expect(second.vouched).toBe(4);
     const truth = await lookedAtEverything(dir);
     expect(perRunAside(second.manifest.steps)).toEqual(perRunAside(truth.steps));
-    expect(truth.total).toBe(await fromScratch(dir, 'one-date'));
+    expect(truth.total).toBe(await fromScratch(dir));
   });
 
   it('a shared file changed (a step\'s code): nothing is handed over, everything is looked at', async () => {
@@ -109,7 +81,7 @@ describe('partly settled build', () => {
     const result = await built(dir);
     expect(result.vouched).toBe(0);
     expect(statuses(result.manifest.steps)).toEqual(cached({ 'copy[date=2026-02-01]': 'built', ...Object.fromEntries(DAYS.map((d) => [`double[date=${d}]`, 'built'])), sum: 'built' }));
-    expect(readFileSync(join(dir, 'out', 'total.csv'), 'utf8')).toBe(await fromScratch(dir, 'shared'));
+    expect(readFileSync(join(dir, 'out', 'total.csv'), 'utf8')).toBe(await fromScratch(dir));
   });
 
   it('an untouched date\'s output deleted: that instance is looked at and restored, its dependents looked at, the rest vouched for', async () => {
@@ -137,7 +109,7 @@ describe('partly settled build', () => {
       const result = await built(dir);
       expect(result.vouched).toBe(0);
       expect(statuses(result.manifest.steps)).toEqual(cached({ 'copy[date=2026-02-03]': 'built', 'double[date=2026-02-03]': 'built', sum: 'built' }));
-      expect(readFileSync(join(dir, 'out', 'total.csv'), 'utf8')).toBe(await fromScratch(dir, `memo-${damage}`));
+      expect(readFileSync(join(dir, 'out', 'total.csv'), 'utf8')).toBe(await fromScratch(dir));
     }
   });
 
@@ -184,7 +156,7 @@ describe('partly settled build', () => {
     const run = await runCli(['build'], dir);
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^run \S+: 3 built, 6 cached, 0 failed/m);
-    expect(readFileSync(join(dir, 'out', 'total.csv'), 'utf8')).toBe(await fromScratch(dir, 'real-cli'));
+    expect(readFileSync(join(dir, 'out', 'total.csv'), 'utf8')).toBe(await fromScratch(dir));
     expect(existsSync(join(dir, 'cache', 'lock'))).toBe(false);
   });
 });
