@@ -326,7 +326,7 @@ function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOpt
   const steps = new Set<string>();
   const owned = new Map<string, string[]>();
   // What the instances this build looked at may have written: stat'd again, never taken as verified at the start.
-  const written_ = new Set<string>();
+  const rewritten = new Set<string>();
   const byId = new Map(instances.map((instance) => [instance.id, instance]));
   for (const [i, record] of records.entries()) {
     if ((record.status !== 'built' && record.status !== 'cached') || record.source || !record.cache_key) return undefined;
@@ -370,7 +370,7 @@ function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOpt
     for (const output of record.outputs) {
       const path = resolveUnder(pipeline.outputRoot, output.path);
       products.add(path);
-      if (looked) outputs.set(path, output.digest), written_.add(path);
+      if (looked) outputs.set(path, output.digest), rewritten.add(path);
       own.push(path);
     }
     const action = store.actionPath(record.cache_key);
@@ -378,7 +378,7 @@ function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOpt
     products.add(action);
     products.add(run);
     own.push(action, run);
-    if (looked) written_.add(action), written_.add(run);
+    if (looked) rewritten.add(action), rewritten.add(run);
     owned.set(record.instance, own);
   }
   // What the file inputs depended on, asked only now: a carried instance's glob is listed above, and the
@@ -404,7 +404,7 @@ function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOpt
     const info = statSync(path, { bigint: true, throwIfNoEntry: false });
     return info !== undefined && store.knownDigest(path, info)?.digest === digest;
   });
-  return { sources, read, products, trees, outputsIntact, owned, ...(vouched ? { verified: { stats: vouched.stats, except: written_ } } : {}) };
+  return { sources, read, products, trees, outputsIntact, owned, ...(vouched ? { verified: { stats: vouched.stats, except: rewritten } } : {}) };
 }
 
 /**

@@ -330,8 +330,6 @@ export interface SettledChanges {
   readonly untouched: ReadonlyMap<string, { readonly key: string; readonly run: string }>;
   /** How many watched entries changed (0: the build is settled whole). */
   readonly changed: number;
-  /** How many instances had something of their own change. */
-  readonly touched: number;
   /** The stats that are as the settled file remembers them (not trees, not racy ones), by watched name. */
   readonly verified: ReadonlyMap<string, string>;
 }
@@ -376,10 +374,10 @@ function changesSince(settled: SettledFile, pipelineDir: string): SettledChanges
   const tree = new Set(trees);
   const untouched = new Map<string, { key: string; run: string }>();
   const verified = new Map<string, string>();
-  if (changed.size === 0) return { untouched, changed: 0, touched: 0, verified };
+  if (changed.size === 0) return { untouched, changed: 0, verified };
   for (const step of settled.steps) if (!step.own.some((i) => changed.has(i) || tree.has(i))) untouched.set(step.instance, { key: step.key, run: step.run });
   for (const [i, [name, stat]] of settled.watched.entries()) if (!changed.has(i) && !stat.startsWith(TREE)) verified.set(name, stat);
-  return { untouched, changed: changed.size, touched: settled.steps.length - untouched.size, verified };
+  return { untouched, changed: changed.size, verified };
 }
 
 /** The invocation of a command line (argv as given to the CLI) the settled path may answer; undefined otherwise. */

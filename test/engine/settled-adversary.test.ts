@@ -47,6 +47,15 @@ function age(dir: string): void {
 
 const wait = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Aged past the racy window, built twice: the settled check answers the next build. */
+async function settleFixture(dir: string): Promise<void> {
+  age(dir);
+  await wait(2100);
+  await cliBuild(dir);
+  await cliBuild(dir);
+  expect(await settled(dir)).toBeDefined();
+}
+
 const treeProjects: string[] = [];
 afterEach(() => {
   for (const dir of treeProjects.splice(0)) rmSync(dir, { recursive: true, force: true });
@@ -104,11 +113,7 @@ describe('settled build, attacked', () => {
     writeFileSync(join(dir, 'steps', 'make', 'rows.ts'), "import { OFFSET } from '../../lib/offset.js';\nexport const shift = (v: number): number => v + OFFSET;\n");
     const kernel = join(dir, 'steps', 'make', 'kernel.ts');
     writeFileSync(kernel, `import { shift } from './rows.js';\n${readFileSync(kernel, 'utf8').replace('value: base + i', 'value: shift(base) + i')}`);
-    age(dir);
-    await wait(2100);
-    await cliBuild(dir);
-    await cliBuild(dir);
-    expect(await settled(dir)).toBeDefined();
+    await settleFixture(dir);
     const helper = join(dir, 'lib', 'offset.ts');
     const seen = statSync(helper);
     writeFileSync(helper, 'export const OFFSET = 7;\n');
@@ -120,11 +125,7 @@ describe('settled build, attacked', () => {
 
   it('a damaged or hand-edited settled file is ignored: no crash, no manifest written, the usual build answers', async () => {
     const { dir } = fixture('basic');
-    age(dir);
-    await wait(2100);
-    await cliBuild(dir);
-    await cliBuild(dir);
-    expect(await settled(dir)).toBeDefined();
+    await settleFixture(dir);
     const memo = join(dir, 'cache', 'memo');
     const [name] = readdirSync(memo).filter((f) => f.startsWith('settled-'));
     const file = join(memo, name);

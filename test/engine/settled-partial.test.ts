@@ -5,7 +5,7 @@
 // everything, and attacks what the shortcut trusts: racy edits, two dates at once, a shared file, a
 // deleted output, a damaged memo, a missing input, the lock handed over, the real CLI.
 import { afterAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { build, type BuildResult } from '../../src/engine/runner.js';
@@ -147,6 +147,43 @@ describe('partly settled build', () => {
     expect(other.ok).toBe(true);
     expect(other.vouched).toBe(0);
     expect(existsSync(join(cache, 'lock'))).toBe(false);
+  });
+
+  it('an untouched date\'s input is a symlink retargeted to a file of the same size and mtime: that date is looked at and rebuilt', async () => {
+    const dir = project('symlink');
+    const input = join(dir, 'inputs', '2026-02-03.csv');
+    writeFileSync(join(dir, 'a.csv'), 'id,v\n1,11\n2,22\n');
+    writeFileSync(join(dir, 'b.csv'), 'id,v\n1,77\n2,88\n');
+    const seen = statSync(join(dir, 'a.csv'));
+    utimesSync(join(dir, 'b.csv'), seen.atime, seen.mtime);
+    rmSync(input);
+    symlinkSync(join(dir, 'a.csv'), input);
+    await settle(dir);
+    symlinkSync(join(dir, 'b.csv'), `${input}.next`);
+    renameSync(`${input}.next`, input);
+    writeFileSync(join(dir, 'inputs', '2026-02-01.csv'), 'id,v\n1,2\n2,2\n');
+    const result = await built(dir);
+    expect(statuses(result.manifest.steps)).toEqual(cached({ 'copy[date=2026-02-01]': 'built', 'double[date=2026-02-01]': 'built', 'copy[date=2026-02-03]': 'built', 'double[date=2026-02-03]': 'built', sum: 'built' }));
+    expect(result.vouched).toBe(4);
+    expect(readFileSync(join(dir, 'out', 'total.csv'), 'utf8')).toBe(await fromScratch(dir));
+  });
+
+  it('a build that fails halfway (one date\'s input unreadable) leaves no settled answer and no lock; the fixed input then builds the right total', async () => {
+    const dir = project('fails');
+    await settle(dir);
+    writeFileSync(join(dir, 'inputs', '2026-02-02.csv'), 'id,v\n1,not a number\n');
+    const failed = await cli(dir);
+    if (failed.answered) throw new Error('expected the usual build');
+    expect(failed.result.ok).toBe(false);
+    // The bad date fails (where the text meets a number), the others are untouched by it.
+    const failures = failed.result.manifest.steps.filter((step) => step.status === 'failed').map((step) => step.instance);
+    expect(failures.length).toBeGreaterThan(0);
+    expect(failures.every((instance) => instance.includes('2026-02-02'))).toBe(true);
+    expect(readdirSync(join(dir, 'cache', 'memo')).filter((f) => f.startsWith('settled-'))).toEqual([]);
+    expect(existsSync(join(dir, 'cache', 'lock'))).toBe(false);
+    writeFileSync(join(dir, 'inputs', '2026-02-02.csv'), 'id,v\n1,5\n2,6\n');
+    await built(dir);
+    expect(readFileSync(join(dir, 'out', 'total.csv'), 'utf8')).toBe(await fromScratch(dir));
   });
 
   it('through the real CLI: one date changed, the right total, no lock left behind', async () => {
