@@ -1,6 +1,6 @@
 // Scenario fixtures: each test works on its own copy of a fixture folder, placed at the same depth
 // as test/fixtures/<name> so the fixture kernels' relative imports of src/ still resolve.
-import { cpSync, mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from './paths.js';
@@ -33,7 +33,10 @@ export interface CliResult {
  * later: tied to the build's own progress lines, so it lands mid-build however loaded the machine is.
  */
 export interface SignalOn {
-  after: RegExp;
+  /** A line to wait for, or a file (path) to wait to exist: polled, for a point before any line (the cache lock taken). */
+  after: RegExp | { file: string };
+  /** Where `after` is looked for (default stderr; stdout has each instance's line as it is decided). */
+  stream?: 'stdout' | 'stderr';
   count?: number;
   delayMs?: number;
   signal?: NodeJS.Signals;
@@ -49,18 +52,27 @@ export function runCli(args: string[], cwd: string, options: { signalOn?: Signal
     let timer: NodeJS.Timeout | undefined;
     let exited = false;
     const trigger = options.signalOn;
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => {
-      stderr += d;
+    const watch = (): void => {
       if (!trigger || timer || signalled) return;
-      const seen = stderr.match(new RegExp(trigger.after.source, `${trigger.after.flags.replace('g', '')}g`))?.length ?? 0;
-      if (seen < (trigger.count ?? 1)) return;
+      const after = trigger.after;
+      if (!(after instanceof RegExp)) {
+        if (!existsSync(after.file)) return void (exited || setTimeout(watch, 2));
+      } else if (((trigger.stream === 'stdout' ? stdout : stderr).match(new RegExp(after.source, `${after.flags.replace('g', '')}g`))?.length ?? 0) < (trigger.count ?? 1)) return;
       timer = setTimeout(() => {
         if (exited) return;
         signalled = child.kill(trigger.signal ?? 'SIGKILL');
       }, trigger.delayMs ?? 0);
+    };
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      watch();
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      watch();
     });
     child.on('exit', () => (exited = true));
+    if (trigger && !(trigger.after instanceof RegExp)) watch();
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
       resolvePromise({ code, signal, stdout, stderr, signalled });

@@ -11,12 +11,18 @@ export const RACY_WAIT = 2100;
 export const wait = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const sink = { write: () => true } as unknown as NodeJS.WritableStream;
 
+/** A partition-filtered command line: `--partition KEY=VALUE` (each), `--with-fan-in`. */
+export interface PartitionArgs {
+  readonly partition?: Readonly<Record<string, string>>;
+  readonly withFanIn?: boolean;
+}
+
 /** `dagrun build` in `dir` as bin/dagrun.js runs it: answered by the settled check, or the usual build with its handoff. */
-export async function settledCli(dir: string): Promise<{ answered: true } | { answered: false; result: BuildResult }> {
-  const argv = ['build', '--pipeline', join(dir, 'pipeline.yaml')];
+export async function settledCli(dir: string, { partition, withFanIn }: PartitionArgs = {}): Promise<{ answered: true } | { answered: false; result: BuildResult }> {
+  const argv = ['build', '--pipeline', join(dir, 'pipeline.yaml'), ...Object.entries(partition ?? {}).flatMap(([key, value]) => ['--partition', `${key}=${value}`]), ...(withFanIn ? ['--with-fan-in'] : [])];
   const answer = await serveSettled(argv, sink);
   if (typeof answer === 'number') return { answered: true };
-  const result = await build({ pipelineFile: join(dir, 'pipeline.yaml'), settle: invocationFor(argv), settledHandoff: answer });
+  const result = await build({ pipelineFile: join(dir, 'pipeline.yaml'), partitionFilter: partition, withFanIn, settle: invocationFor(argv), settledHandoff: answer });
   return { answered: false, result };
 }
 
