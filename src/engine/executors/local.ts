@@ -54,7 +54,7 @@ export async function runInScratch(pipeline: Pipeline, store: Store, instance: I
   const result = await runStep(step, inputs, params, instance.partition, targets, {
     log: (message) => events.log?.(portable(message)),
     progress: (done, total) => events.progress?.(done, total),
-  }, pipeline.dir, pool);
+  }, pipeline.dir, pool, scratch);
   const outputs: StoredOutput[] = [];
   for (const output of step.outputs) {
     const finalPath = relative(pipeline.outputRoot, outputPath(pipeline, step, output, instance.partitionValue)).split(sep).join('/');
