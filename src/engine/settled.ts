@@ -191,6 +191,12 @@ export interface SettledDependencies {
    * statting every watched file twice at 365 partitions.
    */
   readonly verified?: { readonly stats: ReadonlyMap<string, string>; readonly except: ReadonlySet<string> };
+  /**
+   * What this build carried (served without a look), as the last settled file has it: each carried
+   * instance's own watched names, and the stats kept for them and for the shared entries this build
+   * did not work out again (e.g. the folders their globs list) — all verified at its start.
+   */
+  readonly kept?: { readonly own: ReadonlyMap<string, readonly string[]>; readonly stats: ReadonlyMap<string, string> };
 }
 
 /** How a directory input is named among the watched entries (its tree fingerprint, not its stat). */
@@ -216,42 +222,50 @@ export interface SettledBuild {
 export function recordSettled(build: SettledBuild): boolean {
   const file = settledFile(build.invocation);
   const { manifest, pipelineDir } = build;
+  // By watched name: what this build carried is known by name only (the last settled file's).
   const watched = new Map<string, string>();
   const limit = build.startedMs - RACY_MS;
   const names = watchedNamer(pipelineDir);
-  const { verified } = build.dependencies;
-  const known = (path: string): string | undefined => (verified && !verified.except.has(path) ? verified.stats.get(names(path)) : undefined);
+  const { verified, kept } = build.dependencies;
+  const known = (path: string, name: string): string | undefined => (verified && !verified.except.has(path) ? verified.stats.get(name) : undefined);
   for (const path of [ENGINE_FILE, ...build.dependencies.sources]) {
-    if (watched.has(path)) continue;
-    const stat = known(path);
+    const name = names(path);
+    if (watched.has(name)) continue;
+    const stat = known(path, name);
     if (stat !== undefined) {
-      watched.set(path, stat);
+      watched.set(name, stat);
       continue;
     }
     const info = statSync(path, { throwIfNoEntry: false });
     // Changed while the build ran (or too close before it to tell), or read and now absent (removed
     // while it ran): not vouched for, so whatever depends on it is looked at again next time.
     const racy = (info && info.ctimeMs >= limit) || (!info && build.dependencies.read.has(path));
-    watched.set(path, racy ? RACY : fingerprintOf(info));
+    watched.set(name, racy ? RACY : fingerprintOf(info));
   }
   for (const [path, tree] of build.dependencies.trees) {
-    watched.set(treeKey(path), `${TREE}${tree.newestChangeMs() >= limit ? RACY : tree.fingerprint}`);
+    watched.set(names(treeKey(path)), `${TREE}${tree.newestChangeMs() >= limit ? RACY : tree.fingerprint}`);
   }
-  for (const path of build.dependencies.products) watched.set(path, known(path) ?? fingerprint(path));
+  for (const path of build.dependencies.products) {
+    const name = names(path);
+    watched.set(name, known(path, name) ?? fingerprint(path));
+  }
+  // What the carried instances own and depend on (a listed folder of a glob nobody resolved this time), as verified at the start.
+  for (const [name, stat] of kept?.stats ?? []) if (!watched.has(name)) watched.set(name, stat);
   if (!build.dependencies.outputsIntact()) {
     forgetSettled(build.invocation);
     return false;
   }
-  const index = new Map([...watched.keys()].map((path, i) => [path, i]));
+  const index = new Map([...watched.keys()].map((name, i) => [name, i]));
   const own = (instance: string): number[] => {
-    const indexes = (build.dependencies.owned.get(instance) ?? []).map((path) => index.get(path));
+    const carried = kept?.own.get(instance);
+    const indexes = carried ? carried.map((name) => index.get(name)) : (build.dependencies.owned.get(instance) ?? []).map((path) => index.get(names(path)));
     if (indexes.some((i) => i === undefined)) throw new Error(`settled: ${instance} owns a path that is not watched`);
     return [...new Set(indexes as number[])].sort((a, b) => a - b);
   };
   const settled: SettledFile = {
     version: VERSION,
     invocation: digestOf(build.invocation.text),
-    watched: [...watched].map(([path, stat]) => [names(path), stat] as const),
+    watched: [...watched],
     head: { $schema: manifest.$schema, pipeline: manifest.pipeline, options: manifest.options, duckdb: manifest.versions.duckdb },
     reason: build.unchangedReason,
     steps: manifest.steps.map((record, i) => ({
@@ -327,11 +341,13 @@ function byThisEngine(settled: SettledFile, pipelineDir: string): boolean {
 /** What the last settled build of an invocation vouches for now that some of what it watched changed. */
 export interface SettledChanges {
   /** Instance → the key and run its up-to-date memo entry must hold: nothing that is its own changed. */
-  readonly untouched: ReadonlyMap<string, { readonly key: string; readonly run: string }>;
+  readonly untouched: ReadonlyMap<string, { readonly key: string; readonly run: string; readonly own: readonly string[] }>;
   /** How many watched entries changed (0: the build is settled whole). */
   readonly changed: number;
   /** The stats that are as the settled file remembers them (not trees, not racy ones), by watched name. */
   readonly verified: ReadonlyMap<string, string>;
+  /** The watched names some instance owns (the others are shared: pipeline, code, listed folders…). */
+  readonly owned: ReadonlySet<string>;
 }
 
 /**
@@ -372,12 +388,12 @@ function changesSince(settled: SettledFile, pipelineDir: string): SettledChanges
   // that found nothing changed, e.g. after waiting for the cache lock): a carried instance is watched
   // by the stats verified here, and a tree is not among them (the folder's own stat misses an edit inside).
   const tree = new Set(trees);
-  const untouched = new Map<string, { key: string; run: string }>();
+  const untouched = new Map<string, { key: string; run: string; own: string[] }>();
   const verified = new Map<string, string>();
-  if (changed.size === 0) return { untouched, changed: 0, verified };
-  for (const step of settled.steps) if (!step.own.some((i) => changed.has(i) || tree.has(i))) untouched.set(step.instance, { key: step.key, run: step.run });
+  if (changed.size === 0) return { untouched, changed: 0, verified, owned: new Set() };
+  for (const step of settled.steps) if (!step.own.some((i) => changed.has(i) || tree.has(i))) untouched.set(step.instance, { key: step.key, run: step.run, own: step.own.map((i) => settled.watched[i][0]) });
   for (const [i, [name, stat]] of settled.watched.entries()) if (!changed.has(i) && !stat.startsWith(TREE)) verified.set(name, stat);
-  return { untouched, changed: changed.size, verified };
+  return { untouched, changed: changed.size, verified, owned: new Set([...(owned ?? [])].map((i) => settled.watched[i][0])) };
 }
 
 /** The invocation of a command line (argv as given to the CLI) the settled path may answer; undefined otherwise. */

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { build, type BuildResult } from '../../src/engine/runner.js';
 import { main } from '../../src/engine/cli.js';
 import { invocationFor, serveSettled } from '../../src/engine/settled.js';
-import { fromScratch, settledCli, settleProject } from '../helpers/settled-build.js';
+import { fromScratch, RACY_WAIT, settledCli, settleProject, wait } from '../helpers/settled-build.js';
 import { readManifest, type StepRecord } from '../../src/engine/manifest.js';
 import { acquireLock } from '../../src/engine/lock.js';
 import { runCli } from '../helpers/fixture.js';
@@ -47,6 +47,18 @@ async function lookedAtEverything(dir: string): Promise<{ steps: readonly StepRe
   const result = await build({ pipelineFile: join(dir, 'pipeline.yaml') });
   expect(result.vouched).toBe(0);
   return { steps: result.manifest.steps, total: readFileSync(join(dir, 'out', 'total.csv'), 'utf8') };
+}
+
+/** The command line's settled file, with the watched entries by name and each instance's own entries by name. */
+function settledFileOf(dir: string): { watched: Record<string, string>; steps: Record<string, unknown> } {
+  const memo = join(dir, 'cache', 'memo');
+  const files = readdirSync(memo).filter((f) => f.startsWith('settled-'));
+  expect(files).toHaveLength(1);
+  const settled = JSON.parse(readFileSync(join(memo, files[0]), 'utf8')) as { watched: [string, string][]; steps: { instance: string; own: number[] }[] };
+  return {
+    watched: Object.fromEntries(settled.watched),
+    steps: Object.fromEntries(settled.steps.map(({ own, ...step }) => [step.instance, { ...step, own: own.map((i) => settled.watched[i][0]).sort() }])),
+  };
 }
 
 describe('partly settled build', () => {
@@ -184,6 +196,31 @@ describe('partly settled build', () => {
     writeFileSync(join(dir, 'inputs', '2026-02-02.csv'), 'id,v\n1,5\n2,6\n');
     await built(dir);
     expect(readFileSync(join(dir, 'out', 'total.csv'), 'utf8')).toBe(await fromScratch(dir));
+  });
+
+  it('the settled file it writes (the carried instances\' entries kept from the last one) says what one written after looking at everything says: plain and globbed inputs', async () => {
+    for (const input of [undefined, { file: 'raw/{date}/part.csv', read: 'raw/{date}/*.csv' }]) {
+      const dir = join(root, `kept-${input ? 'glob' : 'plain'}`);
+      writeDailyProject(dir, { name: 'partial', days: DAYS, double: true, input });
+      await settle(dir);
+      writeFileSync(join(dir, (input?.file ?? 'inputs/{date}.csv').replace('{date}', '2026-02-03')), 'id,v\n1,5\n');
+      await wait(RACY_WAIT); // no entry racy: both files then hold every stat
+      expect((await built(dir)).vouched).toBe(6);
+      const partly = settledFileOf(dir);
+      // Nothing changed since: a build given no handoff finds nothing to carry and looks at everything.
+      const whole = await build({ pipelineFile: join(dir, 'pipeline.yaml'), settle: invocationFor(['build', '--pipeline', join(dir, 'pipeline.yaml')]) });
+      expect(whole.vouched).toBe(0);
+      const looked = settledFileOf(dir);
+      expect(partly.watched).toEqual(looked.watched);
+      expect(partly.steps).toEqual(looked.steps);
+      // And it still answers: a file added to an untouched date's glob folder is that date's new input.
+      if (input) {
+        writeFileSync(join(dir, 'raw', '2026-02-01', 'late.csv'), 'id,v\n9,1000\n');
+        const late = await built(dir);
+        expect(statuses(late.manifest.steps)['copy[date=2026-02-01]']).toBe('built');
+        expect(readFileSync(join(dir, 'out', 'total.csv'), 'utf8')).toBe(await fromScratch(dir));
+      }
+    }
   });
 
   it('through the real CLI: one date changed, the right total, no lock left behind', async () => {
