@@ -66,7 +66,7 @@ function memoText(engine: string, entries: Record<string, Entry>): string {
  * A memo file read back: its entries, or why it cannot be used (`stale` when another version or
  * engine wrote it: not damage, the next build rewrites it). Entries are untrusted until this passes.
  */
-export function parseMemo(text: string, engine: string): { entries?: Record<string, Entry>; problem?: string; stale?: boolean } {
+export function parseMemo(text: string, engine: string, checkEntries = true): { entries?: Record<string, Entry>; problem?: string; stale?: boolean } {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -80,9 +80,11 @@ export function parseMemo(text: string, engine: string): { entries?: Record<stri
   if (!isDigest(memo.digest) || typeof memo.entries !== 'object' || memo.entries === null || Array.isArray(memo.entries)) return { problem: 'lacks "digest" or "entries"' };
   const head = `${JSON.stringify({ version: memo.version, engine: memo.engine, digest: memo.digest }).slice(0, -1)},"entries":`;
   if (!text.startsWith(head) || !text.endsWith('}') || digestBytes(text.slice(head.length, -1)) !== memo.digest) return { problem: 'does not match its digest (edited or damaged)' };
-  for (const [instance, entry] of Object.entries(memo.entries)) {
-    const problem = entryProblem(entry);
-    if (problem) return { problem: `entry ${instance} ${problem}` };
+  if (checkEntries) {
+    for (const [instance, entry] of Object.entries(memo.entries)) {
+      const problem = entryProblem(entry);
+      if (problem) return { problem: `entry ${instance} ${problem}` };
+    }
   }
   return { entries: memo.entries };
 }
@@ -210,12 +212,19 @@ export class UpToDateMemo {
       /* no memo yet */
     }
     // Unusable (damaged, edited, another version): it is only a cache, so every instance is checked the usual way.
-    this.entries = (text === undefined ? undefined : parseMemo(text, engine).entries) ?? {};
+    // Each entry is checked when it is used (most builds use a few of 730): the digest already vouches for the whole.
+    this.entries = (text === undefined ? undefined : parseMemo(text, engine, false).entries) ?? {};
+  }
+
+  /** The entry of an instance, when there is one and it is shaped as this engine writes them. */
+  private entry(instance: string): Entry | undefined {
+    const entry = Object.hasOwn(this.entries, instance) ? this.entries[instance] : undefined;
+    return entry && !entryProblem(entry) ? entry : undefined;
   }
 
   /** The record's outputs, metrics and warnings when the instance is up to date as defined above; undefined otherwise. */
   serve(head: RecordHead, parts: string): Served | undefined {
-    const entry = Object.hasOwn(this.entries, head.instance) ? this.entries[head.instance] : undefined;
+    const entry = this.entry(head.instance);
     if (!entry || entry.parts !== parts) return undefined;
     const record = entry.record as unknown as Record<string, unknown>;
     for (const field in head) if (!sameJson(record[field], head[field as keyof RecordHead])) return undefined;
@@ -236,7 +245,7 @@ export class UpToDateMemo {
    * (same key, same run): served without its stats taken again. Undefined otherwise.
    */
   carry(instance: string, key: string, run: string): StepRecord | undefined {
-    const entry = Object.hasOwn(this.entries, instance) ? this.entries[instance] : undefined;
+    const entry = this.entry(instance);
     if (!entry || entry.key !== key || entry.run !== run || !this.runPresent(run)) return undefined;
     this.served.set(instance, run);
     return entry.record;
