@@ -79,6 +79,8 @@ export async function main(argv: string[], handoff?: SettledHandoff): Promise<nu
     const warn = (message: string): void => void process.stderr.write(`dagrun: warning: ${message}\n`);
     const events: EventSink | undefined = fanOut(json || values.events ? undefined : terminalReporter(process.stderr, values.verbose ?? false), values.events ? ndjsonWriter(process.stderr) : undefined);
     const lockTimeoutMs = values['lock-timeout'] ? positiveInt(values['lock-timeout'], '--lock-timeout') * 1000 : 10 * 60_000;
+    // --cache: where every command keeps what it writes, the pipeline's memo too (loadPipeline).
+    const cacheFolder = values.cache ? resolve(values.cache) : undefined;
     const store = (): Store => new Store(values.cache ? resolve(values.cache) : defaultCacheDir(loadPipeline(pipelineFile)));
 
     switch (command) {
@@ -149,13 +151,13 @@ export async function main(argv: string[], handoff?: SettledHandoff): Promise<nu
         return 0;
       }
       case 'types': {
-        const pipeline = loadPipeline(pipelineFile);
+        const pipeline = loadPipeline(pipelineFile, cacheFolder);
         const result = await generateTypes(pipeline, { check: values.check ?? false });
         print(values.check ? `up to date: ${result.files.join(', ') || 'no kernel steps'}` : `wrote ${result.files.join(', ') || 'nothing (no kernel steps)'}`, result);
         return 0;
       }
       case 'validate': {
-        const pipeline = loadPipeline(pipelineFile);
+        const pipeline = loadPipeline(pipelineFile, cacheFolder);
         print(`${shownPath(pipeline.file)}: ok — ${pipeline.steps.size} steps (${pipeline.order.join(', ')})`, { ok: true, steps: pipeline.order, partitions: pipeline.partitions });
         return 0;
       }
@@ -177,7 +179,7 @@ export async function main(argv: string[], handoff?: SettledHandoff): Promise<nu
         return 0;
       }
       case 'lineage': {
-        const pipeline = loadPipeline(pipelineFile);
+        const pipeline = loadPipeline(pipelineFile, cacheFolder);
         const s = new Store(values.cache ? resolve(values.cache) : defaultCacheDir(pipeline));
         const target = need(rest[0], 'lineage PATH');
         // The newest run that produced this path (a partial build may not list it).
@@ -241,7 +243,7 @@ export async function main(argv: string[], handoff?: SettledHandoff): Promise<nu
         return 0;
       }
       case 'status': {
-        const pipeline = loadPipeline(pipelineFile);
+        const pipeline = loadPipeline(pipelineFile, cacheFolder);
         const { formatStatus, pipelineStatus } = await commands.status();
         const statuses = await pipelineStatus(pipeline, new Store(values.cache ? resolve(values.cache) : defaultCacheDir(pipeline)));
         print(formatStatus(statuses), statuses);
@@ -258,7 +260,7 @@ export async function main(argv: string[], handoff?: SettledHandoff): Promise<nu
         }
         if (action === 'push' || action === 'pull') {
           const { syncCaptures } = await import('./cache/captures-sync.js');
-          const settings = resolveRemoteSettings({ remote: values['remote-cache'], mode: values['remote-mode'] as RemoteMode | undefined }, loadPipeline(pipelineFile).cache);
+          const settings = resolveRemoteSettings({ remote: values['remote-cache'], mode: values['remote-mode'] as RemoteMode | undefined }, loadPipeline(pipelineFile, cacheFolder).cache);
           const release = await s.lock(lockTimeoutMs, (holder) => process.stderr.write(`waiting for the cache lock held by ${holder}…\n`));
           try {
             const report = await syncCaptures(action, captures, settings, rest.slice(1), (message) => process.stderr.write(`${message}\n`));

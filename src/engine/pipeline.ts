@@ -126,7 +126,8 @@ export function loadPipeline(file: string, memoDir?: string): Pipeline {
   // The key covers what validation depends on: engine version, the schema file, the file's name and
   // its text — not the folder it is in, so a moved or second checkout hits the same memo.
   const schema = statSync(resolve(SCHEMAS_DIR, 'pipeline.schema.json'));
-  const memo = join(memoDir ?? join(dirname(path), 'cache'), 'pipelines', `${digestBytes(`${MEMO_FORMAT}\0${ENGINE_VERSION}\0${schema.size}:${schema.mtimeMs}\0${basename(path)}\0${text}`).slice(DIGEST_PREFIX.length)}.json`);
+  // Kept in the cache the build uses: a project whose cache is elsewhere (DAGRUN_CACHE) gets no cache/ folder.
+  const memo = join(memoDir ?? (process.env.DAGRUN_CACHE ? resolve(process.env.DAGRUN_CACHE) : join(dirname(path), 'cache')), 'pipelines', `${digestBytes(`${MEMO_FORMAT}\0${ENGINE_VERSION}\0${schema.size}:${schema.mtimeMs}\0${basename(path)}\0${text}`).slice(DIGEST_PREFIX.length)}.json`);
   const remembered = readMemo(memo, text, path);
   if (remembered) return remembered;
   const pipeline = parsePipeline(text, path);

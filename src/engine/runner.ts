@@ -4,10 +4,10 @@
 // (`--jobs`), a failure skips only its dependents, and every run writes a lineage manifest.
 import { readFileSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { join, relative, resolve, sep } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { UserError } from '../sdk/errors.js';
-import { checkParam, coerceParam, loadPipeline, SAFE_PARTITION_VALUE, type Pipeline } from './pipeline.js';
-import { Store, type StoreIO, type StoredOutput } from './store.js';
+import { checkParam, coerceParam, loadPipeline, outputPath, SAFE_PARTITION_VALUE, type Pipeline } from './pipeline.js';
+import { replaceLinkedOutputFolders, Store, type StoreIO, type StoredOutput } from './store.js';
 import { bytesBelow, diskFullError, isDiskFull, type StopWhy } from './stopping.js';
 import { LocalExecutor } from './executors/local.js';
 import { parseRedisUrl } from './executors/redis.js';
@@ -155,6 +155,9 @@ async function buildWithOptions(options: BuildOptions): Promise<BuildResult> {
   if (options.signal?.aborted) onAbort();
   try {
     if (!options.dryRun) await store.clearScratch();
+    // A folder of outputs that is a link is removed before anything is served unchanged (store.ts): the
+    // outputs below it are then missing, so the memo restores them; a carried one would not be looked at.
+    const unlinked = !options.dryRun && replaceLinkedOutputFolders(pipeline.outputRoot, new Set(instances.flatMap((i) => i.step.outputs.map((o) => dirname(outputPath(pipeline, i.step, o, i.partitionValue))))));
     cache = await openCache(store, remoteSettings, (message) => emit({ type: 'warning', message }));
     const lastSeenFile = join(store.root, 'last-seen.json');
     const lastSeenText = readText(lastSeenFile);
@@ -183,7 +186,7 @@ async function buildWithOptions(options: BuildOptions): Promise<BuildResult> {
     const carried = new Set<string>();
     const carry = (instance: Instance): StepRecord | undefined => {
       const vouch = vouched?.untouched.get(instance.id);
-      if (!vouch || stop || lastSeen[instance.id]?.key !== vouch.key || !instance.deps.every((dep) => carried.has(dep.id))) return undefined;
+      if (!vouch || stop || unlinked || lastSeen[instance.id]?.key !== vouch.key || !instance.deps.every((dep) => carried.has(dep.id))) return undefined;
       const remembered = memo?.carry(instance.id, vouch.key, vouch.run);
       if (!remembered) return undefined;
       carried.add(instance.id);

@@ -486,19 +486,32 @@ export function listFilesSync(dir: string): string[] {
  * Make every folder from `root` down to `dir` a real folder: a link (or file) standing in the way is
  * removed itself, so a write below it can never land outside the output root.
  */
-function replaceLinkedDirs(root: string, dir: string): void {
+function replaceLinkedDirs(root: string, dir: string): boolean {
   const rel = relative(root, dir);
-  if (rel === '' || rel.startsWith('..')) return;
+  if (rel === '' || rel.startsWith('..')) return false;
   let current = root;
   // Synchronous: it runs for every output on the no-op path.
   for (const part of rel.split(sep)) {
     current = join(current, part);
     const info = lstatSync(current, { throwIfNoEntry: false });
-    if (!info) return; // mkdir -p creates the rest as real folders
+    if (!info) return false; // mkdir -p creates the rest as real folders
     if (info.isDirectory()) continue;
     rmSync(current, { force: true });
-    return;
+    return true;
   }
+  return false;
+}
+
+/**
+ * replaceLinkedDirs for every folder a build's outputs go to, before it serves any output unchanged
+ * (runner.ts): the memo and the settled check stat outputs through a linked folder (out/doubled moved
+ * elsewhere and linked back) and would vouch for them, then the first output written below it removes
+ * the link, and with it from out/ the outputs already served. Whether a link was removed.
+ */
+export function replaceLinkedOutputFolders(root: string, dirs: Iterable<string>): boolean {
+  let removed = false;
+  for (const dir of dirs) if (replaceLinkedDirs(root, dir)) removed = true;
+  return removed;
 }
 
 async function removeEmptyDirs(dir: string): Promise<boolean> {

@@ -2,9 +2,11 @@
 // (test/engine/settled-partial*.test.ts): the check first, then the usual build with what it handed over.
 import { cpSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { expect } from 'vitest';
 import { build, type BuildResult } from '../../src/engine/runner.js';
 import { invocationFor, serveSettled } from '../../src/engine/settled.js';
+import { PROJECT_ROOT } from './paths.js';
 
 /** Past the racy window: a build vouches only for files that changed more than 2 s before it started. */
 export const RACY_WAIT = 2100;
@@ -42,4 +44,16 @@ export async function fromScratch(dir: string, file = 'total.csv'): Promise<stri
   cpSync(dir, other, { recursive: true, filter: (path) => !/[/\\](cache|out)$/.test(path) });
   await build({ pipelineFile: join(other, 'pipeline.yaml') });
   return readFileSync(join(other, 'out', file), 'utf8');
+}
+
+/**
+ * Whether bin/dagrun.js, run as `dagrun ARGV` in `cwd`, would be answered by the settled check now
+ * (it then is: its manifest is written). Asked of the compiled module the CLI loads: a settled file
+ * names the engine file that wrote it, and the CLI's is dist/'s.
+ */
+export async function answeredByCli(argv: readonly string[], cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
+  const compiled = (await import(pathToFileURL(join(PROJECT_ROOT, 'dist', 'src', 'engine', 'settled.js')).href)) as typeof import('../../src/engine/settled.js');
+  const answer = await compiled.serveSettled(argv, sink, cwd, env);
+  if (typeof answer === 'object') answer.release();
+  return answer === 0;
 }
