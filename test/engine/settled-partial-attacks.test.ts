@@ -195,14 +195,21 @@ describe.concurrent('partly settled build, attacked from outside', () => {
       await expectAsFromScratch(dir);
     }
     expect(outFiles(a)['total.csv']).not.toBe(outFiles(b)['total.csv']);
+    // Past the racy window, each settles again: gc left nothing that keeps a folder from it.
+    await wait(RACY_WAIT);
+    await cli(a);
+    await cli(b);
+    expect(await answered(a)).toBe(true);
+    expect(await answered(b)).toBe(true);
     expect(statSync(beside)).toEqual(besideStat);
   });
 
   // Would catch: a build interrupted while the settled check holds the cache lock (before the CLI's
-  // signal handler exists) or mid-way through a partly settled build leaving the lock behind, a settled
-  // file that vouches for what the interrupted build never finished, or memo entries for outputs it
-  // never wrote: the rebuild would be wrong or blocked, or the next no-op not settled.
-  it('the real CLI interrupted by SIGINT as the settled check takes the lock and mid-way through a partly settled build: the rebuild is right, no lock is left, the next no-op is settled', async () => {
+  // signal handler exists), or killed or interrupted mid-way through a partly settled build, leaving the
+  // lock behind, a settled file that vouches for what the stopped build never finished or for outputs
+  // it rewrote, or memo entries for outputs it never wrote: the rebuild would be wrong or blocked, or
+  // the next no-op not settled.
+  it('the real CLI interrupted by SIGINT as the settled check takes the lock, killed and interrupted mid-way through a partly settled build: the rebuild is right, no lock is left, the next no-op is settled', async () => {
     const dir = project('interrupted', { days: [...DAYS, '2026-05-05'] });
     const argv = ['build', '--jobs', '1'];
     const settledNow = (): Promise<boolean> => answeredByCli(argv, dir);
@@ -217,7 +224,11 @@ describe.concurrent('partly settled build, attacked from outside', () => {
     const early = await runCli(argv, dir, { signalOn: { after: { file: lock }, signal: 'SIGINT' } });
     expect(early.signalled).toBe(true);
     expect(early.code === 130 || early.signal === 'SIGINT').toBe(true);
-    // Mid-way: after the second instance built (--jobs 1: seven more to go).
+    // Killed mid-way (SIGKILL: no clean-up) after the first instance built: the old settled file stays
+    // behind, while out/ already holds that instance's new output.
+    const killed = await runCli(argv, dir, { signalOn: { after: /^built /m, stream: 'stdout' } });
+    expect(killed.signal).toBe('SIGKILL');
+    // Interrupted mid-way: after the second instance built (--jobs 1: seven more to go).
     const midway = await runCli(argv, dir, { signalOn: { after: /^built /m, count: 2, stream: 'stdout', signal: 'SIGINT' } });
     expect(midway.signalled).toBe(true);
     expect(midway.code, midway.stderr).toBe(130);
