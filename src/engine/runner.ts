@@ -6,7 +6,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { UserError } from '../sdk/errors.js';
-import { checkParam, coerceParam, loadPipeline, outputPath, SAFE_PARTITION_VALUE, type Pipeline } from './pipeline.js';
+import { checkParam, coerceParam, loadPipeline, outputPath, SAFE_PARTITION_VALUE, type OutputSpec, type Pipeline } from './pipeline.js';
 import { replaceLinkedOutputFolders, Store, type StoreIO, type StoredOutput } from './store.js';
 import { bytesBelow, diskFullError, isDiskFull, type StopWhy } from './stopping.js';
 import { LocalExecutor } from './executors/local.js';
@@ -157,7 +157,7 @@ async function buildWithOptions(options: BuildOptions): Promise<BuildResult> {
     if (!options.dryRun) await store.clearScratch();
     // A folder of outputs that is a link is removed before anything is served unchanged (store.ts): the
     // outputs below it are then missing, so the memo restores them; a carried one would not be looked at.
-    const unlinked = !options.dryRun && replaceLinkedOutputFolders(pipeline.outputRoot, new Set(instances.flatMap((i) => i.step.outputs.map((o) => dirname(outputPath(pipeline, i.step, o, i.partitionValue))))));
+    const unlinked = !options.dryRun && replaceLinkedOutputFolders(pipeline.outputRoot, outputFolders(pipeline, instances));
     cache = await openCache(store, remoteSettings, (message) => emit({ type: 'warning', message }));
     const lastSeenFile = join(store.root, 'last-seen.json');
     const lastSeenText = readText(lastSeenFile);
@@ -428,6 +428,20 @@ function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOpt
     return info !== undefined && store.knownDigest(path, info)?.digest === digest;
   });
   return { sources, read, products, trees, outputsIntact, owned, ...(vouched ? { verified: { stats: vouched.changes.verified, except: rewritten }, kept: { own: kept, stats: keptStats(vouched.changes, kept) } } : {}) };
+}
+
+/** The folders the instances' outputs go to: one per output when its folder does not vary by partition (731 paths → 3 at 365 dates). */
+function outputFolders(pipeline: Pipeline, instances: readonly Instance[]): Set<string> {
+  const folders = new Set<string>();
+  const fixed = new Set<OutputSpec>();
+  for (const instance of instances) {
+    for (const output of instance.step.outputs) {
+      if (fixed.has(output)) continue;
+      if (!instance.step.partition || !dirname(output.path).includes(`{${instance.step.partition}}`)) fixed.add(output);
+      folders.add(dirname(outputPath(pipeline, instance.step, output, instance.partitionValue)));
+    }
+  }
+  return folders;
 }
 
 /**
