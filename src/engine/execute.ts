@@ -198,6 +198,7 @@ function readDeclaredCsv(files: readonly string[], columns: Columns, maxBytes: n
   for (const file of files) {
     let start: { bytes: Buffer; whole: boolean };
     try {
+      // Read whole while coalescing and its body still fits; else its header line only.
       start = readStart(file, expected.length + 2, parts ? maxBytes - total + expected.length + 1 : 0);
     } catch {
       return { headersMatch: false };
