@@ -3,7 +3,7 @@
 // a real CLI interrupted, links planted in out/, a failing upstream, a hand-edited settled file. Each
 // test says which defect it would catch; each answer is checked against a build from nothing.
 import { afterAll, describe, expect, it } from 'vitest';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, lstatSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, relative } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -27,19 +27,14 @@ function project(name: string, options: Partial<DailyProject> = {}): string {
 const input = (dir: string, day: string): string => join(dir, 'inputs', `${day}.csv`);
 const setInput = (dir: string, day: string, ...rows: string[]): void => writeFileSync(input(dir, day), `id,v\n${rows.join('\n')}\n`);
 
-/** Every file under `dir`/out, by '/'-separated path: what a build left for its user. */
-function outFiles(dir: string): Record<string, string> {
-  const files: Record<string, string> = {};
-  const walk = (folder: string): void => {
-    for (const entry of readdirSync(folder, { withFileTypes: true })) {
-      const path = join(folder, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else files[relative(join(dir, 'out'), path).split('\\').join('/')] = readFileSync(path, 'utf8');
-    }
-  };
-  walk(join(dir, 'out'));
-  return files;
+/** Every file below `folder` (a link to a file read through), by '/'-separated path, with its text. */
+function filesUnder(folder: string): Record<string, string> {
+  const files = readdirSync(folder, { recursive: true, withFileTypes: true }).filter((entry) => !entry.isDirectory());
+  return Object.fromEntries(files.map((entry) => join(entry.parentPath, entry.name)).map((path) => [relative(folder, path).split('\\').join('/'), readFileSync(path, 'utf8')]));
 }
+
+/** Every file under `dir`/out: what a build left for its user. */
+const outFiles = (dir: string): Record<string, string> => filesUnder(join(dir, 'out'));
 
 /** out/ is what a build from nothing makes of the same project: every date, every step, the total. */
 async function expectAsFromScratch(dir: string): Promise<void> {
@@ -103,42 +98,52 @@ describe.concurrent('partly settled build, attacked from outside', () => {
     await expectAsFromScratch(dir);
   });
 
-  // Would catch: a build writing through a link planted in out/ (a file outside the project changed),
-  // keeping the link as the output (its content read from outside), or — a folder of outputs made a link
+  // Would catch: a build writing through a link planted in out/ or in place into an output hard-linked
+  // outside (a file outside the project changed), keeping the link as the output (read from outside), or — a folder of outputs made a link
   // — removing the link for the date it rebuilds while the dates it carried (served without a look, their
   // stats taken through the link) are left missing from out/.
-  it('an output, and a folder of outputs, replaced by links to files outside the project: nothing is written through them, out/ holds real files again, the outside files are untouched', async () => {
+  it('an output replaced by a link (and hard-linked) to a file outside the project, a folder of outputs by a link outside: nothing is written through them, out/ holds real files again, the outside files are untouched', async () => {
     const dir = project('links');
     const outside = mkdtempSync(join(root, 'outside-'));
     await settleProject(dir);
-    // A file link: D2's copy points at a file outside holding the same bytes (a content check alone would keep it).
-    const copied = join(dir, 'out', 'copied', `${D2}.csv`);
-    writeFileSync(join(outside, 'copied.csv'), readFileSync(copied));
-    rmSync(copied);
-    symlinkSync(join(outside, 'copied.csv'), copied);
+    // A file link: D2's copy points at a file outside holding the same bytes (a content check alone would
+    // keep it). A hard link: D4's copy also named outside (an output written in place would change it).
+    const copied = (day: string): string => join(dir, 'out', 'copied', `${day}.csv`);
+    writeFileSync(join(outside, 'copied.csv'), readFileSync(copied(D2)));
+    rmSync(copied(D2));
+    symlinkSync(join(outside, 'copied.csv'), copied(D2));
+    linkSync(copied(D4), join(outside, 'hard.csv'));
+    const outsideBytes = (): Record<string, string> => filesUnder(outside);
+    let kept = outsideBytes();
+    // D4's input changed: D4 is rebuilt, D2's link replaced by the real file, D1 and D3 carried.
+    setInput(dir, D4, '1,40', '2,41');
+    const first = await built(dir);
+    expect(first.vouched).toBe(4);
+    expect(outsideBytes()).toEqual(kept);
+    expect(lstatSync(copied(D2)).isFile()).toBe(true);
+    await expectAsFromScratch(dir);
+
     // A folder link: out/doubled moved outside whole (each file keeps its inode and times) and linked back.
     renameSync(join(dir, 'out', 'doubled'), join(outside, 'doubled'));
     symlinkSync(join(outside, 'doubled'), join(dir, 'out', 'doubled'));
-    const outsideBytes = (): Record<string, string> => Object.fromEntries(['copied.csv', ...readdirSync(join(outside, 'doubled')).map((f) => `doubled/${f}`)].map((f) => [f, readFileSync(join(outside, f), 'utf8')]));
-    const kept = outsideBytes();
-    // One date's input changed: the others are carried.
-    setInput(dir, D4, '1,40', '2,41');
-    const result = await built(dir);
+    kept = outsideBytes();
+    setInput(dir, D1, '1,10', '2,11');
+    const second = await built(dir);
     expect(outsideBytes()).toEqual(kept);
-    expect(lstatSync(copied).isFile()).toBe(true);
     expect(lstatSync(join(dir, 'out', 'doubled')).isDirectory()).toBe(true);
     expect(readdirSync(join(dir, 'out', 'doubled')).sort()).toEqual(DAYS.map((d) => `${d}.csv`));
     // Nothing carried once a link was removed: the outputs stat'd through it are not in out/ any more.
-    expect(result.vouched).toBe(0);
+    expect(second.vouched).toBe(0);
     await expectAsFromScratch(dir);
 
     // The same with no settled file (the up-to-date memo stats its outputs through the link too).
     renameSync(join(dir, 'out', 'doubled'), join(outside, 'again'));
     symlinkSync(join(outside, 'again'), join(dir, 'out', 'doubled'));
-    const keptAgain = readdirSync(join(outside, 'again')).map((f) => readFileSync(join(outside, 'again', f), 'utf8'));
+    kept = outsideBytes();
     setInput(dir, D3, '1,30', '2,31');
     expect((await build({ pipelineFile: join(dir, 'pipeline.yaml') })).ok).toBe(true);
-    expect(readdirSync(join(outside, 'again')).map((f) => readFileSync(join(outside, 'again', f), 'utf8'))).toEqual(keptAgain);
+    expect(outsideBytes()).toEqual(kept);
+    expect(readdirSync(join(dir, 'out', 'doubled')).sort()).toEqual(DAYS.map((d) => `${d}.csv`));
     await expectAsFromScratch(dir);
   });
 
