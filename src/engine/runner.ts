@@ -184,11 +184,16 @@ async function buildWithOptions(options: BuildOptions): Promise<BuildResult> {
     // instances' own files changed, the others are their memo entries, served without a look.
     const vouched = memo && options.settle ? (handoff?.changes ?? settledChanges(options.settle)) : undefined;
     const carried = new Set<string>();
+    // How the settled file names a file under out/ (settled.ts watchedName).
+    const outFolder = relative(pipeline.dir, pipeline.outputRoot).split(sep).join('/');
+    const outPrefix = outFolder ? `${outFolder}/` : '';
     const carry = (instance: Instance): StepRecord | undefined => {
       const vouch = vouched?.untouched.get(instance.id);
       if (!vouch || stop || unlinked || lastSeen[instance.id]?.key !== vouch.key || !instance.deps.every((dep) => carried.has(dep.id))) return undefined;
       const remembered = memo?.carry(instance.id, vouch.key, vouch.run);
-      if (!remembered) return undefined;
+      // The settled file is trusted like the memo (a checksum, not a signature): an own list that does not
+      // name the instance's outputs (hand-edited, or written wrong) vouches for nothing.
+      if (!remembered || !remembered.outputs.every((o) => vouch.own.includes(`${outPrefix}${o.path}`))) return undefined;
       carried.add(instance.id);
       outputsOf.set(instance.id, [...remembered.outputs]);
       // Object.assign, not a spread: ~5× cheaper on a cold process for 728 records parsed from JSON.

@@ -6,7 +6,17 @@ export type Emit = (body: EventBody) => void;
 
 export function emitterFor(sink: EventSink | undefined, runId: string, now: () => Date = () => new Date()): Emit {
   if (!sink) return () => undefined;
-  return (body) => sink({ ...body, time: now().toISOString(), run_id: runId } as DagrunEvent);
+  // One ISO string per millisecond: a one-date rebuild at 365 dates emits 728 events in a few.
+  let lastMs = Number.NaN;
+  let lastTime = '';
+  return (body) => {
+    const ms = now().getTime();
+    if (ms !== lastMs) {
+      lastMs = ms;
+      lastTime = new Date(ms).toISOString();
+    }
+    sink(Object.assign({}, body, { time: lastTime, run_id: runId }) as DagrunEvent);
+  };
 }
 
 /** Several sinks as one; a sink that throws does not stop the others (or the build). */
