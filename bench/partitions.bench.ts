@@ -137,6 +137,8 @@ const say = (...text: string[]): void => {
 };
 say(`node -e 0: ${show(nodeBare)}`);
 
+/** Each size's projects, for the alternating one-date rebuilds after the per-size figures. */
+const rebuilders: { n: number; dagrun: () => Timing; touchDagrun: () => void; snakemake?: () => Timing; touchSnakemake?: () => void }[] = [];
 for (const n of sizes) {
   const days = dates(n);
   const d = join(work, `dagrun-${n}`);
@@ -153,6 +155,7 @@ for (const n of sizes) {
   const [noop, sNoop] = side([{ run: build }, ...(haveSnakemake ? [{ run: () => snakemake(s) }] : [])]);
   // Five rounds: a one-date rebuild is short, and the machine is shared.
   const [rebuild, sRebuild] = side([{ run: build, prepare: () => touchOneDate(d, mid, (round += 1)) }, ...(haveSnakemake ? [{ run: () => snakemake(s), prepare: () => touchOneDate(s, mid, (sRound += 1)) }] : [])], 5);
+  rebuilders.push({ n, dagrun: build, touchDagrun: () => touchOneDate(d, mid, (round += 1)), ...(haveSnakemake ? { snakemake: () => snakemake(s), touchSnakemake: () => touchOneDate(s, mid, (sRound += 1)) } : {}) });
   const entry: Record<string, unknown> = { dagrun: { cold, noop, rebuild } };
   say(`N=${n} dagrun cold:    ${show(cold)}`, `N=${n} dagrun no-op:   ${show(noop)}`, `N=${n} dagrun rebuild: ${show(rebuild)}`);
   if (sCold && sNoop && sRebuild) {
@@ -169,7 +172,20 @@ for (const n of sizes) {
   report[`n${n}`] = entry;
 }
 const [small, large] = sizes.map((n) => (report[`n${n}`] as { dagrun: { rebuild: Timing } }).dagrun.rebuild);
-if (small && large) say(`dagrun rebuild-1-of-${sizes[1]} / rebuild-1-of-${sizes[0]}: ${(large.cpu / small.cpu).toFixed(2)} CPU (${(large.wall / small.wall).toFixed(2)} wall)`);
+if (small && large) say(`dagrun rebuild-1-of-${sizes[1]} / rebuild-1-of-${sizes[0]}, each size's own rounds: ${(large.cpu / small.cpu).toFixed(2)} CPU (${(large.wall / small.wall).toFixed(2)} wall)`);
+// The sizes' rounds above are minutes apart, and this machine's speed drifts over minutes (Snakemake's
+// own figures moved by 1.6× between them once): the ratio that matters comes from rounds in which both
+// sizes (and Snakemake's, alongside) rebuild one date each, one after the other.
+if (rebuilders.length === 2) {
+  const commands = rebuilders.flatMap((r) => [{ run: r.dagrun, prepare: r.touchDagrun }, ...(r.snakemake && r.touchSnakemake ? [{ run: r.snakemake, prepare: r.touchSnakemake }] : [])]);
+  const timings = side(commands, 9);
+  const [d7, d365] = haveSnakemake ? [timings[0], timings[2]] : [timings[0], timings[1]];
+  const [s7, s365] = haveSnakemake ? [timings[1], timings[3]] : [];
+  say(`alternating rounds (9): dagrun rebuild N=${sizes[0]} ${show(d7)}`, `alternating rounds (9): dagrun rebuild N=${sizes[1]} ${show(d365)}`);
+  say(`dagrun rebuild-1-of-${sizes[1]} / rebuild-1-of-${sizes[0]}, alternating rounds: ${(d365.cpu / d7.cpu).toFixed(2)} CPU (${(d365.wall / d7.wall).toFixed(2)} wall)`);
+  if (s7 && s365) say(`snakemake rebuild-1-of-${sizes[1]} / rebuild-1-of-${sizes[0]}, same rounds: ${(s365.cpu / s7.cpu).toFixed(2)} CPU (${(s365.wall / s7.wall).toFixed(2)} wall); dagrun/snakemake at ${sizes[1]}: ${(d365.cpu / s365.cpu).toFixed(2)} CPU`);
+  report.rebuild_alternating = { rounds: 9, dagrun: { [`n${sizes[0]}`]: d7, [`n${sizes[1]}`]: d365 }, ...(s7 && s365 ? { snakemake: { [`n${sizes[0]}`]: s7, [`n${sizes[1]}`]: s365 } } : {}) };
+}
 
 // ---------- plan over 3,650 instances ----------
 if (!treeOnly) {
