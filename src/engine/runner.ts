@@ -221,8 +221,8 @@ async function buildWithOptions(options: BuildOptions): Promise<BuildResult> {
       return record;
     };
 
-    // What the last settled build still vouches for is carried first, in one synchronous pass (upstream
-    // before downstream, as instances are listed): no promise per carried instance (728 at 365 dates).
+    // What the last settled build still vouches for is carried first, in one synchronous pass in the
+    // pipeline's step order (upstream first): no promise per carried instance (728 at 365 dates).
     if (vouched && vouched.untouched.size > 0) {
       const rank = new Map(pipeline.order.map((name, i) => [name, i]));
       for (const instance of [...instances].sort((a, b) => (rank.get(a.step.name) ?? 0) - (rank.get(b.step.name) ?? 0))) {
@@ -432,7 +432,7 @@ function settledDependencies(pipeline: Pipeline, store: Store, options: BuildOpt
     const info = statSync(path, { bigint: true, throwIfNoEntry: false });
     return info !== undefined && store.knownDigest(path, info)?.digest === digest;
   });
-  return { sources, read, products, trees, outputsIntact, owned, ...(vouched ? { verified: { stats: vouched.changes.verified, except: rewritten }, kept: { own: kept, stats: keptStats(vouched.changes, kept) } } : {}) };
+  return { sources, read, products, trees, outputsIntact, owned, ...(vouched ? { verified: { stats: vouched.changes.verified, except: rewritten } } : {}), ...(vouched && kept.size > 0 ? { kept: { own: kept, stats: keptStats(vouched.changes, kept) } } : {}) };
 }
 
 /** The folders the instances' outputs go to: one per output when its folder does not vary by partition (731 paths → 3 at 365 dates). */
