@@ -149,9 +149,11 @@ export async function createInputView(db: Db, step: Pick<StepSpec, 'name'>, inpu
     await db.run(`CREATE VIEW ${name} AS SELECT ${columns} WHERE false`);
     return false;
   }
-  const declared = format === 'csv' && input.columns && files.length > 1 ? readDeclaredCsv(files, input.columns, coalesce?.maxBytes ?? (coalesce ? COALESCE_LIMIT : 0)) : undefined;
+  // One file is read typed too: sniffed, a bad value in a declared BIGINT column made it VARCHAR and
+  // the step built; typed, DuckDB fails it here naming the file and line. Nothing to coalesce.
+  const declared = format === 'csv' && input.columns ? readDeclaredCsv(files, input.columns, files.length === 1 ? 0 : coalesce?.maxBytes ?? (coalesce ? COALESCE_LIMIT : 0)) : undefined;
   if (declared?.headersMatch && input.columns) {
-    // Many CSVs with the declared header (a fan-in over partitions): give DuckDB the types instead
+    // CSVs with the declared header (a fan-in over partitions): give DuckDB the types instead
     // of letting union_by_name sniff every file (365 files: ~0.4 CPU-s → ~0.05). DuckDB still sets up
     // a scanner and sniffs the dialect per file (~0.25 ms CPU each), so small plain files are read as
     // one file: their bodies under one header (365 ten-row files: ~120 ms CPU → ~35).
@@ -519,7 +521,7 @@ async function checkTableFiles(output: OutputSpec, dir: string, shown: string): 
 }
 
 async function checkTable(output: OutputSpec, path: string, shown: string, format = output.format as TableFormat): Promise<number> {
-  const { withDb, readerFor } = await import('../sdk/table-io.js');
+  const { withDb, readerFor, quoteIdent } = await import('../sdk/table-io.js');
   return withDb(async (db) => {
     const relation = readerFor([path], format);
     const actual = await db.describe(`SELECT * FROM ${relation}`);
@@ -536,6 +538,15 @@ async function checkTable(output: OutputSpec, path: string, shown: string, forma
     } else {
       const missing = Object.keys(declared).filter((c) => !(c in actual));
       if (missing.length > 0) throw new UserError('OUTPUT_SCHEMA', `output "${shown}" lacks declared column(s) ${missing.join(', ')}`, shown);
+      // A CSV holds text: checking names only let `not a number` through as a declared BIGINT, and
+      // only the next step failed. A plain-typed column sniffed as another type must cast to its own.
+      for (const [column, type] of Object.entries(declared)) {
+        const plain = normaliseType(type);
+        if (plain === 'VARCHAR' || !PLAIN_TYPE.test(plain) || normaliseType(actual[column]) === plain) continue;
+        const field = quoteIdent(column);
+        const [bad] = await db.all(`SELECT CAST(${field} AS VARCHAR) AS value FROM ${relation} WHERE ${field} IS NOT NULL AND TRY_CAST(${field} AS ${plain}) IS NULL LIMIT 1`);
+        if (bad) throw new UserError('OUTPUT_SCHEMA', `output "${shown}" does not match its declared columns: column "${column}" is declared ${type} but holds ${JSON.stringify(bad.value)}`, shown);
+      }
     }
     return Number(n);
   });
