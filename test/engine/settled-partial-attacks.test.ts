@@ -256,14 +256,14 @@ describe.concurrent('partly settled build, attacked from outside', () => {
     const dir = project('failure');
     await settleProject(dir);
     const settledBytes = readFileSync(input(dir, D2));
-    // D2's v is text: it fails where it meets a number (doubling it); D3 changes in the same build.
+    // D2's v is text: copy reads it as its declared BIGINT and fails; D3 changes in the same build.
     setInput(dir, D2, '1,not a number');
     setInput(dir, D3, '1,30', '2,31');
     const failed = await settledCli(dir);
     if (failed.answered) throw new Error('expected the usual build');
-    expect(statuses(failed.result)).toMatchObject({ [`double[date=${D2}]`]: 'failed', [`copy[date=${D3}]`]: 'built', [`double[date=${D3}]`]: 'built', sum: 'skipped' });
+    expect(statuses(failed.result)).toMatchObject({ [`copy[date=${D2}]`]: 'failed', [`double[date=${D2}]`]: 'skipped', [`copy[date=${D3}]`]: 'built', [`double[date=${D3}]`]: 'built', sum: 'skipped' });
     expect(failed.result.vouched).toBe(4);
-    // D2 not even CSV of two columns now: the failure moves one step up.
+    // D2 not even CSV of two columns now: copy fails again, on another error.
     setInput(dir, D2, '1,2,3', '2');
     const malformed = await settledCli(dir);
     if (malformed.answered) throw new Error('expected the usual build');
