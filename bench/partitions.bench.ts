@@ -174,7 +174,7 @@ for (const n of sizes) {
 const [small, large] = sizes.map((n) => (report[`n${n}`] as { dagrun: { rebuild: Timing } }).dagrun.rebuild);
 if (small && large) say(`dagrun rebuild-1-of-${sizes[1]} / rebuild-1-of-${sizes[0]}, each size's own rounds: ${(large.cpu / small.cpu).toFixed(2)} CPU (${(large.wall / small.wall).toFixed(2)} wall)`);
 // The sizes' rounds above are minutes apart, and this machine's speed drifts over minutes (Snakemake's
-// own figures moved by 1.6× between them once): the ratio that matters comes from rounds in which both
+// own no-op at 365 / at 7 was 1.08 in one run, 1.61 in the next): the ratio that matters comes from rounds in which both
 // sizes (and Snakemake's, alongside) rebuild one date each, one after the other.
 if (rebuilders.length === 2) {
   const commands = rebuilders.flatMap((r) => [{ run: r.dagrun, prepare: r.touchDagrun }, ...(r.snakemake && r.touchSnakemake ? [{ run: r.snakemake, prepare: r.touchSnakemake }] : [])]);
