@@ -54,8 +54,9 @@ describe('crash safety and concurrency', () => {
       if (result.signal === 'SIGKILL') killed += 1;
       else expect(result.code, result.stderr).toBe(0);
     }
-    // Every fresh-value trial has a step left to build after its trigger, so at least those three die.
-    expect(killed).toBe(signalled);
+    // Every fresh-value trial has a step left to build after its trigger, so at least those three die. A
+    // kill sent as a resumed build was finishing may find it gone (exit 0, checked above): not every signal kills.
+    expect(killed).toBeLessThanOrEqual(signalled);
     expect(killed).toBeGreaterThanOrEqual(3);
     const final = await runCli(['build'], dir);
     expect(final.code, final.stderr).toBe(0);
